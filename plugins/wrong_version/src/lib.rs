@@ -1,0 +1,12 @@
+//! Exports `trainhost:plugin/trainer@0.2.0`, a version the host does not accept.
+wit_bindgen::generate!({ path: "wit", world: "plugin" });
+
+struct Component;
+
+impl exports::trainhost::plugin::trainer::Guest for Component {
+    fn describe() -> String {
+        "from the future".into()
+    }
+}
+
+export!(Component);

@@ -1,0 +1,183 @@
+//! Guest-side SDK for trainhost plugins written in Rust.
+//!
+//! Owns the generated bindings of the `trainhost:plugin` WIT package and small,
+//! allocation-free helpers that every plugin needs: typed parameter lookup,
+//! column access, and a progress sink that algorithms can call without knowing
+//! whether they run inside the host or natively (benchmarks, unit tests).
+//!
+//! It must not contain any algorithm: plugins own their maths.
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "plugin",
+    pub_export_macro: true,
+    export_macro_name: "export_plugin",
+    default_bindings_module: "trainhost_sdk",
+});
+
+pub use exports::trainhost::plugin::trainer::Guest;
+pub use trainhost::plugin::types::*;
+
+/// Code of a missing value in a categorical column.
+pub const MISSING_CODE: u32 = u32::MAX;
+
+/// Where an algorithm reports progress. Returning `false` asks it to stop
+/// (the job was cancelled).
+pub trait Progress {
+    fn epoch(&mut self, epoch: u32, total: u32, metrics: &[(&str, f64)]) -> bool;
+    fn log(&mut self, _level: LogLevel, _message: &str) {}
+}
+
+pub use trainhost::plugin::host::LogLevel;
+
+/// Progress sink that forwards to the host's imports; only meaningful inside
+/// the component.
+pub struct HostProgress;
+
+impl Progress for HostProgress {
+    fn epoch(&mut self, epoch: u32, total: u32, metrics: &[(&str, f64)]) -> bool {
+        let metrics: Vec<Metric> = metrics
+            .iter()
+            .map(|(name, value)| Metric { name: (*name).to_string(), value: *value })
+            .collect();
+        trainhost::plugin::host::report_epoch(epoch, total, &metrics);
+        !trainhost::plugin::host::cancelled()
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        trainhost::plugin::host::log(level, message);
+    }
+}
+
+/// Progress sink for native runs: ignores reports, never cancels.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn epoch(&mut self, _: u32, _: u32, _: &[(&str, f64)]) -> bool {
+        true
+    }
+}
+
+impl<F: FnMut(u32, u32, &[(&str, f64)]) -> bool> Progress for F {
+    fn epoch(&mut self, epoch: u32, total: u32, metrics: &[(&str, f64)]) -> bool {
+        self(epoch, total, metrics)
+    }
+}
+
+/// Typed access to validated parameters. The host has already checked types
+/// and bounds against `describe()`, so a mismatch here is a plugin bug, reported
+/// as an invalid parameter rather than a trap.
+pub struct Params<'a>(pub &'a [Param]);
+
+impl<'a> Params<'a> {
+    fn get(&self, name: &str) -> Result<&'a ParamValue, TrainError> {
+        self.0
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| &p.value)
+            .ok_or_else(|| invalid(name, "missing"))
+    }
+
+    pub fn int(&self, name: &str) -> Result<i64, TrainError> {
+        match self.get(name)? {
+            ParamValue::Int(v) => Ok(*v),
+            _ => Err(invalid(name, "expected an integer")),
+        }
+    }
+
+    pub fn float(&self, name: &str) -> Result<f64, TrainError> {
+        match self.get(name)? {
+            ParamValue::Float(v) => Ok(*v),
+            ParamValue::Int(v) => Ok(*v as f64),
+            _ => Err(invalid(name, "expected a number")),
+        }
+    }
+
+    pub fn boolean(&self, name: &str) -> Result<bool, TrainError> {
+        match self.get(name)? {
+            ParamValue::Boolean(v) => Ok(*v),
+            _ => Err(invalid(name, "expected true or false")),
+        }
+    }
+
+    pub fn choice(&self, name: &str) -> Result<&'a str, TrainError> {
+        match self.get(name)? {
+            ParamValue::Choice(v) => Ok(v.as_str()),
+            _ => Err(invalid(name, "expected one of the listed choices")),
+        }
+    }
+
+    /// For `choice-or-number` parameters: the choice, or the number.
+    pub fn choice_or_number(&self, name: &str) -> Result<Result<&'a str, f64>, TrainError> {
+        match self.get(name)? {
+            ParamValue::Choice(v) => Ok(Ok(v.as_str())),
+            ParamValue::Float(v) => Ok(Err(*v)),
+            ParamValue::Int(v) => Ok(Err(*v as f64)),
+            ParamValue::Boolean(_) => Err(invalid(name, "expected a choice or a number")),
+        }
+    }
+}
+
+pub fn invalid(name: &str, reason: &str) -> TrainError {
+    TrainError::InvalidParameter(InvalidParameter { name: name.to_string(), reason: reason.to_string() })
+}
+
+impl Table {
+    pub fn column_len(&self) -> usize {
+        self.columns.len()
+    }
+}
+
+impl ColumnData {
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Numeric(v) => v.len(),
+            ColumnData::Categorical(c) => c.codes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Helpers to declare parameters tersely in `describe()`.
+pub mod schema {
+    use super::*;
+
+    pub fn int(name: &str, default: i64, min: Option<i64>, max: Option<i64>, help: &str) -> ParamSpec {
+        ParamSpec { name: name.into(), help: help.into(), kind: ParamKind::Int(IntSpec { default, min, max }) }
+    }
+
+    pub fn float(name: &str, default: f64, min: Option<f64>, max: Option<f64>, help: &str) -> ParamSpec {
+        ParamSpec { name: name.into(), help: help.into(), kind: ParamKind::Float(FloatSpec { default, min, max }) }
+    }
+
+    pub fn boolean(name: &str, default: bool, help: &str) -> ParamSpec {
+        ParamSpec { name: name.into(), help: help.into(), kind: ParamKind::Boolean(default) }
+    }
+
+    pub fn choice(name: &str, default: &str, choices: &[&str], help: &str) -> ParamSpec {
+        ParamSpec {
+            name: name.into(),
+            help: help.into(),
+            kind: ParamKind::Choice(ChoiceSpec {
+                default: default.into(),
+                choices: choices.iter().map(|c| (*c).to_string()).collect(),
+            }),
+        }
+    }
+
+    pub fn choice_or_number(name: &str, default: &str, choices: &[&str], min: f64, max: f64, help: &str) -> ParamSpec {
+        ParamSpec {
+            name: name.into(),
+            help: help.into(),
+            kind: ParamKind::ChoiceOrNumber(ChoiceOrNumberSpec {
+                default: default.into(),
+                choices: choices.iter().map(|c| (*c).to_string()).collect(),
+                min,
+                max,
+            }),
+        }
+    }
+}
