@@ -1,0 +1,102 @@
+//! `trainhost plugin check FILE.wasm`: says whether a file is a usable plugin
+//! and, if not, exactly why: not a component, wrong contract version, bad
+//! schema, or a fault (trap, limit, refusal) during a smoke train and predict.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::config::Config;
+use crate::contract::Task;
+use crate::runtime::{CancelToken, Discard, Limits, LoadedPlugin, Runtime};
+use crate::training::{self, TrainSpec};
+
+/// Rows of the synthetic table used for the smoke run.
+const SAMPLE_ROWS: usize = 200;
+/// A smoke run on 200 rows that takes longer than this is a fault in itself.
+const SMOKE_TIME_LIMIT_SECS: f64 = 10.0;
+
+pub fn check(runtime: &Arc<Runtime>, file: &Path, config: &Config) -> ExitCode {
+    let limits = Limits { time_secs: config.default_limits.time_secs.min(SMOKE_TIME_LIMIT_SECS), ..config.default_limits };
+    let plugin = match runtime.load(file, None, limits) {
+        Ok(plugin) => plugin,
+        Err(err) => {
+            println!("FAIL {}: {err}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("ok: {} exports trainhost:plugin/trainer@{}", file.display(), crate::contract::VERSION);
+    super::output::print_schema(plugin.name(), &plugin);
+    let mut healthy = true;
+    for task in [Task::Classification, Task::Regression, Task::Clustering] {
+        if plugin.schema.supports(task) {
+            healthy &= smoke(&plugin, task);
+        }
+    }
+    if healthy {
+        println!("ok: the plugin is usable");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A small table with one informative numeric column, one noise column and a
+/// categorical column, with a class and a numeric target.
+fn sample_table() -> PolarsResult<DataFrame> {
+    let x: Vec<f64> = (0..SAMPLE_ROWS).map(|i| (i as f64 * 0.37).sin() * 10.0).collect();
+    let noise: Vec<f64> = (0..SAMPLE_ROWS).map(|i| ((i * 7919) % 101) as f64).collect();
+    let colour: Vec<&str> = (0..SAMPLE_ROWS).map(|i| ["red", "green", "blue"][i % 3]).collect();
+    let class: Vec<&str> = x.iter().map(|v| if *v > 0.0 { "high" } else { "low" }).collect();
+    let value: Vec<f64> = x.iter().zip(&noise).map(|(a, b)| 3.0 * a + 0.01 * b).collect();
+    df!("x" => x, "noise" => noise, "colour" => colour, "class" => class, "value" => value)
+}
+
+fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
+    let label = format!("{} on a {SAMPLE_ROWS}-row sample", task.as_str());
+    let table = match sample_table() {
+        Ok(t) => t,
+        Err(err) => {
+            println!("FAIL {label}: cannot build the sample table: {err}");
+            return false;
+        }
+    };
+    let (target, table) = match task {
+        Task::Classification => (Some("class"), table.drop("value")),
+        Task::Regression => (Some("value"), table.drop("class")),
+        Task::Clustering => (None, table.drop("class").and_then(|t| t.drop("value"))),
+    };
+    let Ok(table) = table else {
+        println!("FAIL {label}: cannot build the sample table");
+        return false;
+    };
+    let spec = TrainSpec {
+        task,
+        target: target.map(str::to_string),
+        params: Default::default(),
+        seed: 1,
+        validation_fraction: 0.25,
+        evaluation_column: None,
+    };
+    match training::train(plugin, &table, &spec, CancelToken::default(), Box::new(Discard)) {
+        Ok(outcome) => {
+            let m = &outcome.summary.metrics;
+            println!(
+                "ok: {label}: {} {:.3}, model {} bytes, peak memory {:.1} MiB, {:.0} ms{}",
+                m.headline_name,
+                m.headline,
+                outcome.artifact.model.len(),
+                outcome.report.peak_memory_bytes as f64 / (1 << 20) as f64,
+                outcome.report.duration.as_secs_f64() * 1000.0,
+                if outcome.report.dropped_log_lines > 0 { format!(" (log capped: {} lines dropped)", outcome.report.dropped_log_lines) } else { String::new() },
+            );
+            true
+        }
+        Err(err) => {
+            println!("FAIL {label}: {err}");
+            false
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The `trainhost` command line: train, predict, list and check plugins.
+//!
+//! Owns argument parsing and terminal output. It must not contain training
+//! logic: every command calls `training`, `runtime` or `data`.
+
+mod check;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::contract::Task;
+use crate::runtime::{CancelToken, PluginRegistry, Runtime};
+use crate::training::{self, ModelArtifact, TrainSpec};
+
+#[derive(Parser)]
+#[command(name = "trainhost", version, about = "Train models with sandboxed WebAssembly plugins")]
+struct Cli {
+    /// Config file (TOML). Default: ./trainhost.toml if present, else built-in defaults.
+    #[arg(long, global = true, env = "TRAINHOST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on a CSV or Parquet file, showing progress and holdout metrics.
+    Train(TrainArgs),
+    /// Predict with a model file on a CSV or Parquet file.
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        /// Write predictions as CSV here instead of printing them.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List the enabled plugins with their parameter schemas.
+    Plugins {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plugin authoring tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check that a file is a valid plugin: contract version, schema, and a smoke
+    /// train and predict under the default limits.
+    Check { file: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[arg(long)]
+    plugin: String,
+    #[arg(long)]
+    data: PathBuf,
+    /// Target column (not used for clustering).
+    #[arg(long)]
+    target: Option<String>,
+    /// classification, regression or clustering.
+    #[arg(long)]
+    task: String,
+    /// A hyperparameter, as name=value; repeat for several.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Share of rows held out for the final metrics.
+    #[arg(long, default_value_t = 0.2)]
+    validation: f64,
+    /// For clustering: a label column used only to score the clusters (ARI, purity).
+    #[arg(long)]
+    evaluate: Option<String>,
+    /// Where to write the model file.
+    #[arg(long, default_value = "model.trainhost")]
+    out: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRAINHOST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    let runtime = Runtime::new(Some(config.storage.data_dir.join("compile-cache"))).map_err(|e| format!("starting wasmtime: {e:#}"))?;
+    match cli.command {
+        Command::Plugin { command: PluginCommand::Check { file } } => Ok(check::check(&runtime, &file, &config)),
+        Command::Plugins { json } => {
+            let registry = load_registry(&runtime, &config)?;
+            output::print_plugins(&registry, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train(args) => train(&runtime, &config, args),
+        Command::Predict { model, data, out } => predict(&runtime, &config, &model, &data, out.as_deref()),
+    }
+}
+
+fn load_registry(runtime: &Arc<Runtime>, config: &Config) -> Result<PluginRegistry, String> {
+    let entries = config.plugin_entries().map_err(|e| e.to_string())?;
+    let registry = PluginRegistry::load(runtime, &entries);
+    for (name, why) in registry.failures() {
+        eprintln!("warning: plugin `{name}` left out: {why}");
+    }
+    Ok(registry)
+}
+
+fn parse_params(pairs: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').ok_or_else(|| format!("--param {pair}: write it as name=value"))?;
+            Ok((name.trim().to_string(), serde_json::Value::String(value.trim().to_string())))
+        })
+        .collect()
+}
+
+fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<ExitCode, String> {
+    let registry = load_registry(runtime, config)?;
+    let plugin = registry.get(&args.plugin).ok_or_else(|| {
+        let known: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
+        format!("no enabled plugin `{}`; enabled: {}", args.plugin, known.join(", "))
+    })?;
+    let task = Task::parse(&args.task).ok_or_else(|| format!("--task {}: use classification, regression or clustering", args.task))?;
+    let spec = TrainSpec {
+        task,
+        target: args.target,
+        params: parse_params(&args.params)?,
+        seed: args.seed,
+        validation_fraction: args.validation,
+        evaluation_column: args.evaluate,
+    };
+    training::validate(plugin, &spec).map_err(|e| e.to_string())?;
+    let table = crate::data::read_table(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let sink = output::TerminalProgress::new(args.json);
+    let outcome = training::train(plugin, &table, &spec, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
+    write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
+    output::print_summary(&outcome, &args.out, args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict(runtime: &Arc<Runtime>, config: &Config, model: &Path, data: &Path, out: Option<&Path>) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
+    let artifact = ModelArtifact::from_bytes(&bytes).map_err(|e| format!("{}: {e}", model.display()))?;
+    let registry = load_registry(runtime, config)?;
+    let plugin = registry
+        .get(&artifact.header.plugin)
+        .ok_or_else(|| format!("the model needs plugin `{}`, which is not enabled", artifact.header.plugin))?;
+    let table = crate::data::read_table(data).map_err(|e| format!("{}: {e}", data.display()))?;
+    let predictions = training::predict(plugin, &artifact, &table).map_err(|e| e.to_string())?;
+    let csv = output::predictions_csv(&predictions);
+    match out {
+        Some(path) => write_atomically(path, csv.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?,
+        None => print!("{csv}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes next to the destination, then renames: a crash never leaves half a file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("partial{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

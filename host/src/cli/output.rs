@@ -1,0 +1,172 @@
+//! What the CLI prints: a progress bar fed by plugin epochs, metric tables,
+//! plugin schemas, and prediction CSVs.
+
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::runtime::{Epoch, PluginRegistry, ProgressSink};
+use crate::training::{PredictionSet, TrainOutcome};
+
+/// Shows a bar on a terminal; on a pipe (or with --json) prints one line per epoch to stderr.
+pub struct TerminalProgress {
+    bar: ProgressBar,
+    lines: bool,
+}
+
+impl TerminalProgress {
+    pub fn new(quiet_bar: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let lines = quiet_bar || bar.is_hidden();
+        TerminalProgress { bar, lines }
+    }
+}
+
+pub fn format_metrics(metrics: &[(String, f64)]) -> String {
+    metrics.iter().map(|(name, value)| format!("{name}: {value:.4}")).collect::<Vec<_>>().join(", ")
+}
+
+impl ProgressSink for TerminalProgress {
+    fn epoch(&mut self, epoch: Epoch) {
+        let metrics = format_metrics(&epoch.metrics);
+        if self.lines {
+            eprintln!("epoch {}/{}{}{}", epoch.epoch, epoch.total, if metrics.is_empty() { "" } else { " - " }, metrics);
+        } else {
+            self.bar.set_length(epoch.total as u64);
+            self.bar.set_position(epoch.epoch as u64);
+            self.bar.set_message(metrics);
+        }
+    }
+
+    fn log(&mut self, level: &str, message: &str) {
+        self.bar.suspend(|| eprintln!("[plugin {level}] {message}"));
+    }
+}
+
+impl Drop for TerminalProgress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool) {
+    let summary = &outcome.summary;
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+        return;
+    }
+    println!(
+        "trained on {} rows, evaluated on {} {} rows in {:.2} s (peak plugin memory {:.1} MiB)",
+        summary.rows_train,
+        if summary.evaluated_on == "holdout" { summary.rows_validation } else { summary.rows_train },
+        summary.evaluated_on,
+        outcome.report.duration.as_secs_f64(),
+        outcome.report.peak_memory_bytes as f64 / (1 << 20) as f64,
+    );
+    for skipped in &summary.skipped_columns {
+        println!("column `{}` left out: {}", skipped.name, skipped.reason);
+    }
+    println!("{} metrics:", summary.evaluated_on);
+    for (name, value) in &summary.metrics.values {
+        println!("  {name:<12} {value:.4}");
+    }
+    for (name, value) in &summary.plugin_metrics {
+        println!("  plugin {name:<12} {value:.4}");
+    }
+    if let (Some(matrix), Some(labels)) = (&summary.metrics.confusion_matrix, outcome.artifact.header.encoding.class_labels()) {
+        println!("confusion matrix (rows: truth, columns: predicted):");
+        for (label, row) in labels.iter().zip(matrix) {
+            println!("  {label:>16} {}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());
+        }
+    }
+    if let Some(sizes) = &summary.metrics.cluster_sizes {
+        println!("cluster sizes: {sizes:?}");
+    }
+    if let Some(importances) = &summary.feature_importances {
+        let mut sorted = importances.clone();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        println!("feature importances:");
+        for (name, value) in sorted.iter().take(10) {
+            println!("  {name:<24} {value:.4}");
+        }
+    }
+    if outcome.report.dropped_log_lines > 0 {
+        println!("plugin log capped: {} lines dropped", outcome.report.dropped_log_lines);
+    }
+    println!("model written to {}", model_path.display());
+}
+
+pub fn print_plugins(registry: &PluginRegistry, json: bool) {
+    if json {
+        let all: serde_json::Map<String, serde_json::Value> =
+            registry.iter().map(|(name, p)| (name.clone(), serde_json::to_value(&p.schema).unwrap_or_default())).collect();
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        return;
+    }
+    for (name, plugin) in registry.iter() {
+        print_schema(name, plugin);
+    }
+}
+
+pub fn print_schema(name: &str, plugin: &crate::runtime::LoadedPlugin) {
+    let s = &plugin.schema;
+    println!("{name} {} - {}", s.version, s.description);
+    println!("  tasks: {}", s.tasks.join(", "));
+    println!(
+        "  limits: memory {} MiB, time {} s, model {} MiB, log {} KiB",
+        plugin.limits.memory_mib, plugin.limits.time_secs, plugin.limits.model_mib, plugin.limits.log_kib
+    );
+    if s.params.is_empty() {
+        println!("  parameters: none");
+    }
+    for p in &s.params {
+        let mut bounds = String::new();
+        if let Some(choices) = &p.choices {
+            bounds.push_str(&format!(" one of {}", choices.join("|")));
+        }
+        match (p.min, p.max) {
+            (Some(lo), Some(hi)) => bounds.push_str(&format!(" in [{lo}, {hi}]")),
+            (Some(lo), None) => bounds.push_str(&format!(" >= {lo}")),
+            (None, Some(hi)) => bounds.push_str(&format!(" <= {hi}")),
+            (None, None) => {}
+        }
+        println!("  --param {}=<{}> (default {}{}): {}", p.name, p.kind, p.default, bounds, p.help);
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+pub fn predictions_csv(p: &PredictionSet) -> String {
+    let mut out = String::new();
+    if let Some(labels) = &p.labels {
+        let classes = p.classes.clone().unwrap_or_default();
+        out.push_str("prediction");
+        if p.probabilities.is_some() {
+            classes.iter().for_each(|c| out.push_str(&format!(",p_{}", csv_field(c))));
+        }
+        out.push('\n');
+        for (row, label) in labels.iter().enumerate() {
+            out.push_str(&csv_field(label));
+            if let Some(probs) = p.probabilities.as_ref().and_then(|all| all.get(row)) {
+                probs.iter().for_each(|v| out.push_str(&format!(",{v:.6}")));
+            }
+            out.push('\n');
+        }
+    } else if let Some(values) = &p.values {
+        out.push_str("prediction\n");
+        values.iter().for_each(|v| out.push_str(&format!("{v}\n")));
+    } else if let Some(clusters) = &p.clusters {
+        out.push_str("cluster\n");
+        clusters.iter().for_each(|c| out.push_str(&format!("{c}\n")));
+    }
+    out
+}

@@ -1,0 +1,299 @@
+//! The one configuration struct: a TOML file with every field overridable by
+//! environment (`TRAINHOST_<SECTION>_<FIELD>`, plus `REDIS_URL`).
+//!
+//! Owns parsing, defaults and path resolution. It must not start anything.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::Limits;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub broker: BrokerConfig,
+    pub storage: StorageConfig,
+    pub workers: WorkersConfig,
+    /// Limits for plugins that do not set their own.
+    pub default_limits: Limits,
+    /// Where plugins are looked for when `plugins` is empty: every `*.wasm`
+    /// there (except `test_*`) is enabled with the default limits.
+    pub plugin_dir: PathBuf,
+    pub plugins: Vec<PluginConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub cors_origins: Vec<String>,
+    pub upload_limit_mib: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Empty: the embedded in-process broker. Otherwise a `redis://` URL.
+    pub redis_url: String,
+    /// Prefix of every Redis key, so several deployments (or tests) share one server.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Datasets, models, job records of the embedded broker, compile cache.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Jobs trained at once per process; 0 means one per core.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Refuse the file unless its sha256 (hex) is this.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Overrides of the default limits; unset fields keep the defaults.
+    #[serde(default)]
+    pub limits: Option<toml::Table>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { bind: "127.0.0.1:8080".into(), cors_origins: vec![], upload_limit_mib: 512 }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { data_dir: PathBuf::from("data") }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            broker: BrokerConfig::default(),
+            storage: StorageConfig::default(),
+            workers: WorkersConfig::default(),
+            default_limits: Limits::default(),
+            plugin_dir: PathBuf::from("build/plugins"),
+            plugins: vec![],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// A plugin to load, with its limits resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginEntry {
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: Option<String>,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Reads `path` (or `./trainhost.toml` if it exists, else the defaults),
+    /// then applies environment overrides. Relative paths in the file are
+    /// taken relative to the file's folder.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let default_file = Path::new("trainhost.toml");
+        let file = path.or_else(|| default_file.exists().then_some(default_file));
+        let (mut table, base) = match file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.to_path_buf(), source })?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: file.to_path_buf(), message: e.to_string() })?;
+                (table, file.parent().map(Path::to_path_buf).unwrap_or_default())
+            }
+            None => (toml::Table::new(), PathBuf::new()),
+        };
+        apply_env(&mut table, std::env::vars())?;
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: file.map(Path::to_path_buf).unwrap_or_default(), message: e.to_string() })?;
+        config.resolve_paths(&base);
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() && !base.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.storage.data_dir);
+        resolve(&mut self.plugin_dir);
+        self.plugins.iter_mut().for_each(|p| resolve(&mut p.path));
+    }
+
+    /// The enabled plugins with their effective limits.
+    pub fn plugin_entries(&self) -> Result<Vec<PluginEntry>, ConfigError> {
+        if self.plugins.is_empty() {
+            return Ok(self.discovered_plugins());
+        }
+        self.plugins
+            .iter()
+            .filter(|p| p.enabled)
+            .map(|p| {
+                Ok(PluginEntry { name: p.name.clone(), path: p.path.clone(), sha256: p.sha256.clone(), limits: self.limits_for(p)? })
+            })
+            .collect()
+    }
+
+    fn limits_for(&self, plugin: &PluginConfig) -> Result<Limits, ConfigError> {
+        let Some(overrides) = &plugin.limits else { return Ok(self.default_limits) };
+        let mut table = toml::Table::try_from(self.default_limits).expect("limits serialize to a table");
+        table.extend(overrides.clone());
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: PathBuf::from(format!("plugins.{}.limits", plugin.name)),
+            message: e.to_string(),
+        })
+    }
+
+    fn discovered_plugins(&self) -> Vec<PluginEntry> {
+        let Ok(dir) = std::fs::read_dir(&self.plugin_dir) else { return vec![] };
+        let mut entries: Vec<PluginEntry> = dir
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .filter_map(|path| {
+                let name = path.file_stem()?.to_str()?.to_string();
+                (!name.starts_with("test_")).then(|| PluginEntry { name, path: path.clone(), sha256: None, limits: self.default_limits })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries
+    }
+
+    pub fn worker_count(&self) -> usize {
+        match self.workers.concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+const SECTIONS: [&str; 5] = ["server", "broker", "storage", "workers", "default_limits"];
+
+/// `TRAINHOST_SERVER_BIND=0.0.0.0:80` sets `server.bind`; `REDIS_URL` sets
+/// `broker.redis_url`; `TRAINHOST_PLUGIN_DIR` sets `plugin_dir`. Values parse
+/// as TOML scalars when they can (numbers, booleans), as strings otherwise.
+fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    for (var, value) in vars {
+        let key = if var == "REDIS_URL" {
+            "broker_redis_url".to_string()
+        } else if let Some(rest) = var.strip_prefix("TRAINHOST_") {
+            rest.to_ascii_lowercase()
+        } else {
+            continue;
+        };
+        if key == "config" {
+            continue;
+        }
+        let parsed = parse_scalar(&value);
+        if key == "plugin_dir" {
+            table.insert(key, parsed);
+            continue;
+        }
+        let Some(section) = SECTIONS.iter().find(|s| key.starts_with(&format!("{s}_"))) else {
+            return Err(ConfigError::Env { var, message: format!("no such setting; sections are {}", SECTIONS.join(", ")) });
+        };
+        let field = key[section.len() + 1..].to_string();
+        let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(section_table) = entry else {
+            return Err(ConfigError::Env { var, message: format!("`{section}` is not a section in the config file") });
+        };
+        let value = if field == "cors_origins" { toml::Value::Array(value.split(',').map(|o| toml::Value::String(o.trim().into())).collect()) } else { parsed };
+        section_table.insert(field, value);
+    }
+    Ok(())
+}
+
+fn parse_scalar(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = value.parse::<f64>() {
+        return toml::Value::Float(f);
+    }
+    match value {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).unwrap();
+        apply_env(&mut table, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))?;
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse { path: "t".into(), message: e.to_string() })
+    }
+
+    #[test]
+    fn env_overrides_file_values() {
+        let config = with_env(
+            "[server]\nbind = \"127.0.0.1:1\"\n[workers]\nconcurrency = 3\n",
+            &[("TRAINHOST_SERVER_BIND", "0.0.0.0:9000"), ("REDIS_URL", "redis://h/2"), ("TRAINHOST_DEFAULT_LIMITS_MEMORY_MIB", "64"), ("PATH", "/bin")],
+        )
+        .unwrap();
+        assert_eq!(config.server.bind, "0.0.0.0:9000");
+        assert_eq!(config.broker.redis_url, "redis://h/2");
+        assert_eq!(config.workers.concurrency, 3);
+        assert_eq!(config.default_limits.memory_mib, 64);
+    }
+
+    #[test]
+    fn unknown_env_setting_is_an_error() {
+        let err = with_env("", &[("TRAINHOST_SERVR_BIND", "x")]).unwrap_err();
+        assert!(err.to_string().contains("sections are"), "{err}");
+    }
+
+    #[test]
+    fn plugin_limits_override_only_what_they_name() {
+        let config = with_env(
+            "[default_limits]\ntime_secs = 30.0\n[[plugins]]\nname = \"a\"\npath = \"a.wasm\"\nlimits = { memory_mib = 64 }\n[[plugins]]\nname = \"b\"\npath = \"b.wasm\"\nenabled = false\n",
+            &[],
+        )
+        .unwrap();
+        let entries = config.plugin_entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].limits.memory_mib, 64);
+        assert_eq!(entries[0].limits.time_secs, 30.0);
+    }
+
+    #[test]
+    fn misspelled_field_is_refused() {
+        assert!(with_env("[server]\nbnd = \"x\"\n", &[]).is_err());
+    }
+}

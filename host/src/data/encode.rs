@@ -1,0 +1,323 @@
+//! From polars columns to the plugin's columnar table, and back to labels.
+//!
+//! An `Encoding` is fitted once on the training file and stored with the model,
+//! so predictions on a new file use the same columns, the same category codes
+//! and the same target levels.
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::ingest::{kind_of, ColumnKind};
+use super::DataError;
+use crate::contract::{self, Task, MISSING_CODE};
+
+/// How one feature column is turned into plugin input.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeatureEncoding {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// Category levels, in code order (empty for numeric and datetime columns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetEncoding {
+    pub name: String,
+    /// Class labels in code order, for classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SkippedColumn {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Encoding {
+    pub task: String,
+    pub features: Vec<FeatureEncoding>,
+    pub target: Option<TargetEncoding>,
+    pub skipped: Vec<SkippedColumn>,
+}
+
+/// One encoded column: numbers with NaN for missing, or codes with `MISSING_CODE`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EncodedColumn {
+    Numeric(Vec<f64>),
+    Codes(Vec<u32>),
+}
+
+impl EncodedColumn {
+    fn take(&self, rows: &[usize]) -> EncodedColumn {
+        match self {
+            EncodedColumn::Numeric(v) => EncodedColumn::Numeric(rows.iter().map(|&i| v[i]).collect()),
+            EncodedColumn::Codes(v) => EncodedColumn::Codes(rows.iter().map(|&i| v[i]).collect()),
+        }
+    }
+
+    fn is_missing(&self, row: usize) -> bool {
+        match self {
+            EncodedColumn::Numeric(v) => !v[row].is_finite(),
+            EncodedColumn::Codes(v) => v[row] == MISSING_CODE,
+        }
+    }
+}
+
+/// Feature columns (in `Encoding::features` order) plus the target, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedTable {
+    pub rows: usize,
+    pub features: Vec<EncodedColumn>,
+    pub target: Option<EncodedColumn>,
+}
+
+impl EncodedTable {
+    pub fn take(&self, rows: &[usize]) -> EncodedTable {
+        EncodedTable {
+            rows: rows.len(),
+            features: self.features.iter().map(|c| c.take(rows)).collect(),
+            target: self.target.as_ref().map(|c| c.take(rows)),
+        }
+    }
+
+    /// Class codes of the target, for stratification and metrics.
+    pub fn target_codes(&self) -> Option<&[u32]> {
+        match &self.target {
+            Some(EncodedColumn::Codes(codes)) => Some(codes),
+            _ => None,
+        }
+    }
+
+    pub fn target_values(&self) -> Option<&[f64]> {
+        match &self.target {
+            Some(EncodedColumn::Numeric(values)) => Some(values),
+            _ => None,
+        }
+    }
+}
+
+fn series<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Series, DataError> {
+    df.column(name).map(|c| c.as_materialized_series()).map_err(|_| DataError::MissingColumn(name.to_string()))
+}
+
+/// Sorted distinct non-missing values of a column, as text.
+fn levels_of(series: &Series) -> Result<Vec<String>, DataError> {
+    let mut levels: Vec<String> = text_values(series)?.into_iter().flatten().collect();
+    levels.sort_by(|a, b| natural_order(a, b));
+    levels.dedup();
+    Ok(levels)
+}
+
+/// Numbers sort as numbers ("2" before "10"), everything else as text.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+fn text_values(series: &Series) -> Result<Vec<Option<String>>, DataError> {
+    let text = series.cast(&DataType::String).map_err(|e| DataError::Invalid(e.to_string()))?;
+    let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
+    Ok(ca.into_iter().map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())).collect())
+}
+
+fn numeric_values(series: &Series) -> Result<Vec<f64>, DataError> {
+    let seconds_per_unit = match series.dtype() {
+        DataType::Date => Some(86_400.0),
+        DataType::Datetime(TimeUnit::Milliseconds, _) => Some(1e-3),
+        DataType::Datetime(TimeUnit::Microseconds, _) => Some(1e-6),
+        DataType::Datetime(TimeUnit::Nanoseconds, _) => Some(1e-9),
+        DataType::Time => Some(1e-9),
+        DataType::Duration(_) => Some(1e-6),
+        _ => None,
+    };
+    let physical = if seconds_per_unit.is_some() { series.to_physical_repr().into_owned() } else { series.clone() };
+    let floats = physical.cast(&DataType::Float64).map_err(|e| DataError::Invalid(e.to_string()))?;
+    let ca = floats.f64().map_err(|e| DataError::Invalid(e.to_string()))?;
+    let scale = seconds_per_unit.unwrap_or(1.0);
+    Ok(ca.into_iter().map(|v| v.map_or(f64::NAN, |x| x * scale)).collect())
+}
+
+fn codes(series: &Series, levels: &[String]) -> Result<Vec<u32>, DataError> {
+    let index: std::collections::HashMap<&str, u32> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
+    Ok(text_values(series)?
+        .iter()
+        .map(|v| v.as_deref().and_then(|s| index.get(s).copied()).unwrap_or(MISSING_CODE))
+        .collect())
+}
+
+impl Encoding {
+    /// Decides which columns become features and how, and how the target is coded.
+    pub fn fit(df: &DataFrame, target: Option<&str>, task: Task) -> Result<Encoding, DataError> {
+        let target = match (task, target.map(str::trim).filter(|t| !t.is_empty())) {
+            (Task::Clustering, _) => None,
+            (_, None) => return Err(DataError::Invalid(format!("{} needs a target column", task.as_str()))),
+            (_, Some(name)) => Some(fit_target(series(df, name)?, task)?),
+        };
+        let mut features = Vec::new();
+        let mut skipped = Vec::new();
+        for column in df.get_columns() {
+            let s = column.as_materialized_series();
+            let name = s.name().to_string();
+            if target.as_ref().is_some_and(|t| t.name == name) {
+                continue;
+            }
+            let kind = kind_of(s);
+            if s.null_count() == s.len() {
+                skipped.push(SkippedColumn { name, reason: "every value is missing".into() });
+                continue;
+            }
+            match kind {
+                ColumnKind::Text => skipped.push(SkippedColumn { name, reason: "text or identifier: about one distinct value per row".into() }),
+                ColumnKind::Numeric | ColumnKind::Datetime => features.push(FeatureEncoding { name, kind, levels: vec![] }),
+                ColumnKind::Categorical | ColumnKind::Boolean => features.push(FeatureEncoding { name, kind, levels: levels_of(s)? }),
+            }
+        }
+        if features.is_empty() {
+            return Err(DataError::Invalid("no usable feature column is left besides the target".into()));
+        }
+        Ok(Encoding { task: task.as_str().to_string(), features, target, skipped })
+    }
+
+    /// Encodes the feature columns (and the target, if the table has it).
+    /// Rows whose target is missing are dropped when `require_target` is set.
+    pub fn encode(&self, df: &DataFrame, require_target: bool) -> Result<EncodedTable, DataError> {
+        let features = self
+            .features
+            .iter()
+            .map(|f| {
+                let s = series(df, &f.name)?;
+                Ok(match f.kind {
+                    ColumnKind::Numeric | ColumnKind::Datetime => EncodedColumn::Numeric(numeric_values(s)?),
+                    _ => EncodedColumn::Codes(codes(s, &f.levels)?),
+                })
+            })
+            .collect::<Result<Vec<_>, DataError>>()?;
+        let target = match (&self.target, require_target) {
+            (Some(t), true) => Some(encode_target(series(df, &t.name)?, t)?),
+            _ => None,
+        };
+        let table = EncodedTable { rows: df.height(), features, target };
+        let Some(target) = &table.target else { return Ok(table) };
+        let known: Vec<usize> = (0..table.rows).filter(|&i| !target.is_missing(i)).collect();
+        if known.is_empty() {
+            return Err(DataError::BadTarget { column: self.target_name().to_string(), reason: "every value is missing".into() });
+        }
+        Ok(if known.len() == table.rows { table } else { table.take(&known) })
+    }
+
+    /// The target column of every row, missing values included.
+    pub fn encode_target(&self, df: &DataFrame) -> Result<EncodedColumn, DataError> {
+        let target = self.target.as_ref().ok_or_else(|| DataError::Invalid("this encoding has no target".into()))?;
+        encode_target(series(df, &target.name)?, target)
+    }
+
+    pub fn target_name(&self) -> &str {
+        self.target.as_ref().map_or("", |t| t.name.as_str())
+    }
+
+    pub fn class_labels(&self) -> Option<&[String]> {
+        self.target.as_ref().and_then(|t| t.levels.as_deref())
+    }
+
+    /// The plugin's view of these rows.
+    pub fn to_contract(&self, table: &EncodedTable) -> contract::LabelledTable {
+        let columns = self
+            .features
+            .iter()
+            .zip(&table.features)
+            .map(|(f, column)| contract::Column { name: f.name.clone(), data: column_data(column, &f.levels) })
+            .collect();
+        let target = table.target.as_ref().map(|t| column_data(t, self.class_labels().unwrap_or_default()));
+        contract::LabelledTable { features: contract::Table { rows: table.rows as u32, columns }, target }
+    }
+}
+
+fn column_data(column: &EncodedColumn, levels: &[String]) -> contract::ColumnData {
+    match column {
+        EncodedColumn::Numeric(v) => contract::ColumnData::Numeric(v.clone()),
+        EncodedColumn::Codes(c) => contract::ColumnData::Categorical(contract::Categorical { codes: c.clone(), levels: levels.to_vec() }),
+    }
+}
+
+fn fit_target(s: &Series, task: Task) -> Result<TargetEncoding, DataError> {
+    let name = s.name().to_string();
+    let bad = |reason: &str| DataError::BadTarget { column: name.clone(), reason: reason.to_string() };
+    match task {
+        Task::Regression => {
+            if !(s.dtype().is_primitive_numeric() || s.dtype().is_bool()) {
+                return Err(bad("regression needs a numeric target; choose classification for labels"));
+            }
+            Ok(TargetEncoding { name, levels: None })
+        }
+        _ => {
+            let levels = levels_of(s)?;
+            if levels.len() < 2 {
+                return Err(bad("classification needs at least two classes"));
+            }
+            if levels.len() > 1000 || (s.dtype().is_float() && levels.len() * 2 > s.len()) {
+                return Err(bad(&format!("{} distinct values is too many classes; is this a regression target?", levels.len())));
+            }
+            Ok(TargetEncoding { name, levels: Some(levels) })
+        }
+    }
+}
+
+fn encode_target(s: &Series, target: &TargetEncoding) -> Result<EncodedColumn, DataError> {
+    match &target.levels {
+        Some(levels) => Ok(EncodedColumn::Codes(codes(s, levels)?)),
+        None => Ok(EncodedColumn::Numeric(numeric_values(s)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> DataFrame {
+        df!(
+            "id" => (0..30).map(|i| format!("row{i}")).collect::<Vec<_>>(),
+            "x" => (0..30).map(|i| if i == 3 { None } else { Some(i as f64) }).collect::<Vec<_>>(),
+            "colour" => (0..30).map(|i| if i == 5 { None } else { Some(["red", "blue"][i % 2]) }).collect::<Vec<_>>(),
+            "label" => (0..30).map(|i| if i == 7 { None } else { Some(["10", "2", "x"][i % 3]) }).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ids_are_skipped_and_categories_coded() {
+        let df = frame();
+        let enc = Encoding::fit(&df, Some("label"), Task::Classification).unwrap();
+        assert_eq!(enc.skipped[0].name, "id");
+        assert_eq!(enc.features.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["x", "colour"]);
+        assert_eq!(enc.features[1].levels, ["blue", "red"]);
+        // Numbers sort numerically among class labels.
+        assert_eq!(enc.class_labels().unwrap(), ["2", "10", "x"]);
+        let table = enc.encode(&df, true).unwrap();
+        // The row with a missing label is dropped; missing features stay missing.
+        assert_eq!(table.rows, 29);
+        assert!(matches!(&table.features[0], EncodedColumn::Numeric(v) if v[3].is_nan()));
+        assert!(matches!(&table.features[1], EncodedColumn::Codes(c) if c[5] == MISSING_CODE && c[0] == 1));
+    }
+
+    #[test]
+    fn unknown_levels_at_prediction_become_missing() {
+        let enc = Encoding::fit(&frame(), Some("label"), Task::Classification).unwrap();
+        let new = df!("x" => [1.0], "colour" => ["green"]).unwrap();
+        let table = enc.encode(&new, false).unwrap();
+        assert!(matches!(&table.features[1], EncodedColumn::Codes(c) if c[0] == MISSING_CODE));
+        assert!(table.target.is_none());
+    }
+
+    #[test]
+    fn regression_refuses_a_text_target_and_names_the_fix() {
+        let err = Encoding::fit(&frame(), Some("colour"), Task::Regression).unwrap_err();
+        assert!(err.to_string().contains("choose classification"), "{err}");
+        let err = Encoding::fit(&frame(), Some("nope"), Task::Regression).unwrap_err();
+        assert!(matches!(err, DataError::MissingColumn(_)));
+    }
+}

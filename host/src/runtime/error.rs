@@ -1,0 +1,53 @@
+//! Errors of loading and running plugins, each naming what happened in words a
+//! user or an admin can act on.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read plugin file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a WebAssembly component: {reason}")]
+    NotAComponent { path: PathBuf, reason: String },
+    #[error("sha256 of {path} is {actual}, but the config pins {expected}")]
+    PinMismatch { path: PathBuf, expected: String, actual: String },
+    #[error("plugin exports {found}, but this host accepts only {package}/trainer@{accepted}")]
+    WrongVersion { found: String, package: &'static str, accepted: &'static str },
+    #[error("plugin does not export {package}/trainer@{accepted} (its exports: {exports})")]
+    MissingExport { package: &'static str, accepted: &'static str, exports: String },
+    #[error("plugin imports {import}, which this host does not provide")]
+    UnknownImport { import: String },
+    #[error("plugin failed to link: {0}")]
+    Link(String),
+    #[error("describe() failed: {0}")]
+    Describe(String),
+    #[error("invalid schema from describe(): {0}")]
+    Schema(String),
+}
+
+/// Why a call into a plugin failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("stopped: the time limit of {seconds} s was exceeded")]
+    TimeLimit { seconds: f64 },
+    #[error("stopped: the memory limit of {mib} MiB was exceeded")]
+    MemoryLimit { mib: u64 },
+    #[error("the model of {bytes} bytes exceeds the model size limit of {limit_mib} MiB")]
+    ModelTooLarge { bytes: usize, limit_mib: u64 },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter { name: String, reason: String },
+    #[error("invalid data: {0}")]
+    InvalidData(String),
+    #[error("plugin failed: {0}")]
+    Failed(String),
+    #[error("plugin rejected the model: {0}")]
+    InvalidModel(String),
+    #[error("plugin crashed: {message}{backtrace}")]
+    Trap { message: String, backtrace: String },
+    #[error("plugin `{0}` is not loaded")]
+    NotLoaded(String),
+    #[error("internal error running the plugin: {0}")]
+    Internal(String),
+}

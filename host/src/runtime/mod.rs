@@ -1,0 +1,313 @@
+//! The wasmtime side: one engine per process, plugins compiled once (and
+//! cached on disk), a fresh store per call with limits on memory, wall time,
+//! model size and log volume.
+//!
+//! Owns everything that touches wasmtime. It must not read datasets, talk to
+//! the queue or know about HTTP: callers hand it WIT tables and get WIT
+//! results or a `RunError` back.
+
+mod cache;
+pub mod error;
+pub mod limits;
+pub mod registry;
+mod sandbox;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{types::ComponentItem, Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+
+use crate::contract::{self, Plugin, PluginPre};
+pub use error::{LoadError, RunError};
+pub use limits::Limits;
+pub use sandbox::{CancelToken, Discard, Epoch, ProgressSink};
+use sandbox::PluginState;
+pub use registry::PluginRegistry;
+pub use schema::{ParamError, ParamSchema, PluginSchema};
+
+/// How often the ticker advances the engine's epoch: the granularity of the
+/// wall-time limit and of the hard stop on cancel.
+const TICK: Duration = Duration::from_millis(20);
+
+/// The process-wide engine with its epoch ticker and linker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: cache::CompileCache,
+}
+
+/// Why the epoch callback stopped a plugin.
+#[derive(Debug, thiserror::Error)]
+enum Interrupt {
+    #[error("time limit")]
+    TimeLimit,
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Runtime {
+    /// `cache_dir`: where compiled components are kept across restarts (None: no cache).
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, wasmtime::Error> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_backtrace(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+        let runtime = Arc::new(Runtime { engine, linker, cache: cache::CompileCache::new(cache_dir) });
+        start_ticker(Arc::downgrade(&runtime));
+        Ok(runtime)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a plugin file: checks its pin and contract version, compiles it (or
+    /// takes it from the cache), links it, and asks it to `describe()` itself.
+    pub fn load(self: &Arc<Self>, path: &Path, pin: Option<&str>, limits: Limits) -> Result<LoadedPlugin, LoadError> {
+        let wasm = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        if let Some(expected) = pin.filter(|p| !p.eq_ignore_ascii_case(&sha256)) {
+            return Err(LoadError::PinMismatch { path: path.to_path_buf(), expected: expected.to_string(), actual: sha256 });
+        }
+        check_is_component(path, &wasm)?;
+        let started = Instant::now();
+        let (component, from_cache) = self
+            .cache
+            .load_or_compile(&self.engine, &sha256, &wasm)
+            .map_err(|e| LoadError::NotAComponent { path: path.to_path_buf(), reason: format!("{e:#}") })?;
+        let compile_time = started.elapsed();
+        self.check_contract(&component)?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let mut plugin = LoadedPlugin {
+            runtime: self.clone(),
+            pre,
+            path: path.to_path_buf(),
+            sha256,
+            limits,
+            schema: PluginSchema { name: String::new(), version: String::new(), description: String::new(), tasks: vec![], params: vec![] },
+            from_cache,
+            compile_time,
+        };
+        let info = plugin.describe().map_err(|e| LoadError::Describe(e.to_string()))?;
+        plugin.schema = PluginSchema::from_info(&info).map_err(LoadError::Schema)?;
+        Ok(plugin)
+    }
+
+    /// Names the exact contract problem instead of a generic link error.
+    fn check_contract(&self, component: &Component) -> Result<(), LoadError> {
+        let ty = component.component_type();
+        let trainer = format!("{}/trainer@", contract::PACKAGE);
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        match exports.iter().find(|name| name.starts_with(&trainer)) {
+            Some(name) if name.ends_with(&format!("@{}", contract::VERSION)) => {}
+            Some(name) => {
+                return Err(LoadError::WrongVersion { found: name.clone(), package: contract::PACKAGE, accepted: contract::VERSION })
+            }
+            None => {
+                return Err(LoadError::MissingExport {
+                    package: contract::PACKAGE,
+                    accepted: contract::VERSION,
+                    exports: if exports.is_empty() { "none".into() } else { exports.join(", ") },
+                })
+            }
+        }
+        for (name, item) in ty.imports(&self.engine) {
+            let provided = name.starts_with("wasi:") || name.starts_with(&format!("{}/", contract::PACKAGE));
+            let own_version = !name.starts_with(contract::PACKAGE) || name.ends_with(&format!("@{}", contract::VERSION));
+            if !provided || !own_version || !matches!(item, ComponentItem::ComponentInstance(_)) {
+                return Err(LoadError::UnknownImport { import: name.to_string() });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_is_component(path: &Path, wasm: &[u8]) -> Result<(), LoadError> {
+    let not = |reason: &str| LoadError::NotAComponent { path: path.to_path_buf(), reason: reason.to_string() };
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(not("the file does not start with the WebAssembly magic bytes"));
+    }
+    // Bytes 4..8: version 1 with layer 0 is a core module; layer 1 a component.
+    if wasm[6..8] == [0, 0] {
+        return Err(not("it is a core WebAssembly module; build it as a component (target wasm32-wasip2, or `wasm-tools component new`)"));
+    }
+    Ok(())
+}
+
+/// Advances the epoch until the runtime is dropped.
+fn start_ticker(runtime: Weak<Runtime>) {
+    std::thread::Builder::new()
+        .name("wasm-epoch-ticker".into())
+        .spawn(move || loop {
+            std::thread::sleep(TICK);
+            match runtime.upgrade() {
+                Some(runtime) => runtime.engine.increment_epoch(),
+                None => return,
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// A compiled, linked plugin ready to be instantiated once per call.
+pub struct LoadedPlugin {
+    runtime: Arc<Runtime>,
+    pre: PluginPre<PluginState>,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub limits: Limits,
+    pub schema: PluginSchema,
+    pub from_cache: bool,
+    pub compile_time: Duration,
+}
+
+/// What a call produced besides its result: the log and the memory peak.
+#[derive(Debug, Default)]
+pub struct CallReport {
+    pub log: Vec<(String, String)>,
+    pub dropped_log_lines: usize,
+    pub peak_memory_bytes: usize,
+    pub duration: Duration,
+}
+
+impl LoadedPlugin {
+    pub fn name(&self) -> &str {
+        &self.schema.name
+    }
+
+    pub fn describe(&self) -> Result<contract::PluginInfo, RunError> {
+        self.call(CancelToken::default(), Box::new(Discard), |store, plugin| plugin.trainhost_plugin_trainer().call_describe(store)).0
+    }
+
+    /// Trains under the plugin's limits. Progress and log lines go to `sink` as they happen.
+    pub fn train(
+        &self,
+        request: &contract::TrainRequest,
+        cancel: CancelToken,
+        sink: Box<dyn ProgressSink>,
+    ) -> (Result<contract::TrainedModel, RunError>, CallReport) {
+        let (result, report) = self.call(cancel, sink, |store, plugin| plugin.trainhost_plugin_trainer().call_train(store, request));
+        let result = result.and_then(|outcome| match outcome {
+            Ok(model) => self.check_model_size(model),
+            Err(err) => Err(train_error(err)),
+        });
+        (result, report)
+    }
+
+    pub fn predict(&self, model: &[u8], features: &contract::Table) -> Result<contract::Predictions, RunError> {
+        let (result, _) =
+            self.call(CancelToken::default(), Box::new(Discard), |store, plugin| plugin.trainhost_plugin_trainer().call_predict(store, model, features));
+        result?.map_err(|err| match err {
+            contract::PredictError::InvalidModel(why) => RunError::InvalidModel(why),
+            contract::PredictError::InvalidData(why) => RunError::InvalidData(why),
+            contract::PredictError::Failed(why) => RunError::Failed(why),
+        })
+    }
+
+    fn check_model_size(&self, model: contract::TrainedModel) -> Result<contract::TrainedModel, RunError> {
+        let limit = (self.limits.model_mib as usize).saturating_mul(1 << 20);
+        if model.model.len() > limit {
+            return Err(RunError::ModelTooLarge { bytes: model.model.len(), limit_mib: self.limits.model_mib });
+        }
+        Ok(model)
+    }
+
+    /// Runs `f` against a fresh instance in a fresh store, so nothing leaks between calls.
+    fn call<R>(
+        &self,
+        cancel: CancelToken,
+        sink: Box<dyn ProgressSink>,
+        f: impl FnOnce(&mut Store<PluginState>, &Plugin) -> wasmtime::Result<R>,
+    ) -> (Result<R, RunError>, CallReport) {
+        let started = Instant::now();
+        let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, cancel, sink));
+        store.limiter(|state| &mut state.memory);
+        let deadline = started + Duration::from_secs_f64(self.limits.time_secs.max(0.0));
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().cancel.is_cancelled() {
+                return Err(wasmtime::Error::new(Interrupt::Cancelled));
+            }
+            if Instant::now() >= deadline {
+                return Err(wasmtime::Error::new(Interrupt::TimeLimit));
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let result = self.pre.instantiate(&mut store).and_then(|plugin| f(&mut store, &plugin));
+        let result = result.map_err(|err| self.classify(err, store.data()));
+        let state = store.data();
+        let report = match state.log.lock() {
+            Ok(log) => CallReport {
+                log: log.lines.clone(),
+                dropped_log_lines: log.dropped_lines,
+                peak_memory_bytes: state.memory.peak_bytes(),
+                duration: started.elapsed(),
+            },
+            Err(_) => CallReport::default(),
+        };
+        (result, report)
+    }
+
+    /// Turns a wasmtime error into the limit, cancel or crash that caused it.
+    fn classify(&self, err: wasmtime::Error, state: &PluginState) -> RunError {
+        if err.downcast_ref::<limits::MemoryLimitHit>().is_some() || state.memory.exceeded() {
+            return RunError::MemoryLimit { mib: self.limits.memory_mib };
+        }
+        match err.downcast_ref::<Interrupt>() {
+            Some(Interrupt::TimeLimit) => return RunError::TimeLimit { seconds: self.limits.time_secs },
+            Some(Interrupt::Cancelled) => return RunError::Cancelled,
+            None => {}
+        }
+        let Some(trap) = err.downcast_ref::<wasmtime::Trap>() else {
+            return RunError::Internal(format!("{err:#}"));
+        };
+        let panic = state.log.lock().ok().and_then(|log| panic_message(log.stderr_tail()));
+        let message = match panic {
+            Some(panic) => format!("{panic} ({trap})"),
+            None => trap.to_string(),
+        };
+        RunError::Trap { message, backtrace: backtrace(&err) }
+    }
+}
+
+/// The panic line a Rust guest printed to stderr before trapping, if any.
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at")?;
+    let text: Vec<&str> = stderr[start..].lines().take(2).collect();
+    Some(text.join(": ").replace(":\n", ": "))
+}
+
+/// A short backtrace with function names, innermost first.
+fn backtrace(err: &wasmtime::Error) -> String {
+    let Some(trace) = err.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return String::new();
+    };
+    let frames: Vec<String> = trace
+        .frames()
+        .iter()
+        .filter_map(|frame| frame.func_name().map(str::to_string))
+        .filter(|name| !name.starts_with("__rust") && !name.contains("panic"))
+        .take(6)
+        .collect();
+    if frames.is_empty() {
+        return String::new();
+    }
+    format!("\n  in {}", frames.join("\n  in "))
+}
+
+fn train_error(err: contract::TrainError) -> RunError {
+    match err {
+        contract::TrainError::InvalidParameter(p) => RunError::InvalidParameter { name: p.name, reason: p.reason },
+        contract::TrainError::InvalidData(why) => RunError::InvalidData(why),
+        contract::TrainError::Cancelled => RunError::Cancelled,
+        contract::TrainError::Failed(why) => RunError::Failed(why),
+    }
+}

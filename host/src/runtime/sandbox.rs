@@ -1,0 +1,280 @@
+//! The per-job store state: a WASI context that grants nothing, the memory
+//! budget, the capped job log, and the host side of the `host` interface.
+//!
+//! Owns what one plugin instance can see and touch. It must not know about
+//! jobs, queues or HTTP: progress leaves through the `ProgressSink` callback.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::limits::{Limits, MemoryBudget};
+use crate::contract::{self, LogLevel, Metric};
+
+/// Longest single log message kept; longer ones are cut with a marker.
+const MAX_LINE: usize = 2048;
+/// How much of stderr is kept aside for crash reports (a Rust panic message lands there).
+const STDERR_TAIL: usize = 4096;
+
+/// One progress report from a plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epoch {
+    pub epoch: u32,
+    pub total: u32,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Receives progress and log lines as the plugin emits them.
+pub trait ProgressSink: Send {
+    fn epoch(&mut self, epoch: Epoch);
+    fn log(&mut self, _level: &str, _message: &str) {}
+}
+
+/// A sink that drops everything (describe, predict).
+pub struct Discard;
+
+impl ProgressSink for Discard {
+    fn epoch(&mut self, _: Epoch) {}
+}
+
+/// Shared flag to stop a job from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The job's log as the plugin wrote it, capped in bytes.
+#[derive(Debug, Default)]
+pub struct JobLog {
+    pub lines: Vec<(String, String)>,
+    bytes: usize,
+    limit: usize,
+    pub dropped_lines: usize,
+    stderr_tail: String,
+}
+
+impl JobLog {
+    fn new(limit: usize) -> Self {
+        JobLog { limit, ..Default::default() }
+    }
+
+    /// Keeps the line if it fits the budget; returns whether it was kept.
+    fn push(&mut self, level: &str, message: &str) -> bool {
+        let message = truncate(message, MAX_LINE);
+        if self.bytes + message.len() > self.limit {
+            self.dropped_lines += 1;
+            return false;
+        }
+        self.bytes += message.len();
+        self.lines.push((level.to_string(), message));
+        true
+    }
+
+    fn remember_stderr(&mut self, text: &str) {
+        self.stderr_tail.push_str(text);
+        if self.stderr_tail.len() > STDERR_TAIL {
+            let cut = self.stderr_tail.len() - STDERR_TAIL;
+            let cut = (cut..self.stderr_tail.len()).find(|&i| self.stderr_tail.is_char_boundary(i)).unwrap_or(0);
+            self.stderr_tail.drain(..cut);
+        }
+    }
+
+    pub fn stderr_tail(&self) -> &str {
+        &self.stderr_tail
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let end = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… [cut at {max} bytes]", &text[..end])
+}
+
+/// The data of one job's `Store`.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub memory: MemoryBudget,
+    pub log: Arc<Mutex<JobLog>>,
+    pub cancel: CancelToken,
+    sink: Box<dyn ProgressSink>,
+}
+
+impl PluginState {
+    pub fn new(limits: &Limits, cancel: CancelToken, sink: Box<dyn ProgressSink>) -> Self {
+        let log = Arc::new(Mutex::new(JobLog::new(limits.log_bytes())));
+        // The builder's defaults grant no preopened directory, no environment, no
+        // arguments and no socket address; only clocks and random remain.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(CapturedOutput { log: log.clone(), stream: "stdout" })
+            .stderr(CapturedOutput { log: log.clone(), stream: "stderr" })
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        PluginState {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryBudget::new(limits.memory_bytes()),
+            log,
+            cancel,
+            sink,
+        }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl contract::trainhost::plugin::types::Host for PluginState {}
+
+impl contract::trainhost::plugin::host::Host for PluginState {
+    fn report_epoch(&mut self, epoch: u32, total: u32, metrics: Vec<Metric>) {
+        let metrics = metrics.into_iter().filter(|m| m.value.is_finite()).map(|m| (m.name, m.value)).collect();
+        self.sink.epoch(Epoch { epoch, total, metrics });
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        let level = match level {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        let kept = self.log.lock().map(|mut log| log.push(level, &message)).unwrap_or(false);
+        if kept {
+            self.sink.log(level, &message);
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// stdout/stderr of the plugin: appended to the job log, silently capped.
+/// Writes past the cap succeed and are dropped, so a chatty plugin is never
+/// killed by its own `println!` failing.
+#[derive(Clone)]
+struct CapturedOutput {
+    log: Arc<Mutex<JobLog>>,
+    stream: &'static str,
+}
+
+impl CapturedOutput {
+    fn record(&self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        if let Ok(mut log) = self.log.lock() {
+            if self.stream == "stderr" {
+                log.remember_stderr(&text);
+            }
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                log.push(self.stream, line);
+            }
+        }
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for CapturedOutput {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.record(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CapturedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.record(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_is_capped_in_bytes_and_counts_what_it_dropped() {
+        let mut log = JobLog::new(100);
+        for _ in 0..20 {
+            log.push("info", "0123456789");
+        }
+        assert_eq!(log.lines.len(), 10);
+        assert_eq!(log.dropped_lines, 10);
+    }
+
+    #[test]
+    fn long_lines_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(MAX_LINE);
+        let cut = truncate(&long, MAX_LINE);
+        assert!(cut.contains("cut at"));
+        assert!(cut.len() < long.len());
+    }
+
+    #[test]
+    fn stderr_tail_keeps_the_end() {
+        let mut log = JobLog::new(10);
+        log.remember_stderr(&"a".repeat(STDERR_TAIL));
+        log.remember_stderr("panicked at here");
+        assert!(log.stderr_tail().ends_with("panicked at here"));
+        assert!(log.stderr_tail().len() <= STDERR_TAIL);
+    }
+}

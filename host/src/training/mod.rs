@@ -1,0 +1,272 @@
+//! One training run from table to model: validate the request against the
+//! plugin's schema, encode and split the table, call the plugin, judge its
+//! predictions on the holdout, and package the model file.
+//!
+//! Owns the order of those steps and nothing else: reading files is `data`'s,
+//! running wasm is `runtime`'s, and queueing, events and storage belong to the
+//! service. The CLI and the workers both call `train` and `predict` here.
+
+pub mod artifact;
+
+use std::collections::BTreeMap;
+
+use polars::prelude::DataFrame;
+use serde::Serialize;
+
+use crate::contract::{self, Task};
+use crate::data::{self, metrics::Metrics, split, DataError, Encoding};
+use crate::runtime::{CallReport, CancelToken, LoadedPlugin, ParamError, ProgressSink, RunError};
+pub use artifact::{ArtifactError, ArtifactHeader, ModelArtifact};
+
+/// Rows sampled for the silhouette: it is quadratic in the sample.
+const SILHOUETTE_SAMPLE: usize = 1000;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    pub task: Task,
+    pub target: Option<String>,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub seed: u64,
+    /// Share of rows held out for the final metrics (ignored for clustering).
+    pub validation_fraction: f64,
+    /// A label column used only to score clustering (ARI, purity), never shown to the plugin.
+    pub evaluation_column: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainFailure {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    #[error("plugin `{plugin}` does not do {task}; it does: {supported}")]
+    UnsupportedTask { plugin: String, task: &'static str, supported: String },
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrainSummary {
+    pub rows_train: usize,
+    pub rows_validation: usize,
+    /// "holdout" when metrics come from held-out rows, "train" otherwise.
+    pub evaluated_on: &'static str,
+    pub metrics: Metrics,
+    pub plugin_metrics: BTreeMap<String, f64>,
+    pub feature_importances: Option<Vec<(String, f64)>>,
+    pub skipped_columns: Vec<data::encode::SkippedColumn>,
+}
+
+pub struct TrainOutcome {
+    pub artifact: ModelArtifact,
+    pub summary: TrainSummary,
+    pub report: CallReport,
+}
+
+/// Checks what can be checked before any work is queued: the task, the
+/// parameters, the target. Returns the validated parameters.
+pub fn validate(plugin: &LoadedPlugin, spec: &TrainSpec) -> Result<Vec<contract::Param>, TrainFailure> {
+    if !plugin.schema.supports(spec.task) {
+        return Err(TrainFailure::UnsupportedTask {
+            plugin: plugin.name().to_string(),
+            task: spec.task.as_str(),
+            supported: plugin.schema.tasks.join(", "),
+        });
+    }
+    Ok(crate::runtime::schema::validate(&plugin.schema, &spec.params)?)
+}
+
+pub fn train(
+    plugin: &LoadedPlugin,
+    table: &DataFrame,
+    spec: &TrainSpec,
+    cancel: CancelToken,
+    sink: Box<dyn ProgressSink>,
+) -> Result<TrainOutcome, TrainFailure> {
+    let params = validate(plugin, spec)?;
+    // The evaluation column scores the clusters; the plugin must never see it.
+    let features_table = match &spec.evaluation_column {
+        Some(column) => table.drop(column).map_err(|_| DataError::MissingColumn(column.clone()))?,
+        None => table.clone(),
+    };
+    let encoding = Encoding::fit(&features_table, spec.target.as_deref(), spec.task)?;
+    let encoded = encoding.encode(&features_table, true)?;
+    let fraction = if spec.task == Task::Clustering { 0.0 } else { spec.validation_fraction };
+    let (train_rows, validation_rows) = split::split(encoded.rows, encoded.target_codes(), fraction, spec.seed);
+    if train_rows.is_empty() {
+        return Err(DataError::Invalid("no rows are left to train on; lower the validation fraction".into()).into());
+    }
+    let train_part = encoded.take(&train_rows);
+    let validation_part = (!validation_rows.is_empty()).then(|| encoded.take(&validation_rows));
+    let request = contract::TrainRequest {
+        task: spec.task,
+        train: encoding.to_contract(&train_part),
+        validation: validation_part.as_ref().map(|v| encoding.to_contract(v)),
+        params: params.clone(),
+        seed: spec.seed,
+    };
+    let (trained, report) = plugin.train(&request, cancel, sink);
+    let trained = trained?;
+    drop(request);
+
+    let (evaluated_on, judged) = match &validation_part {
+        Some(v) => ("holdout", v),
+        None => ("train", &train_part),
+    };
+    let predictions = plugin.predict(&trained.model, &encoding.to_contract(judged).features)?;
+    let mut metrics = evaluate(&encoding, judged, &predictions, spec.seed)?;
+    if let Some(column) = spec.evaluation_column.as_deref().filter(|_| spec.task == Task::Clustering) {
+        add_external_labels(&mut metrics, table, column, &predictions)?;
+    }
+    let plugin_metrics: BTreeMap<String, f64> = trained.metrics.iter().map(|m| (m.name.clone(), m.value)).collect();
+    if let Some(cost) = plugin_metrics.get("cost") {
+        metrics.values.insert("cost".into(), *cost);
+    }
+    let feature_importances = trained
+        .feature_importances
+        .as_ref()
+        .map(|imp| encoding.features.iter().zip(imp).map(|(f, v)| (f.name.clone(), *v)).collect());
+    let header = ArtifactHeader {
+        format: artifact::FORMAT,
+        contract: contract::VERSION.into(),
+        plugin: plugin.name().into(),
+        plugin_version: plugin.schema.version.clone(),
+        plugin_sha256: plugin.sha256.clone(),
+        task: spec.task.as_str().into(),
+        encoding: encoding.clone(),
+        params: params_json(&params),
+        seed: spec.seed,
+        metrics: metrics.clone(),
+    };
+    let summary = TrainSummary {
+        rows_train: train_rows.len(),
+        rows_validation: validation_rows.len(),
+        evaluated_on,
+        metrics,
+        plugin_metrics,
+        feature_importances,
+        skipped_columns: encoding.skipped.clone(),
+    };
+    Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, report })
+}
+
+fn params_json(params: &[contract::Param]) -> serde_json::Map<String, serde_json::Value> {
+    params
+        .iter()
+        .map(|p| {
+            let v = match &p.value {
+                contract::ParamValue::Int(i) => serde_json::Value::from(*i),
+                contract::ParamValue::Float(f) => serde_json::Value::from(*f),
+                contract::ParamValue::Boolean(b) => serde_json::Value::from(*b),
+                contract::ParamValue::Choice(c) => serde_json::Value::from(c.clone()),
+            };
+            (p.name.clone(), v)
+        })
+        .collect()
+}
+
+fn mismatch(what: &str) -> RunError {
+    RunError::Failed(format!("predict returned {what}, which does not fit the task"))
+}
+
+fn evaluate(encoding: &Encoding, judged: &data::EncodedTable, predictions: &contract::Predictions, seed: u64) -> Result<Metrics, RunError> {
+    match predictions {
+        contract::Predictions::Classes(p) => {
+            let truth = judged.target_codes().ok_or_else(|| mismatch("class labels"))?;
+            let classes = encoding.class_labels().map_or(p.n_classes as usize, <[String]>::len);
+            if p.labels.len() != truth.len() {
+                return Err(RunError::Failed(format!("predict returned {} labels for {} rows", p.labels.len(), truth.len())));
+            }
+            let probabilities = p.probabilities.as_deref().filter(|_| p.n_classes as usize == classes);
+            Ok(data::metrics::classification(truth, &p.labels, probabilities, classes))
+        }
+        contract::Predictions::Values(values) => {
+            let truth = judged.target_values().ok_or_else(|| mismatch("numbers"))?;
+            if values.len() != truth.len() {
+                return Err(RunError::Failed(format!("predict returned {} values for {} rows", values.len(), truth.len())));
+            }
+            Ok(data::metrics::regression(truth, values))
+        }
+        contract::Predictions::Clusters(clusters) => {
+            if clusters.len() != judged.rows {
+                return Err(RunError::Failed(format!("predict returned {} cluster ids for {} rows", clusters.len(), judged.rows)));
+            }
+            Ok(data::metrics::clustering(judged, clusters, SILHOUETTE_SAMPLE, seed))
+        }
+    }
+}
+
+/// ARI and purity of clusters against a label column the plugin never saw.
+/// Clustering trains on every row in table order, so `clusters[i]` is row `i`.
+fn add_external_labels(metrics: &mut Metrics, table: &DataFrame, column: &str, predictions: &contract::Predictions) -> Result<(), DataError> {
+    let contract::Predictions::Clusters(clusters) = predictions else { return Ok(()) };
+    let labels = Encoding::fit(table, Some(column), Task::Classification)?;
+    let data::EncodedColumn::Codes(codes) = labels.encode_target(table)? else { return Ok(()) };
+    let (found, truth): (Vec<u32>, Vec<u32>) =
+        clusters.iter().zip(&codes).filter(|(_, &label)| label != contract::MISSING_CODE).map(|(&c, &l)| (c, l)).unzip();
+    metrics.values.insert("ari".into(), data::metrics::adjusted_rand_index(&found, &truth));
+    metrics.values.insert("purity".into(), data::metrics::purity(&found, &truth));
+    Ok(())
+}
+
+/// Predictions in the user's terms: class names, numbers, or cluster ids.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct PredictionSet {
+    pub task: String,
+    pub rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// Row-major rows × classes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Vec<Vec<f32>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Vec<u32>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PredictFailure {
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("this model was trained by plugin `{wanted}`, but `{given}` was given")]
+    WrongPlugin { wanted: String, given: String },
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+pub fn predict(plugin: &LoadedPlugin, artifact: &ModelArtifact, table: &DataFrame) -> Result<PredictionSet, PredictFailure> {
+    if artifact.header.plugin != plugin.name() {
+        return Err(PredictFailure::WrongPlugin { wanted: artifact.header.plugin.clone(), given: plugin.name().to_string() });
+    }
+    let encoding = &artifact.header.encoding;
+    let encoded = encoding.encode(table, false)?;
+    let predictions = plugin.predict(&artifact.model, &encoding.to_contract(&encoded).features)?;
+    let mut set = PredictionSet {
+        task: artifact.header.task.clone(),
+        rows: encoded.rows,
+        labels: None,
+        classes: None,
+        probabilities: None,
+        values: None,
+        clusters: None,
+    };
+    match predictions {
+        contract::Predictions::Classes(p) => {
+            let classes = encoding.class_labels().unwrap_or_default().to_vec();
+            let name = |code: u32| classes.get(code as usize).cloned().unwrap_or_else(|| format!("class {code}"));
+            set.labels = Some(p.labels.iter().map(|&c| name(c)).collect());
+            let k = p.n_classes as usize;
+            set.probabilities = p.probabilities.filter(|_| k > 0).map(|probs| probs.chunks(k).map(<[f32]>::to_vec).collect());
+            set.classes = Some(classes);
+        }
+        contract::Predictions::Values(v) => set.values = Some(v),
+        contract::Predictions::Clusters(c) => set.clusters = Some(c),
+    }
+    Ok(set)
+}

@@ -1,0 +1,130 @@
+//! The `trainhost` binary as a user runs it: train with progress and holdout
+//! metrics, predict from the saved model, list plugins, check plugin files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// A config that enables the built plugins with small limits, in its own data dir.
+fn config(dir: &Path) -> PathBuf {
+    let path = dir.join("trainhost.toml");
+    let text = format!(
+        "plugin_dir = {:?}\n[storage]\ndata_dir = {:?}\n[default_limits]\nmemory_mib = 128\ntime_secs = 2.0\nmodel_mib = 8\nlog_kib = 64\n",
+        workspace().join("build/plugins"),
+        dir.join("data"),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn trainhost(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_trainhost"))
+        .arg("--config")
+        .arg(config(dir))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running trainhost");
+    output
+}
+
+fn text(output: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn data(name: &str) -> String {
+    workspace().join("testdata").join(name).display().to_string()
+}
+
+#[test]
+fn train_prints_epochs_and_holdout_metrics_then_predict_uses_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trainhost(
+        dir.path(),
+        &["train", "--plugin", "baseline", "--data", &data("penguins.csv"), "--target", "species", "--task", "classification", "--out", "m.bin"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("epoch 1/1"), "{stderr}");
+    assert!(stdout.contains("holdout metrics"), "{stdout}");
+    // Penguins: 152 Adelie of 344, so the majority class scores about 0.44 on a stratified holdout.
+    let accuracy: f64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("accuracy"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("an accuracy line");
+    assert!((0.40..0.50).contains(&accuracy), "{accuracy}");
+    assert!(stdout.contains("confusion matrix"), "{stdout}");
+
+    let out = trainhost(dir.path(), &["predict", "--model", "m.bin", "--data", &data("penguins.csv")]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("prediction,p_Adelie,p_Chinstrap,p_Gentoo"));
+    assert_eq!(lines.clone().count(), 344);
+    assert!(lines.all(|l| l.starts_with("Adelie,")));
+}
+
+#[test]
+fn bad_requests_get_a_message_that_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["train", "--plugin", "nope", "--data", "x.csv", "--task", "regression"], "no enabled plugin `nope`"),
+        (&["train", "--plugin", "baseline", "--data", &data("iris.csv"), "--target", "colour", "--task", "classification"], "column `colour` is not in the table"),
+        (&["train", "--plugin", "baseline", "--data", &data("iris.csv"), "--target", "species", "--task", "regression"], "choose classification"),
+        (&["train", "--plugin", "baseline", "--data", &data("iris.csv"), "--task", "classification", "--param", "k=1"], "unknown parameter"),
+    ];
+    for (args, expected) in cases {
+        let out = trainhost(dir.path(), args);
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(!dir.path().join("model.trainhost").exists(), "a failed run must not leave a model");
+}
+
+#[test]
+fn plugins_lists_each_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trainhost(dir.path(), &["plugins"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("baseline 0.1.0"), "{stdout}");
+    assert!(stdout.contains("tasks: classification, regression, clustering"), "{stdout}");
+    // Test plugins are never enabled by discovery.
+    assert!(!stdout.contains("endless_loop"), "{stdout}");
+}
+
+#[test]
+fn plugin_check_names_the_exact_fault_of_each_bad_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("test_endless_loop", "time limit of 2 s"),
+        ("test_memory_bomb", "memory limit of 128 MiB"),
+        ("test_panic", "index out of bounds"),
+        ("test_escape", "file access denied"),
+        ("test_huge_model", "exceeds the model size limit of 8 MiB"),
+        ("test_wrong_version", "exports trainhost:plugin/trainer@0.2.0, but this host accepts only trainhost:plugin/trainer@0.1.0"),
+    ];
+    for (name, fault) in cases {
+        let file = workspace().join("build/plugins").join(format!("{name}.wasm"));
+        let out = trainhost(dir.path(), &["plugin", "check", &file.display().to_string()]);
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{name} passed the check: {stdout}");
+        assert!(stdout.contains(fault), "{name}: expected `{fault}` in:\n{stdout}\n{stderr}");
+    }
+    let flood = workspace().join("build/plugins/test_log_flood.wasm");
+    let out = trainhost(dir.path(), &["plugin", "check", &flood.display().to_string()]);
+    assert!(text(&out).0.contains("log capped"), "{}", text(&out).0);
+
+    let good = workspace().join("build/plugins/baseline.wasm");
+    let out = trainhost(dir.path(), &["plugin", "check", &good.display().to_string()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ok: classification on a 200-row sample"), "{stdout}");
+    assert!(stdout.contains("ok: the plugin is usable"), "{stdout}");
+}

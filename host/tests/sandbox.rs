@@ -1,0 +1,192 @@
+//! The sandbox holds: each misbehaving test plugin fails only its own job,
+//! with a reason naming what happened, and the next job succeeds.
+//! Needs the plugins built by `scripts/build-plugins` (the test command does it).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use trainhost::contract::Task;
+use trainhost::runtime::{CancelToken, Discard, Limits, LoadError, LoadedPlugin, RunError, Runtime};
+use trainhost::training::{self, TrainFailure, TrainOutcome, TrainSpec};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn plugin_file(name: &str) -> PathBuf {
+    let path = workspace().join("build/plugins").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run scripts/build-plugins first", path.display());
+    path
+}
+
+fn runtime() -> &'static Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))).expect("engine"))
+}
+
+const LIMITS: Limits = Limits { memory_mib: 64, time_secs: 1.0, model_mib: 8, log_kib: 64 };
+
+fn load(name: &str, limits: Limits) -> LoadedPlugin {
+    runtime().load(&plugin_file(name), None, limits).unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+fn iris() -> polars::prelude::DataFrame {
+    trainhost::data::read_table(&workspace().join("testdata/iris.csv")).expect("iris")
+}
+
+fn spec(task: Task, target: Option<&str>) -> TrainSpec {
+    TrainSpec {
+        task,
+        target: target.map(str::to_string),
+        params: Default::default(),
+        seed: 3,
+        validation_fraction: 0.2,
+        evaluation_column: None,
+    }
+}
+
+fn train(plugin: &LoadedPlugin, cancel: CancelToken) -> Result<TrainOutcome, TrainFailure> {
+    training::train(plugin, &iris(), &spec(Task::Classification, Some("species")), cancel, Box::new(Discard))
+}
+
+fn run_error(result: Result<TrainOutcome, TrainFailure>) -> RunError {
+    match result {
+        Err(TrainFailure::Run(err)) => err,
+        Err(other) => panic!("expected a plugin run error, got {other}"),
+        Ok(_) => panic!("expected the job to fail, but it succeeded"),
+    }
+}
+
+/// The proof that the host goes on: a good job right after the bad one.
+fn a_good_job_still_succeeds() {
+    let baseline = load("baseline", LIMITS);
+    let outcome = train(&baseline, CancelToken::default()).expect("baseline after a failed job");
+    assert!(outcome.summary.metrics.headline > 0.2);
+}
+
+#[test]
+fn endless_loop_stops_within_its_time_limit_plus_one_second() {
+    let plugin = load("test_endless_loop", LIMITS);
+    let started = Instant::now();
+    let err = run_error(train(&plugin, CancelToken::default()));
+    let elapsed = started.elapsed();
+    assert!(matches!(err, RunError::TimeLimit { .. }), "{err}");
+    assert!(err.to_string().contains("time limit of 1 s"), "{err}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    a_good_job_still_succeeds();
+}
+
+#[test]
+fn memory_bomb_fails_with_the_memory_limit_named() {
+    let plugin = load("test_memory_bomb", LIMITS);
+    let err = run_error(train(&plugin, CancelToken::default()));
+    assert!(matches!(err, RunError::MemoryLimit { mib: 64 }), "{err}");
+    assert!(err.to_string().contains("memory limit of 64 MiB"), "{err}");
+    a_good_job_still_succeeds();
+}
+
+#[test]
+fn panic_reports_the_message_and_a_named_backtrace() {
+    let plugin = load("test_panic", LIMITS);
+    let err = run_error(train(&plugin, CancelToken::default()));
+    let RunError::Trap { message, backtrace } = &err else { panic!("expected a trap, got {err}") };
+    assert!(message.contains("index out of bounds"), "{message}");
+    assert!(backtrace.contains("misbehave"), "backtrace without function names: {backtrace}");
+    assert!(!backtrace.contains("<wasm function"), "{backtrace}");
+    a_good_job_still_succeeds();
+}
+
+#[test]
+fn file_and_socket_access_are_denied() {
+    let plugin = load("test_escape", LIMITS);
+    let err = run_error(train(&plugin, CancelToken::default()));
+    let text = err.to_string();
+    assert!(text.contains("file access denied") && text.contains("socket denied"), "{text}");
+    a_good_job_still_succeeds();
+}
+
+#[test]
+fn log_flood_is_capped() {
+    let plugin = load("test_log_flood", Limits { time_secs: 30.0, ..LIMITS });
+    let (result, report) = plugin.train(&request(), CancelToken::default(), Box::new(Discard));
+    result.expect("a chatty plugin still finishes");
+    let kept: usize = report.log.iter().map(|(_, line)| line.len()).sum();
+    assert!(kept <= 64 * 1024, "kept {kept} bytes of log");
+    assert!(report.dropped_log_lines > 100_000, "dropped only {}", report.dropped_log_lines);
+    a_good_job_still_succeeds();
+}
+
+#[test]
+fn oversized_model_is_refused() {
+    let plugin = load("test_huge_model", Limits { memory_mib: 256, ..LIMITS });
+    let err = run_error(train(&plugin, CancelToken::default()));
+    assert!(matches!(err, RunError::ModelTooLarge { limit_mib: 8, .. }), "{err}");
+    a_good_job_still_succeeds();
+}
+
+#[test]
+fn wrong_contract_version_is_refused_at_load_with_both_versions_named() {
+    let err = runtime().load(&plugin_file("test_wrong_version"), None, LIMITS).err().expect("must be refused");
+    assert!(matches!(err, LoadError::WrongVersion { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("trainer@0.2.0") && text.contains("trainer@0.1.0"), "{text}");
+    a_good_job_still_succeeds();
+}
+
+#[test]
+fn a_core_module_and_a_bad_pin_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let err = runtime().load(&core, None, LIMITS).err().expect("core module");
+    assert!(err.to_string().contains("core WebAssembly module"), "{err}");
+    let err = runtime().load(&plugin_file("baseline"), Some("00ff"), LIMITS).err().expect("pin");
+    assert!(matches!(err, LoadError::PinMismatch { .. }), "{err}");
+}
+
+#[test]
+fn cancel_from_another_thread_stops_a_plugin_that_never_polls() {
+    let plugin = load("test_endless_loop", Limits { time_secs: 60.0, ..LIMITS });
+    let cancel = CancelToken::default();
+    let trigger = cancel.clone();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        trigger.cancel();
+    });
+    let err = run_error(train(&plugin, cancel));
+    assert!(matches!(err, RunError::Cancelled), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_runaway_job_does_not_stop_another_from_finishing() {
+    let looping = load("test_endless_loop", Limits { time_secs: 5.0, ..LIMITS });
+    let runaway = std::thread::spawn(move || train(&looping, CancelToken::default()).is_err());
+    let started = Instant::now();
+    a_good_job_still_succeeds();
+    assert!(started.elapsed() < Duration::from_secs(4), "the good job waited for the bad one");
+    assert!(runaway.join().unwrap());
+}
+
+#[test]
+fn compiled_plugins_come_from_the_disk_cache_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(Some(dir.path().to_path_buf())).unwrap();
+    let first = runtime.load(&plugin_file("baseline"), None, LIMITS).unwrap();
+    let second = runtime.load(&plugin_file("baseline"), None, LIMITS).unwrap();
+    assert!(!first.from_cache);
+    assert!(second.from_cache);
+}
+
+fn request() -> trainhost::contract::TrainRequest {
+    use trainhost::contract::*;
+    TrainRequest {
+        task: Task::Clustering,
+        train: LabelledTable { features: Table { rows: 2, columns: vec![Column { name: "x".into(), data: ColumnData::Numeric(vec![1.0, 2.0]) }] }, target: None },
+        validation: None,
+        params: vec![],
+        seed: 0,
+    }
+}
