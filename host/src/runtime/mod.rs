@@ -33,11 +33,24 @@ pub use schema::{ParamError, ParamSchema, PluginSchema};
 /// wall-time limit and of the hard stop on cancel.
 const TICK: Duration = Duration::from_millis(20);
 
+/// How a runaway plugin is stopped. `Epoch` is what the service uses; the
+/// others exist so the benchmark can measure what enforcement costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// Deadline checks at loop back-edges, driven by a 20 ms ticker: wall time and cancel enforced.
+    Epoch,
+    /// Fuel metering (an instruction budget); measured only, the budget is unbounded.
+    Fuel,
+    /// No checks at all: time limits and cancel are NOT enforced. Benchmarks only.
+    Off,
+}
+
 /// The process-wide engine with its epoch ticker and linker.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
     cache: cache::CompileCache,
+    interruption: Interruption,
 }
 
 /// Why the epoch callback stopped a plugin.
@@ -52,15 +65,20 @@ enum Interrupt {
 impl Runtime {
     /// `cache_dir`: where compiled components are kept across restarts (None: no cache).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, wasmtime::Error> {
+        Self::with_interruption(cache_dir, Interruption::Epoch)
+    }
+
+    pub fn with_interruption(cache_dir: Option<PathBuf>, interruption: Interruption) -> Result<Arc<Runtime>, wasmtime::Error> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(interruption == Interruption::Epoch);
+        config.consume_fuel(interruption == Interruption::Fuel);
         config.wasm_backtrace(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
-        let runtime = Arc::new(Runtime { engine, linker, cache: cache::CompileCache::new(cache_dir) });
+        let runtime = Arc::new(Runtime { engine, linker, cache: cache::CompileCache::new(cache_dir), interruption });
         start_ticker(Arc::downgrade(&runtime));
         Ok(runtime)
     }
@@ -230,17 +248,7 @@ impl LoadedPlugin {
         let started = Instant::now();
         let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, cancel, sink));
         store.limiter(|state| &mut state.memory);
-        let deadline = started + Duration::from_secs_f64(self.limits.time_secs.max(0.0));
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().cancel.is_cancelled() {
-                return Err(wasmtime::Error::new(Interrupt::Cancelled));
-            }
-            if Instant::now() >= deadline {
-                return Err(wasmtime::Error::new(Interrupt::TimeLimit));
-            }
-            Ok(UpdateDeadline::Continue(1))
-        });
+        self.arm_interruption(&mut store, started);
         let result = self.pre.instantiate(&mut store).and_then(|plugin| f(&mut store, &plugin));
         let result = result.map_err(|err| self.classify(err, store.data()));
         let state = store.data();
@@ -254,6 +262,30 @@ impl LoadedPlugin {
             Err(_) => CallReport::default(),
         };
         (result, report)
+    }
+
+    /// Every store's deadline is set: the callback runs on each tick and stops
+    /// the plugin once the wall-clock limit passes or the job is cancelled.
+    fn arm_interruption(&self, store: &mut Store<PluginState>, started: Instant) {
+        match self.runtime.interruption {
+            Interruption::Epoch => {
+                let deadline = started + Duration::from_secs_f64(self.limits.time_secs.max(0.0));
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |ctx| {
+                    if ctx.data().cancel.is_cancelled() {
+                        return Err(wasmtime::Error::new(Interrupt::Cancelled));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(wasmtime::Error::new(Interrupt::TimeLimit));
+                    }
+                    Ok(UpdateDeadline::Continue(1))
+                });
+            }
+            Interruption::Fuel => {
+                let _ = store.set_fuel(u64::MAX);
+            }
+            Interruption::Off => {}
+        }
     }
 
     /// Turns a wasmtime error into the limit, cancel or crash that caused it.
