@@ -46,13 +46,30 @@ pub struct BrokerConfig {
 pub struct StorageConfig {
     /// Datasets, models, job records of the embedded broker, compile cache.
     pub data_dir: PathBuf,
+    /// Empty: datasets and models live under `data_dir`. Otherwise an
+    /// object-store URL (`s3://bucket/prefix`) shared by several machines.
+    pub url: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkersConfig {
     /// Jobs trained at once per process; 0 means one per core.
     pub concurrency: usize,
+    /// How often a worker says it is alive.
+    pub heartbeat_secs: f64,
+    /// A worker silent this long is presumed dead: its jobs are re-queued.
+    pub dead_after_secs: f64,
+    /// A job whose worker died this many times fails.
+    pub max_attempts: u32,
+    /// On shutdown, running jobs get this long to finish before they are re-queued.
+    pub shutdown_grace_secs: f64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig { concurrency: 0, heartbeat_secs: 1.0, dead_after_secs: 10.0, max_attempts: 3, shutdown_grace_secs: 30.0 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,7 +99,7 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data") }
+        StorageConfig { data_dir: PathBuf::from("data"), url: String::new() }
     }
 }
 
@@ -214,7 +231,7 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         } else {
             continue;
         };
-        if key == "config" {
+        if key == "config" || key == "log" {
             continue;
         }
         let parsed = parse_scalar(&value);

@@ -4,11 +4,21 @@
 //! Modules, from the plugin outwards: `contract` (the WIT types), `runtime`
 //! (wasmtime, limits, plugin registry), `data` (tables, encoding, split,
 //! metrics), `training` (one run from table to model file), `config`, and
-//! `cli` (the `trainhost` command).
+//! `cli` (the `trainhost` command). The service: `jobs` (records, states,
+//! events), `queue` (the broker: Redis or embedded), `storage` (datasets and
+//! models), `worker` (runs claimed jobs), `api` (HTTP and WebSocket),
+//! `metrics`, and `service` (starting and stopping it all).
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod data;
+pub mod jobs;
+pub mod metrics;
+pub mod queue;
 pub mod runtime;
+pub mod service;
+pub mod storage;
 pub mod training;
+pub mod worker;

@@ -47,6 +47,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the HTTP API and a worker pool (the embedded broker unless a Redis URL is configured).
+    Serve {
+        /// Serve the API only; jobs are run by `trainhost worker` processes.
+        #[arg(long)]
+        api_only: bool,
+        /// Listen here instead of server.bind (e.g. 127.0.0.1:0 for any free port).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Run workers only, taking jobs from the shared Redis broker.
+    Worker,
     /// Plugin authoring tools.
     Plugin {
         #[command(subcommand)]
@@ -92,9 +103,18 @@ struct TrainArgs {
     json: bool,
 }
 
+/// The service logs its lifecycle; the CLI commands only warnings.
+fn default_log_filter() -> &'static str {
+    if std::env::args().any(|a| a == "serve" || a == "worker") {
+        "info"
+    } else {
+        "warn"
+    }
+}
+
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRAINHOST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRAINHOST_LOG").unwrap_or_else(|_| default_log_filter().into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -108,7 +128,17 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
-    let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve { api_only, bind } => {
+            if let Some(bind) = bind {
+                config.server.bind = bind;
+            }
+            return run_service(crate::service::serve(config, api_only));
+        }
+        Command::Worker => return run_service(crate::service::worker(config)),
+        _ => {}
+    }
     let runtime = Runtime::new(Some(config.storage.data_dir.join("compile-cache"))).map_err(|e| format!("starting wasmtime: {e:#}"))?;
     match cli.command {
         Command::Plugin { command: PluginCommand::Check { file } } => Ok(check::check(&runtime, &file, &config)),
@@ -119,7 +149,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Train(args) => train(&runtime, &config, args),
         Command::Predict { model, data, out } => predict(&runtime, &config, &model, &data, out.as_deref()),
+        Command::Serve { .. } | Command::Worker => unreachable!("handled above"),
     }
+}
+
+fn run_service(service: impl std::future::Future<Output = anyhow::Result<()>>) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(service).map_err(|e| format!("{e:#}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_registry(runtime: &Arc<Runtime>, config: &Config) -> Result<PluginRegistry, String> {

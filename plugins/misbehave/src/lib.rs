@@ -21,6 +21,8 @@ fn name() -> &'static str {
         "log_flood"
     } else if cfg!(feature = "huge-model") {
         "huge_model"
+    } else if cfg!(feature = "slow") {
+        "slow"
     } else {
         "well_behaved"
     }
@@ -77,6 +79,44 @@ fn misbehave(rows: u32) -> Result<Vec<u8>, TrainError> {
     Ok(vec![rows as u8])
 }
 
+#[cfg(not(feature = "slow"))]
+fn params() -> Vec<ParamSpec> {
+    vec![]
+}
+
+#[cfg(feature = "slow")]
+fn params() -> Vec<ParamSpec> {
+    let int = |name: &str, default: i64, max: i64, help: &str| ParamSpec {
+        name: name.into(),
+        kind: ParamKind::Int(IntSpec { default, min: Some(1), max: Some(max) }),
+        help: help.into(),
+    };
+    vec![int("epochs", 10, 10_000, "epochs to report"), int("epochMillis", 100, 60_000, "busy time per epoch, in milliseconds")]
+}
+
+/// Busy for `epochs` x `epochMillis`, reporting each epoch; stops early when cancelled.
+#[cfg(feature = "slow")]
+fn slow(request: &TrainRequest) -> Result<TrainedModel, TrainError> {
+    let get = |name: &str| {
+        request.params.iter().find(|p| p.name == name).and_then(|p| match p.value {
+            ParamValue::Int(v) => Some(v),
+            _ => None,
+        })
+    };
+    let (epochs, millis) = (get("epochs").unwrap_or(10) as u32, get("epochMillis").unwrap_or(100) as u64);
+    for epoch in 1..=epochs {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(millis) {
+            std::hint::black_box(start);
+        }
+        trainhost::plugin::host::report_epoch(epoch, epochs, &[Metric { name: "loss".into(), value: 1.0 / epoch as f64 }]);
+        if trainhost::plugin::host::cancelled() {
+            return Err(TrainError::Cancelled);
+        }
+    }
+    Ok(TrainedModel { model: vec![1], metrics: vec![], feature_importances: None, cluster_sizes: None })
+}
+
 impl Guest for Component {
     fn describe() -> PluginInfo {
         PluginInfo {
@@ -84,11 +124,14 @@ impl Guest for Component {
             version: "0.1.0".into(),
             description: "misbehaves on purpose (test only)".into(),
             tasks: vec![Task::Classification, Task::Regression, Task::Clustering],
-            params: vec![],
+            params: params(),
         }
     }
 
+    #[allow(unreachable_code)]
     fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
+        #[cfg(feature = "slow")]
+        return slow(&request);
         let model = misbehave(request.train.features.rows)?;
         Ok(TrainedModel { model, metrics: vec![], feature_importances: None, cluster_sizes: None })
     }

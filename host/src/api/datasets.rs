@@ -1,0 +1,87 @@
+//! Dataset routes: multipart upload streamed to disk under the size limit,
+//! list, schema and preview, delete.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::{ApiError, ApiResult, AppState};
+use crate::metrics::METRICS;
+use crate::storage::datasets::{self, DatasetError};
+
+pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiResult<Response> {
+    let limit = state.config.server.upload_limit_mib.saturating_mul(1 << 20);
+    let bad_multipart = |e: axum::extract::multipart::MultipartError| ApiError::bad_request("invalid_upload", format!("cannot read the upload: {e}"));
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
+        let Some(file_name) = field.file_name().map(str::to_string) else { continue };
+        let lower = file_name.to_ascii_lowercase();
+        if !(lower.ends_with(".csv") || lower.ends_with(".parquet") || lower.ends_with(".pq")) {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_format", format!("`{file_name}`: upload a .csv or .parquet file"))
+                .field("file"));
+        }
+        tokio::fs::create_dir_all(&state.upload_dir).await.map_err(ApiError::internal)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let tmp = state.upload_dir.join(format!("upload-{id}"));
+        let mut out = tokio::fs::File::create(&tmp).await.map_err(ApiError::internal)?;
+        let mut size: u64 = 0;
+        let streamed: ApiResult<()> = async {
+            while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "upload_too_large",
+                        format!("the file is larger than the upload limit of {} MiB", state.config.server.upload_limit_mib),
+                    )
+                    .field("file"));
+                }
+                out.write_all(&chunk).await.map_err(ApiError::internal)?;
+            }
+            out.flush().await.map_err(ApiError::internal)?;
+            Ok(())
+        }
+        .await;
+        drop(out);
+        if let Err(e) = streamed {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        let record = match datasets::ingest(&state.storage, &id, &file_name, &tmp, size).await {
+            Ok(record) => record,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(match e {
+                    DatasetError::Data(e) => ApiError::unprocessable("invalid_table", format!("`{file_name}`: {e}")).field("file"),
+                    DatasetError::Storage(e) => e.into(),
+                });
+            }
+        };
+        METRICS.datasets_uploaded.inc();
+        return Ok((StatusCode::CREATED, Json(json!({ "data": record }))).into_response());
+    }
+    Err(ApiError::bad_request("missing_field", "send the table as a multipart form field named `file` (with a file name)").field("file"))
+}
+
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let records = datasets::list(&state.storage).await?;
+    let summaries: Vec<Value> = records
+        .iter()
+        .map(|r| json!({ "id": r.id, "name": r.name, "format": r.format, "sizeBytes": r.size_bytes, "rows": r.rows, "columns": r.columns, "createdAt": r.created_at }))
+        .collect();
+    Ok(Json(json!({ "data": summaries })))
+}
+
+pub async fn get_dataset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let record = datasets::get(&state.storage, &id).await?.ok_or_else(|| ApiError::not_found("dataset_not_found", format!("no dataset `{id}`")))?;
+    Ok(Json(json!({ "data": record })))
+}
+
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if !datasets::delete(&state.storage, &id).await? {
+        return Err(ApiError::not_found("dataset_not_found", format!("no dataset `{id}`")));
+    }
+    Ok(Json(json!({ "data": { "id": id, "deleted": true } })))
+}

@@ -1,0 +1,191 @@
+//! `GET /openapi.json`, built from the route table below (the same table the
+//! tests walk to check every documented route answers), and `GET /docs`, a
+//! self-contained page that renders it with no network access.
+
+use axum::extract::State;
+use axum::response::Html;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::AppState;
+
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub request: Option<&'static str>,
+    /// (status, description, example body)
+    pub responses: &'static [(u16, &'static str, &'static str)],
+}
+
+const ERR: &str = r#"{"error":{"code":"invalid_parameter","message":"modelConfig.maxDepth: must be at most 50","field":"modelConfig.maxDepth"}}"#;
+
+pub const ROUTES: &[RouteDoc] = &[
+    RouteDoc {
+        method: "post",
+        path: "/train",
+        summary: "Queue a training job (older contract; same as POST /api/jobs).",
+        request: Some(r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"seed":42,"validationFraction":0.2}"#),
+        responses: &[(202, "Queued", r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#), (400, "Malformed request", ERR), (404, "Unknown dataset", ERR), (422, "Invalid plugin, task, parameter or column", ERR)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/jobs",
+        summary: "Queue a training job.",
+        request: Some(r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"}}"#),
+        responses: &[(202, "Queued", r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#), (422, "Invalid request", ERR)],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/jobs",
+        summary: "List jobs, newest first. Query: status, plugin, datasetId, limit (1-500, default 50), offset.",
+        request: None,
+        responses: &[(200, "A page of jobs", r#"{"data":[{"jobId":"<uuid>","status":"completed","progress":100}],"total":1,"limit":50,"offset":0}"#)],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/jobs/{id}",
+        summary: "One job: status, progress, request, timings, attempts, results or error.",
+        request: None,
+        responses: &[(200, "The job", r#"{"data":{"jobId":"<uuid>","status":"running","progress":40,"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"attempts":1,"results":null,"error":null}}"#), (404, "No such job", ERR)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/jobs/{id}/cancel",
+        summary: "Cancel a job: a queued job ends at once; a running one stops within a second.",
+        request: None,
+        responses: &[(202, "Cancelled or requested", r#"{"data":{"jobId":"<uuid>","status":"running","message":"Cancellation requested; the job stops within a second"}}"#), (409, "Already ended", ERR)],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/jobs/{id}/model",
+        summary: "Download the model file of a completed job (use with `trainhost predict --model`).",
+        request: None,
+        responses: &[(200, "application/octet-stream", ""), (409, "Not completed", ERR)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/jobs/{id}/predict",
+        summary: "Predict with a completed job's model on an uploaded dataset or on JSON rows.",
+        request: Some(r#"{"rows":[{"bill_length_mm":39.1,"island":"Torgersen"}]}"#),
+        responses: &[(200, "Predictions", r#"{"data":{"task":"classification","rows":1,"labels":["Adelie"],"classes":["Adelie","Chinstrap","Gentoo"],"probabilities":[[0.44,0.2,0.36]]}}"#)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/datasets",
+        summary: "Upload a CSV or Parquet table (multipart field `file`), streamed to storage under the upload limit.",
+        request: Some("multipart/form-data; file=<table.csv>"),
+        responses: &[(201, "The dataset with its columns and preview", r#"{"data":{"id":"<uuid>","name":"penguins.csv","format":"csv","sizeBytes":13478,"rows":344,"columns":[{"name":"species","kind":"categorical","dtype":"str","missing":0,"distinct":3}],"preview":[]}}"#), (413, "Too large", ERR), (415, "Not CSV or Parquet", ERR), (422, "Unreadable table", ERR)],
+    },
+    RouteDoc { method: "get", path: "/datasets", summary: "List datasets, newest first.", request: None, responses: &[(200, "Datasets", r#"{"data":[]}"#)] },
+    RouteDoc {
+        method: "get",
+        path: "/datasets/{id}",
+        summary: "A dataset's schema (columns with kind, dtype, missing and distinct counts) and preview rows.",
+        request: None,
+        responses: &[(200, "The dataset", r#"{"data":{"id":"<uuid>"}}"#), (404, "No such dataset", ERR)],
+    },
+    RouteDoc { method: "delete", path: "/datasets/{id}", summary: "Delete a dataset.", request: None, responses: &[(200, "Deleted", r#"{"data":{"id":"<uuid>","deleted":true}}"#), (404, "No such dataset", ERR)] },
+    RouteDoc {
+        method: "get",
+        path: "/plugins",
+        summary: "Enabled plugins with their describe() schema (tasks, typed parameters with defaults and bounds) and limits.",
+        request: None,
+        responses: &[(200, "Plugins", r#"{"data":[{"name":"baseline","version":"0.1.0","tasks":["classification","regression","clustering"],"params":[]}],"unavailable":{}}"#)],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/ws/{id}",
+        summary: "WebSocket of a job's events: every event once, in seq order (replayed, then live), closed after complete/error/cancelled. Messages: {type:status,seq,status}, {type:progress,seq,progress,epoch,total_epochs,metrics,message}, {type:complete,seq,progress:100,results:{status,accuracy,metrics,model_path},message}, {type:error|cancelled,seq,message}.",
+        request: None,
+        responses: &[(101, "Switching protocols", r#"{"type":"progress","seq":3,"jobId":"<uuid>","progress":50,"epoch":5,"total_epochs":10,"metrics":{"accuracy":0.85},"message":"Epoch 5/10 - accuracy: 0.8500"}"#)],
+    },
+    RouteDoc { method: "get", path: "/healthz", summary: "Liveness.", request: None, responses: &[(200, "Alive", r#"{"status":"ok"}"#)] },
+    RouteDoc { method: "get", path: "/readyz", summary: "Readiness: the broker answers.", request: None, responses: &[(200, "Ready", r#"{"status":"ready","plugins":1}"#), (503, "Broker unreachable", ERR)] },
+    RouteDoc { method: "get", path: "/metrics", summary: "Prometheus metrics.", request: None, responses: &[(200, "text/plain exposition", "")] },
+    RouteDoc { method: "get", path: "/openapi.json", summary: "This document.", request: None, responses: &[(200, "OpenAPI 3.0", "")] },
+    RouteDoc { method: "get", path: "/docs", summary: "A readable page of this document.", request: None, responses: &[(200, "HTML", "")] },
+];
+
+pub fn openapi_document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let mut responses = Map::new();
+        for (status, description, example) in route.responses {
+            let mut response = json!({ "description": description });
+            if let Ok(example) = serde_json::from_str::<Value>(example) {
+                response["content"] = json!({ "application/json": { "example": example } });
+            }
+            responses.insert(status.to_string(), response);
+        }
+        let mut op = json!({ "summary": route.summary, "responses": responses });
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}').map(str::to_string))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if let Some(request) = route.request {
+            op["requestBody"] = match serde_json::from_str::<Value>(request) {
+                Ok(example) => json!({ "content": { "application/json": { "example": example } } }),
+                Err(_) => json!({ "content": { "multipart/form-data": { "schema": { "type": "object", "properties": { "file": { "type": "string", "format": "binary" } } } } } }),
+            };
+        }
+        let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+        entry[route.method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "trainhost", "version": env!("CARGO_PKG_VERSION"), "description": "Training service whose algorithms are sandboxed WebAssembly plugins. Every JSON route is also served under /api. Errors: {\"error\":{\"code\",\"message\",\"field\"?}}." },
+        "paths": paths,
+    })
+}
+
+pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    let mut doc = openapi_document();
+    let plugins: Vec<&str> = state.registry.iter().map(|(n, _)| n.as_str()).collect();
+    doc["info"]["x-enabled-plugins"] = json!(plugins);
+    Json(doc)
+}
+
+pub async fn page() -> Html<&'static str> {
+    Html(DOCS_PAGE)
+}
+
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>trainhost API</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+.op{border:1px solid #ddd;border-radius:6px;margin:1rem 0;padding:.6rem 1rem}
+.m{display:inline-block;min-width:4.5rem;font-weight:700;text-transform:uppercase}
+.get{color:#0a6}.post{color:#06c}.delete{color:#c30}
+code,pre{background:#f5f5f5;border-radius:4px}pre{padding:.5rem;overflow:auto;font-size:13px}
+</style></head><body>
+<h1>trainhost API</h1><p id="desc"></p><p>Machine-readable: <a href="/openapi.json">/openapi.json</a>. Plugins and their parameters: <a href="/plugins">/plugins</a>.</p>
+<div id="ops">Loading…</div>
+<script>
+fetch('/openapi.json').then(r=>r.json()).then(doc=>{
+  document.getElementById('desc').textContent=doc.info.description;
+  const ops=document.getElementById('ops');ops.textContent='';
+  for(const [path,methods] of Object.entries(doc.paths)){
+    for(const [method,op] of Object.entries(methods)){
+      const d=document.createElement('div');d.className='op';
+      const h=document.createElement('div');
+      const m=document.createElement('span');m.className='m '+method;m.textContent=method;
+      const p=document.createElement('code');p.textContent=path;
+      h.append(m,p);d.append(h);
+      const s=document.createElement('p');s.textContent=op.summary;d.append(s);
+      const req=op.requestBody&&op.requestBody.content;
+      if(req){const ex=Object.values(req)[0];const pre=document.createElement('pre');
+        pre.textContent='Request: '+(ex.example?JSON.stringify(ex.example,null,2):Object.keys(req)[0]);d.append(pre);}
+      for(const [code,r] of Object.entries(op.responses)){
+        const pre=document.createElement('pre');const c=r.content&&r.content['application/json'];
+        pre.textContent=code+' '+r.description+(c?'\n'+JSON.stringify(c.example,null,2):'');d.append(pre);}
+      ops.append(d);
+    }
+  }
+}).catch(e=>{document.getElementById('ops').textContent='Could not load /openapi.json: '+e});
+</script></body></html>"#;

@@ -1,0 +1,159 @@
+//! Job routes: submit (`POST /train`, `POST /api/jobs`), get, list, cancel,
+//! model download, predict.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{validate, ApiError, ApiResult, AppState};
+use crate::jobs::{is_valid_id, new_job_id, JobQuery, JobRecord, JobStatus};
+use crate::metrics::METRICS;
+use crate::queue::CancelOutcome;
+use crate::storage::datasets;
+use crate::training::ModelArtifact;
+
+pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let spec = validate::train_request(&state, &body).await?;
+    let job_id = new_job_id();
+    let record = state.broker.submit(&job_id, spec).await?;
+    METRICS.jobs_submitted.inc();
+    tracing::info!(job_id = %job_id, plugin = %record.spec.plugin, "job queued");
+    let body = json!({ "data": { "jobId": job_id, "status": "queued", "message": "Training job queued" } });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<JobRecord> {
+    if !is_valid_id(id) {
+        return Err(ApiError::not_found("job_not_found", format!("no job `{id}`")));
+    }
+    state.broker.get(id).await?.ok_or_else(|| ApiError::not_found("job_not_found", format!("no job `{id}`")))
+}
+
+pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "data": find(&state, &id).await?.to_api() })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    status: Option<String>,
+    plugin: Option<String>,
+    dataset_id: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) -> ApiResult<Json<Value>> {
+    let status = match p.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request("invalid_field", format!("status `{s}`: use queued, running, completed, failed or cancelled")).field("status")
+        })?),
+    };
+    let limit = p.limit.unwrap_or(50).clamp(1, 500);
+    let offset = p.offset.unwrap_or(0);
+    let page = state.broker.list(&JobQuery { status, plugin: p.plugin, dataset_id: p.dataset_id, offset, limit }).await?;
+    let jobs: Vec<Value> = page.jobs.iter().map(JobRecord::to_api).collect();
+    Ok(Json(json!({ "data": jobs, "total": page.total, "limit": limit, "offset": offset })))
+}
+
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    find(&state, &id).await?;
+    let (status, message) = match state.broker.cancel(&id).await? {
+        CancelOutcome::Cancelled => ("cancelled", "The job was cancelled before it started"),
+        CancelOutcome::Requested => ("running", "Cancellation requested; the job stops within a second"),
+        CancelOutcome::AlreadyEnded(status) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "job_finished", format!("job {id} already ended: {}", status.as_str())))
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(json!({ "data": { "jobId": id, "status": status, "message": message } }))).into_response())
+}
+
+async fn artifact_bytes(state: &AppState, id: &str) -> ApiResult<Bytes> {
+    let job = find(state, id).await?;
+    if job.status != JobStatus::Completed {
+        return Err(ApiError::new(StatusCode::CONFLICT, "model_not_ready", format!("job {id} is {}; a model exists once it has completed", job.status.as_str())));
+    }
+    state
+        .storage
+        .get(&datasets::model_key(id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("model_not_found", format!("the model of job {id} is no longer stored")))
+}
+
+pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let bytes = artifact_bytes(&state, &id).await?;
+    let disposition = format!("attachment; filename=\"{id}.trainhost\"");
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+}
+
+/// Body: `{"datasetId": "..."}` (an uploaded table) or `{"rows": [{"column": value, ...}, ...]}`.
+pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+    let request: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let bytes = artifact_bytes(&state, &id).await?;
+    let artifact = ModelArtifact::from_bytes(&bytes).map_err(ApiError::internal)?;
+    let plugin = state.registry.get(&artifact.header.plugin).cloned().ok_or_else(|| {
+        ApiError::unprocessable("plugin_unavailable", format!("the model needs plugin `{}`, which is not enabled on this server", artifact.header.plugin))
+    })?;
+    let table = if let Some(dataset_id) = request.get("datasetId").and_then(Value::as_str) {
+        let record = datasets::get(&state.storage, dataset_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("dataset_not_found", format!("no dataset `{dataset_id}`")).field("datasetId"))?;
+        let path = state
+            .storage
+            .local_copy(&datasets::data_key(&record)?)
+            .await?
+            .ok_or_else(|| ApiError::not_found("dataset_not_found", format!("dataset `{dataset_id}` has no data")).field("datasetId"))?;
+        tokio::task::spawn_blocking(move || crate::data::read_table(&path))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::unprocessable("invalid_table", e.to_string()).field("datasetId"))?
+    } else if let Some(Value::Array(rows)) = request.get("rows") {
+        rows_to_table(rows).map_err(|e| ApiError::unprocessable("invalid_rows", e).field("rows"))?
+    } else {
+        return Err(ApiError::bad_request("missing_field", "give `datasetId` (an uploaded table) or `rows` (a list of objects)").field("rows"));
+    };
+    let predictions = tokio::task::spawn_blocking(move || crate::training::predict(&plugin, &artifact, &table))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::unprocessable("predict_failed", e.to_string()))?;
+    Ok(Json(json!({ "data": predictions })))
+}
+
+/// Builds a table from JSON rows: a column of numbers becomes f64, of booleans bool, anything else text.
+fn rows_to_table(rows: &[Value]) -> Result<polars::prelude::DataFrame, String> {
+    use polars::prelude::*;
+    if rows.is_empty() {
+        return Err("`rows` is empty".into());
+    }
+    let mut names: Vec<String> = vec![];
+    for row in rows {
+        let Value::Object(obj) = row else { return Err("each row must be an object of column: value".into()) };
+        for k in obj.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    let columns: Vec<Column> = names
+        .iter()
+        .map(|name| {
+            let values: Vec<&Value> = rows.iter().map(|r| r.get(name).unwrap_or(&Value::Null)).collect();
+            let present = || values.iter().filter(|v| !v.is_null());
+            if present().all(|v| v.is_number()) {
+                Column::new(name.into(), values.iter().map(|v| v.as_f64()).collect::<Vec<Option<f64>>>())
+            } else if present().all(|v| v.is_boolean()) {
+                Column::new(name.into(), values.iter().map(|v| v.as_bool()).collect::<Vec<Option<bool>>>())
+            } else {
+                let text: Vec<Option<String>> =
+                    values.iter().map(|v| match v { Value::Null => None, Value::String(s) => Some(s.clone()), other => Some(other.to_string()) }).collect();
+                Column::new(name.into(), text)
+            }
+        })
+        .collect();
+    DataFrame::new(rows.len(), columns).map_err(|e| e.to_string())
+}

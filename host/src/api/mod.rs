@@ -1,0 +1,188 @@
+//! The HTTP API (axum): routes, WebSocket delivery, request validation, and
+//! the ONE place errors become HTTP responses (`ApiError`):
+//! `{"error": {"code", "message", "field"?}}` with the right status.
+//!
+//! Owns the wire format of the older contract (field names exactly as the old
+//! clients send and read them). It must not run training or touch storage
+//! paths directly: it calls the broker, `storage::datasets` and `training::predict`.
+
+mod datasets;
+pub mod docs;
+mod jobs;
+pub mod validate;
+mod ws;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Config;
+use crate::metrics::METRICS;
+use crate::queue::{Broker, BrokerError};
+use crate::runtime::PluginRegistry;
+use crate::storage::{Storage, StorageError};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub broker: Arc<dyn Broker>,
+    pub storage: Arc<dyn Storage>,
+    pub registry: Arc<PluginRegistry>,
+    pub config: Arc<Config>,
+    /// Where uploads are streamed before they are profiled and stored.
+    pub upload_dir: PathBuf,
+}
+
+/// Every error the API returns, mapped to a status once, here.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
+    }
+}
+
+impl From<BrokerError> for ApiError {
+    fn from(e: BrokerError) -> Self {
+        match e {
+            BrokerError::NotFound(id) => ApiError::not_found("job_not_found", format!("no job {id}")),
+            BrokerError::Stale(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            BrokerError::Backend(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable", e.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut message = self.message;
+        if self.status.is_server_error() {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(request_id = %request_id, code = self.code, error = %message, "server fault");
+            message = format!("{message} (request id {request_id})");
+        }
+        let mut error = json!({ "code": self.code, "message": message });
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = (state.config.server.upload_limit_mib as usize).saturating_mul(1 << 20);
+    let api = Router::new()
+        .route("/train", post(jobs::submit))
+        .route("/jobs", get(jobs::list).post(jobs::submit))
+        .route("/jobs/{id}", get(jobs::get_job))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/model", get(jobs::model))
+        .route("/jobs/{id}/predict", post(jobs::predict))
+        .route("/datasets", get(datasets::list).post(datasets::upload).layer(DefaultBodyLimit::max(upload_limit.saturating_add(1 << 20))))
+        .route("/datasets/{id}", get(datasets::get_dataset).delete(datasets::delete))
+        .route("/plugins", get(plugins));
+    Router::new()
+        .merge(api.clone())
+        .nest("/api", api)
+        .route("/ws/{id}", get(ws::handler))
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .route("/", get(|| async { Html(INDEX) }))
+        .fallback(|| async { ApiError::not_found("not_found", "no such route; see /docs") })
+        .layer(axum::middleware::map_response(count_response))
+        .layer(cors(&state.config))
+        .with_state(state)
+}
+
+const INDEX: &str = r#"<!doctype html><meta charset="utf-8"><title>trainhost</title>
+<h1>trainhost</h1><p>The training service is running. The API is described at <a href="/docs">/docs</a> (<a href="/openapi.json">OpenAPI</a>).</p>"#;
+
+async fn count_response(response: Response) -> Response {
+    METRICS.http_requests.inc();
+    if response.status().is_client_error() {
+        METRICS.http_client_errors.inc();
+    } else if response.status().is_server_error() {
+        METRICS.http_server_errors.inc();
+    }
+    response
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config.server.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let layer = CorsLayer::new().allow_methods([Method::GET, Method::POST, Method::DELETE]).allow_headers(tower_http::cors::Any);
+    if config.server.cors_origins.iter().any(|o| o == "*") {
+        layer.allow_origin(tower_http::cors::Any)
+    } else {
+        layer.allow_origin(AllowOrigin::list(origins))
+    }
+}
+
+async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let enabled: Vec<serde_json::Value> = state
+        .registry
+        .iter()
+        .map(|(name, plugin)| {
+            let mut schema = serde_json::to_value(&plugin.schema).unwrap_or_default();
+            schema["name"] = json!(name);
+            schema["limits"] = serde_json::to_value(plugin.limits).unwrap_or_default();
+            schema
+        })
+        .collect();
+    Json(json!({ "data": enabled, "unavailable": state.registry.failures() }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.broker.ping().await {
+        Ok(()) => Json(json!({ "status": "ready", "plugins": state.registry.iter().count() })).into_response(),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let depth = state.broker.queue_depth().await.ok();
+    let text = crate::metrics::render(depth, state.registry.iter().count());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

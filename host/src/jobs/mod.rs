@@ -1,0 +1,194 @@
+//! Jobs: the record of one training request, its state machine
+//! (queued -> running -> completed | failed | cancelled) and the seq-numbered
+//! events a job emits, in the exact JSON shapes of the older API contract.
+//!
+//! Owns these types and their JSON. It must not store anything, talk to a
+//! broker or run training: `queue` persists records and events, `worker` runs jobs.
+
+pub mod events;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use events::{Event, StoredEvent};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobStatus> {
+        Some(match text {
+            "queued" => JobStatus::Queued,
+            "running" => JobStatus::Running,
+            "completed" => JobStatus::Completed,
+            "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
+    }
+}
+
+/// What was asked: validated before it is queued, never changed after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    pub dataset_id: String,
+    pub target_column: Option<String>,
+    pub task_type: String,
+    /// The request's `modelConfig` as given, `selectedModel` included.
+    pub model_config: Map<String, Value>,
+    /// The plugin's name (`modelConfig.selectedModel`).
+    pub plugin: String,
+    /// The hyperparameters: `modelConfig` without `selectedModel`.
+    pub params: Map<String, Value>,
+    pub seed: u64,
+    pub validation_fraction: f64,
+}
+
+/// A job as stored by the broker: the spec plus everything that changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub spec: JobSpec,
+    /// 0..=100.
+    pub progress: u8,
+    /// How many times a worker has claimed it.
+    pub attempts: u32,
+    pub results: Option<Value>,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+    pub worker: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// The seq of the last event emitted.
+    pub last_seq: u64,
+}
+
+impl JobRecord {
+    pub fn new(job_id: String, spec: JobSpec) -> JobRecord {
+        JobRecord {
+            job_id,
+            status: JobStatus::Queued,
+            spec,
+            progress: 0,
+            attempts: 0,
+            results: None,
+            error: None,
+            cancel_requested: false,
+            worker: None,
+            created_at: now_ms(),
+            started_at: None,
+            finished_at: None,
+            last_seq: 0,
+        }
+    }
+
+    /// The job as `GET /jobs/{id}` shows it: the older contract's names.
+    pub fn to_api(&self) -> Value {
+        serde_json::json!({
+            "jobId": self.job_id,
+            "status": self.status,
+            "progress": self.progress,
+            "datasetId": self.spec.dataset_id,
+            "targetColumn": self.spec.target_column,
+            "taskType": self.spec.task_type,
+            "modelConfig": self.spec.model_config,
+            "attempts": self.attempts,
+            "createdAt": self.created_at,
+            "startedAt": self.started_at,
+            "completedAt": self.finished_at,
+            "results": self.results,
+            "error": self.error,
+            "cancelRequested": self.cancel_requested,
+        })
+    }
+}
+
+/// How a job ended, as the worker reports it.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    Completed { results: Value, headline: f64, metrics: Value, model_path: String },
+    Failed(String),
+    Cancelled(String),
+}
+
+impl Ending {
+    pub fn status(&self) -> JobStatus {
+        match self {
+            Ending::Completed { .. } => JobStatus::Completed,
+            Ending::Failed(_) => JobStatus::Failed,
+            Ending::Cancelled(_) => JobStatus::Cancelled,
+        }
+    }
+
+    /// The terminal event this ending emits.
+    pub fn event(&self, job_id: &str) -> Event {
+        match self {
+            Ending::Completed { headline, metrics, model_path, .. } => Event::complete(job_id, *headline, metrics.clone(), model_path),
+            Ending::Failed(message) => Event::Error { seq: 0, job_id: job_id.into(), message: message.clone() },
+            Ending::Cancelled(message) => Event::Cancelled { seq: 0, job_id: job_id.into(), message: message.clone() },
+        }
+    }
+}
+
+/// Filter and page of `GET /jobs`.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    pub status: Option<JobStatus>,
+    pub plugin: Option<String>,
+    pub dataset_id: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl JobQuery {
+    pub fn matches(&self, record: &JobRecord) -> bool {
+        self.status.is_none_or(|s| s == record.status)
+            && self.plugin.as_ref().is_none_or(|p| *p == record.spec.plugin)
+            && self.dataset_id.as_ref().is_none_or(|d| *d == record.spec.dataset_id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    pub jobs: Vec<JobRecord>,
+    pub total: usize,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+pub fn new_job_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Job and dataset ids are UUIDs; anything else is refused before it reaches a key or a path.
+pub fn is_valid_id(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok() && id.len() == 36
+}

@@ -1,0 +1,85 @@
+//! Where datasets and model files live: a `Storage` trait with a local
+//! directory implementation (the default) and an S3-compatible object store
+//! (`object_store`, for several machines), plus the dataset records kept there.
+//!
+//! Owns keys and bytes. Keys are built only from validated parts (`Key`), so a
+//! dataset id or an uploaded file name is never used as a path unchecked. It
+//! must not parse tables beyond profiling an upload, nor know about jobs.
+
+pub mod datasets;
+pub mod local;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid storage key `{0}`")]
+    BadKey(String),
+    #[error("storage: {0}")]
+    Io(String),
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        StorageError::Io(e.to_string())
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// A storage key: `/`-separated segments of `[A-Za-z0-9._-]`, none starting with a dot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key(String);
+
+impl Key {
+    pub fn new(parts: &[&str]) -> Result<Key> {
+        let joined = parts.join("/");
+        if parts.is_empty() || !parts.iter().all(|p| valid_segment(p)) {
+            return Err(StorageError::BadKey(joined));
+        }
+        Ok(Key(joined))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key as a path under `root`; safe because every segment was checked.
+    pub fn under(&self, root: &Path) -> PathBuf {
+        self.0.split('/').fold(root.to_path_buf(), |p, s| p.join(s))
+    }
+}
+
+fn valid_segment(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    async fn put(&self, key: &Key, bytes: Bytes) -> Result<()>;
+    /// Moves (or uploads) a local file to `key`; the file is consumed.
+    async fn put_file(&self, key: &Key, file: &Path) -> Result<()>;
+    async fn get(&self, key: &Key) -> Result<Option<Bytes>>;
+    /// A local file with the key's content, for polars (object stores download it to a cache).
+    async fn local_copy(&self, key: &Key) -> Result<Option<PathBuf>>;
+    /// Deletes the key and everything under it as a prefix.
+    async fn delete_prefix(&self, prefix: &Key) -> Result<()>;
+    /// The first-level names under `prefix`.
+    async fn list(&self, prefix: &Key) -> Result<Vec<String>>;
+    fn describe(&self) -> String;
+}
+
+/// The storage the config asks for.
+pub fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    let url = config.storage.url.trim();
+    if url.is_empty() {
+        return Ok(Arc::new(local::LocalStorage::new(config.storage.data_dir.join("store"))?));
+    }
+    anyhow::bail!("storage.url `{url}`: object-store URLs are not supported by this build yet; leave it empty to use storage.data_dir")
+}
