@@ -158,7 +158,7 @@ if status == 'running' then
   redis.call('HSET', job, 'cancel', 1)
   return 'requested'
 end
-return status
+return 'ended:' .. status
 "#,
             ),
             // KEYS: workers; ARGV: worker
@@ -539,7 +539,10 @@ impl Broker for RedisBroker {
             "missing" => Err(BrokerError::NotFound(job_id.into())),
             "cancelled" => Ok(CancelOutcome::Cancelled),
             "requested" => Ok(CancelOutcome::Requested),
-            other => Ok(CancelOutcome::AlreadyEnded(JobStatus::parse(other).unwrap_or(JobStatus::Failed))),
+            other => {
+                let ended = other.strip_prefix("ended:").and_then(JobStatus::parse).unwrap_or(JobStatus::Failed);
+                Ok(CancelOutcome::AlreadyEnded(ended))
+            }
         }
     }
 

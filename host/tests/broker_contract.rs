@@ -1,0 +1,163 @@
+//! One contract, two brokers: the embedded one and Redis (under its own key
+//! prefix, deleted at the end) must behave the same.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use trainhost::jobs::{Ending, Event, JobQuery, JobSpec, JobStatus};
+use trainhost::queue::{embedded::EmbeddedBroker, redis::RedisBroker, Broker, BrokerError, CancelOutcome, ReapPolicy};
+
+fn spec(plugin: &str) -> JobSpec {
+    JobSpec {
+        dataset_id: uuid::Uuid::new_v4().to_string(),
+        target_column: Some("y".into()),
+        task_type: "classification".into(),
+        model_config: serde_json::from_value(json!({"selectedModel": plugin})).unwrap(),
+        plugin: plugin.into(),
+        params: Default::default(),
+        seed: 1,
+        validation_fraction: 0.2,
+    }
+}
+
+fn id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn contract(broker: Arc<dyn Broker>) {
+    let wait = Duration::from_millis(200);
+    // Submit: queued, seq 1.
+    let a = id();
+    let record = broker.submit(&a, spec("baseline")).await.unwrap();
+    assert_eq!((record.status, record.last_seq), (JobStatus::Queued, 1));
+    assert_eq!(broker.queue_depth().await.unwrap(), 1);
+
+    // Live subscription taken before the claim sees every later event in order.
+    let mut live = broker.subscribe(&a).await.unwrap();
+    let claim = broker.claim("w1", wait).await.unwrap().expect("a queued job is claimed");
+    assert_eq!(claim.job_id(), a);
+    assert_eq!(claim.job.status, JobStatus::Running);
+    assert_eq!(claim.job.attempts, 1);
+    assert!(broker.claim("w2", Duration::from_millis(50)).await.unwrap().is_none(), "one job, one claim");
+
+    let seq = broker.emit(&claim, Event::progress(&a, 1, 2, Default::default())).await.unwrap();
+    assert_eq!(seq, 3);
+    broker.finish(&claim, Ending::Failed("boom".into())).await.unwrap();
+    let done = broker.get(&a).await.unwrap().unwrap();
+    assert_eq!((done.status, done.error.as_deref(), done.last_seq), (JobStatus::Failed, Some("boom"), 4));
+    // A finished claim is stale: nothing more is written.
+    assert!(matches!(broker.emit(&claim, Event::progress(&a, 2, 2, Default::default())).await, Err(BrokerError::Stale(_))));
+    assert!(matches!(broker.finish(&claim, Ending::Failed("late".into())).await, Err(BrokerError::Stale(_))));
+
+    let stored = broker.events_after(&a, 0).await.unwrap();
+    let seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert!(stored[3].terminal && stored[3].json.contains(r#""type":"error""#));
+    assert_eq!(broker.events_after(&a, 2).await.unwrap().len(), 2);
+    let mut got = vec![];
+    while got.len() < 3 {
+        let e = tokio::time::timeout(Duration::from_secs(2), live.receiver.recv()).await.expect("live events arrive").unwrap();
+        got.push(e.seq);
+    }
+    assert_eq!(got, [2, 3, 4]);
+
+    // Cancel: queued -> cancelled at once; running -> flag; ended -> reported.
+    let b = id();
+    broker.submit(&b, spec("baseline")).await.unwrap();
+    assert_eq!(broker.cancel(&b).await.unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(broker.get(&b).await.unwrap().unwrap().status, JobStatus::Cancelled);
+    assert!(broker.claim("w1", Duration::from_millis(50)).await.unwrap().is_none(), "a cancelled job is never claimed");
+    assert_eq!(broker.cancel(&b).await.unwrap(), CancelOutcome::AlreadyEnded(JobStatus::Cancelled));
+    let c = id();
+    broker.submit(&c, spec("other")).await.unwrap();
+    let claim_c = broker.claim("w1", wait).await.unwrap().unwrap();
+    assert!(!broker.cancel_requested(&c).await.unwrap());
+    assert_eq!(broker.cancel(&c).await.unwrap(), CancelOutcome::Requested);
+    assert!(broker.cancel_requested(&c).await.unwrap());
+    broker.finish(&claim_c, Ending::Cancelled("Training cancelled".into())).await.unwrap();
+    assert!(matches!(broker.cancel("00000000-0000-0000-0000-000000000000").await, Err(BrokerError::NotFound(_))));
+
+    // Graceful re-queue does not count the attempt; the job is claimed again first.
+    let d = id();
+    broker.submit(&d, spec("baseline")).await.unwrap();
+    let claim_d = broker.claim("w1", wait).await.unwrap().unwrap();
+    broker.requeue(&claim_d).await.unwrap();
+    assert!(matches!(broker.emit(&claim_d, Event::progress(&d, 1, 1, Default::default())).await, Err(BrokerError::Stale(_))));
+    let again = broker.claim("w2", wait).await.unwrap().unwrap();
+    assert_eq!((again.job_id(), again.job.attempts), (d.as_str(), 1));
+
+    // Reaper: a silent worker's job is re-queued, and fails after max attempts.
+    let policy = ReapPolicy { dead_after: Duration::from_millis(300), max_attempts: 2 };
+    broker.heartbeat("w2").await.unwrap();
+    assert!(broker.reap(policy).await.unwrap().is_empty(), "a live worker keeps its job");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(broker.reap(policy).await.unwrap(), [d.clone()]);
+    assert!(matches!(broker.emit(&again, Event::progress(&d, 1, 1, Default::default())).await, Err(BrokerError::Stale(_))), "the dead worker's claim is void");
+    let third = broker.claim("w3", wait).await.unwrap().unwrap();
+    assert_eq!(third.job.attempts, 2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(broker.reap(policy).await.unwrap(), [d.clone()]);
+    let failed = broker.get(&d).await.unwrap().unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.error.unwrap().contains("after 2 attempts"));
+
+    // Listing: newest first, filtered, paged.
+    let page = broker.list(&JobQuery { limit: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(page.total, 4);
+    assert_eq!(page.jobs.len(), 2);
+    assert_eq!(page.jobs[0].job_id, d);
+    let failed = broker.list(&JobQuery { status: Some(JobStatus::Failed), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(failed.total, 2);
+    let other = broker.list(&JobQuery { plugin: Some("other".into()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(other.jobs[0].job_id, c);
+
+    // FIFO order across many jobs.
+    let ids: Vec<String> = (0..5).map(|_| id()).collect();
+    for i in &ids {
+        broker.submit(i, spec("baseline")).await.unwrap();
+    }
+    for i in &ids {
+        let claim = broker.claim("w4", wait).await.unwrap().unwrap();
+        assert_eq!(claim.job_id(), i);
+        broker.finish(&claim, Ending::Completed { results: json!({}), headline: 1.0, metrics: json!({}), model_path: String::new() }).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn embedded_broker_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(Arc::new(EmbeddedBroker::open(dir.path()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn embedded_broker_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (queued, running) = (id(), id());
+    {
+        let broker = EmbeddedBroker::open(dir.path()).unwrap();
+        assert!(EmbeddedBroker::open(dir.path()).is_err(), "one process per data dir");
+        broker.submit(&running, spec("baseline")).await.unwrap();
+        broker.submit(&queued, spec("baseline")).await.unwrap();
+        broker.claim("w", Duration::from_millis(100)).await.unwrap().unwrap();
+    }
+    let broker = EmbeddedBroker::open(dir.path()).unwrap();
+    let first = broker.claim("w", Duration::from_millis(100)).await.unwrap().unwrap();
+    let second = broker.claim("w", Duration::from_millis(100)).await.unwrap().unwrap();
+    let mut claimed = [first.job_id().to_string(), second.job_id().to_string()];
+    claimed.sort();
+    let mut expected = [queued, running.clone()];
+    expected.sort();
+    assert_eq!(claimed, expected);
+    let events = broker.events_after(&running, 0).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4], "queued, running, re-queued after restart, running again");
+}
+
+#[tokio::test]
+async fn redis_broker_keeps_the_contract() {
+    let prefix = format!("trainhost-test-{}", uuid::Uuid::new_v4());
+    let broker = Arc::new(RedisBroker::connect("redis://127.0.0.1:6379", &prefix).await.expect("Redis at 127.0.0.1:6379 (scripts/test starts it)"));
+    contract(broker.clone()).await;
+    assert!(broker.delete_all_keys().await.unwrap() > 0);
+}
