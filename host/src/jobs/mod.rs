@@ -125,6 +125,7 @@ impl JobRecord {
             "results": self.results,
             "error": self.error,
             "cancelRequested": self.cancel_requested,
+            "worker": self.worker,
         })
     }
 }
