@@ -7,6 +7,7 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
+    additional_derives: [PartialEq],
 });
 
 pub use trainhost::plugin::host::LogLevel;

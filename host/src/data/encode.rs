@@ -122,7 +122,7 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
 fn text_values(series: &Series) -> Result<Vec<Option<String>>, DataError> {
     let text = series.cast(&DataType::String).map_err(|e| DataError::Invalid(e.to_string()))?;
     let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
-    Ok(ca.into_iter().map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())).collect())
+    Ok(ca.iter().map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())).collect())
 }
 
 fn numeric_values(series: &Series) -> Result<Vec<f64>, DataError> {
@@ -139,7 +139,7 @@ fn numeric_values(series: &Series) -> Result<Vec<f64>, DataError> {
     let floats = physical.cast(&DataType::Float64).map_err(|e| DataError::Invalid(e.to_string()))?;
     let ca = floats.f64().map_err(|e| DataError::Invalid(e.to_string()))?;
     let scale = seconds_per_unit.unwrap_or(1.0);
-    Ok(ca.into_iter().map(|v| v.map_or(f64::NAN, |x| x * scale)).collect())
+    Ok(ca.iter().map(|v| v.map_or(f64::NAN, |x| x * scale)).collect())
 }
 
 fn codes(series: &Series, levels: &[String]) -> Result<Vec<u32>, DataError> {
@@ -160,7 +160,7 @@ impl Encoding {
         };
         let mut features = Vec::new();
         let mut skipped = Vec::new();
-        for column in df.get_columns() {
+        for column in df.columns() {
             let s = column.as_materialized_series();
             let name = s.name().to_string();
             if target.as_ref().is_some_and(|t| t.name == name) {

@@ -93,7 +93,7 @@ pub fn kind_of(series: &Series) -> ColumnKind {
 
 pub fn profile(df: &DataFrame, preview_rows: usize) -> DatasetProfile {
     let columns = df
-        .get_columns()
+        .columns()
         .iter()
         .map(|column| {
             let series = column.as_materialized_series();
@@ -113,14 +113,14 @@ fn nan_count(series: &Series) -> usize {
     if !series.dtype().is_float() {
         return 0;
     }
-    series.cast(&DataType::Float64).ok().and_then(|s| s.f64().ok().map(|ca| ca.into_iter().filter(|v| v.is_some_and(f64::is_nan)).count())).unwrap_or(0)
+    series.cast(&DataType::Float64).ok().and_then(|s| s.f64().ok().map(|ca| ca.iter().filter(|v| v.is_some_and(f64::is_nan)).count())).unwrap_or(0)
 }
 
 fn preview(df: &DataFrame, rows: usize) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let head = df.head(Some(rows));
     (0..head.height())
         .map(|i| {
-            head.get_columns()
+            head.columns()
                 .iter()
                 .map(|column| (column.name().to_string(), json_value(column.get(i).unwrap_or(AnyValue::Null))))
                 .collect()

@@ -72,7 +72,7 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(interruption == Interruption::Epoch);
         config.consume_fuel(interruption == Interruption::Fuel);
-        config.wasm_backtrace(true);
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -141,7 +141,7 @@ impl Runtime {
         for (name, item) in ty.imports(&self.engine) {
             let provided = name.starts_with("wasi:") || name.starts_with(&format!("{}/", contract::PACKAGE));
             let own_version = !name.starts_with(contract::PACKAGE) || name.ends_with(&format!("@{}", contract::VERSION));
-            if !provided || !own_version || !matches!(item, ComponentItem::ComponentInstance(_)) {
+            if !provided || !own_version || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
                 return Err(LoadError::UnknownImport { import: name.to_string() });
             }
         }

@@ -124,8 +124,11 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     Ok(TrainedModel { model: model.to_bytes(), metrics: vec![], feature_importances: None, cluster_sizes })
 }
 
+/// The component's exports; only built for wasm, where the host links them.
+#[cfg(target_arch = "wasm32")]
 struct Component;
 
+#[cfg(target_arch = "wasm32")]
 impl Guest for Component {
     fn describe() -> PluginInfo {
         info()
@@ -141,6 +144,7 @@ impl Guest for Component {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export_plugin!(Component);
 
 #[cfg(test)]
