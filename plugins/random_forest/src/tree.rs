@@ -108,12 +108,15 @@ struct Scan {
     best_feature: usize,
     best_bits: BinSet,
     best_thr: u8,
+    /// Some(missing goes left) when the best split is numeric.
+    best_numeric: Option<bool>,
     best_left: Vec<f64>,
 }
 
 impl Scan {
     /// The criterion's proxy for one side: higher is purer. The weighted
     /// impurity decrease of a split is side(L) + side(R) - side(parent).
+    #[inline(always)]
     fn side(&self, s: &[f64]) -> f64 {
         match self.criterion {
             Criterion::Gini => s[2..].iter().map(|c| c * c).sum::<f64>() / s[1],
@@ -126,6 +129,7 @@ impl Scan {
     }
 
     /// Sets `right = totals - left` and returns the split's score if it beats the best.
+    #[inline(always)]
     fn evaluate(&mut self, totals: &[f64]) -> Option<f64> {
         for ((r, t), l) in self.right.iter_mut().zip(totals).zip(&self.left) {
             *r = t - l;
@@ -142,9 +146,29 @@ impl Scan {
         self.best_feature = feature;
         self.best_bits = bits;
         self.best_thr = thr;
+        self.best_numeric = None;
         self.best_left.copy_from_slice(&self.left);
     }
 
+    /// Numeric splits are frequent improvements: their bin set is built once, at the end.
+    #[inline(always)]
+    fn record_numeric(&mut self, score: f64, feature: usize, thr: u8, missing_left: bool) {
+        self.best_score = score;
+        self.best_feature = feature;
+        self.best_thr = thr;
+        self.best_numeric = Some(missing_left);
+        self.best_left.copy_from_slice(&self.left);
+    }
+
+    /// The best split's bin set.
+    pub fn best_bits(&self) -> BinSet {
+        match self.best_numeric {
+            Some(missing_left) => numeric_bits(self.best_thr, missing_left),
+            None => self.best_bits,
+        }
+    }
+
+    #[inline(always)]
     fn add_entry(&mut self, e: &Entries, j: usize) {
         let s = &e.stats[j * self.width..(j + 1) * self.width];
         self.left.iter_mut().zip(s).for_each(|(l, v)| *l += v);
@@ -152,6 +176,7 @@ impl Scan {
 
     /// Thresholds between consecutive present bins; the missing bin is tried
     /// on both sides, and alone against all values.
+    #[inline(never)]
     fn numeric(&mut self, f: usize, e: &Entries, totals: &[f64]) {
         let m = e.bins.len();
         let has_missing = e.bins[0] == MISSING_BIN;
@@ -162,26 +187,84 @@ impl Scan {
             if j + 1 == m {
                 if has_missing {
                     if let Some(score) = self.evaluate(totals) {
-                        self.record(score, f, numeric_bits(255, false), 255);
+                        self.record_numeric(score, f, 255, false);
                     }
                 }
                 break;
             }
             // Threshold midway between the two present bins, as an exact
             // splitter puts it midway between two values.
-            let (lo, hi) = (e.bins[j], e.bins[j + 1]);
-            let thr = lo + (hi - lo - 1) / 2;
+            let thr = midpoint_bin(e.bins[j], e.bins[j + 1]);
             if let Some(score) = self.evaluate(totals) {
                 let missing_left = !has_missing && self.left[0] >= self.right[0];
-                self.record(score, f, numeric_bits(thr, missing_left), thr);
+                self.record_numeric(score, f, thr, missing_left);
             }
             if has_missing {
                 self.add_entry(e, 0);
                 if let Some(score) = self.evaluate(totals) {
-                    self.record(score, f, numeric_bits(thr, true), thr);
+                    self.record_numeric(score, f, thr, true);
                 }
                 self.left.iter_mut().zip(&e.stats[..self.width]).for_each(|(l, v)| *l -= v);
             }
+        }
+    }
+
+    /// `numeric` for regression, on three scalars instead of stat vectors:
+    /// deep regression trees scan millions of candidate thresholds.
+    #[inline(never)]
+    fn numeric_values(&mut self, f: usize, e: &Entries, totals: &[f64]) {
+        let st = &e.stats;
+        let m = e.bins.len();
+        let has_missing = e.bins[0] == MISSING_BIN;
+        let missing = if has_missing { [st[0], st[1], st[2]] } else { [0.0; 3] };
+        let mut scan = ValueScan::new(totals, self.min_leaf, self.best_score, missing);
+        let mut left = [0.0; 3];
+        for j in usize::from(has_missing)..m {
+            left[0] += st[3 * j];
+            left[1] += st[3 * j + 1];
+            left[2] += st[3 * j + 2];
+            let next = if j + 1 < m { Some(e.bins[j + 1]) } else { None };
+            scan.boundary(e.bins[j], next, left);
+        }
+        self.take_value_scan(f, scan);
+    }
+
+    /// The same scan straight from a small node's samples sorted by bin, with
+    /// no per-bin table: most nodes of a deep tree hold a handful of samples.
+    /// Returns false when the feature is constant at the node.
+    #[inline(never)]
+    fn sparse_values(&mut self, f: usize, col: &[u8], idx: &[u32], acc: &ValueAcc, keys: &mut Vec<u32>, totals: &[f64]) -> bool {
+        sort_keys(col, idx, keys);
+        let (first_bin, last_bin) = ((keys[0] >> 24) as u8, (keys[keys.len() - 1] >> 24) as u8);
+        if first_bin == last_bin {
+            return false;
+        }
+        let mut missing = [0.0; 3];
+        let mut at = 0;
+        while at < keys.len() && keys[at] >> 24 == 0 {
+            let j = (keys[at] & 0xFF_FFFF) as usize;
+            missing = [missing[0] + 1.0, missing[1] + acc.w[j], missing[2] + acc.wy[j]];
+            at += 1;
+        }
+        let mut scan = ValueScan::new(totals, self.min_leaf, self.best_score, missing);
+        let mut left = [0.0; 3];
+        for k in at..keys.len() {
+            let j = (keys[k] & 0xFF_FFFF) as usize;
+            left = [left[0] + 1.0, left[1] + acc.w[j], left[2] + acc.wy[j]];
+            let bin = (keys[k] >> 24) as u8;
+            match keys.get(k + 1).map(|&n| (n >> 24) as u8) {
+                Some(next) if next == bin => {}
+                next => scan.boundary(bin, next, left),
+            }
+        }
+        self.take_value_scan(f, scan);
+        true
+    }
+
+    fn take_value_scan(&mut self, f: usize, scan: ValueScan) {
+        if let Some((thr, missing_left, l)) = scan.found {
+            self.left.copy_from_slice(&l);
+            self.record_numeric(scan.best, f, thr, missing_left);
         }
     }
 
@@ -237,6 +320,60 @@ impl Scan {
     }
 }
 
+/// Regression threshold search on (samples, weight, weighted sum) triples.
+struct ValueScan {
+    totals: [f64; 3],
+    missing: [f64; 3],
+    has_missing: bool,
+    min_leaf: f64,
+    best: f64,
+    /// (threshold bin, missing goes left, left statistics) of the best split.
+    found: Option<(u8, bool, [f64; 3])>,
+}
+
+impl ValueScan {
+    fn new(totals: &[f64], min_leaf: f64, best: f64, missing: [f64; 3]) -> ValueScan {
+        let totals = [totals[0], totals[1], totals[2]];
+        ValueScan { totals, missing, has_missing: missing[0] > 0.0, min_leaf, best, found: None }
+    }
+
+    #[inline(always)]
+    fn consider(&mut self, thr: u8, missing_left: bool, l: [f64; 3]) {
+        let t = self.totals;
+        let r = [t[0] - l[0], t[1] - l[1], t[2] - l[2]];
+        if l[0] >= self.min_leaf && r[0] >= self.min_leaf {
+            let score = l[2] * l[2] / l[1] + r[2] * r[2] / r[1];
+            if score > self.best {
+                self.best = score;
+                self.found = Some((thr, missing_left, l));
+            }
+        }
+    }
+
+    /// Candidates after value bin `bin`, given the values up to it (`left`).
+    #[inline(always)]
+    fn boundary(&mut self, bin: u8, next: Option<u8>, left: [f64; 3]) {
+        match next {
+            None if self.has_missing => self.consider(255, false, left),
+            None => {}
+            Some(next) => {
+                let thr = midpoint_bin(bin, next);
+                self.consider(thr, !self.has_missing && 2.0 * left[0] >= self.totals[0], left);
+                if self.has_missing {
+                    let m = self.missing;
+                    self.consider(thr, true, [left[0] + m[0], left[1] + m[1], left[2] + m[2]]);
+                }
+            }
+        }
+    }
+}
+
+/// Threshold midway between two present bins, as an exact splitter puts it
+/// midway between two values.
+fn midpoint_bin(lo: u8, hi: u8) -> u8 {
+    lo + (hi - lo - 1) / 2
+}
+
 fn numeric_bits(thr: u8, missing_left: bool) -> BinSet {
     let mut bits = [0u64; 4];
     (1..=thr as usize).for_each(|b| set_bit(&mut bits, b));
@@ -256,6 +393,11 @@ pub struct Builder<'a> {
     w: Vec<f64>,
     /// Weight times target (regression only).
     wy: Vec<f64>,
+    /// The node's samples' weight, weighted target and class, gathered once per
+    /// node so that each feature's pass reads only its own column at random.
+    local_w: Vec<f64>,
+    local_wy: Vec<f64>,
+    local_y: Vec<u32>,
     hist: Vec<f64>,
     sort_keys: Vec<u32>,
     entries: Entries,
@@ -279,6 +421,9 @@ impl<'a> Builder<'a> {
             samples: Vec::with_capacity(binned.rows),
             w: vec![0.0; binned.rows],
             wy: if n_classes == 0 { vec![0.0; binned.rows] } else { Vec::new() },
+            local_w: Vec::new(),
+            local_wy: Vec::new(),
+            local_y: Vec::new(),
             hist: vec![0.0; 256 * width],
             sort_keys: Vec::new(),
             entries: Entries { bins: Vec::new(), stats: Vec::new() },
@@ -294,6 +439,7 @@ impl<'a> Builder<'a> {
                 best_feature: 0,
                 best_bits: [0; 4],
                 best_thr: 0,
+                best_numeric: None,
                 best_left: vec![0.0; width],
             },
             features: (0..n_features).collect(),
@@ -339,6 +485,7 @@ impl<'a> Builder<'a> {
         }
     }
 
+    #[inline(never)]
     fn splittable(&self, job: &Pending, totals: &[f64]) -> bool {
         let n = job.end - job.start;
         let s = self.settings;
@@ -359,6 +506,7 @@ impl<'a> Builder<'a> {
     /// been scanned (constant ones do not count, as in scikit-learn).
     fn find_split(&mut self, job: &Pending, totals: &[f64], rng: &mut Rng) -> bool {
         self.scan.best_score = f64::NEG_INFINITY;
+        self.gather(job);
         let p = self.features.len();
         let mut examined = 0;
         for j in 0..p {
@@ -368,6 +516,13 @@ impl<'a> Builder<'a> {
             let pick = j + rng.below(p - j);
             self.features.swap(j, pick);
             let f = self.features[j];
+            if self.sparse_regression(f, job, totals) {
+                match self.scan_sparse_values(f, job, totals) {
+                    true => examined += 1,
+                    false => {}
+                }
+                continue;
+            }
             self.collect(f, job.start, job.end);
             if self.entries.bins.len() < 2 {
                 continue;
@@ -375,11 +530,42 @@ impl<'a> Builder<'a> {
             examined += 1;
             if self.binned.features[f].is_categorical() {
                 self.scan.categorical(f, self.binned.n_bins[f], &self.entries, totals, self.n_classes);
+            } else if self.n_classes == 0 {
+                self.scan.numeric_values(f, &self.entries, totals);
             } else {
                 self.scan.numeric(f, &self.entries, totals);
             }
         }
         self.scan.best_score > f64::NEG_INFINITY
+    }
+
+    fn gather(&mut self, job: &Pending) {
+        let idx = &self.samples[job.start..job.end];
+        self.local_w.clear();
+        self.local_w.extend(idx.iter().map(|&i| self.w[i as usize]));
+        match self.target {
+            Target::Classes { y, .. } => {
+                self.local_y.clear();
+                self.local_y.extend(idx.iter().map(|&i| y[i as usize]));
+            }
+            Target::Values(_) => {
+                self.local_wy.clear();
+                self.local_wy.extend(idx.iter().map(|&i| self.wy[i as usize]));
+            }
+        }
+    }
+
+    /// Small regression nodes on numeric features take the fused path.
+    fn sparse_regression(&self, f: usize, job: &Pending, _totals: &[f64]) -> bool {
+        self.n_classes == 0
+            && !self.binned.features[f].is_categorical()
+            && (job.end - job.start) * SPARSE_RATIO < self.binned.n_bins[f]
+    }
+
+    fn scan_sparse_values(&mut self, f: usize, job: &Pending, totals: &[f64]) -> bool {
+        let acc = ValueAcc { w: &self.local_w, wy: &self.local_wy };
+        let idx = &self.samples[job.start..job.end];
+        self.scan.sparse_values(f, self.binned.col(f), idx, &acc, &mut self.sort_keys, totals)
     }
 
     /// Fills `entries` with the non-empty bins of feature `f` over the node's samples.
@@ -391,32 +577,12 @@ impl<'a> Builder<'a> {
         let e = &mut self.entries;
         e.bins.clear();
         e.stats.clear();
-        let (w, wy) = (&self.w[..], &self.wy[..]);
+        let (w, wy, y) = (&self.local_w[..], &self.local_wy[..], &self.local_y[..]);
         match self.target {
-            Target::Classes { y, .. } => {
-                let add = |s: &mut [f64], i: usize| {
-                    s[0] += 1.0;
-                    s[1] += w[i];
-                    s[2 + y[i] as usize] += w[i];
-                };
-                if idx.len() * SPARSE_RATIO < n_bins {
-                    sparse(col, idx, width, &mut self.sort_keys, e, add);
-                } else {
-                    dense(col, idx, width, n_bins, &mut self.hist, e, add);
-                }
+            Target::Classes { .. } => {
+                collect_with(&ClassAcc { w, y }, col, idx, width, n_bins, &mut self.hist, &mut self.sort_keys, e)
             }
-            Target::Values(_) => {
-                let add = |s: &mut [f64], i: usize| {
-                    s[0] += 1.0;
-                    s[1] += w[i];
-                    s[2] += wy[i];
-                };
-                if idx.len() * SPARSE_RATIO < n_bins {
-                    sparse(col, idx, width, &mut self.sort_keys, e, add);
-                } else {
-                    dense(col, idx, width, n_bins, &mut self.hist, e, add);
-                }
-            }
+            Target::Values(_) => collect_with(&ValueAcc { w, wy }, col, idx, width, n_bins, &mut self.hist, &mut self.sort_keys, e),
         }
     }
 
@@ -431,11 +597,12 @@ impl<'a> Builder<'a> {
     fn split(&mut self, tree: &mut TrainTree, job: Pending, totals: &[f64]) {
         let scan = &self.scan;
         let f = scan.best_feature;
-        let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &scan.best_bits) + job.start;
+        let bits = scan.best_bits();
+        let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &bits) + job.start;
         let left = tree.push_node();
         tree.push_node();
         tree.feature[job.node] = f as u32;
-        tree.bits[job.node] = scan.best_bits;
+        tree.bits[job.node] = bits;
         tree.thr_bin[job.node] = scan.best_thr;
         tree.child[job.node] = left as u32;
         tree.importance[f] += scan.best_score - scan.side(totals);
@@ -461,24 +628,68 @@ fn accumulate_node(target: &Target, w: &[f64], wy: &[f64], idx: &[u32], s: &mut 
     }
 }
 
+/// Adds one sample (by its position in the node) to a bin's statistics.
+trait Acc {
+    fn add(&self, s: &mut [f64], i: usize);
+}
+
+struct ClassAcc<'t> {
+    w: &'t [f64],
+    y: &'t [u32],
+}
+
+impl Acc for ClassAcc<'_> {
+    #[inline(always)]
+    fn add(&self, s: &mut [f64], i: usize) {
+        s[0] += 1.0;
+        s[1] += self.w[i];
+        s[2 + self.y[i] as usize] += self.w[i];
+    }
+}
+
+struct ValueAcc<'t> {
+    w: &'t [f64],
+    wy: &'t [f64],
+}
+
+impl Acc for ValueAcc<'_> {
+    #[inline(always)]
+    fn add(&self, s: &mut [f64], i: usize) {
+        s[0] += 1.0;
+        s[1] += self.w[i];
+        s[2] += self.wy[i];
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn collect_with<A: Acc>(acc: &A, col: &[u8], idx: &[u32], width: usize, n_bins: usize, hist: &mut [f64], keys: &mut Vec<u32>, e: &mut Entries) {
+    if idx.len() * SPARSE_RATIO < n_bins {
+        sparse(acc, col, idx, width, keys, e);
+    } else {
+        dense(acc, col, idx, width, n_bins, hist, e);
+    }
+}
+
 /// Histogram over all bins, then the non-empty ones. Four rows per iteration:
 /// fewer loop back-edges, which is where wasmtime's epoch checks go.
-fn dense(col: &[u8], idx: &[u32], width: usize, n_bins: usize, hist: &mut [f64], e: &mut Entries, add: impl Fn(&mut [f64], usize)) {
+#[inline(never)]
+fn dense<A: Acc>(acc: &A, col: &[u8], idx: &[u32], width: usize, n_bins: usize, hist: &mut [f64], e: &mut Entries) {
     let hist = &mut hist[..n_bins * width];
     hist.fill(0.0);
-    let mut at = |i: u32| {
-        let i = i as usize;
-        let b = col[i] as usize * width;
-        add(&mut hist[b..b + width], i);
-    };
     let mut chunks = idx.chunks_exact(4);
+    let mut j = 0;
     for c in &mut chunks {
-        at(c[0]);
-        at(c[1]);
-        at(c[2]);
-        at(c[3]);
+        for (k, &i) in c.iter().enumerate() {
+            let b = col[i as usize] as usize * width;
+            acc.add(&mut hist[b..b + width], j + k);
+        }
+        j += 4;
     }
-    chunks.remainder().iter().for_each(|&i| at(i));
+    for (k, &i) in chunks.remainder().iter().enumerate() {
+        let b = col[i as usize] as usize * width;
+        acc.add(&mut hist[b..b + width], j + k);
+    }
     for (b, s) in hist.chunks_exact(width).enumerate() {
         if s[0] > 0.0 {
             e.bins.push(b as u8);
@@ -488,10 +699,9 @@ fn dense(col: &[u8], idx: &[u32], width: usize, n_bins: usize, hist: &mut [f64],
 }
 
 /// For small nodes: sort (bin, position) keys and sum runs of equal bins.
-fn sparse(col: &[u8], idx: &[u32], width: usize, keys: &mut Vec<u32>, e: &mut Entries, add: impl Fn(&mut [f64], usize)) {
-    keys.clear();
-    keys.extend(idx.iter().enumerate().map(|(j, &i)| (col[i as usize] as u32) << 24 | j as u32));
-    keys.sort_unstable();
+#[inline(never)]
+fn sparse<A: Acc>(acc: &A, col: &[u8], idx: &[u32], width: usize, keys: &mut Vec<u32>, e: &mut Entries) {
+    sort_keys(col, idx, keys);
     for &k in keys.iter() {
         let b = (k >> 24) as u8;
         if e.bins.last() != Some(&b) {
@@ -499,11 +709,19 @@ fn sparse(col: &[u8], idx: &[u32], width: usize, keys: &mut Vec<u32>, e: &mut En
             e.stats.resize(e.stats.len() + width, 0.0);
         }
         let base = e.stats.len() - width;
-        add(&mut e.stats[base..], idx[(k & 0xFF_FFFF) as usize] as usize);
+        acc.add(&mut e.stats[base..], (k & 0xFF_FFFF) as usize);
     }
 }
 
+/// `bin << 24 | position` of each sample, sorted: samples grouped by bin.
+fn sort_keys(col: &[u8], idx: &[u32], keys: &mut Vec<u32>) {
+    keys.clear();
+    keys.extend(idx.iter().enumerate().map(|(j, &i)| (col[i as usize] as u32) << 24 | j as u32));
+    keys.sort_unstable();
+}
+
 /// Moves the samples going left to the front; returns how many there are.
+#[inline(never)]
 fn partition(samples: &mut [u32], col: &[u8], bits: &BinSet) -> usize {
     let (mut i, mut j) = (0, samples.len());
     while i < j {
