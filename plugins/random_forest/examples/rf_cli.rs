@@ -13,7 +13,32 @@
 mod support;
 
 use random_forest::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
+
+/// Counts live heap bytes and their peak, so `train` can report the memory
+/// the plugin itself needs (the request's table plus what training allocates),
+/// which is what a WASM instance's linear memory must hold; the process's RSS
+/// also counts this CLI's CSV parsing.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+        PEAK.fetch_max(live, Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,14 +75,17 @@ fn train_command(args: &[String]) -> Result<(), String> {
         options(args, "--param").iter().map(|p| p.split_once('=').ok_or(format!("--param {p}: expected name=value"))).collect::<Result<_, _>>()?;
     let seed = options(args, "--seed").last().map_or(Ok(0), |s| s.parse().map_err(|_| format!("bad seed {s}")))?;
     let request = TrainRequest { task, train: table, validation: None, params: support::params(&overrides)?, seed };
+    let request_bytes = LIVE.load(Relaxed);
+    PEAK.store(request_bytes, Relaxed);
     let (start, cpu_start) = (Instant::now(), cpu_seconds());
     let model = train(&request, &mut NoProgress).map_err(|e| format!("{e:?}"))?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let fit_cpu_seconds = cpu_seconds() - cpu_start;
+    let heap_peak = PEAK.load(Relaxed);
     std::fs::write(option(args, "--out")?, &model.model).map_err(|e| e.to_string())?;
     let metrics: Vec<String> = model.metrics.iter().map(|m| format!("\"{}\":{}", m.name, m.value)).collect();
     println!(
-        "{{\"fit_seconds\":{fit_seconds:.4},\"fit_cpu_seconds\":{fit_cpu_seconds:.3},\"model_bytes\":{},\"peak_rss_bytes\":{},\"metrics\":{{{}}}}}",
+        "{{\"fit_seconds\":{fit_seconds:.4},\"fit_cpu_seconds\":{fit_cpu_seconds:.3},\"model_bytes\":{},\"peak_rss_bytes\":{},\"heap_request_bytes\":{request_bytes},\"heap_peak_train_bytes\":{heap_peak},\"metrics\":{{{}}}}}",
         model.model.len(),
         peak_rss(),
         metrics.join(",")

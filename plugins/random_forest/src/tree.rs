@@ -506,11 +506,14 @@ impl<'a> Builder<'a> {
     /// been scanned (constant ones do not count, as in scikit-learn).
     fn find_split(&mut self, job: &Pending, totals: &[f64], rng: &mut Rng) -> bool {
         self.scan.best_score = f64::NEG_INFINITY;
-        self.gather(job);
+        let perfect = self.gather(job);
+        // A split whose children are both pure cannot be beaten, only tied
+        // (and ties keep the first): stop looking. Most nodes of a deep tree end this way.
+        let good_enough = perfect - 1e-10 * perfect.abs().max(1.0);
         let p = self.features.len();
         let mut examined = 0;
         for j in 0..p {
-            if examined >= self.mtry {
+            if examined >= self.mtry || self.scan.best_score >= good_enough {
                 break;
             }
             let pick = j + rng.below(p - j);
@@ -539,7 +542,9 @@ impl<'a> Builder<'a> {
         self.scan.best_score > f64::NEG_INFINITY
     }
 
-    fn gather(&mut self, job: &Pending) {
+    /// Gathers the node's weights and targets; returns the score a split with
+    /// two pure children would have (the best possible).
+    fn gather(&mut self, job: &Pending) -> f64 {
         let idx = &self.samples[job.start..job.end];
         self.local_w.clear();
         self.local_w.extend(idx.iter().map(|&i| self.w[i as usize]));
@@ -547,10 +552,17 @@ impl<'a> Builder<'a> {
             Target::Classes { y, .. } => {
                 self.local_y.clear();
                 self.local_y.extend(idx.iter().map(|&i| y[i as usize]));
+                match self.settings.criterion {
+                    // Pure sides: sum c^2/w = w (gini); sum c ln c - w ln w = 0 (entropy).
+                    Criterion::Entropy => 0.0,
+                    _ => self.local_w.iter().sum(),
+                }
             }
             Target::Values(_) => {
                 self.local_wy.clear();
                 self.local_wy.extend(idx.iter().map(|&i| self.wy[i as usize]));
+                // Sides of constant target: s^2/w = sum w y^2.
+                self.local_wy.iter().zip(&self.local_w).map(|(wy, w)| wy * wy / w).sum()
             }
         }
     }
