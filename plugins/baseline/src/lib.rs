@@ -125,27 +125,12 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
 }
 
 /// The component's exports; only built for wasm, where the host links them.
-#[cfg(target_arch = "wasm32")]
-struct Component;
-
-#[cfg(target_arch = "wasm32")]
-impl Guest for Component {
-    fn describe() -> PluginInfo {
-        info()
-    }
-
-    fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
-        train(&request, &mut HostProgress)
-    }
-
-    fn predict(model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {
-        let model = Baseline::from_bytes(&model).map_err(PredictError::InvalidModel)?;
-        Ok(model.predict(features.rows as usize))
-    }
+pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictError> {
+    let model = Baseline::from_bytes(model).map_err(PredictError::InvalidModel)?;
+    Ok(model.predict(features.rows as usize))
 }
 
-#[cfg(target_arch = "wasm32")]
-export_plugin!(Component);
+export_trainer!(describe: info, train: train, predict: predict);
 
 #[cfg(test)]
 mod tests {
