@@ -184,7 +184,7 @@ pub mod schema {
 
 /// Exports a plugin written as three plain functions:
 ///
-/// ```ignore
+/// ```text
 /// trainhost_sdk::export_trainer!(describe: info, train: train, predict: predict);
 /// ```
 ///
