@@ -104,6 +104,7 @@ export async function render({ main, setCleanup }, id) {
   function setProgress(p) {
     state.progress = p;
     bar.value = p;
+    bar.setAttribute('value', String(p));
     pct.textContent = `${p}%`;
     const step = Math.floor(p / 10);
     if (step !== state.announced) { state.announced = step; live.textContent = `${p}% done`; }
@@ -220,8 +221,9 @@ function showResults(box, job, datasetName) {
     h('span', { class: 'headline-value' }, fmtNumber(r.accuracy)), ' ',
     h('span', {}, `${metricName(headlineName || 'score')} on ${on}`),
     summary.rows_train ? h('span', { class: 'muted' }, ` · trained on ${fmtNumber(summary.rows_train)} rows`) : null));
+  parts.push(h('h3', {}, summary.evaluated_on === 'train' ? 'Metrics (computed by the host on the training rows)' : 'Holdout metrics (computed by the host)'));
   parts.push(tableWrap(h('table', { class: 'data metrics', id: 'metrics-table' },
-    h('caption', {}, 'Metrics computed by the host on the holdout rows'),
+    h('caption', { class: 'sr-only' }, 'Metrics computed by the host'),
     h('tbody', {}, Object.entries(values).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, metricName(k)), h('td', { class: 'num' }, fmtNumber(v)))))), 'Metrics'));
   const pm = Object.entries(summary.plugin_metrics || {});
   if (pm.length) {

@@ -164,10 +164,10 @@ export async function render({ main, query }) {
           extra = h('datalist', { id: listId }, param.choices.map((c) => h('option', { value: c })));
         }
       }
-      const fld = field(id, param.name, control, [param.help, param.help ? ' ' : '', describeType(param)].join(''), extra);
+      const fld = field(id, param.name, control, [param.help, param.help && !/[.!?]$/.test(param.help.trim()) ? '. ' : ' ', describeType(param)].join('').trim(), extra);
       fld.param = param;
       const check = () => { const [, err] = checkParam(param, control.type === 'checkbox' ? control.checked : control.value); setError(fld, err); return !err; };
-      control.addEventListener('input', () => { if (fld.box.classList.contains('invalid')) check(); });
+      control.addEventListener('input', check); // explained while typing, so nothing moves under the pointer on submit
       control.addEventListener('change', check);
       control.addEventListener('blur', check);
       paramFields.push(fld);
