@@ -24,9 +24,9 @@ function extent(values) {
   return [lo - pad, hi + pad];
 }
 
-const W = 480, H = 240, M = { l: 56, r: 14, t: 14, b: 40 };
+const H = 240, M = { l: 56, r: 14, t: 14, b: 40 };
 
-function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false }) {
+function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480 }) {
   const [x0, x1] = xDomain, [y0, y1] = yDomain;
   const px = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
   const py = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - M.t - M.b);
@@ -36,7 +36,7 @@ function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false }) {
     g.append(s('line', { x1: M.l, x2: W - M.r, y1: py(t), y2: py(t), class: 'grid' }));
     g.append(s('text', { x: M.l - 6, y: py(t) + 4, 'text-anchor': 'end', class: 'tick' }, fmtNumber(t, 3)));
   }
-  let xt = ticks(x0, x1, 5);
+  let xt = ticks(x0, x1, W < 400 ? 4 : 6);
   if (integerX) xt = xt.filter((t) => Number.isInteger(t));
   for (const t of xt) {
     if (t < x0 || t > x1) continue;
@@ -51,10 +51,10 @@ function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false }) {
 }
 
 /** A metric per epoch: points are [epoch, value], sorted by epoch. */
-export function lineChart(name, points) {
+export function lineChart(name, points, W = 480) {
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
   const xDomain = [Math.min(1, ...xs), Math.max(2, ...xs)];
-  const { g, px, py } = frame({ xDomain, yDomain: extent(ys), xLabel: 'epoch', yLabel: name, integerX: true });
+  const { g, px, py } = frame({ xDomain, yDomain: extent(ys), xLabel: 'epoch', yLabel: name, integerX: true, W });
   const last = points[points.length - 1];
   const label = last ? `${name} per epoch: ${points.length} epochs, latest ${fmtNumber(last[1])} at epoch ${last[0]}` : `${name}: no epochs yet`;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': label, 'data-metric': name, 'data-points': points.length },
@@ -66,10 +66,10 @@ export function lineChart(name, points) {
 }
 
 /** Predicted against actual values, with the y = x line. */
-export function scatter(actual, predicted, name = 'value') {
+export function scatter(actual, predicted, name = 'value', W = 480) {
   const all = actual.concat(predicted);
   const dom = extent(all);
-  const { g, px, py } = frame({ xDomain: dom, yDomain: dom, xLabel: `actual ${name}`, yLabel: `predicted ${name}` });
+  const { g, px, py } = frame({ xDomain: dom, yDomain: dom, xLabel: `actual ${name}`, yLabel: `predicted ${name}`, W });
   const label = `Predicted against actual ${name} for ${actual.length} holdout rows`;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart scatter', role: 'img', 'aria-label': label }, s('title', {}, label), g);
   svg.append(s('line', { class: 'ideal', x1: px(dom[0]), y1: py(dom[0]), x2: px(dom[1]), y2: py(dom[1]) }));

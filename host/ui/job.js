@@ -86,7 +86,7 @@ export async function render({ main, setCleanup }, id) {
     chartFrame = 0;
     if (!state.series.size) { replace(charts, h('p', { class: 'muted', id: 'no-metrics' }, state.terminal ? 'The plugin reported no metric per epoch.' : 'No metric reported yet.')); return; }
     replace(charts, [...state.series.entries()].map(([name, pts]) =>
-      h('figure', { class: 'chart-box' }, h('figcaption', {}, name), lineChart(name, [...pts.entries()].sort((a, b) => a[0] - b[0])))));
+      h('figure', { class: 'chart-box' }, h('figcaption', {}, name), lineChart(name, [...pts.entries()].sort((a, b) => a[0] - b[0]), chartWidth(charts)))));
   }
   const scheduleCharts = () => { if (!chartFrame) chartFrame = requestAnimationFrame(drawCharts); };
 
@@ -143,6 +143,7 @@ export async function render({ main, setCleanup }, id) {
         replace(cancelMsg, errorBox(`Training failed: ${plain(ev.message)}`));
         break;
       case 'cancelled':
+        replace(cancelMsg);
         finish('cancelled', ev.seq, plain(ev.message) || 'Cancelled');
         break;
       default:
@@ -200,6 +201,9 @@ export async function render({ main, setCleanup }, id) {
   if (state.terminal && job.status === 'completed') showResults(results, job, datasetName);
 }
 
+/** Draw charts at about their on-screen width, so their text stays readable on a phone. */
+const chartWidth = (el) => Math.max(300, Math.min(560, (el.clientWidth || 480) - 4));
+
 const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
 
 const METRIC_NAMES = {
@@ -236,7 +240,7 @@ function showResults(box, job, datasetName) {
   }
   if (summary.holdout && summary.holdout.actual && summary.holdout.actual.length) {
     viz.append(h('figure', { class: 'viz-box', id: 'pred-vs-actual' }, h('figcaption', {}, `Predicted against actual ${job.targetColumn || ''} (holdout${summary.holdout.sampled ? ', a sample' : ''})`),
-      scatter(summary.holdout.actual, summary.holdout.predicted, job.targetColumn || 'value')));
+      scatter(summary.holdout.actual, summary.holdout.predicted, job.targetColumn || 'value', chartWidth(box))));
   } else if (job.taskType === 'regression') {
     viz.append(h('p', { class: 'muted' }, 'This server did not return the holdout predictions, so there is no predicted-against-actual plot.'));
   }

@@ -77,14 +77,14 @@ export async function render({ main, query, setCleanup }) {
           const r = j.results || {};
           const score = r.accuracy === null || r.accuracy === undefined ? '—' : `${fmtNumber(r.accuracy)}${r.headline_metric ? ` ${r.headline_metric}` : ''}`;
           return h('tr', { 'data-job': j.jobId },
-            h('th', { scope: 'row' }, h('a', { href: `#/jobs/${j.jobId}` }, h('code', {}, j.jobId.slice(0, 8)))),
-            h('td', {}, statusBadge(j.status), j.status === 'running' ? h('span', { class: 'muted' }, ` ${j.progress || 0}%`) : null),
-            h('td', {}, j.modelConfig?.selectedModel || '—'),
-            h('td', {}, names.get(j.datasetId) || h('span', { class: 'muted', title: j.datasetId }, 'deleted dataset')),
-            h('td', {}, j.taskType, j.targetColumn ? h('span', { class: 'muted' }, ` → ${j.targetColumn}`) : null),
-            h('td', { class: 'num' }, score),
-            h('td', { class: 'num' }, j.startedAt ? fmtDuration(j.startedAt, j.completedAt) : '—'),
-            h('td', {}, fmtDate(j.createdAt)));
+            h('th', { scope: 'row', 'data-label': 'Job' }, h('a', { href: `#/jobs/${j.jobId}` }, h('code', {}, j.jobId.slice(0, 8)))),
+            h('td', { 'data-label': 'Status' }, statusBadge(j.status), j.status === 'running' ? h('span', { class: 'muted' }, ` ${j.progress || 0}%`) : null),
+            h('td', { 'data-label': 'Algorithm' }, j.modelConfig?.selectedModel || '—'),
+            h('td', { 'data-label': 'Dataset' }, names.get(j.datasetId) || h('span', { class: 'muted', title: j.datasetId }, 'deleted dataset')),
+            h('td', { 'data-label': 'Task' }, j.taskType, j.targetColumn ? h('span', { class: 'muted' }, ` → ${j.targetColumn}`) : null),
+            h('td', { class: 'num', 'data-label': 'Score' }, score),
+            h('td', { class: 'num', 'data-label': 'Duration' }, j.startedAt ? fmtDuration(j.startedAt, j.completedAt) : '—'),
+            h('td', { 'data-label': 'Submitted' }, fmtDate(j.createdAt)));
         }))), 'Jobs'));
     }
     const total = page.total ?? jobs.length;

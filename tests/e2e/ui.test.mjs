@@ -84,7 +84,7 @@ async function newPage({ width = 1280, height = 900 } = {}) {
 }
 
 async function shot(page, name) {
-  await page.evaluate(() => document.getElementById('toast')?.classList.remove('show'));
+  await page.evaluate(() => { const t = document.getElementById('toast'); if (t) { t.style.transition = 'none'; t.classList.remove('show'); } });
   await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 }
 
@@ -336,7 +336,7 @@ test('start a long job and cancel it', async () => {
   await page.click('#train-submit');
   await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
   const jobId = /#\/jobs\/(.+)$/.exec(page.url())[1];
-  await page.waitForFunction(() => /Epoch [2-9]\d* of 10000/.test(document.getElementById('epoch-text').textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(() => Number((/Epoch (\d+) of 10000/.exec(document.getElementById('epoch-text').textContent) || [0, 0])[1]) >= 2, null, { timeout: 60_000 });
   assert.equal(await page.isVisible('#cancel-job'), true);
   await page.focus('#cancel-job');
   await page.keyboard.press('Enter'); // by keyboard
@@ -349,13 +349,45 @@ test('start a long job and cancel it', async () => {
   await page.context().close();
 });
 
+test('regression shows predicted against actual; clustering shows cluster sizes', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'regression');
+  await page.selectOption('#f-plugin', 'random_forest');
+  await page.waitForSelector('#f-target option[value="body_mass_g"]', { state: 'attached' });
+  assert.equal(await page.$eval('#f-target option[value="species"]', (o) => o.disabled), true, 'a text column cannot be a regression target');
+  await page.selectOption('#f-target', 'body_mass_g');
+  await page.fill('#param-nEstimators', '30');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  await page.waitForSelector('#results:not([hidden]) #pred-vs-actual', { timeout: 120_000 });
+  assert.ok((await page.locator('#pred-vs-actual circle').count()) > 50, 'a point per holdout row');
+  const metrics = await page.textContent('#metrics-table');
+  assert.match(metrics, /RMSE/);
+  assert.match(metrics, /R²/);
+  await shot(page, 'job-regression');
+
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'clustering');
+  await page.selectOption('#f-plugin', 'baseline');
+  assert.equal(await page.isDisabled('#f-target'), true, 'clustering has no target');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  await page.waitForSelector('#results:not([hidden]) #cluster-sizes', { timeout: 120_000 });
+  assert.match(await page.textContent('#cluster-sizes'), /cluster 0\s*344/);
+  await shot(page, 'job-clustering');
+  await page.context().close();
+});
+
 test('the jobs history lists status, algorithm, dataset, score and duration, and filters', async () => {
   const page = await newPage();
   await page.goto(`${base}/#/jobs`);
   await page.waitForSelector('#jobs-table');
   const rows = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
-  assert.equal(rows.length, 3);
-  const rf = rows.find((r) => r[2] === 'random_forest');
+  assert.equal(rows.length, 5);
+  const rf = rows.find((r) => r[2] === 'random_forest' && r[4].startsWith('classification'));
   assert.ok(rf, 'the random_forest job is listed');
   assert.match(rf[1], /completed/i);
   assert.equal(rf[3], 'penguins.csv');
@@ -373,7 +405,7 @@ test('the jobs history lists status, algorithm, dataset, score and duration, and
   assert.equal(await page.locator('#jobs-table tbody tr').count(), 1);
   await page.selectOption('#filter-status', '');
   await page.selectOption('#filter-plugin', 'random_forest');
-  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 1);
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 2);
   await shot(page, 'jobs-filtered');
 
   await page.setViewportSize({ width: 390, height: 844 });
