@@ -294,7 +294,7 @@ test('reload mid-job and a second tab show the whole history, then continue live
   await page.click('#train-submit');
   await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
   const url = page.url();
-  await page.waitForFunction(() => /Epoch ([6-9]|\d\d) of 40/.test(document.getElementById('epoch-text').textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(() => /Epoch ([6-9]|\d\d) of 40/.test((document.getElementById('epoch-text')?.textContent || '')), null, { timeout: 60_000 });
   await shot(page, 'job-live');
   const before = await epochOf(page);
 
@@ -336,7 +336,7 @@ test('start a long job and cancel it', async () => {
   await page.click('#train-submit');
   await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
   const jobId = /#\/jobs\/(.+)$/.exec(page.url())[1];
-  await page.waitForFunction(() => Number((/Epoch (\d+) of 10000/.exec(document.getElementById('epoch-text').textContent) || [0, 0])[1]) >= 2, null, { timeout: 60_000 });
+  await page.waitForFunction(() => Number((/Epoch (\d+) of 10000/.exec((document.getElementById('epoch-text')?.textContent || '')) || [0, 0])[1]) >= 2, null, { timeout: 60_000 });
   assert.equal(await page.isVisible('#cancel-job'), true);
   await page.focus('#cancel-job');
   await page.keyboard.press('Enter'); // by keyboard
