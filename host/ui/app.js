@@ -23,6 +23,8 @@ function route() {
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (a.dataset.nav === section) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
+  const titles = { datasets: 'Datasets', train: 'Train a model', jobs: parts[1] ? `Job ${parts[1].slice(0, 8)}` : 'Jobs' };
+  document.title = `${titles[section] || 'Not found'} · trainhost`;
   const ctx = { main, query, setCleanup: (f) => { cleanup = f; } };
   let p;
   if (section === 'datasets') p = datasets.render(ctx, parts[1]);

@@ -181,7 +181,13 @@ test('upload penguins.csv with a progress bar and see the preview', async () => 
 test('a wrong file is refused in plain words where it was dropped', async () => {
   const page = await newPage();
   await page.goto(`${base}/#/datasets`);
-  await page.setInputFiles('#file-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+  // Dropped on the drop zone.
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['hello'], 'notes.txt', { type: 'text/plain' }));
+    return dt;
+  });
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
   assert.match(await page.textContent('#upload-status [role=alert]'), /“notes\.txt” is not a CSV or Parquet file/);
   // The server's own refusal (a CSV it cannot read) is shown the same way.
   await page.setInputFiles('#file-input', { name: 'empty.csv', mimeType: 'text/csv', buffer: Buffer.from('') });
@@ -346,6 +352,33 @@ test('start a long job and cancel it', async () => {
   assert.equal(await page.isHidden('#cancel-job'), true);
   assert.equal((await apiGet(`/jobs/${jobId}`)).data.status, 'cancelled');
   await shot(page, 'job-cancelled');
+  await page.context().close();
+});
+
+test('a refusal from the server is shown in plain words at the field it concerns', async () => {
+  const form = new FormData();
+  form.append('file', new Blob(['a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n']), 'tiny.csv');
+  const tiny = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const page = await newPage();
+  await page.goto(`${base}/#/train?dataset=${tiny.id}`);
+  await page.waitForSelector('#f-target option[value="label"]', { state: 'attached' });
+  await page.selectOption('#f-plugin', 'baseline');
+  await page.selectOption('#f-target', 'label');
+  // The dataset is deleted in another tab between loading the form and submitting it: only the server knows.
+  const other = await page.context().newPage();
+  await other.goto(`${base}/#/datasets/${tiny.id}`);
+  await other.waitForSelector('#dataset-list table');
+  other.once('dialog', (d) => d.accept());
+  await other.click('button[aria-label="Delete tiny.csv"]');
+  await other.waitForFunction(() => location.hash === '#/datasets' && !document.querySelector('#dataset-list')?.textContent.includes('tiny.csv'));
+  await other.close();
+  await page.click('#train-submit');
+  const err = page.locator('#f-dataset-error');
+  await err.waitFor({ state: 'visible' });
+  assert.match(await err.textContent(), /no dataset “[0-9a-f-]+”/);
+  assert.match(await page.textContent('#form-error'), /The server refused to start training/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'f-dataset');
+  await shot(page, 'train-server-refusal');
   await page.context().close();
 });
 
