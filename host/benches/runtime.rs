@@ -5,7 +5,9 @@
 //! 1. per-call instantiation (fresh store + limits + instance + a trivial call),
 //! 2. passing a 1,000,000 × 20 numeric table into a plugin,
 //! 3. the same table pass and instantiation under each interruption mode
-//!    (epoch deadline, fuel, none), to show what enforcing limits costs.
+//!    (epoch deadline, fuel, none), to show what enforcing limits costs,
+//! 4. random_forest's fit built natively vs as wasm under each mode: the
+//!    sandbox's overhead on a real algorithm.
 //! Needs the plugins built: scripts/build-plugins.
 
 use std::path::PathBuf;
@@ -46,6 +48,95 @@ fn load(runtime: &std::sync::Arc<Runtime>, name: &str) -> LoadedPlugin {
     runtime.load(&plugin_file(name), None, LIMITS).unwrap_or_else(|e| panic!("{name}: {e} (run scripts/build-plugins)"))
 }
 
+/// A two-class problem in the spirit of make_classification: 10 informative
+/// gaussian features, 10 noise features, a noisy linear rule.
+fn synthetic(rows: usize) -> (Vec<Vec<f64>>, Vec<u32>) {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut gaussian = move || {
+        // Box-Muller on a splitmix64 stream.
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (u, v) = (next().max(1e-12), next());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let columns: Vec<Vec<f64>> = (0..20).map(|_| (0..rows).map(|_| gaussian()).collect()).collect();
+    let labels = (0..rows)
+        .map(|r| {
+            let score: f64 = (0..10).map(|c| columns[c][r] * (c as f64 - 4.5)).sum::<f64>() + 2.0 * gaussian();
+            u32::from(score > 0.0)
+        })
+        .collect();
+    (columns, labels)
+}
+
+const FOREST_PARAMS: [(&str, i64); 1] = [("nEstimators", 20)];
+
+fn native_forest_fit(columns: &[Vec<f64>], labels: &[u32]) -> Duration {
+    use trainhost_sdk as sdk;
+    let info = random_forest::info();
+    let params = info
+        .params
+        .iter()
+        .map(|p| {
+            let value = match (&p.kind, FOREST_PARAMS.iter().find(|(n, _)| *n == p.name)) {
+                (_, Some((_, v))) => sdk::ParamValue::Int(*v),
+                (sdk::ParamKind::Int(s), None) => sdk::ParamValue::Int(s.default),
+                (sdk::ParamKind::Float(s), None) => sdk::ParamValue::Float(s.default),
+                (sdk::ParamKind::Boolean(b), None) => sdk::ParamValue::Boolean(*b),
+                (sdk::ParamKind::Choice(c), None) => sdk::ParamValue::Choice(c.default.clone()),
+                (sdk::ParamKind::ChoiceOrNumber(c), None) => sdk::ParamValue::Choice(c.default.clone()),
+            };
+            sdk::Param { name: p.name.clone(), value }
+        })
+        .collect();
+    let request = sdk::TrainRequest {
+        task: sdk::Task::Classification,
+        train: sdk::LabelledTable {
+            features: sdk::Table {
+                rows: labels.len() as u32,
+                columns: columns.iter().enumerate().map(|(i, c)| sdk::Column { name: format!("x{i}"), data: sdk::ColumnData::Numeric(c.clone()) }).collect(),
+            },
+            target: Some(sdk::ColumnData::Categorical(sdk::Categorical { codes: labels.to_vec(), levels: vec!["0".into(), "1".into()] })),
+        },
+        validation: None,
+        params,
+        seed: 7,
+    };
+    time(3, || random_forest::train(&request, &mut sdk::NoProgress).expect("native fit"))
+}
+
+fn wasm_forest_fit(runtime: &std::sync::Arc<Runtime>, columns: &[Vec<f64>], labels: &[u32]) -> (Duration, usize) {
+    use trainhost::contract as c;
+    let forest = load(runtime, "random_forest");
+    let given: serde_json::Map<String, serde_json::Value> = FOREST_PARAMS.iter().map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect();
+    let params = trainhost::runtime::schema::validate(&forest.schema, &given).expect("params");
+    let request = c::TrainRequest {
+        task: c::Task::Classification,
+        train: c::LabelledTable {
+            features: c::Table {
+                rows: labels.len() as u32,
+                columns: columns.iter().enumerate().map(|(i, col)| c::Column { name: format!("x{i}"), data: c::ColumnData::Numeric(col.clone()) }).collect(),
+            },
+            target: Some(c::ColumnData::Categorical(c::Categorical { codes: labels.to_vec(), levels: vec!["0".into(), "1".into()] })),
+        },
+        validation: None,
+        params,
+        seed: 7,
+    };
+    let mut peak = 0;
+    let fit = time(3, || {
+        let (result, report) = forest.train(&request, trainhost::runtime::CancelToken::default(), Box::new(trainhost::runtime::Discard));
+        peak = report.peak_memory_bytes;
+        result.expect("wasm fit")
+    });
+    (fit, peak)
+}
+
 fn main() {
     // The baseline plugin's "one cluster" model: predict touches every row once.
     let one_cluster_model = b"BSL1\x02".to_vec();
@@ -75,4 +166,21 @@ fn main() {
         native_copy.as_secs_f64() * 1e3,
         epoch_table.as_secs_f64() / native_copy.as_secs_f64()
     );
+    drop(table);
+
+    let rows = 100_000;
+    let (columns, labels) = synthetic(rows);
+    println!("\nrandom_forest fit, {rows} rows × 20 features, 20 trees, full depth (median of 3):");
+    let native = native_forest_fit(&columns, &labels);
+    println!("{:<22} {:>9.3} s {:>8}", "native", native.as_secs_f64(), "1.00×");
+    for (label, mode) in [("wasm, epoch deadline", Interruption::Epoch), ("wasm, fuel", Interruption::Fuel), ("wasm, no limits", Interruption::Off)] {
+        let runtime = Runtime::with_interruption(None, mode).expect("engine");
+        let (fit, peak) = wasm_forest_fit(&runtime, &columns, &labels);
+        println!(
+            "{label:<22} {:>9.3} s {:>7.2}× (peak linear memory {:.0} MiB)",
+            fit.as_secs_f64(),
+            fit.as_secs_f64() / native.as_secs_f64(),
+            peak as f64 / (1u64 << 20) as f64
+        );
+    }
 }

@@ -10,8 +10,8 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use trainhost::plugin::host::LogLevel;
-pub use trainhost::plugin::types::*;
+pub use self::trainhost::plugin::host::LogLevel;
+pub use self::trainhost::plugin::types::*;
 
 /// The WIT package this host implements.
 pub const PACKAGE: &str = "trainhost:plugin";

@@ -128,3 +128,40 @@ fn plugin_check_names_the_exact_fault_of_each_bad_plugin() {
     assert!(stdout.contains("ok: classification on a 200-row sample"), "{stdout}");
     assert!(stdout.contains("ok: the plugin is usable"), "{stdout}");
 }
+
+fn holdout_metric(stdout: &str, name: &str) -> f64 {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name).filter(|rest| rest.starts_with(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` line in:\n{stdout}"))
+}
+
+#[test]
+fn random_forest_through_the_host_learns_real_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    // Floors sit below scikit-learn's cross-validated scores (testdata/README.md:
+    // penguins 0.994, diabetes R² 0.419) to allow for one 20% holdout's noise.
+    let out = trainhost(
+        dir.path(),
+        &["train", "--plugin", "random_forest", "--data", &data("penguins.csv"), "--target", "species", "--task", "classification", "--param", "nEstimators=50"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(holdout_metric(&stdout, "accuracy") >= 0.95, "{stdout}");
+    assert!(stderr.contains("epoch 50/50"), "{stderr}");
+    assert!(stdout.contains("feature importances"), "{stdout}");
+
+    let out = trainhost(
+        dir.path(),
+        &["train", "--plugin", "random_forest", "--data", &data("diabetes.csv"), "--target", "progression", "--task", "regression", "--out", "d.bin"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(holdout_metric(&stdout, "r2") >= 0.30, "{stdout}");
+    let out = trainhost(dir.path(), &["predict", "--model", "d.bin", "--data", &data("diabetes.csv")]);
+    let (stdout, _) = text(&out);
+    let predictions: Vec<f64> = stdout.lines().skip(1).map(|l| l.parse().unwrap()).collect();
+    assert_eq!(predictions.len(), 442);
+    assert!(predictions.iter().all(|p| (25.0..=346.0).contains(p)), "a forest predicts within the training range");
+}

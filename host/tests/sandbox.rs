@@ -113,13 +113,13 @@ fn log_flood_is_capped() {
     result.expect("a chatty plugin still finishes");
     let kept: usize = report.log.iter().map(|(_, line)| line.len()).sum();
     assert!(kept <= 64 * 1024, "kept {kept} bytes of log");
-    assert!(report.dropped_log_lines > 100_000, "dropped only {}", report.dropped_log_lines);
+    assert!(report.dropped_log_lines > 20_000, "dropped only {}", report.dropped_log_lines);
     a_good_job_still_succeeds();
 }
 
 #[test]
 fn oversized_model_is_refused() {
-    let plugin = load("test_huge_model", Limits { memory_mib: 256, ..LIMITS });
+    let plugin = load("test_huge_model", Limits { memory_mib: 256, time_secs: 30.0, ..LIMITS });
     let err = run_error(train(&plugin, CancelToken::default()));
     assert!(matches!(err, RunError::ModelTooLarge { limit_mib: 8, .. }), "{err}");
     a_good_job_still_succeeds();
@@ -181,7 +181,7 @@ fn compiled_plugins_come_from_the_disk_cache_the_second_time() {
 }
 
 fn request() -> trainhost::contract::TrainRequest {
-    use trainhost::contract::*;
+    use ::trainhost::contract::*;
     TrainRequest {
         task: Task::Clustering,
         train: LabelledTable { features: Table { rows: 2, columns: vec![Column { name: "x".into(), data: ColumnData::Numeric(vec![1.0, 2.0]) }] }, target: None },

@@ -181,3 +181,40 @@ pub mod schema {
         }
     }
 }
+
+/// Exports a plugin written as three plain functions:
+///
+/// ```ignore
+/// trainhost_sdk::export_trainer!(describe: info, train: train, predict: predict);
+/// ```
+///
+/// with `info() -> PluginInfo`, `train(&TrainRequest, &mut dyn Progress) ->
+/// Result<TrainedModel, TrainError>` and `predict(&[u8], &Table) ->
+/// Result<Predictions, PredictError>`. The exports exist only on wasm32: a
+/// native build (tests, benchmarks) cannot carry the component's
+/// `ns:pkg/iface@ver#func` symbol names, and calls the functions directly.
+#[macro_export]
+macro_rules! export_trainer {
+    (describe: $describe:path, train: $train:path, predict: $predict:path $(,)?) => {
+        #[cfg(target_arch = "wasm32")]
+        struct TrainerExports;
+
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::Guest for TrainerExports {
+            fn describe() -> $crate::PluginInfo {
+                $describe()
+            }
+
+            fn train(request: $crate::TrainRequest) -> Result<$crate::TrainedModel, $crate::TrainError> {
+                $train(&request, &mut $crate::HostProgress)
+            }
+
+            fn predict(model: Vec<u8>, features: $crate::Table) -> Result<$crate::Predictions, $crate::PredictError> {
+                $predict(&model, &features)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::export_plugin!(TrainerExports);
+    };
+}

@@ -124,24 +124,13 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     Ok(TrainedModel { model: model.to_bytes(), metrics: vec![], feature_importances: None, cluster_sizes })
 }
 
-struct Component;
-
-impl Guest for Component {
-    fn describe() -> PluginInfo {
-        info()
-    }
-
-    fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
-        train(&request, &mut HostProgress)
-    }
-
-    fn predict(model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {
-        let model = Baseline::from_bytes(&model).map_err(PredictError::InvalidModel)?;
-        Ok(model.predict(features.rows as usize))
-    }
+/// The component's exports; only built for wasm, where the host links them.
+pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictError> {
+    let model = Baseline::from_bytes(model).map_err(PredictError::InvalidModel)?;
+    Ok(model.predict(features.rows as usize))
 }
 
-export_plugin!(Component);
+export_trainer!(describe: info, train: train, predict: predict);
 
 #[cfg(test)]
 mod tests {

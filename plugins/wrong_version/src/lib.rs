@@ -1,4 +1,5 @@
 //! Exports `trainhost:plugin/trainer@0.2.0`, a version the host does not accept.
+#![cfg(target_arch = "wasm32")]
 wit_bindgen::generate!({ path: "wit", world: "plugin" });
 
 struct Component;

@@ -1,0 +1,272 @@
+//! The forest: one bootstrap sample and one tree at a time, scored on the
+//! rows each tree did not see (out-of-bag) and on the validation table as it grows.
+
+use crate::data::{self, level_map, Binned, Prepared, Target};
+use crate::model::{Feature, Model, Tree};
+use crate::params::{self, Settings};
+use crate::rng::Rng;
+use crate::tree::{Builder, TrainTree};
+use trainhost_sdk::{ColumnData, LabelledTable, LogLevel, Params, Progress, Task, TrainError, TrainedModel, MISSING_CODE};
+
+/// At most this many progress events per job, however many trees.
+const MAX_REPORTS: usize = 200;
+
+pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
+    if request.task == Task::Clustering {
+        return Err(TrainError::InvalidData("random_forest does not do clustering; use classification or regression".into()));
+    }
+    let n_features = request.train.features.columns.len();
+    let settings = params::parse(&Params(&request.params), request.task, n_features)?;
+    let data = data::prepare(&request.train, request.task, settings.max_bins).map_err(TrainError::InvalidData)?;
+    if data.dropped > 0 {
+        progress.log(LogLevel::Warn, &format!("{} rows without a target value were left out", data.dropped));
+    }
+    let mut holdout = match &request.validation {
+        Some(v) if v.features.rows > 0 && v.target.is_some() => Some(Holdout::new(v, &data)?),
+        _ => None,
+    };
+    let mut oob = (settings.oob_score && settings.bootstrap).then(|| Scorer::new(truth_of(&data.target)));
+    let grown = grow_forest(&data, &settings, request.seed, &mut oob, &mut holdout, progress)?;
+    Ok(finish(&data, &settings, grown, oob, holdout))
+}
+
+struct Grown {
+    trees: Vec<Tree>,
+    importance: Vec<f64>,
+    depth_sum: usize,
+    leaves_sum: usize,
+}
+
+fn grow_forest(
+    data: &Prepared,
+    settings: &Settings,
+    seed: u64,
+    oob: &mut Option<Scorer>,
+    holdout: &mut Option<Holdout>,
+    progress: &mut dyn Progress,
+) -> Result<Grown, TrainError> {
+    let regression = matches!(data.target, Target::Values(_));
+    let width = data.target.n_classes().max(1);
+    let n_trees = settings.n_trees;
+    let per_report = n_trees.div_ceil(MAX_REPORTS);
+    let mut builder = Builder::new(&data.binned, &data.target, settings);
+    let mut counts = vec![0u32; data.binned.rows];
+    let mut out = Grown { trees: Vec::with_capacity(n_trees), importance: vec![0.0; data.names.len()], depth_sum: 0, leaves_sum: 0 };
+    for t in 0..n_trees {
+        let mut rng = Rng::for_tree(seed, t);
+        draw_sample(&mut counts, settings, &mut rng);
+        let tree = builder.grow(&counts, &mut rng);
+        add_importance(&mut out.importance, &tree.importance);
+        if let Some(oob) = oob.as_mut() {
+            score_rows(oob, &tree, &data.binned, width, |r| counts[r] == 0);
+        }
+        if let Some(h) = holdout.as_mut() {
+            score_rows(&mut h.scorer, &tree, &h.binned, width, |_| true);
+        }
+        out.depth_sum += tree.depth;
+        out.leaves_sum += tree.n_leaves();
+        out.trees.push(Tree::from_grown(&tree, &data.binned.features, regression));
+        if (t + 1) % per_report == 0 || t + 1 == n_trees {
+            let metrics = running_metrics(regression, oob, holdout);
+            let named: Vec<(&str, f64)> = metrics.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            if !progress.epoch(t as u32 + 1, n_trees as u32, &named) {
+                return Err(TrainError::Cancelled);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Bootstrap multiplicities (with replacement, `maxSamples` × rows draws), or one each.
+fn draw_sample(counts: &mut [u32], settings: &Settings, rng: &mut Rng) {
+    if !settings.bootstrap {
+        counts.fill(1);
+        return;
+    }
+    counts.fill(0);
+    let n = counts.len();
+    let draws = ((settings.max_samples * n as f64).round() as usize).max(1);
+    for _ in 0..draws {
+        counts[rng.below(n)] += 1;
+    }
+}
+
+/// Each tree's importances are normalised before averaging, as scikit-learn does,
+/// so a deep tree does not outweigh a shallow one.
+fn add_importance(total: &mut [f64], tree: &[f64]) {
+    let sum: f64 = tree.iter().map(|v| v.max(0.0)).sum();
+    if sum > 0.0 {
+        total.iter_mut().zip(tree).for_each(|(t, v)| *t += v.max(0.0) / sum);
+    }
+}
+
+fn score_rows(scorer: &mut Scorer, tree: &TrainTree, binned: &Binned, width: usize, take: impl Fn(usize) -> bool) {
+    for r in 0..binned.rows {
+        if take(r) {
+            let at = tree.leaf_of(binned, r);
+            scorer.add(r, &tree.values[at..at + width]);
+        }
+    }
+}
+
+fn running_metrics(regression: bool, oob: &Option<Scorer>, holdout: &Option<Holdout>) -> Vec<(String, f64)> {
+    let kind = if regression { "r2" } else { "accuracy" };
+    let mut out = Vec::new();
+    if let Some(score) = oob.as_ref().and_then(Scorer::score) {
+        out.push((format!("oob_{kind}"), score));
+    }
+    if let Some(score) = holdout.as_ref().and_then(|h| h.scorer.score()) {
+        out.push((format!("validation_{kind}"), score));
+    }
+    out
+}
+
+fn finish(data: &Prepared, settings: &Settings, grown: Grown, oob: Option<Scorer>, holdout: Option<Holdout>) -> TrainedModel {
+    let regression = matches!(data.target, Target::Values(_));
+    let features = data
+        .names
+        .iter()
+        .zip(&data.binned.features)
+        .map(|(name, fb)| Feature {
+            name: name.clone(),
+            levels: match fb {
+                data::FeatureBins::Categorical { levels, .. } => Some(levels.clone()),
+                data::FeatureBins::Numeric { .. } => None,
+            },
+        })
+        .collect();
+    let classes = match &data.target {
+        Target::Classes { levels, .. } => levels.clone(),
+        Target::Values(_) => Vec::new(),
+    };
+    let n = settings.n_trees as f64;
+    let mut metrics: Vec<(String, f64)> = running_metrics(regression, &oob, &holdout);
+    metrics.push(("trees".into(), n));
+    metrics.push(("mean_depth".into(), grown.depth_sum as f64 / n));
+    metrics.push(("mean_leaves".into(), grown.leaves_sum as f64 / n));
+    let total: f64 = grown.importance.iter().sum();
+    let importances = grown.importance.iter().map(|v| if total > 0.0 { v / total } else { 0.0 }).collect();
+    let model = Model { classes, features, trees: grown.trees };
+    TrainedModel {
+        model: model.to_bytes(),
+        metrics: metrics.into_iter().map(|(name, value)| trainhost_sdk::Metric { name, value }).collect(),
+        feature_importances: Some(importances),
+        cluster_sizes: None,
+    }
+}
+
+/// The known answers of rows to score (MISSING_CODE / NaN where unknown).
+enum Truth {
+    Classes(Vec<u32>),
+    Values(Vec<f64>),
+}
+
+fn truth_of(target: &Target) -> Truth {
+    match target {
+        Target::Classes { y, .. } => Truth::Classes(y.clone()),
+        Target::Values(y) => Truth::Values(y.clone()),
+    }
+}
+
+/// Running forest predictions for a set of rows, and their score.
+struct Scorer {
+    truth: Truth,
+    width: usize,
+    sums: Vec<f64>,
+    votes: Vec<u32>,
+}
+
+impl Scorer {
+    fn new(truth: Truth) -> Scorer {
+        let (rows, width) = match &truth {
+            Truth::Classes(y) => (y.len(), 0),
+            Truth::Values(y) => (y.len(), 1),
+        };
+        Scorer { truth, width, sums: Vec::new(), votes: vec![0; rows] }.sized(rows)
+    }
+
+    fn sized(mut self, rows: usize) -> Scorer {
+        self.sums = vec![0.0; rows * self.width.max(1)];
+        self
+    }
+
+    fn add(&mut self, row: usize, values: &[f32]) {
+        if self.width == 0 {
+            // Classification: the width is known at the first leaf.
+            self.width = values.len();
+            self.sums = vec![0.0; self.votes.len() * self.width];
+        }
+        let w = self.width;
+        self.sums[row * w..(row + 1) * w].iter_mut().zip(values).for_each(|(s, &v)| *s += v as f64);
+        self.votes[row] += 1;
+    }
+
+    /// Accuracy or R² over the rows predicted at least once.
+    fn score(&self) -> Option<f64> {
+        let w = self.width.max(1);
+        match &self.truth {
+            Truth::Classes(y) => {
+                let (mut right, mut seen) = (0usize, 0usize);
+                for (r, &truth) in y.iter().enumerate() {
+                    if self.votes[r] == 0 || truth == MISSING_CODE {
+                        continue;
+                    }
+                    seen += 1;
+                    let row = &self.sums[r * w..(r + 1) * w];
+                    let best = (0..w).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+                    right += usize::from(best as u32 == truth);
+                }
+                (seen > 0).then(|| right as f64 / seen as f64)
+            }
+            Truth::Values(y) => {
+                let rows: Vec<(f64, f64)> = (0..y.len())
+                    .filter(|&r| self.votes[r] > 0 && y[r].is_finite())
+                    .map(|r| (y[r], self.sums[r] / self.votes[r] as f64))
+                    .collect();
+                r2(&rows)
+            }
+        }
+    }
+}
+
+fn r2(rows: &[(f64, f64)]) -> Option<f64> {
+    if rows.len() < 2 {
+        return None;
+    }
+    let mean = rows.iter().map(|r| r.0).sum::<f64>() / rows.len() as f64;
+    let total: f64 = rows.iter().map(|r| (r.0 - mean).powi(2)).sum();
+    let residual: f64 = rows.iter().map(|r| (r.0 - r.1).powi(2)).sum();
+    (total > 0.0).then(|| 1.0 - residual / total)
+}
+
+/// The validation table, binned like the training one.
+struct Holdout {
+    binned: Binned,
+    scorer: Scorer,
+}
+
+impl Holdout {
+    fn new(table: &LabelledTable, data: &Prepared) -> Result<Holdout, TrainError> {
+        let bad = |e: String| TrainError::InvalidData(format!("validation table: {e}"));
+        let binned = data::bin_other(&table.features, &data.names, &data.binned.features).map_err(bad)?;
+        let truth = match (table.target.as_ref(), &data.target) {
+            (Some(ColumnData::Categorical(c)), Target::Classes { levels, .. }) => {
+                let map = level_map(levels, &c.levels);
+                Truth::Classes(c.codes.iter().map(|&k| map.get(k as usize).copied().unwrap_or(MISSING_CODE)).collect())
+            }
+            (Some(ColumnData::Numeric(v)), Target::Values(_)) => Truth::Values(v.clone()),
+            _ => return Err(bad("its target is not of the training target's kind".into())),
+        };
+        if truth_len(&truth) != binned.rows {
+            return Err(bad("the target and the features differ in length".into()));
+        }
+        Ok(Holdout { binned, scorer: Scorer::new(truth) })
+    }
+}
+
+fn truth_len(t: &Truth) -> usize {
+    match t {
+        Truth::Classes(y) => y.len(),
+        Truth::Values(y) => y.len(),
+    }
+}

@@ -1,0 +1,69 @@
+//! random_forest: Breiman's random forest for classification (gini, entropy)
+//! and regression (squared error), grown on quantile histograms.
+//!
+//! Numeric features are cut once into at most `maxBins` quantile bins (one
+//! byte per value); each split examines `maxFeatures` features drawn afresh at
+//! that node. Missing values have a bin of their own that every split sends
+//! left or right, whichever scores better (a learned default direction).
+//! Categorical features are split natively: their levels are ordered by mean
+//! target (regression) or by a class's share (classification) and the best
+//! prefix of that order goes left (Fisher 1958; the method LightGBM uses).
+//! See README.md for the model layout and measured figures.
+
+mod data;
+mod forest;
+mod model;
+mod params;
+mod rng;
+mod tree;
+
+pub use trainhost_sdk::*;
+
+pub fn info() -> PluginInfo {
+    PluginInfo {
+        name: "random_forest".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: "Random forest on quantile histograms: native missing values and categorical splits, \
+                      out-of-bag score, feature importances"
+            .into(),
+        tasks: vec![Task::Classification, Task::Regression],
+        params: params::schema(),
+    }
+}
+
+pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
+    forest::train(request, progress)
+}
+
+pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictError> {
+    let model = model::Model::from_bytes(model).map_err(PredictError::InvalidModel)?;
+    model.predict(features).map_err(PredictError::InvalidData)
+}
+
+/// The class labels a classification model's predicted codes index (empty for regression).
+pub fn class_labels(model: &[u8]) -> Result<Vec<String>, String> {
+    model::Model::from_bytes(model).map(|m| m.classes)
+}
+
+/// The component's exports; only built for wasm, since the native cdylib cannot
+/// carry the component's `ns:pkg/iface@ver#func` symbol names.
+#[cfg(target_arch = "wasm32")]
+struct Component;
+
+#[cfg(target_arch = "wasm32")]
+impl Guest for Component {
+    fn describe() -> PluginInfo {
+        info()
+    }
+
+    fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
+        train(&request, &mut HostProgress)
+    }
+
+    fn predict(model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {
+        predict(&model, &features)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+export_plugin!(Component);

@@ -1,0 +1,141 @@
+//! The hyperparameter schema and its translation into validated settings.
+
+use trainhost_sdk::{invalid, schema, ParamSpec, Params, Task, TrainError};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Criterion {
+    Gini,
+    Entropy,
+    SquaredError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxFeatures {
+    Sqrt,
+    Log2,
+    All,
+    Fraction(f64),
+    Count(usize),
+}
+
+impl MaxFeatures {
+    /// Features examined per split, as scikit-learn computes it.
+    pub fn resolve(self, n_features: usize) -> usize {
+        let p = n_features as f64;
+        let k = match self {
+            MaxFeatures::Sqrt => p.sqrt() as usize,
+            MaxFeatures::Log2 => p.log2() as usize,
+            MaxFeatures::All => n_features,
+            MaxFeatures::Fraction(f) => (f * p) as usize,
+            MaxFeatures::Count(c) => c,
+        };
+        k.clamp(1, n_features.max(1))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub n_trees: usize,
+    /// usize::MAX when unlimited.
+    pub max_depth: usize,
+    pub min_samples_split: usize,
+    pub min_samples_leaf: usize,
+    pub max_features: MaxFeatures,
+    pub criterion: Criterion,
+    pub bootstrap: bool,
+    pub max_samples: f64,
+    pub max_bins: usize,
+    pub oob_score: bool,
+}
+
+pub fn schema() -> Vec<ParamSpec> {
+    vec![
+        schema::int("nEstimators", 100, Some(1), Some(5000), "Number of trees"),
+        schema::int("maxDepth", 0, Some(0), Some(10_000), "Maximum depth of a tree; 0 grows until leaves are pure"),
+        schema::int("minSamplesSplit", 2, Some(2), None, "Fewest (distinct in-bag) samples a node needs to be split"),
+        schema::int("minSamplesLeaf", 1, Some(1), None, "Fewest (distinct in-bag) samples each child must keep"),
+        schema::choice_or_number(
+            "maxFeatures",
+            "auto",
+            &["auto", "sqrt", "log2", "all"],
+            0.0,
+            65535.0,
+            "Features drawn at each split: auto (sqrt for classification, all for regression), sqrt, log2, all, \
+             a fraction (<= 1.0) or a count (> 1)",
+        ),
+        schema::choice(
+            "criterion",
+            "auto",
+            &["auto", "gini", "entropy", "squared_error"],
+            "Split quality: gini or entropy (classification), squared_error (regression); auto picks gini / squared_error",
+        ),
+        schema::boolean("bootstrap", true, "Grow each tree on a bootstrap sample (drawn with replacement)"),
+        schema::float("maxSamples", 1.0, Some(0.0), Some(1.0), "Bootstrap sample size as a fraction of the training rows"),
+        schema::int("maxBins", 255, Some(2), Some(255), "Quantile bins per numeric feature (and most frequent levels kept per categorical one)"),
+        schema::boolean("oobScore", true, "Score each tree on the rows it did not see (out-of-bag), reported during training"),
+    ]
+}
+
+pub fn parse(params: &Params, task: Task, n_features: usize) -> Result<Settings, TrainError> {
+    let max_depth = match params.int("maxDepth")? {
+        0 => usize::MAX,
+        d if d < 0 => return Err(invalid("maxDepth", "must be 0 (unlimited) or positive")),
+        d => d as usize,
+    };
+    Ok(Settings {
+        n_trees: positive(params, "nEstimators", 1)?,
+        max_depth,
+        min_samples_split: positive(params, "minSamplesSplit", 2)?,
+        min_samples_leaf: positive(params, "minSamplesLeaf", 1)?,
+        max_features: max_features(params, task, n_features)?,
+        criterion: criterion(params.choice("criterion")?, task)?,
+        bootstrap: params.boolean("bootstrap")?,
+        max_samples: max_samples(params.float("maxSamples")?)?,
+        max_bins: positive(params, "maxBins", 2)?.min(255),
+        oob_score: params.boolean("oobScore")?,
+    })
+}
+
+fn positive(params: &Params, name: &str, min: i64) -> Result<usize, TrainError> {
+    let v = params.int(name)?;
+    if v < min {
+        return Err(invalid(name, &format!("must be at least {min}, got {v}")));
+    }
+    Ok(v as usize)
+}
+
+fn max_samples(v: f64) -> Result<f64, TrainError> {
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(invalid("maxSamples", &format!("must be a fraction in (0, 1], got {v}")));
+    }
+    Ok(v)
+}
+
+fn criterion(name: &str, task: Task) -> Result<Criterion, TrainError> {
+    match (name, task) {
+        ("auto" | "gini", Task::Classification) => Ok(Criterion::Gini),
+        ("entropy", Task::Classification) => Ok(Criterion::Entropy),
+        ("auto" | "squared_error", Task::Regression) => Ok(Criterion::SquaredError),
+        ("squared_error", _) => Err(invalid("criterion", "squared_error is for regression; use gini or entropy")),
+        ("gini" | "entropy", _) => Err(invalid("criterion", "gini and entropy are for classification; use squared_error")),
+        (other, _) => Err(invalid("criterion", &format!("unknown criterion {other:?}"))),
+    }
+}
+
+fn max_features(params: &Params, task: Task, n_features: usize) -> Result<MaxFeatures, TrainError> {
+    match params.choice_or_number("maxFeatures")? {
+        Ok("auto") if task == Task::Classification => Ok(MaxFeatures::Sqrt),
+        Ok("auto" | "all") => Ok(MaxFeatures::All),
+        Ok("sqrt") => Ok(MaxFeatures::Sqrt),
+        Ok("log2") => Ok(MaxFeatures::Log2),
+        Ok(other) => Err(invalid("maxFeatures", &format!("unknown choice {other:?}; use auto, sqrt, log2, all or a number"))),
+        Err(v) if !(v > 0.0) => Err(invalid("maxFeatures", &format!("must be positive, got {v}"))),
+        Err(v) if v <= 1.0 => Ok(MaxFeatures::Fraction(v)),
+        Err(v) if v.fract() != 0.0 => Err(invalid("maxFeatures", &format!("a count above 1 must be whole, got {v}"))),
+        Err(v) if v as usize > n_features => Err(invalid(
+            "maxFeatures",
+            &format!("{v} features per split asked, but the table has only {n_features}"),
+        )),
+        Err(v) => Ok(MaxFeatures::Count(v as usize)),
+    }
+}

@@ -1,0 +1,748 @@
+//! Growing one tree on the binned matrix.
+//!
+//! Each node builds, for each feature it examines, the per-bin statistics of
+//! its samples (count, weight, and class weights or the weighted target sum),
+//! then scans the bins for the best threshold (numeric) or the best prefix of
+//! the bins sorted by target (categorical). Samples are partitioned in place
+//! in one index array, and every buffer is reused from node to node.
+
+use crate::data::{Binned, Target, MISSING_BIN};
+use crate::params::{Criterion, Settings};
+use crate::rng::Rng;
+
+pub const LEAF: u32 = u32::MAX;
+/// Below `bins / SPARSE_RATIO` samples a node sorts its bytes instead of
+/// clearing and scanning a whole histogram: deep trees have many tiny nodes.
+const SPARSE_RATIO: usize = 4;
+
+/// Bins going left at a split, bin 0 being the missing values.
+pub type BinSet = [u64; 4];
+
+#[inline]
+pub fn goes_left(bits: &BinSet, bin: u8) -> bool {
+    (bits[(bin >> 6) as usize] >> (bin & 63)) & 1 == 1
+}
+
+fn set_bit(bits: &mut BinSet, bin: usize) {
+    bits[bin >> 6] |= 1 << (bin & 63);
+}
+
+/// A tree as grown: splits expressed on bins.
+pub struct TrainTree {
+    pub feature: Vec<u32>,
+    pub bits: Vec<BinSet>,
+    /// Numeric splits: the last bin going left (255 = every value).
+    pub thr_bin: Vec<u8>,
+    /// Internal node: its left child (the right one follows it). Leaf: offset of its value(s).
+    pub child: Vec<u32>,
+    /// Class probabilities (n_classes per leaf) or one mean per leaf.
+    pub values: Vec<f32>,
+    /// Weighted impurity decrease per feature.
+    pub importance: Vec<f64>,
+    pub depth: usize,
+}
+
+impl TrainTree {
+    fn new(n_features: usize) -> TrainTree {
+        TrainTree {
+            feature: Vec::new(),
+            bits: Vec::new(),
+            thr_bin: Vec::new(),
+            child: Vec::new(),
+            values: Vec::new(),
+            importance: vec![0.0; n_features],
+            depth: 0,
+        }
+    }
+
+    fn push_node(&mut self) -> usize {
+        self.feature.push(LEAF);
+        self.bits.push([0; 4]);
+        self.thr_bin.push(0);
+        self.child.push(0);
+        self.feature.len() - 1
+    }
+
+    pub fn n_leaves(&self) -> usize {
+        self.feature.iter().filter(|&&f| f == LEAF).count()
+    }
+
+    /// Offset in `values` of the leaf that row `row` of `binned` falls in.
+    pub fn leaf_of(&self, binned: &Binned, row: usize) -> usize {
+        let mut i = 0;
+        loop {
+            let f = self.feature[i];
+            if f == LEAF {
+                return self.child[i] as usize;
+            }
+            let bin = binned.bins[f as usize * binned.rows + row];
+            i = self.child[i] as usize + usize::from(!goes_left(&self.bits[i], bin));
+        }
+    }
+}
+
+/// Non-empty bins of one feature at one node, ascending, with their statistics.
+struct Entries {
+    bins: Vec<u8>,
+    stats: Vec<f64>,
+}
+
+struct Pending {
+    start: usize,
+    end: usize,
+    depth: usize,
+    node: usize,
+}
+
+/// Split search state: scratch sums and the best split so far.
+struct Scan {
+    criterion: Criterion,
+    min_leaf: f64,
+    /// Statistics per bin: [samples, weight, class weights... | weighted target sum].
+    width: usize,
+    left: Vec<f64>,
+    right: Vec<f64>,
+    order: Vec<usize>,
+    keys: Vec<f64>,
+    best_score: f64,
+    best_feature: usize,
+    best_bits: BinSet,
+    best_thr: u8,
+    /// Some(missing goes left) when the best split is numeric.
+    best_numeric: Option<bool>,
+    best_left: Vec<f64>,
+}
+
+impl Scan {
+    /// The criterion's proxy for one side: higher is purer. The weighted
+    /// impurity decrease of a split is side(L) + side(R) - side(parent).
+    #[inline(always)]
+    fn side(&self, s: &[f64]) -> f64 {
+        match self.criterion {
+            Criterion::Gini => s[2..].iter().map(|c| c * c).sum::<f64>() / s[1],
+            Criterion::Entropy => {
+                let w = s[1];
+                s[2..].iter().filter(|&&c| c > 0.0).map(|&c| c * c.ln()).sum::<f64>() - w * w.ln()
+            }
+            Criterion::SquaredError => s[2] * s[2] / s[1],
+        }
+    }
+
+    /// Sets `right = totals - left` and returns the split's score if it beats the best.
+    #[inline(always)]
+    fn evaluate(&mut self, totals: &[f64]) -> Option<f64> {
+        for ((r, t), l) in self.right.iter_mut().zip(totals).zip(&self.left) {
+            *r = t - l;
+        }
+        if self.left[0] < self.min_leaf || self.right[0] < self.min_leaf {
+            return None;
+        }
+        let score = self.side(&self.left) + self.side(&self.right);
+        (score > self.best_score).then_some(score)
+    }
+
+    fn record(&mut self, score: f64, feature: usize, bits: BinSet, thr: u8) {
+        self.best_score = score;
+        self.best_feature = feature;
+        self.best_bits = bits;
+        self.best_thr = thr;
+        self.best_numeric = None;
+        self.best_left.copy_from_slice(&self.left);
+    }
+
+    /// Numeric splits are frequent improvements: their bin set is built once, at the end.
+    #[inline(always)]
+    fn record_numeric(&mut self, score: f64, feature: usize, thr: u8, missing_left: bool) {
+        self.best_score = score;
+        self.best_feature = feature;
+        self.best_thr = thr;
+        self.best_numeric = Some(missing_left);
+        self.best_left.copy_from_slice(&self.left);
+    }
+
+    /// The best split's bin set.
+    pub fn best_bits(&self) -> BinSet {
+        match self.best_numeric {
+            Some(missing_left) => numeric_bits(self.best_thr, missing_left),
+            None => self.best_bits,
+        }
+    }
+
+    #[inline(always)]
+    fn add_entry(&mut self, e: &Entries, j: usize) {
+        let s = &e.stats[j * self.width..(j + 1) * self.width];
+        self.left.iter_mut().zip(s).for_each(|(l, v)| *l += v);
+    }
+
+    /// Thresholds between consecutive present bins; the missing bin is tried
+    /// on both sides, and alone against all values.
+    #[inline(never)]
+    fn numeric(&mut self, f: usize, e: &Entries, totals: &[f64]) {
+        let m = e.bins.len();
+        let has_missing = e.bins[0] == MISSING_BIN;
+        let first = usize::from(has_missing);
+        self.left.fill(0.0);
+        for j in first..m {
+            self.add_entry(e, j);
+            if j + 1 == m {
+                if has_missing {
+                    if let Some(score) = self.evaluate(totals) {
+                        self.record_numeric(score, f, 255, false);
+                    }
+                }
+                break;
+            }
+            // Threshold midway between the two present bins, as an exact
+            // splitter puts it midway between two values.
+            let thr = midpoint_bin(e.bins[j], e.bins[j + 1]);
+            if let Some(score) = self.evaluate(totals) {
+                let missing_left = !has_missing && self.left[0] >= self.right[0];
+                self.record_numeric(score, f, thr, missing_left);
+            }
+            if has_missing {
+                self.add_entry(e, 0);
+                if let Some(score) = self.evaluate(totals) {
+                    self.record_numeric(score, f, thr, true);
+                }
+                self.left.iter_mut().zip(&e.stats[..self.width]).for_each(|(l, v)| *l -= v);
+            }
+        }
+    }
+
+    /// `numeric` for regression, on three scalars instead of stat vectors:
+    /// deep regression trees scan millions of candidate thresholds.
+    #[inline(never)]
+    fn numeric_values(&mut self, f: usize, e: &Entries, totals: &[f64]) {
+        let st = &e.stats;
+        let m = e.bins.len();
+        let has_missing = e.bins[0] == MISSING_BIN;
+        let missing = if has_missing { [st[0], st[1], st[2]] } else { [0.0; 3] };
+        let mut scan = ValueScan::new(totals, self.min_leaf, self.best_score, missing);
+        let mut left = [0.0; 3];
+        for j in usize::from(has_missing)..m {
+            left[0] += st[3 * j];
+            left[1] += st[3 * j + 1];
+            left[2] += st[3 * j + 2];
+            let next = if j + 1 < m { Some(e.bins[j + 1]) } else { None };
+            scan.boundary(e.bins[j], next, left);
+        }
+        self.take_value_scan(f, scan);
+    }
+
+    /// The same scan straight from a small node's samples sorted by bin, with
+    /// no per-bin table: most nodes of a deep tree hold a handful of samples.
+    /// Returns false when the feature is constant at the node.
+    #[inline(never)]
+    fn sparse_values(&mut self, f: usize, col: &[u8], idx: &[u32], acc: &ValueAcc, keys: &mut Vec<u32>, totals: &[f64]) -> bool {
+        sort_keys(col, idx, keys);
+        let (first_bin, last_bin) = ((keys[0] >> 24) as u8, (keys[keys.len() - 1] >> 24) as u8);
+        if first_bin == last_bin {
+            return false;
+        }
+        let mut missing = [0.0; 3];
+        let mut at = 0;
+        while at < keys.len() && keys[at] >> 24 == 0 {
+            let j = (keys[at] & 0xFF_FFFF) as usize;
+            missing = [missing[0] + 1.0, missing[1] + acc.w[j], missing[2] + acc.wy[j]];
+            at += 1;
+        }
+        let mut scan = ValueScan::new(totals, self.min_leaf, self.best_score, missing);
+        let mut left = [0.0; 3];
+        for k in at..keys.len() {
+            let j = (keys[k] & 0xFF_FFFF) as usize;
+            left = [left[0] + 1.0, left[1] + acc.w[j], left[2] + acc.wy[j]];
+            let bin = (keys[k] >> 24) as u8;
+            match keys.get(k + 1).map(|&n| (n >> 24) as u8) {
+                Some(next) if next == bin => {}
+                next => scan.boundary(bin, next, left),
+            }
+        }
+        self.take_value_scan(f, scan);
+        true
+    }
+
+    fn take_value_scan(&mut self, f: usize, scan: ValueScan) {
+        if let Some((thr, missing_left, l)) = scan.found {
+            self.left.copy_from_slice(&l);
+            self.record_numeric(scan.best, f, thr, missing_left);
+        }
+    }
+
+    /// Categories (missing being one) sorted by mean target, or by the share of
+    /// one class, then every prefix of that order is a candidate left set. For
+    /// regression and two classes this finds the best partition exactly
+    /// (Fisher 1958; Breiman et al. 1984); with more classes each class's order
+    /// is tried, as a heuristic.
+    fn categorical(&mut self, f: usize, n_bins: usize, e: &Entries, totals: &[f64], n_classes: usize) {
+        let orders: std::ops::Range<usize> = match n_classes {
+            0 => 0..1,
+            2 => 1..2,
+            k => 0..k,
+        };
+        for class in orders {
+            if n_classes > 2 && totals[2 + class] == 0.0 {
+                continue;
+            }
+            let col = if n_classes == 0 { 2 } else { 2 + class };
+            self.keys.clear();
+            self.keys.extend((0..e.bins.len()).map(|j| e.stats[j * self.width + col] / e.stats[j * self.width + 1]));
+            self.order.clear();
+            self.order.extend(0..e.bins.len());
+            let keys = &self.keys;
+            self.order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]).then(a.cmp(&b)));
+            self.left.fill(0.0);
+            for pos in 0..e.bins.len() - 1 {
+                self.add_entry(e, self.order[pos]);
+                if let Some(score) = self.evaluate(totals) {
+                    let bits = self.category_bits(e, pos, n_bins);
+                    self.record(score, f, bits, 0);
+                }
+            }
+        }
+    }
+
+    /// Left set of a categorical split: the first `pos + 1` ordered bins, plus,
+    /// on the missing side, every bin absent from this node (unseen here).
+    fn category_bits(&self, e: &Entries, pos: usize, n_bins: usize) -> BinSet {
+        let mut bits = [0u64; 4];
+        self.order[..=pos].iter().for_each(|&j| set_bit(&mut bits, e.bins[j] as usize));
+        let missing_left = if e.bins[0] == MISSING_BIN { goes_left(&bits, MISSING_BIN) } else { self.left[0] >= self.right[0] };
+        if missing_left {
+            let mut present = [0u64; 4];
+            e.bins.iter().for_each(|&b| set_bit(&mut present, b as usize));
+            for b in 0..n_bins {
+                if !goes_left(&present, b as u8) {
+                    set_bit(&mut bits, b);
+                }
+            }
+        }
+        bits
+    }
+}
+
+/// Regression threshold search on (samples, weight, weighted sum) triples.
+struct ValueScan {
+    totals: [f64; 3],
+    missing: [f64; 3],
+    has_missing: bool,
+    min_leaf: f64,
+    best: f64,
+    /// (threshold bin, missing goes left, left statistics) of the best split.
+    found: Option<(u8, bool, [f64; 3])>,
+}
+
+impl ValueScan {
+    fn new(totals: &[f64], min_leaf: f64, best: f64, missing: [f64; 3]) -> ValueScan {
+        let totals = [totals[0], totals[1], totals[2]];
+        ValueScan { totals, missing, has_missing: missing[0] > 0.0, min_leaf, best, found: None }
+    }
+
+    #[inline(always)]
+    fn consider(&mut self, thr: u8, missing_left: bool, l: [f64; 3]) {
+        let t = self.totals;
+        let r = [t[0] - l[0], t[1] - l[1], t[2] - l[2]];
+        if l[0] >= self.min_leaf && r[0] >= self.min_leaf {
+            let score = l[2] * l[2] / l[1] + r[2] * r[2] / r[1];
+            if score > self.best {
+                self.best = score;
+                self.found = Some((thr, missing_left, l));
+            }
+        }
+    }
+
+    /// Candidates after value bin `bin`, given the values up to it (`left`).
+    #[inline(always)]
+    fn boundary(&mut self, bin: u8, next: Option<u8>, left: [f64; 3]) {
+        match next {
+            None if self.has_missing => self.consider(255, false, left),
+            None => {}
+            Some(next) => {
+                let thr = midpoint_bin(bin, next);
+                self.consider(thr, !self.has_missing && 2.0 * left[0] >= self.totals[0], left);
+                if self.has_missing {
+                    let m = self.missing;
+                    self.consider(thr, true, [left[0] + m[0], left[1] + m[1], left[2] + m[2]]);
+                }
+            }
+        }
+    }
+}
+
+/// Threshold midway between two present bins, as an exact splitter puts it
+/// midway between two values.
+fn midpoint_bin(lo: u8, hi: u8) -> u8 {
+    lo + (hi - lo - 1) / 2
+}
+
+fn numeric_bits(thr: u8, missing_left: bool) -> BinSet {
+    let mut bits = [0u64; 4];
+    (1..=thr as usize).for_each(|b| set_bit(&mut bits, b));
+    if missing_left {
+        set_bit(&mut bits, 0);
+    }
+    bits
+}
+
+pub struct Builder<'a> {
+    binned: &'a Binned,
+    target: &'a Target,
+    settings: &'a Settings,
+    n_classes: usize,
+    mtry: usize,
+    samples: Vec<u32>,
+    w: Vec<f64>,
+    /// Weight times target (regression only).
+    wy: Vec<f64>,
+    /// The node's samples' weight, weighted target and class, gathered once per
+    /// node so that each feature's pass reads only its own column at random.
+    local_w: Vec<f64>,
+    local_wy: Vec<f64>,
+    local_y: Vec<u32>,
+    hist: Vec<f64>,
+    sort_keys: Vec<u32>,
+    entries: Entries,
+    scan: Scan,
+    features: Vec<usize>,
+    stack: Vec<Pending>,
+    stack_stats: Vec<f64>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(binned: &'a Binned, target: &'a Target, settings: &'a Settings) -> Builder<'a> {
+        let n_classes = target.n_classes();
+        let width = if n_classes == 0 { 3 } else { 2 + n_classes };
+        let n_features = binned.features.len();
+        Builder {
+            binned,
+            target,
+            settings,
+            n_classes,
+            mtry: settings.max_features.resolve(n_features),
+            samples: Vec::with_capacity(binned.rows),
+            w: vec![0.0; binned.rows],
+            wy: if n_classes == 0 { vec![0.0; binned.rows] } else { Vec::new() },
+            local_w: Vec::new(),
+            local_wy: Vec::new(),
+            local_y: Vec::new(),
+            hist: vec![0.0; 256 * width],
+            sort_keys: Vec::new(),
+            entries: Entries { bins: Vec::new(), stats: Vec::new() },
+            scan: Scan {
+                criterion: settings.criterion,
+                min_leaf: settings.min_samples_leaf as f64,
+                width,
+                left: vec![0.0; width],
+                right: vec![0.0; width],
+                order: Vec::new(),
+                keys: Vec::new(),
+                best_score: f64::NEG_INFINITY,
+                best_feature: 0,
+                best_bits: [0; 4],
+                best_thr: 0,
+                best_numeric: None,
+                best_left: vec![0.0; width],
+            },
+            features: (0..n_features).collect(),
+            stack: Vec::new(),
+            stack_stats: Vec::new(),
+        }
+    }
+
+    /// Grows a tree on the rows with a positive count (their bootstrap multiplicity).
+    pub fn grow(&mut self, counts: &[u32], rng: &mut Rng) -> TrainTree {
+        self.load(counts);
+        let width = self.scan.width;
+        let mut tree = TrainTree::new(self.features.len());
+        let mut totals = vec![0.0; width];
+        self.stack_stats.resize(width, 0.0);
+        let (samples, end) = (&self.samples, self.samples.len());
+        accumulate_node(self.target, &self.w, &self.wy, samples, &mut self.stack_stats[..width]);
+        self.stack.push(Pending { start: 0, end, depth: 0, node: tree.push_node() });
+        while let Some(job) = self.stack.pop() {
+            let base = self.stack_stats.len() - width;
+            totals.copy_from_slice(&self.stack_stats[base..]);
+            self.stack_stats.truncate(base);
+            tree.depth = tree.depth.max(job.depth);
+            if !self.splittable(&job, &totals) || !self.find_split(&job, &totals, rng) {
+                self.make_leaf(&mut tree, job.node, &totals);
+                continue;
+            }
+            self.split(&mut tree, job, &totals);
+        }
+        tree
+    }
+
+    fn load(&mut self, counts: &[u32]) {
+        self.samples.clear();
+        for (i, &c) in counts.iter().enumerate() {
+            self.w[i] = c as f64;
+            if c > 0 {
+                self.samples.push(i as u32);
+            }
+        }
+        if let Target::Values(y) = self.target {
+            self.wy.iter_mut().zip(y).zip(&self.w).for_each(|((wy, y), w)| *wy = w * y);
+        }
+    }
+
+    #[inline(never)]
+    fn splittable(&self, job: &Pending, totals: &[f64]) -> bool {
+        let n = job.end - job.start;
+        let s = self.settings;
+        if job.depth >= s.max_depth || n < s.min_samples_split || n < 2 * s.min_samples_leaf {
+            return false;
+        }
+        match self.target {
+            Target::Classes { .. } => totals[2..].iter().filter(|&&c| c > 0.0).count() > 1,
+            Target::Values(y) => {
+                let node = &self.samples[job.start..job.end];
+                let first = y[node[0] as usize];
+                node.iter().any(|&i| y[i as usize] != first)
+            }
+        }
+    }
+
+    /// Examines features in random order until `mtry` non-constant ones have
+    /// been scanned (constant ones do not count, as in scikit-learn).
+    fn find_split(&mut self, job: &Pending, totals: &[f64], rng: &mut Rng) -> bool {
+        self.scan.best_score = f64::NEG_INFINITY;
+        let perfect = self.gather(job);
+        // A split whose children are both pure cannot be beaten, only tied
+        // (and ties keep the first): stop looking. Most nodes of a deep tree end this way.
+        let good_enough = perfect - 1e-10 * perfect.abs().max(1.0);
+        let p = self.features.len();
+        let mut examined = 0;
+        for j in 0..p {
+            if examined >= self.mtry || self.scan.best_score >= good_enough {
+                break;
+            }
+            let pick = j + rng.below(p - j);
+            self.features.swap(j, pick);
+            let f = self.features[j];
+            if self.sparse_regression(f, job, totals) {
+                match self.scan_sparse_values(f, job, totals) {
+                    true => examined += 1,
+                    false => {}
+                }
+                continue;
+            }
+            self.collect(f, job.start, job.end);
+            if self.entries.bins.len() < 2 {
+                continue;
+            }
+            examined += 1;
+            if self.binned.features[f].is_categorical() {
+                self.scan.categorical(f, self.binned.n_bins[f], &self.entries, totals, self.n_classes);
+            } else if self.n_classes == 0 {
+                self.scan.numeric_values(f, &self.entries, totals);
+            } else {
+                self.scan.numeric(f, &self.entries, totals);
+            }
+        }
+        self.scan.best_score > f64::NEG_INFINITY
+    }
+
+    /// Gathers the node's weights and targets; returns the score a split with
+    /// two pure children would have (the best possible).
+    fn gather(&mut self, job: &Pending) -> f64 {
+        let idx = &self.samples[job.start..job.end];
+        self.local_w.clear();
+        self.local_w.extend(idx.iter().map(|&i| self.w[i as usize]));
+        match self.target {
+            Target::Classes { y, .. } => {
+                self.local_y.clear();
+                self.local_y.extend(idx.iter().map(|&i| y[i as usize]));
+                match self.settings.criterion {
+                    // Pure sides: sum c^2/w = w (gini); sum c ln c - w ln w = 0 (entropy).
+                    Criterion::Entropy => 0.0,
+                    _ => self.local_w.iter().sum(),
+                }
+            }
+            Target::Values(_) => {
+                self.local_wy.clear();
+                self.local_wy.extend(idx.iter().map(|&i| self.wy[i as usize]));
+                // Sides of constant target: s^2/w = sum w y^2.
+                self.local_wy.iter().zip(&self.local_w).map(|(wy, w)| wy * wy / w).sum()
+            }
+        }
+    }
+
+    /// Small regression nodes on numeric features take the fused path.
+    fn sparse_regression(&self, f: usize, job: &Pending, _totals: &[f64]) -> bool {
+        self.n_classes == 0
+            && !self.binned.features[f].is_categorical()
+            && (job.end - job.start) * SPARSE_RATIO < self.binned.n_bins[f]
+    }
+
+    fn scan_sparse_values(&mut self, f: usize, job: &Pending, totals: &[f64]) -> bool {
+        let acc = ValueAcc { w: &self.local_w, wy: &self.local_wy };
+        let idx = &self.samples[job.start..job.end];
+        self.scan.sparse_values(f, self.binned.col(f), idx, &acc, &mut self.sort_keys, totals)
+    }
+
+    /// Fills `entries` with the non-empty bins of feature `f` over the node's samples.
+    fn collect(&mut self, f: usize, start: usize, end: usize) {
+        let col = self.binned.col(f);
+        let n_bins = self.binned.n_bins[f];
+        let idx = &self.samples[start..end];
+        let width = self.scan.width;
+        let e = &mut self.entries;
+        e.bins.clear();
+        e.stats.clear();
+        let (w, wy, y) = (&self.local_w[..], &self.local_wy[..], &self.local_y[..]);
+        match self.target {
+            Target::Classes { .. } => {
+                collect_with(&ClassAcc { w, y }, col, idx, width, n_bins, &mut self.hist, &mut self.sort_keys, e)
+            }
+            Target::Values(_) => collect_with(&ValueAcc { w, wy }, col, idx, width, n_bins, &mut self.hist, &mut self.sort_keys, e),
+        }
+    }
+
+    fn make_leaf(&self, tree: &mut TrainTree, node: usize, totals: &[f64]) {
+        tree.child[node] = tree.values.len() as u32;
+        match self.n_classes {
+            0 => tree.values.push((totals[2] / totals[1]) as f32),
+            _ => tree.values.extend(totals[2..].iter().map(|c| (c / totals[1]) as f32)),
+        }
+    }
+
+    fn split(&mut self, tree: &mut TrainTree, job: Pending, totals: &[f64]) {
+        let scan = &self.scan;
+        let f = scan.best_feature;
+        let bits = scan.best_bits();
+        let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &bits) + job.start;
+        let left = tree.push_node();
+        tree.push_node();
+        tree.feature[job.node] = f as u32;
+        tree.bits[job.node] = bits;
+        tree.thr_bin[job.node] = scan.best_thr;
+        tree.child[job.node] = left as u32;
+        tree.importance[f] += scan.best_score - scan.side(totals);
+        // Right first so the left child is grown next (depth first, small stack).
+        self.stack_stats.extend(totals.iter().zip(&scan.best_left).map(|(t, l)| t - l));
+        self.stack.push(Pending { start: mid, end: job.end, depth: job.depth + 1, node: left + 1 });
+        self.stack_stats.extend_from_slice(&scan.best_left);
+        self.stack.push(Pending { start: job.start, end: mid, depth: job.depth + 1, node: left });
+    }
+}
+
+/// Node totals: the same statistics as a bin, over all the node's samples.
+fn accumulate_node(target: &Target, w: &[f64], wy: &[f64], idx: &[u32], s: &mut [f64]) {
+    s.fill(0.0);
+    for &i in idx {
+        let i = i as usize;
+        s[0] += 1.0;
+        s[1] += w[i];
+        match target {
+            Target::Classes { y, .. } => s[2 + y[i] as usize] += w[i],
+            Target::Values(_) => s[2] += wy[i],
+        }
+    }
+}
+
+/// Adds one sample (by its position in the node) to a bin's statistics.
+trait Acc {
+    fn add(&self, s: &mut [f64], i: usize);
+}
+
+struct ClassAcc<'t> {
+    w: &'t [f64],
+    y: &'t [u32],
+}
+
+impl Acc for ClassAcc<'_> {
+    #[inline(always)]
+    fn add(&self, s: &mut [f64], i: usize) {
+        s[0] += 1.0;
+        s[1] += self.w[i];
+        s[2 + self.y[i] as usize] += self.w[i];
+    }
+}
+
+struct ValueAcc<'t> {
+    w: &'t [f64],
+    wy: &'t [f64],
+}
+
+impl Acc for ValueAcc<'_> {
+    #[inline(always)]
+    fn add(&self, s: &mut [f64], i: usize) {
+        s[0] += 1.0;
+        s[1] += self.w[i];
+        s[2] += self.wy[i];
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn collect_with<A: Acc>(acc: &A, col: &[u8], idx: &[u32], width: usize, n_bins: usize, hist: &mut [f64], keys: &mut Vec<u32>, e: &mut Entries) {
+    if idx.len() * SPARSE_RATIO < n_bins {
+        sparse(acc, col, idx, width, keys, e);
+    } else {
+        dense(acc, col, idx, width, n_bins, hist, e);
+    }
+}
+
+/// Histogram over all bins, then the non-empty ones. Four rows per iteration:
+/// fewer loop back-edges, which is where wasmtime's epoch checks go.
+#[inline(never)]
+fn dense<A: Acc>(acc: &A, col: &[u8], idx: &[u32], width: usize, n_bins: usize, hist: &mut [f64], e: &mut Entries) {
+    let hist = &mut hist[..n_bins * width];
+    hist.fill(0.0);
+    let mut chunks = idx.chunks_exact(4);
+    let mut j = 0;
+    for c in &mut chunks {
+        for (k, &i) in c.iter().enumerate() {
+            let b = col[i as usize] as usize * width;
+            acc.add(&mut hist[b..b + width], j + k);
+        }
+        j += 4;
+    }
+    for (k, &i) in chunks.remainder().iter().enumerate() {
+        let b = col[i as usize] as usize * width;
+        acc.add(&mut hist[b..b + width], j + k);
+    }
+    for (b, s) in hist.chunks_exact(width).enumerate() {
+        if s[0] > 0.0 {
+            e.bins.push(b as u8);
+            e.stats.extend_from_slice(s);
+        }
+    }
+}
+
+/// For small nodes: sort (bin, position) keys and sum runs of equal bins.
+#[inline(never)]
+fn sparse<A: Acc>(acc: &A, col: &[u8], idx: &[u32], width: usize, keys: &mut Vec<u32>, e: &mut Entries) {
+    sort_keys(col, idx, keys);
+    for &k in keys.iter() {
+        let b = (k >> 24) as u8;
+        if e.bins.last() != Some(&b) {
+            e.bins.push(b);
+            e.stats.resize(e.stats.len() + width, 0.0);
+        }
+        let base = e.stats.len() - width;
+        acc.add(&mut e.stats[base..], (k & 0xFF_FFFF) as usize);
+    }
+}
+
+/// `bin << 24 | position` of each sample, sorted: samples grouped by bin.
+fn sort_keys(col: &[u8], idx: &[u32], keys: &mut Vec<u32>) {
+    keys.clear();
+    keys.extend(idx.iter().enumerate().map(|(j, &i)| (col[i as usize] as u32) << 24 | j as u32));
+    keys.sort_unstable();
+}
+
+/// Moves the samples going left to the front; returns how many there are.
+#[inline(never)]
+fn partition(samples: &mut [u32], col: &[u8], bits: &BinSet) -> usize {
+    let (mut i, mut j) = (0, samples.len());
+    while i < j {
+        if goes_left(bits, col[samples[i] as usize]) {
+            i += 1;
+        } else {
+            j -= 1;
+            samples.swap(i, j);
+        }
+    }
+    i
+}
