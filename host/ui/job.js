@@ -88,7 +88,11 @@ export async function render({ main, setCleanup }, id) {
     replace(charts, [...state.series.entries()].map(([name, pts]) =>
       h('figure', { class: 'chart-box' }, h('figcaption', {}, name), lineChart(name, [...pts.entries()].sort((a, b) => a[0] - b[0]), chartWidth(charts)))));
   }
-  const scheduleCharts = () => { if (!chartFrame) chartFrame = requestAnimationFrame(drawCharts); };
+  // At most one redraw per frame; a hidden tab gets no frames, so it redraws on a timer.
+  const scheduleCharts = () => {
+    if (chartFrame) return;
+    chartFrame = document.hidden ? -setTimeout(drawCharts, 200) : requestAnimationFrame(drawCharts);
+  };
 
   function log(seq, kind, text) {
     logList.append(h('li', { class: `log-${kind}`, 'data-seq': seq }, h('span', { class: 'seq' }, `#${seq}`), ' ', text));
@@ -195,7 +199,7 @@ export async function render({ main, setCleanup }, id) {
       retryTimer = setTimeout(connect, wait);
     };
   }
-  setCleanup(() => { closed = true; clearTimeout(retryTimer); clearInterval(ticker); if (ws) ws.close(); if (chartFrame) cancelAnimationFrame(chartFrame); });
+  setCleanup(() => { closed = true; clearTimeout(retryTimer); clearInterval(ticker); if (ws) ws.close(); if (chartFrame > 0) cancelAnimationFrame(chartFrame); else if (chartFrame < 0) clearTimeout(-chartFrame); });
   drawCharts();
   connect();
   if (state.terminal && job.status === 'completed') showResults(results, job, datasetName);

@@ -260,13 +260,15 @@ export async function render({ main, query }) {
       location.hash = `#/jobs/${res.data.jobId}`;
     } catch (err) {
       const fld = fieldFor(err.field);
+      const message = friendly(err);
       if (fld) {
-        setError(fld, err.message);
+        setError(fld, message);
         if (fld.box.closest('details')) fld.box.closest('details').open = true;
         fld.control.focus();
-        replace(formError, errorBox(`The server refused to start training: ${err.message}`));
+        const label = fld.box.querySelector('label')?.textContent || 'a field';
+        replace(formError, errorBox(`The server refused to start training; see the message at “${label}”.`));
       } else {
-        replace(formError, errorBox(`Training could not start: ${err.message}`));
+        replace(formError, errorBox(`Training could not start: ${message}`));
       }
     } finally {
       submit.disabled = false;
@@ -275,11 +277,26 @@ export async function render({ main, query }) {
   });
 
   reset.addEventListener('click', fillParams);
+  const showReset = () => { reset.hidden = !paramFields.length; };
+  f.plugin.control.addEventListener('change', showReset);
+  f.task.control.addEventListener('change', showReset);
   f.task.control.addEventListener('change', () => { fillPlugins(); updateTargets(); });
   f.plugin.control.addEventListener('change', fillParams);
   f.dataset.control.addEventListener('change', fillTargets);
   f.target.control.addEventListener('change', () => { if (f.target.control.value) setError(f.target, null); });
 
   fillPlugins();
+  showReset();
   await fillTargets();
+}
+
+/** The server's refusal in the words of this form (its messages also serve API clients). */
+function friendly(err) {
+  switch (err.code) {
+    case 'dataset_not_found': return 'This dataset no longer exists (it may have been deleted). Choose another one, or upload it again.';
+    case 'unknown_column': return 'This column is not in the dataset. Choose one of the listed columns.';
+    case 'invalid_parameter': return err.message.replace(/^modelConfig\.[A-Za-z0-9]+: /, '').replace(/^must/, 'Must');
+    case 'offline': return err.message;
+    default: return err.message;
+  }
 }

@@ -328,7 +328,7 @@ test('reload mid-job and a second tab show the whole history, then continue live
     await p.waitForSelector('#job-status .badge-completed', { timeout: 60_000 });
     seqs = await logSeqs(p);
     seqs.forEach((s, i) => assert.equal(s, i + 1));
-    assert.equal(Number(await p.getAttribute('#charts svg.chart', 'data-points')), 40);
+    await p.waitForFunction(() => document.querySelector('#charts svg.chart')?.dataset.points === '40');
     assert.match(await p.textContent('#epoch-text'), /40 of 40/);
   }
   await page.context().close();
@@ -375,8 +375,8 @@ test('a refusal from the server is shown in plain words at the field it concerns
   await page.click('#train-submit');
   const err = page.locator('#f-dataset-error');
   await err.waitFor({ state: 'visible' });
-  assert.match(await err.textContent(), /no dataset “[0-9a-f-]+”/);
-  assert.match(await page.textContent('#form-error'), /The server refused to start training/);
+  assert.match(await err.textContent(), /This dataset no longer exists/);
+  assert.match(await page.textContent('#form-error'), /The server refused to start training; see the message at “Dataset”/);
   assert.equal(await page.evaluate(() => document.activeElement.id), 'f-dataset');
   await shot(page, 'train-server-refusal');
   await page.context().close();
