@@ -10,6 +10,7 @@ mod datasets;
 pub mod docs;
 mod jobs;
 pub mod validate;
+mod ui;
 mod ws;
 
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -130,15 +131,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
-        .route("/", get(|| async { Html(INDEX) }))
+        .merge(ui::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such route; see /docs") })
         .layer(axum::middleware::map_response(count_response))
         .layer(cors(&state.config))
         .with_state(state)
 }
-
-const INDEX: &str = r#"<!doctype html><meta charset="utf-8"><title>trainhost</title>
-<h1>trainhost</h1><p>The training service is running. The API is described at <a href="/docs">/docs</a> (<a href="/openapi.json">OpenAPI</a>).</p>"#;
 
 async fn count_response(response: Response) -> Response {
     METRICS.http_requests.inc();

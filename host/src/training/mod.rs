@@ -56,6 +56,32 @@ pub struct TrainSummary {
     pub plugin_metrics: BTreeMap<String, f64>,
     pub feature_importances: Option<Vec<(String, f64)>>,
     pub skipped_columns: Vec<data::encode::SkippedColumn>,
+    /// The class names the confusion matrix's rows and columns index (classification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_labels: Option<Vec<String>>,
+    /// Actual and predicted values of (a sample of) the judged rows (regression), for a plot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutSample>,
+}
+
+/// At most `HoldoutSample::MAX` judged rows, evenly spaced, with their actual and predicted values.
+#[derive(Debug, Serialize)]
+pub struct HoldoutSample {
+    pub actual: Vec<f64>,
+    pub predicted: Vec<f64>,
+    /// True when only a sample of the judged rows is given.
+    pub sampled: bool,
+}
+
+impl HoldoutSample {
+    pub const MAX: usize = 1000;
+
+    fn of(actual: &[f64], predicted: &[f64]) -> HoldoutSample {
+        let n = actual.len().min(predicted.len());
+        let step = n.div_ceil(Self::MAX).max(1);
+        let rows = (0..n).step_by(step);
+        HoldoutSample { actual: rows.clone().map(|i| actual[i]).collect(), predicted: rows.map(|i| predicted[i]).collect(), sampled: step > 1 }
+    }
 }
 
 pub struct TrainOutcome {
@@ -147,6 +173,11 @@ pub fn train(
         plugin_metrics,
         feature_importances,
         skipped_columns: encoding.skipped.clone(),
+        class_labels: (spec.task == Task::Classification).then(|| encoding.class_labels().map(<[String]>::to_vec)).flatten(),
+        holdout: match (&predictions, judged.target_values()) {
+            (contract::Predictions::Values(predicted), Some(actual)) => Some(HoldoutSample::of(actual, predicted)),
+            _ => None,
+        },
     };
     Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, report })
 }

@@ -1,0 +1,81 @@
+// The public HTTP API, and how its errors are put into plain words.
+
+export class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/** Server messages quote names in `backticks`; show them as quotes. */
+export function plain(text) {
+  return String(text || '').replace(/`([^`]*)`/g, '“$1”');
+}
+
+function fromBody(status, body) {
+  const e = body && body.error;
+  if (e && e.message) return new ApiError(status, e.code || 'error', plain(e.message), e.field);
+  if (status === 413) return new ApiError(status, 'too_large', 'The file is larger than the server accepts.');
+  if (status >= 500) return new ApiError(status, 'server', `The server hit a problem (HTTP ${status}). Try again; if it persists, check the server log.`);
+  return new ApiError(status, 'http', `The server refused the request (HTTP ${status}).`);
+}
+
+const OFFLINE = 'The server could not be reached. Check that trainhost is running and try again.';
+
+export async function api(method, path, body) {
+  const init = { method, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'offline', OFFLINE);
+  }
+  let json = null;
+  try { json = await res.json(); } catch { /* not JSON */ }
+  if (!res.ok) throw fromBody(res.status, json);
+  return json;
+}
+
+export const get = (path) => api('GET', path);
+export const post = (path, body) => api('POST', path, body ?? {});
+export const del = (path) => api('DELETE', path);
+
+/** Multipart upload with progress (fetch cannot report upload progress). */
+export function upload(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/datasets');
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); };
+    xhr.onerror = () => reject(new ApiError(0, 'offline', OFFLINE));
+    xhr.onabort = () => reject(new ApiError(0, 'aborted', 'The upload was stopped.'));
+    xhr.onload = () => {
+      let json = null;
+      try { json = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      if (xhr.status >= 200 && xhr.status < 300 && json) resolve(json.data);
+      else reject(fromBody(xhr.status, json));
+    };
+    const form = new FormData();
+    form.append('file', file, file.name);
+    xhr.send(form);
+  });
+}
+
+// Plugins and datasets change rarely; keep them for a little while.
+let pluginsCache = null;
+export async function plugins(refresh = false) {
+  if (!pluginsCache || refresh) pluginsCache = get('/plugins').then((r) => r.data || []).catch((e) => { pluginsCache = null; throw e; });
+  return pluginsCache;
+}
+
+export async function datasets() {
+  return (await get('/datasets')).data || [];
+}
+
+export const TASKS = ['classification', 'regression', 'clustering'];

@@ -1,0 +1,112 @@
+// Charts drawn as inline SVG (and HTML for bars and the confusion matrix).
+// Every chart has a text alternative: an aria-label, or a real <table>.
+
+import { h, s, fmtNumber } from './dom.js';
+
+/** About `count` round tick values covering [lo, hi]. */
+export function ticks(lo, hi, count = 5) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
+  if (lo === hi) { const d = Math.abs(lo) * 0.1 || 1; lo -= d; hi += d; }
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw) || raw;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+function extent(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo === Infinity) return [0, 1];
+  if (lo === hi) { const d = Math.abs(lo) * 0.1 || 1; return [lo - d, hi + d]; }
+  const pad = (hi - lo) * 0.05;
+  return [lo - pad, hi + pad];
+}
+
+const H = 240, M = { l: 56, r: 14, t: 14, b: 40 };
+
+function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480 }) {
+  const [x0, x1] = xDomain, [y0, y1] = yDomain;
+  const px = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
+  const py = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - M.t - M.b);
+  const g = s('g', { class: 'axes' });
+  for (const t of ticks(y0, y1, 4)) {
+    if (t < y0 || t > y1) continue;
+    g.append(s('line', { x1: M.l, x2: W - M.r, y1: py(t), y2: py(t), class: 'grid' }));
+    g.append(s('text', { x: M.l - 6, y: py(t) + 4, 'text-anchor': 'end', class: 'tick' }, fmtNumber(t, 3)));
+  }
+  let xt = ticks(x0, x1, W < 400 ? 4 : 6);
+  if (integerX) xt = xt.filter((t) => Number.isInteger(t));
+  for (const t of xt) {
+    if (t < x0 || t > x1) continue;
+    g.append(s('line', { x1: px(t), x2: px(t), y1: H - M.b, y2: H - M.b + 4, class: 'axis' }));
+    g.append(s('text', { x: px(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, fmtNumber(t, 3)));
+  }
+  g.append(s('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis' }));
+  g.append(s('line', { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: 'axis' }));
+  if (xLabel) g.append(s('text', { x: (M.l + W - M.r) / 2, y: H - 6, 'text-anchor': 'middle', class: 'label' }, xLabel));
+  if (yLabel) g.append(s('text', { x: 12, y: (M.t + H - M.b) / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 12 ${(M.t + H - M.b) / 2})` }, yLabel));
+  return { g, px, py };
+}
+
+/** A metric per epoch: points are [epoch, value], sorted by epoch. */
+export function lineChart(name, points, W = 480) {
+  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+  const xDomain = [Math.min(1, ...xs), Math.max(2, ...xs)];
+  const { g, px, py } = frame({ xDomain, yDomain: extent(ys), xLabel: 'epoch', yLabel: name, integerX: true, W });
+  const last = points[points.length - 1];
+  const label = last ? `${name} per epoch: ${points.length} epochs, latest ${fmtNumber(last[1])} at epoch ${last[0]}` : `${name}: no epochs yet`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': label, 'data-metric': name, 'data-points': points.length },
+    s('title', {}, label), g);
+  const finite = points.filter((p) => Number.isFinite(p[1]));
+  if (finite.length > 1) svg.append(s('polyline', { class: 'line', points: finite.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ') }));
+  if (finite.length) { const p = finite[finite.length - 1]; svg.append(s('circle', { class: 'dot', cx: px(p[0]), cy: py(p[1]), r: 3.5 })); }
+  return svg;
+}
+
+/** Predicted against actual values, with the y = x line. */
+export function scatter(actual, predicted, name = 'value', W = 480) {
+  const all = actual.concat(predicted);
+  const dom = extent(all);
+  const { g, px, py } = frame({ xDomain: dom, yDomain: dom, xLabel: `actual ${name}`, yLabel: `predicted ${name}`, W });
+  const label = `Predicted against actual ${name} for ${actual.length} holdout rows`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart scatter', role: 'img', 'aria-label': label }, s('title', {}, label), g);
+  svg.append(s('line', { class: 'ideal', x1: px(dom[0]), y1: py(dom[0]), x2: px(dom[1]), y2: py(dom[1]) }));
+  const pts = s('g', { class: 'points' });
+  actual.forEach((a, i) => {
+    const p = predicted[i];
+    if (Number.isFinite(a) && Number.isFinite(p)) pts.append(s('circle', { cx: px(a).toFixed(1), cy: py(p).toFixed(1), r: 2.5 }));
+  });
+  svg.append(pts);
+  return svg;
+}
+
+/** Horizontal bars as an HTML list (label, bar, value). */
+export function bars(items, { caption, format = (v) => fmtNumber(v) } = {}) {
+  const max = Math.max(...items.map((i) => Math.abs(i.value)), 1e-12);
+  const list = h('ul', { class: 'bars', 'aria-label': caption });
+  for (const item of items) {
+    const bar = h('span', { class: 'bar' });
+    bar.style.width = `${Math.max(0, (Math.abs(item.value) / max) * 100).toFixed(1)}%`;
+    list.append(h('li', {}, h('span', { class: 'bar-label', title: item.label }, item.label), h('span', { class: 'bar-track' }, bar), h('span', { class: 'bar-value' }, format(item.value))));
+  }
+  return list;
+}
+
+/** Confusion matrix as a table: rows are the true class, columns the predicted one. */
+export function confusionMatrix(matrix, labels) {
+  const names = matrix.map((_, i) => (labels && labels[i] !== undefined ? labels[i] : `class ${i}`));
+  const max = Math.max(1, ...matrix.flat());
+  const head = h('tr', {}, h('th', { scope: 'col', class: 'corner' }, h('span', { class: 'sr-only' }, 'true class \\ predicted class'), h('span', { 'aria-hidden': 'true' }, 'true ↓ / predicted →')),
+    names.map((n) => h('th', { scope: 'col' }, n)));
+  const body = matrix.map((row, i) => h('tr', {}, h('th', { scope: 'row' }, names[i]), row.map((v, j) => {
+    const td = h('td', { class: i === j ? 'diag' : 'off', title: `true ${names[i]}, predicted ${names[j]}: ${v}` }, String(v));
+    const alpha = v / max;
+    td.style.setProperty('--a', alpha.toFixed(3));
+    if (alpha > 0.55) td.classList.add('dark');
+    return td;
+  })));
+  return h('table', { class: 'confusion' }, h('caption', {}, 'Confusion matrix on the holdout rows (rows: true class, columns: predicted class)'),
+    h('thead', {}, head), h('tbody', {}, body));
+}

@@ -1,0 +1,140 @@
+// Datasets: upload (drag and drop or pick, with a progress bar), the list, and a preview
+// with each column's inferred kind, missing count and the first rows.
+
+import { h, replace, fmtBytes, fmtDate, fmtNumber, errorBox, tableWrap, toast } from './dom.js';
+import { upload, get, del, datasets as listDatasets } from './api.js';
+
+const ACCEPTED = /\.(csv|parquet|pq)$/i;
+
+export async function render({ main, setCleanup }, id) {
+  const status = h('div', { class: 'upload-status', id: 'upload-status' });
+  const input = h('input', { type: 'file', id: 'file-input', accept: '.csv,.parquet,.pq', class: 'sr-only', tabindex: '-1', 'aria-hidden': 'true' });
+  const pick = h('button', { type: 'button', class: 'button primary', id: 'pick-file', 'aria-describedby': 'drop-help' }, 'Choose a file…');
+  const drop = h('div', { class: 'drop', id: 'drop-zone' },
+    h('p', { id: 'drop-help' }, 'Drag a CSV or Parquet file here, or'), pick, input,
+    h('p', { class: 'hint' }, 'Columns are typed automatically; you pick the target when you train.'));
+  const listBox = h('div', { id: 'dataset-list', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading datasets…'));
+  const preview = h('div', { id: 'dataset-preview' });
+
+  main.append(
+    h('h1', {}, 'Datasets'),
+    h('section', { class: 'card', 'aria-labelledby': 'upload-h' }, h('h2', { id: 'upload-h' }, 'Upload a table'), drop, status),
+    h('div', { class: 'split' },
+      h('section', { class: 'card', 'aria-labelledby': 'list-h' }, h('h2', { id: 'list-h' }, 'Your datasets'), listBox),
+      preview),
+  );
+
+  let active = true;
+  setCleanup(() => { active = false; });
+
+  pick.addEventListener('click', () => input.click());
+  input.addEventListener('change', () => { if (input.files[0]) send(input.files[0]); input.value = ''; });
+  for (const ev of ['dragenter', 'dragover']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add('over'); });
+  for (const ev of ['dragleave', 'drop']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove('over'); });
+  drop.addEventListener('drop', (e) => { const f = e.dataTransfer.files[0]; if (f) send(f); });
+
+  async function send(file) {
+    if (!ACCEPTED.test(file.name)) {
+      replace(status, errorBox(`“${file.name}” is not a CSV or Parquet file. Choose a file ending in .csv or .parquet.`));
+      return;
+    }
+    const bar = h('progress', { max: '100', value: '0', id: 'upload-progress', 'aria-label': `Uploading ${file.name}` });
+    const text = h('span', { class: 'progress-text', 'aria-live': 'polite' }, `Uploading ${file.name}…`);
+    replace(status, h('div', { class: 'progress-row' }, bar, text));
+    pick.disabled = true;
+    try {
+      const record = await upload(file, (loaded, total) => {
+        const pct = Math.round((loaded / total) * 100);
+        bar.value = pct;
+        text.textContent = pct < 100 ? `${pct}% of ${fmtBytes(total)} sent` : 'Sent; reading the table…';
+      });
+      bar.value = 100;
+      replace(status, h('p', { class: 'ok', role: 'status' }, `Uploaded “${record.name}”: ${fmtNumber(record.rows)} rows, ${record.columns.length} columns.`));
+      toast(`Uploaded ${record.name}`);
+      location.hash = `#/datasets/${record.id}`;
+    } catch (e) {
+      replace(status, errorBox(`Could not upload “${file.name}”: ${e.message}`));
+    } finally {
+      pick.disabled = false;
+    }
+  }
+
+  async function refreshList() {
+    let items;
+    try {
+      items = await listDatasets();
+    } catch (e) {
+      replace(listBox, errorBox(`Could not load the datasets: ${e.message}`));
+      return;
+    }
+    if (!active) return;
+    listBox.removeAttribute('aria-busy');
+    if (!items.length) { replace(listBox, h('p', { class: 'muted' }, 'No datasets yet. Upload a CSV or Parquet file to begin.')); return; }
+    items.sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0));
+    const rows = items.map((d) => h('tr', { class: d.id === id ? 'selected' : '' },
+      h('th', { scope: 'row' }, h('a', { href: `#/datasets/${d.id}`, 'aria-current': d.id === id ? 'true' : null }, d.name)),
+      h('td', { class: 'num' }, fmtNumber(d.rows)),
+      h('td', { class: 'num' }, String(Array.isArray(d.columns) ? d.columns.length : d.columns)),
+      h('td', { class: 'num' }, fmtBytes(d.sizeBytes)),
+      h('td', {}, fmtDate(d.createdAt)),
+      h('td', { class: 'actions' },
+        h('a', { class: 'button small', href: `#/train?dataset=${d.id}`, 'aria-label': `Train on ${d.name}` }, 'Train'),
+        h('button', { type: 'button', class: 'button small danger', 'aria-label': `Delete ${d.name}`, onclick: () => remove(d) }, 'Delete')),
+    ));
+    replace(listBox, tableWrap(h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, ['Name', 'Rows', 'Columns', 'Size', 'Uploaded', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, rows)), 'Datasets'));
+  }
+
+  async function remove(d) {
+    if (!window.confirm(`Delete the dataset “${d.name}”? Jobs trained on it keep their models.`)) return;
+    try {
+      await del(`/datasets/${encodeURIComponent(d.id)}`);
+      toast(`Deleted ${d.name}`);
+      if (d.id === id) location.hash = '#/datasets'; else refreshList();
+    } catch (e) {
+      replace(listBox.querySelector('.list-error') || listBox.appendChild(h('div', { class: 'list-error' })), errorBox(`Could not delete “${d.name}”: ${e.message}`));
+    }
+  }
+
+  refreshList();
+  if (id) await showPreview(preview, id);
+}
+
+async function showPreview(box, id) {
+  box.className = 'card';
+  box.setAttribute('aria-labelledby', 'preview-h');
+  replace(box, h('h2', { id: 'preview-h' }, 'Preview'), h('p', { class: 'muted' }, 'Loading…'));
+  let d;
+  try {
+    d = (await get(`/datasets/${encodeURIComponent(id)}`)).data;
+  } catch (e) {
+    replace(box, h('h2', { id: 'preview-h' }, 'Preview'), errorBox(e.status === 404 ? 'This dataset does not exist (it may have been deleted).' : `Could not load the dataset: ${e.message}`));
+    return;
+  }
+  const cols = d.columns || [];
+  const columnTable = h('table', { class: 'data', id: 'column-table' },
+    h('caption', {}, 'Columns with their inferred kind'),
+    h('thead', {}, h('tr', {}, ['Column', 'Kind', 'Type', 'Missing', 'Distinct'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, cols.map((c) => h('tr', {},
+      h('th', { scope: 'row' }, c.name),
+      h('td', {}, h('span', { class: `kind kind-${c.kind}` }, c.kind)),
+      h('td', { class: 'muted' }, c.dtype),
+      h('td', { class: `num${c.missing ? ' warn' : ''}` }, fmtNumber(c.missing)),
+      h('td', { class: 'num' }, fmtNumber(c.distinct))))));
+  const names = cols.map((c) => c.name);
+  const rows = d.preview || [];
+  const rowTable = h('table', { class: 'data compact', id: 'preview-rows' },
+    h('caption', {}, `First ${rows.length} rows`),
+    h('thead', {}, h('tr', {}, names.map((n) => h('th', { scope: 'col' }, n)))),
+    h('tbody', {}, rows.map((r) => h('tr', {}, names.map((n) => {
+      const v = r[n];
+      return h('td', { class: v === null || v === undefined ? 'missing' : typeof v === 'number' ? 'num' : '' }, v === null || v === undefined ? 'missing' : typeof v === 'number' ? fmtNumber(v) : String(v));
+    })))));
+  replace(box,
+    h('h2', { id: 'preview-h' }, d.name),
+    h('p', { class: 'meta' }, `${fmtNumber(d.rows)} rows · ${cols.length} columns · ${d.format} · ${fmtBytes(d.sizeBytes ?? d.size_bytes)}`),
+    h('p', {}, h('a', { class: 'button primary', href: `#/train?dataset=${d.id}`, id: 'train-this' }, 'Train a model on this dataset')),
+    tableWrap(columnTable, 'Columns'),
+    tableWrap(rowTable, 'First rows'));
+}

@@ -1,0 +1,346 @@
+// One job: a progress bar, epoch counter, a chart per reported metric and a log, fed by
+// the WebSocket (the server replays every event from seq 1, then goes live; we drop
+// anything at or below the last seq seen). Then the results: holdout metrics, confusion
+// matrix / predicted-vs-actual / cluster sizes, feature importances, model download and
+// prediction on an uploaded file.
+
+import { h, replace, fmtNumber, fmtDate, fmtDuration, statusBadge, errorBox, tableWrap, toast, downloadBlob } from './dom.js';
+import { get, post, upload, datasets as loadDatasets, plain } from './api.js';
+import { lineChart, scatter, bars, confusionMatrix } from './charts.js';
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const LOG_LIMIT = 2000;
+
+export async function render({ main, setCleanup }, id) {
+  const title = h('h1', {}, 'Job ', h('code', {}, id.slice(0, 8)));
+  main.append(title);
+  let job;
+  try {
+    job = (await get(`/jobs/${encodeURIComponent(id)}`)).data;
+  } catch (e) {
+    main.append(errorBox(e.status === 404 ? `There is no job with the id “${id}”.` : `Could not load the job: ${e.message}`),
+      h('p', {}, h('a', { href: '#/jobs' }, 'See all jobs')));
+    return;
+  }
+
+  const state = { lastSeq: 0, status: job.status, progress: job.progress || 0, epoch: 0, total: 0, series: new Map(), terminal: TERMINAL.has(job.status), announced: -1 };
+  let datasetName = job.datasetId;
+  loadDatasets().then((ds) => { const d = ds.find((x) => x.id === job.datasetId); if (d) { datasetName = d.name; dsCell.textContent = d.name; } }).catch(() => {});
+
+  // --- header
+  const badge = h('span', { id: 'job-status' }, statusBadge(job.status));
+  const dsCell = h('a', { href: `#/datasets/${job.datasetId}` }, datasetName);
+  const timing = h('dd', { id: 'job-duration' }, fmtDuration(job.startedAt, job.completedAt));
+  const cancelBtn = h('button', { type: 'button', class: 'button danger', id: 'cancel-job' }, 'Cancel');
+  const cancelMsg = h('div', { id: 'cancel-msg' });
+  const params = Object.entries(job.modelConfig || {}).filter(([k]) => k !== 'selectedModel');
+  main.append(h('section', { class: 'card job-head', 'aria-label': 'Job summary' },
+    h('div', { class: 'row spread' }, badge, h('div', { class: 'row' }, cancelBtn)),
+    cancelMsg,
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Algorithm'), h('dd', { id: 'job-plugin' }, job.modelConfig?.selectedModel || '—'),
+      h('dt', {}, 'Task'), h('dd', {}, job.taskType),
+      h('dt', {}, 'Dataset'), h('dd', {}, dsCell),
+      h('dt', {}, 'Target'), h('dd', {}, job.targetColumn || 'none'),
+      h('dt', {}, 'Submitted'), h('dd', {}, fmtDate(job.createdAt)),
+      h('dt', {}, 'Duration'), timing),
+    params.length ? h('details', {}, h('summary', {}, `Hyperparameters (${params.length} set)`),
+      h('ul', { class: 'params-list' }, params.map(([k, v]) => h('li', {}, h('code', {}, k), ' = ', String(v))))) : null));
+
+  // --- live
+  const bar = h('progress', { max: '100', value: String(state.progress), id: 'job-progress', 'aria-labelledby': 'progress-h', 'aria-describedby': 'epoch-text' });
+  const pct = h('span', { class: 'pct', id: 'progress-pct' }, `${state.progress}%`);
+  const epochText = h('p', { id: 'epoch-text', class: 'epoch' }, state.terminal ? '' : 'Waiting for the first epoch…');
+  const live = h('p', { class: 'sr-only', 'aria-live': 'polite', id: 'live-announce' });
+  const charts = h('div', { class: 'charts', id: 'charts' });
+  const logList = h('ol', { class: 'log', id: 'job-log', 'aria-label': 'Event log' });
+  const logBox = h('div', { class: 'log-box', tabindex: '0', role: 'region', 'aria-label': 'Event log' }, logList);
+  const connection = h('p', { class: 'muted small', id: 'ws-state' });
+  main.append(h('section', { class: 'card', 'aria-labelledby': 'progress-h' },
+    h('h2', { id: 'progress-h' }, 'Progress'),
+    h('div', { class: 'progress-row big' }, bar, pct), epochText, live,
+    h('h3', {}, 'Metrics per epoch'), charts,
+    h('h3', {}, 'Log'), logBox, connection));
+
+  const results = h('section', { class: 'card', id: 'results', 'aria-labelledby': 'results-h', hidden: true });
+  main.append(results);
+
+  // --- cancel
+  const showCancel = () => { cancelBtn.hidden = state.terminal; };
+  showCancel();
+  cancelBtn.addEventListener('click', async () => {
+    cancelBtn.disabled = true;
+    try {
+      const r = await post(`/jobs/${encodeURIComponent(id)}/cancel`);
+      replace(cancelMsg, h('p', { class: 'muted', role: 'status' }, r.data.message));
+    } catch (e) {
+      replace(cancelMsg, errorBox(e.code === 'job_finished' ? 'The job had already ended, so there was nothing to cancel.' : `Could not cancel the job: ${e.message}`));
+    } finally {
+      cancelBtn.disabled = false;
+    }
+  });
+
+  // --- events
+  let chartFrame = 0;
+  function drawCharts() {
+    chartFrame = 0;
+    if (!state.series.size) { replace(charts, h('p', { class: 'muted', id: 'no-metrics' }, state.terminal ? 'The plugin reported no metric per epoch.' : 'No metric reported yet.')); return; }
+    replace(charts, [...state.series.entries()].map(([name, pts]) =>
+      h('figure', { class: 'chart-box' }, h('figcaption', {}, name), lineChart(name, [...pts.entries()].sort((a, b) => a[0] - b[0]), chartWidth(charts)))));
+  }
+  // At most one redraw per frame; a hidden tab gets no frames, so it redraws on a timer.
+  const scheduleCharts = () => {
+    if (chartFrame) return;
+    chartFrame = document.hidden ? -setTimeout(drawCharts, 200) : requestAnimationFrame(drawCharts);
+  };
+
+  function log(seq, kind, text) {
+    logList.append(h('li', { class: `log-${kind}`, 'data-seq': seq }, h('span', { class: 'seq' }, `#${seq}`), ' ', text));
+    while (logList.children.length > LOG_LIMIT) logList.firstChild.remove();
+    logBox.scrollTop = logBox.scrollHeight;
+  }
+
+  function setStatus(status) {
+    state.status = status;
+    replace(badge, statusBadge(status));
+  }
+
+  function setProgress(p) {
+    state.progress = p;
+    bar.value = p;
+    bar.setAttribute('value', String(p));
+    pct.textContent = `${p}%`;
+    const step = Math.floor(p / 10);
+    if (step !== state.announced) { state.announced = step; live.textContent = `${p}% done`; }
+  }
+
+  function onEvent(ev) {
+    if (typeof ev.seq !== 'number' || ev.seq <= state.lastSeq) return;
+    state.lastSeq = ev.seq;
+    switch (ev.type) {
+      case 'status':
+        setStatus(ev.status);
+        if (ev.status === 'running' && ev.attempt > 1) { state.series.clear(); scheduleCharts(); }
+        log(ev.seq, 'status', ev.message ? `${cap(ev.status)}: ${plain(ev.message)}` : `${cap(ev.status)}${ev.attempt ? ` (attempt ${ev.attempt})` : ''}`);
+        if (ev.status === 'running' && !state.epoch) epochText.textContent = 'Training started; waiting for the first epoch…';
+        break;
+      case 'progress': {
+        setProgress(ev.progress);
+        state.epoch = ev.epoch;
+        state.total = ev.total_epochs;
+        epochText.textContent = `Epoch ${ev.epoch} of ${ev.total_epochs}`;
+        for (const [k, v] of Object.entries(ev.metrics || {})) {
+          if (!state.series.has(k)) state.series.set(k, new Map());
+          state.series.get(k).set(ev.epoch, v);
+        }
+        scheduleCharts();
+        if (state.status !== 'running') setStatus('running');
+        log(ev.seq, 'progress', ev.message);
+        break;
+      }
+      case 'complete':
+        finish('completed', ev.seq, ev.message || 'Training completed');
+        setProgress(100);
+        break;
+      case 'error':
+        finish('failed', ev.seq, `Failed: ${plain(ev.message)}`);
+        replace(cancelMsg, errorBox(`Training failed: ${plain(ev.message)}`));
+        break;
+      case 'cancelled':
+        replace(cancelMsg);
+        finish('cancelled', ev.seq, plain(ev.message) || 'Cancelled');
+        break;
+      default:
+        log(ev.seq, 'other', JSON.stringify(ev));
+    }
+  }
+
+  function finish(status, seq, message) {
+    state.terminal = true;
+    setStatus(status);
+    log(seq, status, message);
+    showCancel();
+    epochText.textContent = status === 'completed' ? `Finished${state.total ? ` after ${state.epoch} of ${state.total} epochs` : ''}.`
+      : status === 'cancelled' ? `Cancelled${state.total ? ` at epoch ${state.epoch} of ${state.total}` : ''}.` : 'The job failed.';
+    live.textContent = `Job ${status}.`;
+    scheduleCharts();
+    refreshJob();
+  }
+
+  async function refreshJob() {
+    try {
+      job = (await get(`/jobs/${encodeURIComponent(id)}`)).data;
+    } catch { return; }
+    timing.textContent = fmtDuration(job.startedAt, job.completedAt);
+    if (job.status === 'completed' && job.results) showResults(results, job, datasetName);
+    if (job.status === 'failed' && job.error && !cancelMsg.firstChild) replace(cancelMsg, errorBox(`Training failed: ${plain(job.error)}`));
+  }
+
+  // --- socket with reconnect (the server replays from seq 1; seq dedupes)
+  let ws = null, closed = false, retry = 0, retryTimer = null;
+  const ticker = setInterval(() => { if (!state.terminal && job.startedAt) timing.textContent = fmtDuration(job.startedAt, null); }, 1000);
+  function connect() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    ws = new WebSocket(`${proto}//${location.host}/ws/${encodeURIComponent(id)}`);
+    connection.textContent = 'Connecting for live updates…';
+    ws.onopen = () => { retry = 0; connection.textContent = state.terminal ? '' : 'Live: updates arrive as they happen.'; };
+    ws.onmessage = (m) => {
+      let ev;
+      try { ev = JSON.parse(m.data); } catch { return; }
+      onEvent(ev);
+      if (ev.type === 'status' && ev.status === 'running' && !job.startedAt) job.startedAt = Date.now();
+    };
+    ws.onclose = () => {
+      if (closed) return;
+      if (state.terminal) { connection.textContent = ''; return; }
+      retry = Math.min(retry + 1, 6);
+      const wait = 500 * 2 ** (retry - 1);
+      connection.textContent = `Connection lost; reconnecting in ${Math.round(wait / 1000) || 1} s…`;
+      retryTimer = setTimeout(connect, wait);
+    };
+  }
+  setCleanup(() => { closed = true; clearTimeout(retryTimer); clearInterval(ticker); if (ws) ws.close(); if (chartFrame > 0) cancelAnimationFrame(chartFrame); else if (chartFrame < 0) clearTimeout(-chartFrame); });
+  drawCharts();
+  connect();
+  if (state.terminal && job.status === 'completed') showResults(results, job, datasetName);
+}
+
+/** Draw charts at about their on-screen width, so their text stays readable on a phone. */
+const chartWidth = (el) => Math.max(300, Math.min(560, (el.clientWidth || 480) - 4));
+
+const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
+
+const METRIC_NAMES = {
+  accuracy: 'Accuracy', f1: 'F1 (macro)', f1_macro: 'F1 (macro)', precision: 'Precision (macro)', recall: 'Recall (macro)', log_loss: 'Log-loss',
+  rmse: 'RMSE', mae: 'MAE', r2: 'R²', silhouette: 'Silhouette', cost: 'Cost', ari: 'Adjusted Rand index', purity: 'Purity',
+};
+const metricName = (k) => METRIC_NAMES[k] || k;
+
+function showResults(box, job, datasetName) {
+  const r = job.results || {};
+  const summary = r.summary || {};
+  const m = summary.metrics || {};
+  const values = m.values || r.metrics || {};
+  const headlineName = r.headline_metric || m.headline_name;
+  const on = summary.evaluated_on === 'train' ? 'the training rows (no holdout)' : `${fmtNumber(summary.rows_validation)} holdout rows`;
+  box.hidden = false;
+  const parts = [h('h2', { id: 'results-h' }, 'Results')];
+  parts.push(h('p', { class: 'headline', id: 'headline' },
+    h('span', { class: 'headline-value' }, fmtNumber(r.accuracy)), ' ',
+    h('span', {}, `${metricName(headlineName || 'score')} on ${on}`),
+    summary.rows_train ? h('span', { class: 'muted' }, ` · trained on ${fmtNumber(summary.rows_train)} rows`) : null));
+  parts.push(h('h3', {}, summary.evaluated_on === 'train' ? 'Metrics (computed by the host on the training rows)' : 'Holdout metrics (computed by the host)'));
+  parts.push(tableWrap(h('table', { class: 'data metrics', id: 'metrics-table' },
+    h('caption', { class: 'sr-only' }, 'Metrics computed by the host'),
+    h('tbody', {}, Object.entries(values).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, metricName(k)), h('td', { class: 'num' }, fmtNumber(v)))))), 'Metrics'));
+  const pm = Object.entries(summary.plugin_metrics || {});
+  if (pm.length) {
+    parts.push(h('details', {}, h('summary', {}, 'Reported by the plugin'),
+      h('table', { class: 'data metrics' }, h('tbody', {}, pm.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'num' }, fmtNumber(v))))))));
+  }
+  const viz = h('div', { class: 'viz' });
+  if (m.confusion_matrix) {
+    viz.append(h('figure', { class: 'viz-box', id: 'confusion' }, tableWrap(confusionMatrix(m.confusion_matrix, summary.class_labels), 'Confusion matrix')));
+  }
+  if (summary.holdout && summary.holdout.actual && summary.holdout.actual.length) {
+    viz.append(h('figure', { class: 'viz-box', id: 'pred-vs-actual' }, h('figcaption', {}, `Predicted against actual ${job.targetColumn || ''} (holdout${summary.holdout.sampled ? ', a sample' : ''})`),
+      scatter(summary.holdout.actual, summary.holdout.predicted, job.targetColumn || 'value', chartWidth(box))));
+  } else if (job.taskType === 'regression') {
+    viz.append(h('p', { class: 'muted' }, 'This server did not return the holdout predictions, so there is no predicted-against-actual plot.'));
+  }
+  if (m.cluster_sizes) {
+    viz.append(h('figure', { class: 'viz-box', id: 'cluster-sizes' }, h('figcaption', {}, 'Cluster sizes (rows per cluster)'),
+      bars(m.cluster_sizes.map((v, i) => ({ label: `cluster ${i}`, value: v })), { caption: 'Cluster sizes', format: (v) => fmtNumber(v) })));
+  }
+  if (summary.feature_importances && summary.feature_importances.length) {
+    const items = summary.feature_importances.map(([label, value]) => ({ label, value })).sort((a, b) => b.value - a.value);
+    viz.append(h('figure', { class: 'viz-box', id: 'importances' }, h('figcaption', {}, 'Feature importances (from the plugin)'), bars(items, { caption: 'Feature importances' })));
+  }
+  parts.push(viz);
+  if (summary.skipped_columns && summary.skipped_columns.length) {
+    parts.push(h('p', { class: 'muted' }, 'Left out: ', summary.skipped_columns.map((c) => `${c.name || c.column || JSON.stringify(c)}${c.reason ? ` (${c.reason})` : ''}`).join('; ')));
+  }
+  parts.push(h('h3', {}, 'Model'),
+    h('p', {}, h('a', { class: 'button primary', href: `/jobs/${encodeURIComponent(job.jobId)}/model`, download: `${job.jobId}.trainhost`, id: 'download-model' }, 'Download the model'),
+      ' ', h('span', { class: 'muted' }, 'Use it with “trainhost predict”, or predict below.')));
+  parts.push(predictPanel(job));
+  replace(box, parts);
+}
+
+function predictPanel(job) {
+  const status = h('div', { id: 'predict-status', 'aria-live': 'polite' });
+  const output = h('div', { id: 'predict-output' });
+  const input = h('input', { type: 'file', id: 'predict-file', accept: '.csv,.parquet,.pq' });
+  const select = h('select', { id: 'predict-dataset' }, h('option', { value: '' }, 'Choose an uploaded dataset…'));
+  loadDatasets().then((ds) => {
+    for (const d of ds) select.append(h('option', { value: d.id }, d.name));
+  }).catch(() => {});
+  const btn = h('button', { type: 'submit', class: 'button primary', id: 'predict-submit' }, 'Predict');
+  const form = h('form', { class: 'predict', novalidate: true },
+    h('h3', {}, 'Predict'),
+    h('p', { class: 'help' }, 'Upload a file with the same feature columns (the target may be missing), or pick an uploaded dataset.'),
+    h('div', { class: 'grid' },
+      h('div', { class: 'field' }, h('label', { for: 'predict-file' }, 'File to predict on'), input),
+      h('div', { class: 'field' }, h('label', { for: 'predict-dataset' }, 'or an uploaded dataset'), select)),
+    h('div', { class: 'row' }, btn), status, output);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    replace(output);
+    const file = input.files[0];
+    if (!file && !select.value) { replace(status, errorBox('Choose a file to upload or an uploaded dataset first.')); input.focus(); return; }
+    btn.disabled = true;
+    try {
+      let datasetId = select.value, name = select.selectedOptions[0]?.textContent;
+      if (file) {
+        if (!/\.(csv|parquet|pq)$/i.test(file.name)) throw Object.assign(new Error(`“${file.name}” is not a CSV or Parquet file.`), { field: 'file' });
+        replace(status, h('p', { class: 'muted' }, `Uploading ${file.name}…`));
+        datasetId = (await upload(file, () => {})).id;
+        name = file.name;
+      }
+      replace(status, h('p', { class: 'muted' }, 'Predicting…'));
+      const pred = (await post(`/jobs/${encodeURIComponent(job.jobId)}/predict`, { datasetId })).data;
+      replace(status, h('p', { class: 'ok' }, `Predicted ${fmtNumber(pred.rows)} rows of ${name}.`));
+      showPredictions(output, pred, job, name);
+    } catch (err) {
+      replace(status, errorBox(`Could not predict: ${err.message}`));
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  return form;
+}
+
+function predictionColumns(pred) {
+  const cols = [];
+  if (pred.labels) cols.push(['prediction', (i) => pred.labels[i]]);
+  if (pred.values) cols.push(['prediction', (i) => pred.values[i]]);
+  if (pred.clusters) cols.push(['cluster', (i) => pred.clusters[i]]);
+  if (pred.probabilities && pred.classes) pred.classes.forEach((c, j) => cols.push([`p(${c})`, (i) => pred.probabilities[i]?.[j]]));
+  return cols;
+}
+
+function csvCell(v) {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function showPredictions(box, pred, job, name) {
+  const cols = predictionColumns(pred);
+  const shown = Math.min(pred.rows, 20);
+  const table = h('table', { class: 'data compact', id: 'predictions-table' },
+    h('caption', {}, `First ${shown} of ${fmtNumber(pred.rows)} predictions`),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'row'), cols.map(([c]) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, Array.from({ length: shown }, (_, i) => h('tr', {}, h('td', { class: 'num' }, String(i + 1)), cols.map(([, f]) => {
+      const v = f(i);
+      return h('td', { class: typeof v === 'number' ? 'num' : '' }, typeof v === 'number' ? fmtNumber(v) : String(v ?? ''));
+    })))));
+  const dl = h('button', { type: 'button', class: 'button', id: 'download-predictions' }, 'Download predictions (CSV)');
+  dl.addEventListener('click', () => {
+    const lines = [['row', ...cols.map(([c]) => c)].map(csvCell).join(',')];
+    for (let i = 0; i < pred.rows; i++) lines.push([i + 1, ...cols.map(([, f]) => f(i))].map(csvCell).join(','));
+    const base = String(name || 'data').replace(/\.[^.]+$/, '');
+    downloadBlob(new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }), `predictions-${base}-${job.jobId.slice(0, 8)}.csv`);
+    toast('Predictions downloaded');
+  });
+  replace(box, h('p', {}, dl), tableWrap(table, 'Predictions'));
+}

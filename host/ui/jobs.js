@@ -1,0 +1,98 @@
+// The job history: status, algorithm, dataset, headline score and duration, with filters
+// kept in the address so a reload shows the same list.
+
+import { h, replace, fmtNumber, fmtDate, fmtDuration, statusBadge, errorBox, tableWrap } from './dom.js';
+import { get, plugins as loadPlugins, datasets as loadDatasets } from './api.js';
+
+const PAGE = 25;
+const STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'];
+
+export async function render({ main, query, setCleanup }) {
+  const filters = { status: query.get('status') || '', plugin: query.get('plugin') || '', datasetId: query.get('datasetId') || '', offset: Number(query.get('offset')) || 0 };
+  main.append(h('h1', {}, 'Jobs'));
+  const status = h('select', { id: 'filter-status' }, h('option', { value: '' }, 'any status'), STATUSES.map((s) => h('option', { value: s }, s)));
+  const plugin = h('select', { id: 'filter-plugin' }, h('option', { value: '' }, 'any algorithm'));
+  const dataset = h('select', { id: 'filter-dataset' }, h('option', { value: '' }, 'any dataset'));
+  const refresh = h('button', { type: 'button', class: 'button', id: 'refresh-jobs' }, 'Refresh');
+  const box = h('div', { id: 'jobs-list', 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading jobs…'));
+  const pager = h('div', { class: 'row pager' });
+  main.append(
+    h('form', { class: 'card filters', role: 'search', 'aria-label': 'Filter jobs', onsubmit: (e) => e.preventDefault() },
+      h('div', { class: 'field' }, h('label', { for: 'filter-status' }, 'Status'), status),
+      h('div', { class: 'field' }, h('label', { for: 'filter-plugin' }, 'Algorithm'), plugin),
+      h('div', { class: 'field' }, h('label', { for: 'filter-dataset' }, 'Dataset'), dataset),
+      h('div', { class: 'field end' }, refresh)),
+    h('section', { class: 'card', 'aria-label': 'Job history' }, box, pager));
+  status.value = filters.status;
+
+  let names = new Map();
+  let active = true;
+  let timer = null;
+  setCleanup(() => { active = false; clearTimeout(timer); });
+
+  const [ps, ds] = await Promise.all([loadPlugins().catch(() => []), loadDatasets().catch(() => [])]);
+  for (const p of ps) plugin.append(h('option', { value: p.name }, p.name));
+  for (const d of ds) { names.set(d.id, d.name); dataset.append(h('option', { value: d.id }, d.name)); }
+  if (filters.plugin && !ps.some((p) => p.name === filters.plugin)) plugin.append(h('option', { value: filters.plugin }, filters.plugin));
+  plugin.value = filters.plugin;
+  dataset.value = filters.datasetId;
+
+  function syncAddress() {
+    const q = new URLSearchParams();
+    for (const k of ['status', 'plugin', 'datasetId']) if (filters[k]) q.set(k, filters[k]);
+    if (filters.offset) q.set('offset', String(filters.offset));
+    const hash = `#/jobs${q.toString() ? `?${q}` : ''}`;
+    if (location.hash !== hash) history.replaceState(null, '', hash);
+  }
+  const onFilter = () => {
+    filters.status = status.value; filters.plugin = plugin.value; filters.datasetId = dataset.value; filters.offset = 0;
+    syncAddress(); load();
+  };
+  status.addEventListener('change', onFilter);
+  plugin.addEventListener('change', onFilter);
+  dataset.addEventListener('change', onFilter);
+  refresh.addEventListener('click', load);
+
+  async function load() {
+    clearTimeout(timer);
+    const q = new URLSearchParams({ limit: String(PAGE), offset: String(filters.offset) });
+    for (const k of ['status', 'plugin', 'datasetId']) if (filters[k]) q.set(k, filters[k]);
+    let page;
+    try {
+      page = await get(`/jobs?${q}`);
+    } catch (e) {
+      replace(box, errorBox(`Could not load the jobs: ${e.message}`));
+      return;
+    }
+    if (!active) return;
+    box.removeAttribute('aria-busy');
+    const jobs = page.data || [];
+    if (!jobs.length) {
+      replace(box, h('p', { class: 'muted' }, filters.status || filters.plugin || filters.datasetId ? 'No job matches these filters.' : 'No job yet. ', !(filters.status || filters.plugin || filters.datasetId) ? h('a', { href: '#/train' }, 'Train a model') : null));
+    } else {
+      replace(box, tableWrap(h('table', { class: 'data jobs', id: 'jobs-table' },
+        h('caption', { class: 'sr-only' }, 'Jobs, newest first'),
+        h('thead', {}, h('tr', {}, ['Job', 'Status', 'Algorithm', 'Dataset', 'Task', 'Score', 'Duration', 'Submitted'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, jobs.map((j) => {
+          const r = j.results || {};
+          const score = r.accuracy === null || r.accuracy === undefined ? '—' : `${fmtNumber(r.accuracy)}${r.headline_metric ? ` ${r.headline_metric}` : ''}`;
+          return h('tr', { 'data-job': j.jobId },
+            h('th', { scope: 'row', 'data-label': 'Job' }, h('a', { href: `#/jobs/${j.jobId}` }, h('code', {}, j.jobId.slice(0, 8)))),
+            h('td', { 'data-label': 'Status' }, statusBadge(j.status), j.status === 'running' ? h('span', { class: 'muted' }, ` ${j.progress || 0}%`) : null),
+            h('td', { 'data-label': 'Algorithm' }, j.modelConfig?.selectedModel || '—'),
+            h('td', { 'data-label': 'Dataset' }, names.get(j.datasetId) || h('span', { class: 'muted', title: j.datasetId }, 'deleted dataset')),
+            h('td', { 'data-label': 'Task' }, j.taskType, j.targetColumn ? h('span', { class: 'muted' }, ` → ${j.targetColumn}`) : null),
+            h('td', { class: 'num', 'data-label': 'Score' }, score),
+            h('td', { class: 'num', 'data-label': 'Duration' }, j.startedAt ? fmtDuration(j.startedAt, j.completedAt) : '—'),
+            h('td', { 'data-label': 'Submitted' }, fmtDate(j.createdAt)));
+        }))), 'Jobs'));
+    }
+    const total = page.total ?? jobs.length;
+    const prev = h('button', { type: 'button', class: 'button', disabled: filters.offset === 0, onclick: () => { filters.offset = Math.max(0, filters.offset - PAGE); syncAddress(); load(); } }, 'Newer');
+    const next = h('button', { type: 'button', class: 'button', disabled: filters.offset + PAGE >= total, onclick: () => { filters.offset += PAGE; syncAddress(); load(); } }, 'Older');
+    replace(pager, h('span', { class: 'muted' }, total ? `${filters.offset + 1}–${filters.offset + jobs.length} of ${total}` : ''), prev, next);
+    // Keep running jobs' rows fresh while this screen is open.
+    if (jobs.some((j) => j.status === 'running' || j.status === 'queued')) timer = setTimeout(load, 2000);
+  }
+  load();
+}

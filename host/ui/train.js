@@ -1,0 +1,302 @@
+// The training form: dataset, task, algorithm and target, then a hyperparameter form
+// drawn from the plugin's schema. Values are checked here, with the same rules as the
+// server, and explained next to the field before anything is sent.
+
+import { h, replace, fmtNumber, errorBox } from './dom.js';
+import { post, plugins as loadPlugins, datasets as loadDatasets, get, TASKS } from './api.js';
+
+/** Checks one parameter's text the way the server will. Returns [value, error]. */
+export function checkParam(p, raw) {
+  const range = () => {
+    const has = (v) => v !== undefined && v !== null;
+    if (has(p.min) && has(p.max)) return `from ${fmtNumber(p.min)} to ${fmtNumber(p.max)}`;
+    if (has(p.min)) return `of at least ${fmtNumber(p.min)}`;
+    if (has(p.max)) return `of at most ${fmtNumber(p.max)}`;
+    return '';
+  };
+  const inRange = (n) => (p.min === undefined || p.min === null || n >= p.min) && (p.max === undefined || p.max === null || n <= p.max);
+  if (p.type === 'bool') return [!!raw, null];
+  if (p.type === 'choice') {
+    const c = (p.choices || []).find((x) => x.toLowerCase() === String(raw).trim().toLowerCase());
+    return c ? [c, null] : [null, `Choose one of: ${(p.choices || []).join(', ')}.`];
+  }
+  const text = String(raw ?? '').trim();
+  if (p.type === 'choice_or_number') {
+    const c = (p.choices || []).find((x) => x.toLowerCase() === text.toLowerCase());
+    if (c) return [c, null];
+    if (text === '') return [null, `Enter one of ${(p.choices || []).join(', ')}, or a number ${range()}.`];
+    const n = Number(text);
+    if (!Number.isFinite(n)) return [null, `“${text}” is neither one of ${(p.choices || []).join(', ')} nor a number.`];
+    if (!inRange(n)) return [null, `Must be a number ${range()}; ${fmtNumber(n)} is out of range.`];
+    return [n, null];
+  }
+  const whole = p.type === 'int';
+  if (text === '') return [null, `Enter a ${whole ? 'whole number' : 'number'} ${range()} (default ${p.default}).`];
+  const n = Number(text);
+  if (!Number.isFinite(n)) return [null, `“${text}” is not a number. Enter a ${whole ? 'whole number' : 'number'} ${range()}.`];
+  if (whole && !Number.isInteger(n)) return [null, `Must be a whole number; ${text} has a fraction.`];
+  if (!inRange(n)) return [null, `Must be ${whole ? 'a whole number' : 'a number'} ${range()}; ${fmtNumber(n)} is out of range.`];
+  return [n, null];
+}
+
+function describeType(p) {
+  const has = (v) => v !== undefined && v !== null;
+  const r = has(p.min) && has(p.max) ? ` from ${fmtNumber(p.min)} to ${fmtNumber(p.max)}` : has(p.min) ? `, at least ${fmtNumber(p.min)}` : has(p.max) ? `, at most ${fmtNumber(p.max)}` : '';
+  switch (p.type) {
+    case 'int': return `Whole number${r}. Default ${p.default}.`;
+    case 'float': return `Number${r}. Default ${p.default}.`;
+    case 'bool': return `On or off. Default ${p.default ? 'on' : 'off'}.`;
+    case 'choice': return `One of ${(p.choices || []).join(', ')}. Default ${p.default}.`;
+    default: return `One of ${(p.choices || []).join(', ')}, or a number${r}. Default ${p.default}.`;
+  }
+}
+
+function field(id, labelText, control, help, extra) {
+  const err = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
+  const helpEl = help ? h('p', { class: 'help', id: `${id}-help` }, help) : null;
+  control.id = id;
+  control.setAttribute('aria-describedby', [helpEl && `${id}-help`, `${id}-error`].filter(Boolean).join(' '));
+  const isCheck = control.type === 'checkbox';
+  const label = h('label', { for: id }, labelText);
+  const box = h('div', { class: `field${isCheck ? ' check' : ''}` }, isCheck ? [control, label] : [label, control], extra, helpEl, err);
+  return { box, control, err };
+}
+
+function setError(f, message) {
+  if (message) {
+    f.err.textContent = message;
+    f.err.hidden = false;
+    f.control.setAttribute('aria-invalid', 'true');
+    f.box.classList.add('invalid');
+  } else {
+    f.err.textContent = '';
+    f.err.hidden = true;
+    f.control.removeAttribute('aria-invalid');
+    f.box.classList.remove('invalid');
+  }
+}
+
+export async function render({ main, query }) {
+  main.append(h('h1', {}, 'Train a model'));
+  const loading = h('p', { class: 'muted' }, 'Loading plugins and datasets…');
+  main.append(loading);
+  let plugins, datasets;
+  try {
+    [plugins, datasets] = await Promise.all([loadPlugins(true), loadDatasets()]);
+  } catch (e) {
+    replace(loading, errorBox(`Could not load the form: ${e.message}`));
+    return;
+  }
+  loading.remove();
+  if (!datasets.length) {
+    main.append(h('div', { class: 'card' }, h('p', {}, 'There is no dataset yet. '), h('a', { class: 'button primary', href: '#/datasets' }, 'Upload a dataset first')));
+    return;
+  }
+  if (!plugins.length) {
+    main.append(errorBox('No algorithm is enabled on this server. An administrator adds plugins in trainhost.toml.'));
+    return;
+  }
+  datasets.sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0));
+  const tasks = TASKS.filter((t) => plugins.some((p) => p.tasks.includes(t)));
+
+  const f = {};
+  f.dataset = field('f-dataset', 'Dataset', h('select', { name: 'datasetId', required: true },
+    datasets.map((d) => h('option', { value: d.id }, `${d.name} (${fmtNumber(d.rows)} rows)`))));
+  f.task = field('f-task', 'Task', h('select', { name: 'taskType' }, tasks.map((t) => h('option', { value: t }, t))),
+    'Classification predicts a category, regression a number, clustering finds groups without a target.');
+  f.plugin = field('f-plugin', 'Algorithm', h('select', { name: 'selectedModel' }));
+  f.target = field('f-target', 'Target column', h('select', { name: 'targetColumn' }));
+  f.validation = field('f-validation', 'Holdout fraction', h('input', { type: 'text', inputmode: 'decimal', value: '0.2', name: 'validationFraction' }),
+    'Share of rows kept aside to score the model, from 0 to 0.9. Default 0.2.');
+  f.seed = field('f-seed', 'Random seed', h('input', { type: 'text', inputmode: 'numeric', value: '42', name: 'seed' }),
+    'Same seed, same split and same model. Whole number, at least 0.');
+  const pluginDesc = h('p', { class: 'help', id: 'plugin-desc' });
+  const paramsBox = h('div', { class: 'params', id: 'params' });
+  const formError = h('div', { id: 'form-error' });
+  const submit = h('button', { type: 'submit', class: 'button primary big', id: 'train-submit' }, 'Train Model');
+  const reset = h('button', { type: 'button', class: 'button', id: 'reset-params' }, 'Reset to defaults');
+
+  const form = h('form', { class: 'card train-form', novalidate: true, 'aria-labelledby': 'setup-h' },
+    h('h2', { id: 'setup-h' }, 'What to train'),
+    h('div', { class: 'grid' }, f.dataset.box, f.task.box, f.plugin.box, f.target.box),
+    pluginDesc,
+    h('fieldset', { class: 'hyper' }, h('legend', {}, 'Hyperparameters'), paramsBox, h('div', { class: 'row' }, reset)),
+    h('details', { class: 'advanced' }, h('summary', {}, 'Split and seed'), h('div', { class: 'grid' }, f.validation.box, f.seed.box)),
+    formError,
+    h('div', { class: 'row' }, submit));
+  main.append(form);
+
+  let paramFields = [];
+  let columns = [];
+
+  const want = query.get('dataset');
+  if (want && datasets.some((d) => d.id === want)) f.dataset.control.value = want;
+
+  const selectedPlugin = () => plugins.find((p) => p.name === f.plugin.control.value);
+
+  function fillPlugins() {
+    const task = f.task.control.value;
+    const keep = f.plugin.control.value;
+    const usable = plugins.filter((p) => p.tasks.includes(task));
+    replace(f.plugin.control, usable.map((p) => h('option', { value: p.name }, `${p.name} (v${p.version})`)));
+    if (usable.some((p) => p.name === keep)) f.plugin.control.value = keep;
+    else { const rf = usable.find((p) => p.name === 'random_forest'); if (rf) f.plugin.control.value = rf.name; }
+    fillParams();
+  }
+
+  function fillParams() {
+    const p = selectedPlugin();
+    pluginDesc.textContent = p ? p.description : '';
+    paramFields = [];
+    if (!p) { replace(paramsBox, h('p', { class: 'muted' }, 'No algorithm does this task.')); return; }
+    if (!p.params.length) { replace(paramsBox, h('p', { class: 'muted' }, `${p.name} takes no hyperparameters.`)); return; }
+    const boxes = p.params.map((param) => {
+      const id = `param-${param.name}`;
+      let control, extra = null;
+      if (param.type === 'bool') control = h('input', { type: 'checkbox', name: param.name, checked: !!param.default });
+      else if (param.type === 'choice') control = h('select', { name: param.name }, param.choices.map((c) => h('option', { value: c, selected: c === param.default }, c)));
+      else {
+        const isNum = param.type === 'int' || param.type === 'float';
+        control = h('input', { type: 'text', name: param.name, value: String(param.default), inputmode: isNum ? (param.type === 'int' ? 'numeric' : 'decimal') : null, autocomplete: 'off', spellcheck: 'false' });
+        if (param.type === 'choice_or_number') {
+          const listId = `${id}-choices`;
+          control.setAttribute('list', listId);
+          extra = h('datalist', { id: listId }, param.choices.map((c) => h('option', { value: c })));
+        }
+      }
+      const fld = field(id, param.name, control, [param.help, param.help && !/[.!?]$/.test(param.help.trim()) ? '. ' : ' ', describeType(param)].join('').trim(), extra);
+      fld.param = param;
+      const check = () => { const [, err] = checkParam(param, control.type === 'checkbox' ? control.checked : control.value); setError(fld, err); return !err; };
+      control.addEventListener('input', check); // explained while typing, so nothing moves under the pointer on submit
+      control.addEventListener('change', check);
+      control.addEventListener('blur', check);
+      paramFields.push(fld);
+      return fld.box;
+    });
+    replace(paramsBox, boxes);
+  }
+
+  async function fillTargets() {
+    const id = f.dataset.control.value;
+    try {
+      const d = (await get(`/datasets/${encodeURIComponent(id)}`)).data;
+      columns = d.columns || [];
+    } catch (e) {
+      columns = [];
+      setError(f.dataset, `Could not read this dataset's columns: ${e.message}`);
+      return;
+    }
+    setError(f.dataset, null);
+    updateTargets();
+  }
+
+  function updateTargets() {
+    const task = f.task.control.value;
+    const keep = f.target.control.value;
+    const sel = f.target.control;
+    if (task === 'clustering') {
+      replace(sel, h('option', { value: '' }, 'none (clustering has no target)'));
+      sel.disabled = true;
+      setError(f.target, null);
+      return;
+    }
+    sel.disabled = false;
+    replace(sel, h('option', { value: '' }, 'Choose a column…'), columns.map((c) => {
+      const bad = (task === 'regression' && c.kind !== 'numeric') || c.kind === 'text';
+      return h('option', { value: c.name, disabled: bad }, `${c.name} (${c.kind}${bad ? task === 'regression' && c.kind !== 'text' ? ', not numeric' : ', free text' : ''})`);
+    }));
+    const usable = (name) => columns.some((c) => c.name === name) && !sel.querySelector(`option[value="${CSS.escape(name)}"]`).disabled;
+    if (keep && usable(keep)) sel.value = keep;
+  }
+
+  function checkAll() {
+    let first = null;
+    const fail = (fld, msg) => { setError(fld, msg); if (msg && !first) first = fld; };
+    fail(f.dataset, f.dataset.control.value ? null : 'Choose a dataset.');
+    fail(f.plugin, f.plugin.control.value ? null : 'Choose an algorithm that does this task.');
+    if (f.task.control.value !== 'clustering') fail(f.target, f.target.control.value ? null : 'Choose the column to predict.');
+    else setError(f.target, null);
+    const config = { selectedModel: f.plugin.control.value };
+    for (const fld of paramFields) {
+      const c = fld.control;
+      const [value, err] = checkParam(fld.param, c.type === 'checkbox' ? c.checked : c.value);
+      fail(fld, err);
+      if (!err) config[fld.param.name] = value;
+    }
+    const vf = Number(f.validation.control.value.trim());
+    fail(f.validation, f.validation.control.value.trim() !== '' && Number.isFinite(vf) && vf >= 0 && vf <= 0.9 ? null : 'Enter a fraction from 0 to 0.9, for example 0.2.');
+    const seedText = f.seed.control.value.trim();
+    const seed = Number(seedText);
+    fail(f.seed, seedText !== '' && Number.isInteger(seed) && seed >= 0 ? null : 'Enter a whole number of at least 0, for example 42.');
+    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, validationFraction: vf, seed } };
+  }
+
+  function fieldFor(name) {
+    if (!name) return null;
+    if (name === 'datasetId') return f.dataset;
+    if (name === 'targetColumn') return f.target;
+    if (name === 'taskType') return f.task;
+    if (name === 'seed') return f.seed;
+    if (name === 'validationFraction') return f.validation;
+    if (name === 'modelConfig' || name === 'modelConfig.selectedModel') return f.plugin;
+    const m = /^modelConfig\.(.+)$/.exec(name);
+    return m ? paramFields.find((x) => x.param.name === m[1]) || null : null;
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    replace(formError);
+    const { first, body } = checkAll();
+    if (first) {
+      replace(formError, errorBox('Some values need fixing before training can start; see the messages next to the fields.'));
+      first.control.focus();
+      if (first.box.closest('details')) first.box.closest('details').open = true;
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = 'Starting…';
+    try {
+      const res = await post('/train', body);
+      location.hash = `#/jobs/${res.data.jobId}`;
+    } catch (err) {
+      const fld = fieldFor(err.field);
+      const message = friendly(err);
+      if (fld) {
+        setError(fld, message);
+        if (fld.box.closest('details')) fld.box.closest('details').open = true;
+        fld.control.focus();
+        const label = fld.box.querySelector('label')?.textContent || 'a field';
+        replace(formError, errorBox(`The server refused to start training; see the message at “${label}”.`));
+      } else {
+        replace(formError, errorBox(`Training could not start: ${message}`));
+      }
+    } finally {
+      submit.disabled = false;
+      submit.textContent = 'Train Model';
+    }
+  });
+
+  reset.addEventListener('click', fillParams);
+  const showReset = () => { reset.hidden = !paramFields.length; };
+  f.plugin.control.addEventListener('change', showReset);
+  f.task.control.addEventListener('change', showReset);
+  f.task.control.addEventListener('change', () => { fillPlugins(); updateTargets(); });
+  f.plugin.control.addEventListener('change', fillParams);
+  f.dataset.control.addEventListener('change', fillTargets);
+  f.target.control.addEventListener('change', () => { if (f.target.control.value) setError(f.target, null); });
+
+  fillPlugins();
+  showReset();
+  await fillTargets();
+}
+
+/** The server's refusal in the words of this form (its messages also serve API clients). */
+function friendly(err) {
+  switch (err.code) {
+    case 'dataset_not_found': return 'This dataset no longer exists (it may have been deleted). Choose another one, or upload it again.';
+    case 'unknown_column': return 'This column is not in the dataset. Choose one of the listed columns.';
+    case 'invalid_parameter': return err.message.replace(/^modelConfig\.[A-Za-z0-9]+: /, '').replace(/^must/, 'Must');
+    case 'offline': return err.message;
+    default: return err.message;
+  }
+}

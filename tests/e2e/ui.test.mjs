@@ -1,0 +1,470 @@
+// End-to-end tests of the web UI: a real `trainhost serve` (embedded broker, temp data
+// dir, free port) driven through Debian's chromium with playwright-core.
+// Screenshots of each main screen are kept in tests/e2e/artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const artifacts = path.join(here, 'artifacts');
+const plugins = path.join(root, 'build/plugins');
+const penguins = path.join(root, 'testdata/penguins.csv');
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
+const binary = process.env.E2E_TRAINHOST_BIN || path.join(targetDir, 'debug/trainhost');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let server, base, browser, tmp, datasetId;
+const external = [];
+const serverLog = [];
+
+function startServer() {
+  for (const f of ['baseline.wasm', 'random_forest.wasm', 'test_slow.wasm']) {
+    if (!fs.existsSync(path.join(plugins, f))) throw new Error(`${path.join(plugins, f)} is missing: run scripts/build-plugins (random_forest comes with the random_forest plugin)`);
+  }
+  if (!fs.existsSync(binary)) throw new Error(`no trainhost binary at ${binary}: run cargo build -p trainhost --bin trainhost (or set E2E_TRAINHOST_BIN)`);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trainhost-e2e-'));
+  const config = path.join(tmp, 'trainhost.toml');
+  fs.writeFileSync(config, `plugin_dir = ${JSON.stringify(plugins)}
+[server]
+bind = "127.0.0.1:0"
+[storage]
+data_dir = ${JSON.stringify(path.join(tmp, 'data'))}
+[workers]
+concurrency = 2
+[[plugins]]
+name = "baseline"
+path = ${JSON.stringify(path.join(plugins, 'baseline.wasm'))}
+[[plugins]]
+name = "random_forest"
+path = ${JSON.stringify(path.join(plugins, 'random_forest.wasm'))}
+[[plugins]]
+name = "slow"
+path = ${JSON.stringify(path.join(plugins, 'test_slow.wasm'))}
+limits = { time_secs = 900.0 }
+`);
+  server = spawn(binary, ['--config', config, 'serve', '--bind', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRAINHOST_') && k !== 'REDIS_URL')), TRAINHOST_LOG: 'info' } });
+  server.stderr.on('data', (d) => serverLog.push(String(d)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`trainhost did not start within 120 s:\n${serverLog.join('')}`)), 120_000);
+    let out = '';
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`trainhost exited with ${code}:\n${serverLog.join('')}`)); });
+  });
+}
+
+async function apiGet(p) {
+  const res = await fetch(base + p);
+  return res.json();
+}
+
+async function newPage({ width = 1280, height = 900 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
+  // Records each value the job's progress bar takes, to see it move.
+  await context.addInitScript(() => {
+    window.__progress = [];
+    new MutationObserver((muts) => {
+      for (const m of muts) if (m.target.id === 'job-progress') window.__progress.push(Number(m.target.getAttribute('value')));
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['value'] });
+  });
+  const page = await context.newPage();
+  page.on('request', (r) => { const u = r.url(); if (!u.startsWith(base) && !u.startsWith('ws://127.0.0.1') && !u.startsWith('blob:') && !u.startsWith('data:')) external.push(u); });
+  page.on('pageerror', (e) => { throw new Error(`error in the page: ${e.message}`); });
+  return page;
+}
+
+async function shot(page, name) {
+  await page.evaluate(() => { const t = document.getElementById('toast'); if (t) { t.style.transition = 'none'; t.classList.remove('show'); } });
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** No horizontal scrolling of the page itself (wide tables scroll inside their box). */
+async function assertFits(page) {
+  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+  assert.ok(scroll <= width, `the page is ${scroll}px wide in a ${width}px window`);
+}
+
+async function openTrainForm(page, plugin) {
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'classification');
+  await page.selectOption('#f-plugin', plugin);
+  await page.waitForSelector('#f-target option[value="species"]', { state: 'attached' });
+  await page.selectOption('#f-target', 'species');
+}
+
+async function epochOf(page) {
+  const text = await page.textContent('#epoch-text');
+  const m = /Epoch (\d+) of (\d+)/.exec(text || '');
+  return m ? Number(m[1]) : 0;
+}
+
+async function logSeqs(page) {
+  return page.$$eval('#job-log li', (lis) => lis.map((li) => Number(li.dataset.seq)));
+}
+
+before(async () => {
+  fs.mkdirSync(artifacts, { recursive: true });
+  base = await startServer();
+  const ui = await fetch(`${base}/ui/app.js`);
+  assert.equal(ui.status, 200, `${binary} does not serve the UI (a build of another branch in a shared target dir?)`);
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => { const t = setTimeout(() => { server.kill('SIGKILL'); r(); }, 5000); server.on('exit', () => { clearTimeout(t); r(); }); });
+  }
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('the UI and its files are served by trainhost itself', async () => {
+  const index = await fetch(`${base}/`);
+  assert.equal(index.status, 200);
+  assert.match(index.headers.get('content-type'), /text\/html/);
+  assert.match(await index.text(), /<script type="module" src="\/ui\/app.js">/);
+  const css = await fetch(`${base}/ui/style.css`);
+  assert.match(css.headers.get('content-type'), /text\/css/);
+  const js = await fetch(`${base}/ui/job.js`);
+  assert.match(js.headers.get('content-type'), /javascript/);
+  for (const bad of ['/ui/..%2FCargo.toml', '/ui/nope.js', '/ui/../Cargo.toml']) assert.equal((await fetch(base + bad)).status, 404, bad);
+});
+
+test('upload penguins.csv with a progress bar and see the preview', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#dataset-list:not([aria-busy])');
+  assert.match(await page.textContent('#dataset-list'), /No datasets yet/);
+  // Watch the upload progress bar appear and fill.
+  await page.evaluate(() => {
+    window.__upload = [];
+    new MutationObserver(() => { const p = document.getElementById('upload-progress'); if (p) window.__upload.push(p.value); })
+      .observe(document.getElementById('upload-status'), { subtree: true, childList: true, attributes: true });
+  });
+  await page.setInputFiles('#file-input', penguins);
+  await page.waitForSelector('#column-table');
+  assert.ok((await page.evaluate(() => window.__upload.length)) > 0, 'the upload progress bar was shown');
+  datasetId = /#\/datasets\/(.+)$/.exec(page.url())[1];
+
+  const columns = await page.$$eval('#column-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+  const byName = Object.fromEntries(columns.map((c) => [c[0], c]));
+  assert.equal(columns.length, 8);
+  assert.equal(byName.species[1], 'categorical');
+  assert.equal(byName.bill_length_mm[1], 'numeric');
+  assert.equal(byName.sex[3], '11', 'missing count of sex');
+  assert.equal(await page.locator('#preview-rows tbody tr').count(), 10);
+  assert.match(await page.textContent('#preview-rows tbody tr:first-child'), /Adelie\s*Torgersen\s*39\.1/);
+  assert.match(await page.textContent('#dataset-list'), /penguins\.csv/);
+  await shot(page, 'datasets-preview');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await assertFits(page);
+  await shot(page, 'datasets-preview-phone');
+  await page.context().close();
+});
+
+test('a wrong file is refused in plain words where it was dropped', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/datasets`);
+  // Dropped on the drop zone.
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['hello'], 'notes.txt', { type: 'text/plain' }));
+    return dt;
+  });
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
+  assert.match(await page.textContent('#upload-status [role=alert]'), /“notes\.txt” is not a CSV or Parquet file/);
+  // The server's own refusal (a CSV it cannot read) is shown the same way.
+  await page.setInputFiles('#file-input', { name: 'empty.csv', mimeType: 'text/csv', buffer: Buffer.from('') });
+  await page.waitForSelector('#upload-status [role=alert]:has-text("empty.csv")');
+  assert.match(await page.textContent('#upload-status [role=alert]'), /^Could not upload “empty\.csv”: /);
+  await shot(page, 'datasets-upload-error');
+  await page.context().close();
+});
+
+test('an invalid parameter is refused with its message before any job is created', async () => {
+  const page = await newPage();
+  const posted = [];
+  page.on('request', (r) => { if (r.method() === 'POST') posted.push(r.url()); });
+  await openTrainForm(page, 'random_forest');
+  // The form is drawn from the plugin's schema: types, defaults, bounds, help.
+  assert.equal(await page.inputValue('#param-nEstimators'), '100');
+  assert.match(await page.textContent('#param-nEstimators-help'), /Number of trees.*Whole number from 1 to 5,000\. Default 100\./);
+  assert.equal(await page.isChecked('#param-bootstrap'), true);
+  assert.deepEqual(await page.$$eval('#param-criterion option', (o) => o.map((x) => x.value)), ['auto', 'gini', 'entropy', 'squared_error']);
+
+  await page.fill('#param-nEstimators', '0');
+  await page.click('#train-submit');
+  const error = page.locator('#param-nEstimators-error');
+  await error.waitFor({ state: 'visible' });
+  assert.match(await error.textContent(), /Must be a whole number from 1 to 5,000; 0 is out of range/);
+  assert.equal(await page.getAttribute('#param-nEstimators', 'aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'param-nEstimators', 'focus moves to the field to fix');
+  await page.fill('#param-maxSamples', 'lots');
+  await page.locator('#param-maxSamples').blur();
+  assert.match(await page.textContent('#param-maxSamples-error'), /“lots” is not a number/);
+  await shot(page, 'train-invalid-parameter');
+
+  assert.deepEqual(posted, [], 'nothing was sent to the server');
+  assert.equal((await apiGet('/jobs')).total, 0, 'no job was created');
+  await page.context().close();
+});
+
+test('train random_forest on species: progress, chart, metrics, confusion matrix, model, predictions', async () => {
+  const page = await newPage();
+  await openTrainForm(page, 'random_forest');
+  await shot(page, 'train-form');
+  await page.fill('#param-nEstimators', '120');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  const jobId = /#\/jobs\/(.+)$/.exec(page.url())[1];
+  await page.waitForSelector('#results:not([hidden]) #metrics-table', { timeout: 120_000 });
+
+  const job = (await apiGet(`/jobs/${jobId}`)).data;
+  assert.equal(job.status, 'completed');
+  assert.equal(job.modelConfig.nEstimators, 120, 'the changed hyperparameter was sent');
+
+  // The progress bar moved through intermediate values up to 100.
+  const seen = await page.evaluate(() => window.__progress);
+  assert.ok(seen.some((v) => v > 0 && v < 100), `progress values seen: ${seen.join(',')}`);
+  assert.equal(seen[seen.length - 1], 100);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], 'progress never goes back');
+  assert.match(await page.textContent('#epoch-text'), /120 of 120 epochs/);
+  // A chart per reported metric, one point per epoch.
+  const charts = await page.$$eval('#charts svg.chart', (svgs) => svgs.map((s) => ({ metric: s.dataset.metric, points: Number(s.dataset.points), line: !!s.querySelector('polyline') })));
+  assert.ok(charts.length >= 1, 'at least one metric chart');
+  for (const c of charts) { assert.equal(c.points, 120, `${c.metric} has a point per epoch`); assert.ok(c.line); }
+  assert.match(await page.textContent('#job-log'), /#1 Queued/);
+  assert.match(await page.textContent('#job-log'), /Training completed successfully!/);
+
+  // Host holdout metrics and the confusion matrix with class names.
+  const metrics = Object.fromEntries(await page.$$eval('#metrics-table tr', (trs) => trs.map((tr) => [tr.children[0].textContent, Number(tr.children[1].textContent)])));
+  assert.ok(metrics.Accuracy > 0.85, `accuracy ${metrics.Accuracy}`);
+  assert.ok('F1 (macro)' in metrics && 'Log-loss' in metrics);
+  const classes = await page.$$eval('#confusion tbody th', (ths) => ths.map((t) => t.textContent));
+  assert.deepEqual(classes, ['Adelie', 'Chinstrap', 'Gentoo']);
+  const cells = await page.$$eval('#confusion tbody td', (tds) => tds.map((t) => Number(t.textContent)));
+  assert.equal(cells.length, 9);
+  assert.equal(cells.reduce((a, b) => a + b, 0), 69, 'the holdout is 20% of 344 rows');
+  assert.ok((await page.locator('#importances li').count()) >= 6, 'feature importances');
+  assert.equal(await page.isHidden('#cancel-job'), true, 'no cancel button once the job ended');
+  await shot(page, 'job-completed');
+
+  // Download the model.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-model')]);
+  assert.equal(download.suggestedFilename(), `${jobId}.trainhost`);
+  const modelPath = path.join(artifacts, 'model.trainhost');
+  await download.saveAs(modelPath);
+  assert.ok(fs.statSync(modelPath).size > 1000, 'the model file has content');
+
+  // Predict on an uploaded file and download the predictions.
+  await page.setInputFiles('#predict-file', penguins);
+  await page.click('#predict-submit');
+  await page.waitForSelector('#predictions-table');
+  assert.match(await page.textContent('#predict-status'), /Predicted 344 rows/);
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#download-predictions')]);
+  const csvPath = path.join(artifacts, 'predictions.csv');
+  await csv.saveAs(csvPath);
+  const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 345);
+  assert.match(lines[0], /^row,prediction,p\(Adelie\),p\(Chinstrap\),p\(Gentoo\)$/);
+  assert.match(lines[1], /^1,Adelie,/);
+  await shot(page, 'job-predictions');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await assertFits(page);
+  await shot(page, 'job-completed-phone');
+  await page.context().close();
+});
+
+test('reload mid-job and a second tab show the whole history, then continue live', async () => {
+  const page = await newPage();
+  await openTrainForm(page, 'slow');
+  await page.fill('#param-epochs', '40');
+  await page.fill('#param-epochMillis', '250');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  const url = page.url();
+  await page.waitForFunction(() => /Epoch ([6-9]|\d\d) of 40/.test((document.getElementById('epoch-text')?.textContent || '')), null, { timeout: 60_000 });
+  await shot(page, 'job-live');
+  const before = await epochOf(page);
+
+  await page.reload();
+  // Straight after the reload: every event from seq 1, in order, no duplicates.
+  await page.waitForFunction((n) => {
+    const m = /Epoch (\d+) of 40/.exec(document.getElementById('epoch-text')?.textContent || '');
+    return m && Number(m[1]) >= n;
+  }, before, { timeout: 30_000 });
+  let seqs = await logSeqs(page);
+  assert.equal(seqs[0], 1);
+  seqs.forEach((s, i) => assert.equal(s, i + 1, 'the log is the history from seq 1 without gaps or duplicates'));
+  assert.ok(Number(await page.getAttribute('#charts svg.chart', 'data-points')) >= before, 'the chart has every epoch so far');
+  assert.ok(Number(await page.getAttribute('#job-progress', 'value')) > 0);
+  await shot(page, 'job-after-reload');
+
+  // The same job in another tab.
+  const other = await page.context().newPage();
+  await other.goto(url);
+  await other.waitForFunction(() => document.querySelectorAll('#job-log li').length > 5);
+  assert.equal((await logSeqs(other))[0], 1);
+
+  // Both go on live to the end.
+  for (const p of [page, other]) {
+    await p.waitForSelector('#job-status .badge-completed', { timeout: 60_000 });
+    seqs = await logSeqs(p);
+    seqs.forEach((s, i) => assert.equal(s, i + 1));
+    await p.waitForFunction(() => document.querySelector('#charts svg.chart')?.dataset.points === '40');
+    assert.match(await p.textContent('#epoch-text'), /40 of 40/);
+  }
+  await page.context().close();
+});
+
+test('start a long job and cancel it', async () => {
+  const page = await newPage();
+  await openTrainForm(page, 'slow');
+  await page.fill('#param-epochs', '10000');
+  await page.fill('#param-epochMillis', '200');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  const jobId = /#\/jobs\/(.+)$/.exec(page.url())[1];
+  await page.waitForFunction(() => Number((/Epoch (\d+) of 10000/.exec((document.getElementById('epoch-text')?.textContent || '')) || [0, 0])[1]) >= 2, null, { timeout: 60_000 });
+  assert.equal(await page.isVisible('#cancel-job'), true);
+  await page.focus('#cancel-job');
+  await page.keyboard.press('Enter'); // by keyboard
+  await page.waitForSelector('#job-status .badge-cancelled', { timeout: 15_000 });
+  assert.match(await page.textContent('#job-log'), /Training cancelled/);
+  assert.match(await page.textContent('#epoch-text'), /Cancelled at epoch \d+ of 10000/);
+  assert.equal(await page.isHidden('#cancel-job'), true);
+  assert.equal((await apiGet(`/jobs/${jobId}`)).data.status, 'cancelled');
+  await shot(page, 'job-cancelled');
+  await page.context().close();
+});
+
+test('a refusal from the server is shown in plain words at the field it concerns', async () => {
+  const form = new FormData();
+  form.append('file', new Blob(['a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n']), 'tiny.csv');
+  const tiny = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const page = await newPage();
+  await page.goto(`${base}/#/train?dataset=${tiny.id}`);
+  await page.waitForSelector('#f-target option[value="label"]', { state: 'attached' });
+  await page.selectOption('#f-plugin', 'baseline');
+  await page.selectOption('#f-target', 'label');
+  // The dataset is deleted in another tab between loading the form and submitting it: only the server knows.
+  const other = await page.context().newPage();
+  await other.goto(`${base}/#/datasets/${tiny.id}`);
+  await other.waitForSelector('#dataset-list table');
+  other.once('dialog', (d) => d.accept());
+  await other.click('button[aria-label="Delete tiny.csv"]');
+  await other.waitForFunction(() => location.hash === '#/datasets' && !document.querySelector('#dataset-list')?.textContent.includes('tiny.csv'));
+  await other.close();
+  await page.click('#train-submit');
+  const err = page.locator('#f-dataset-error');
+  await err.waitFor({ state: 'visible' });
+  assert.match(await err.textContent(), /This dataset no longer exists/);
+  assert.match(await page.textContent('#form-error'), /The server refused to start training; see the message at “Dataset”/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'f-dataset');
+  await shot(page, 'train-server-refusal');
+  await page.context().close();
+});
+
+test('regression shows predicted against actual; clustering shows cluster sizes', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'regression');
+  await page.selectOption('#f-plugin', 'random_forest');
+  await page.waitForSelector('#f-target option[value="body_mass_g"]', { state: 'attached' });
+  assert.equal(await page.$eval('#f-target option[value="species"]', (o) => o.disabled), true, 'a text column cannot be a regression target');
+  await page.selectOption('#f-target', 'body_mass_g');
+  await page.fill('#param-nEstimators', '30');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  await page.waitForSelector('#results:not([hidden]) #pred-vs-actual', { timeout: 120_000 });
+  assert.ok((await page.locator('#pred-vs-actual circle').count()) > 50, 'a point per holdout row');
+  const metrics = await page.textContent('#metrics-table');
+  assert.match(metrics, /RMSE/);
+  assert.match(metrics, /R²/);
+  await shot(page, 'job-regression');
+
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'clustering');
+  await page.selectOption('#f-plugin', 'baseline');
+  assert.equal(await page.isDisabled('#f-target'), true, 'clustering has no target');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  await page.waitForSelector('#results:not([hidden]) #cluster-sizes', { timeout: 120_000 });
+  assert.match(await page.textContent('#cluster-sizes'), /cluster 0\s*344/);
+  await shot(page, 'job-clustering');
+  await page.context().close();
+});
+
+test('the jobs history lists status, algorithm, dataset, score and duration, and filters', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector('#jobs-table');
+  const rows = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+  assert.equal(rows.length, 5);
+  const rf = rows.find((r) => r[2] === 'random_forest' && r[4].startsWith('classification'));
+  assert.ok(rf, 'the random_forest job is listed');
+  assert.match(rf[1], /completed/i);
+  assert.equal(rf[3], 'penguins.csv');
+  assert.match(rf[5], /^0\.\d+ accuracy$/);
+  assert.match(rf[6], /\d+(\.\d)? s/);
+  assert.ok(rows.some((r) => /cancelled/i.test(r[1])));
+  await shot(page, 'jobs');
+
+  await page.selectOption('#filter-status', 'cancelled');
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 1);
+  assert.match(page.url(), /#\/jobs\?status=cancelled$/);
+  await page.reload();
+  await page.waitForSelector('#jobs-table');
+  assert.equal(await page.inputValue('#filter-status'), 'cancelled', 'the filter survives a reload');
+  assert.equal(await page.locator('#jobs-table tbody tr').count(), 1);
+  await page.selectOption('#filter-status', '');
+  await page.selectOption('#filter-plugin', 'random_forest');
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 2);
+  await shot(page, 'jobs-filtered');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector('#jobs-table');
+  await assertFits(page);
+  await shot(page, 'jobs-phone');
+  await page.context().close();
+});
+
+test('usable by keyboard and at phone width: the training form', async () => {
+  const page = await newPage({ width: 390, height: 844 });
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#param-nEstimators');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'skip');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+  // Every form control has a label.
+  const unlabelled = await page.$$eval('input:not([type=hidden]):not(.sr-only), select', (els) => els.filter((e) => !e.labels || !e.labels.length).map((e) => e.id || e.name));
+  assert.deepEqual(unlabelled, []);
+  await assertFits(page);
+  await shot(page, 'train-form-phone');
+  await page.context().close();
+});
+
+test('no request left the server (no CDN)', () => {
+  assert.deepEqual(external, []);
+});
