@@ -1,0 +1,189 @@
+//! Cluster centres (modes and numeric centroids) and the distance kernel.
+//!
+//! The kernel avoids comparing a row with each of the k modes attribute by
+//! attribute. Instead, for every slot (attribute value) it keeps a match word:
+//! one byte per cluster, 1 if that cluster's mode for the attribute is this
+//! value. Summing the words of a row's m slots gives, in each byte, the number
+//! of attributes on which the row matches each cluster: m additions of a u64
+//! for eight clusters at a time (bytes cannot overflow for m ≤ 255, and longer
+//! rows are summed in chunks of 255). Missing slots keep an all-zero word, so a
+//! missing value matches no mode. This is plain integer arithmetic, so it is as
+//! fast inside wasm (no SIMD needed) as natively.
+
+use crate::data::Encoded;
+
+/// Attributes summed per chunk before a byte could overflow.
+const CHUNK: usize = 255;
+
+#[derive(Debug, Clone)]
+pub struct Centers {
+    pub k: usize,
+    pub m: usize,
+    pub p: usize,
+    /// Weight of one categorical mismatch (1 for K-Modes, gamma for K-Prototypes).
+    pub gamma: f64,
+    /// k × m slots.
+    pub modes: Vec<u32>,
+    /// k × p numeric centroids.
+    pub means: Vec<f64>,
+    /// u64 words per slot: ceil(k / 8).
+    words: usize,
+    /// slots × words match words.
+    table: Vec<u64>,
+    /// Scratch: matches per cluster for the current row.
+    matches: Vec<u32>,
+}
+
+impl Centers {
+    pub fn new(
+        k: usize,
+        m: usize,
+        p: usize,
+        slots: usize,
+        gamma: f64,
+        modes: Vec<u32>,
+        means: Vec<f64>,
+    ) -> Centers {
+        let words = k.div_ceil(8);
+        let mut centers = Centers {
+            k,
+            m,
+            p,
+            gamma,
+            modes,
+            means,
+            words,
+            table: vec![0; slots * words],
+            matches: vec![0; k],
+        };
+        for c in 0..k {
+            for a in 0..m {
+                let s = centers.modes[c * m + a];
+                centers.flip(c, s);
+            }
+        }
+        centers
+    }
+
+    /// Toggles cluster c's match bit in slot s's word.
+    fn flip(&mut self, c: usize, s: u32) {
+        self.table[s as usize * self.words + c / 8] ^= 1u64 << (8 * (c % 8));
+    }
+
+    pub fn mode(&self, c: usize, a: usize) -> u32 {
+        self.modes[c * self.m + a]
+    }
+
+    pub fn set_mode(&mut self, c: usize, a: usize, s: u32) {
+        let old = self.modes[c * self.m + a];
+        if old != s {
+            self.flip(c, old);
+            self.flip(c, s);
+            self.modes[c * self.m + a] = s;
+        }
+    }
+
+    /// Nearest cluster of row i of `d` and its distance, as the `kmodes` package
+    /// measures it: mismatches (K-Modes), or squared Euclidean distance plus gamma
+    /// times mismatches (K-Prototypes). Ties go to the lowest cluster, as np.argmin.
+    pub fn nearest(&mut self, d: &Encoded, i: usize) -> (u32, f64) {
+        let row = d.cat_row(i);
+        if self.p == 0 && self.words == 1 && self.m <= CHUNK {
+            return self.nearest_modes_only(row);
+        }
+        self.count_matches(row);
+        let x = d.num_row(i);
+        let has_nan = d.has_nan(i);
+        let mut best = (0u32, f64::INFINITY);
+        for c in 0..self.k {
+            let cat = (self.m as u32 - self.matches[c]) as f64;
+            let cost = self.num_dist(c, x, has_nan) + self.gamma * cat;
+            if cost < best.1 {
+                best = (c as u32, cost);
+            }
+        }
+        best
+    }
+
+    /// The common K-Modes case (k ≤ 8, m ≤ 255): one accumulator, no scratch.
+    fn nearest_modes_only(&self, row: &[u32]) -> (u32, f64) {
+        let acc = sum_words(&self.table, row, 1, 0);
+        let (mut best, mut best_matches) = (0, acc & 0xFF);
+        for c in 1..self.k {
+            let v = (acc >> (8 * c)) & 0xFF;
+            if v > best_matches {
+                best = c;
+                best_matches = v;
+            }
+        }
+        (best as u32, (self.m as u64 - best_matches) as f64)
+    }
+
+    fn count_matches(&mut self, row: &[u32]) {
+        self.matches.fill(0);
+        for chunk in row.chunks(CHUNK) {
+            for w in 0..self.words {
+                let acc = sum_words(&self.table, chunk, self.words, w);
+                let lanes = (self.k - 8 * w).min(8);
+                for b in 0..lanes {
+                    self.matches[8 * w + b] += ((acc >> (8 * b)) & 0xFF) as u32;
+                }
+            }
+        }
+    }
+
+    /// Squared Euclidean distance to centroid c over the row's known values.
+    fn num_dist(&self, c: usize, x: &[f64], has_nan: bool) -> f64 {
+        let mu = &self.means[c * self.p..(c + 1) * self.p];
+        if has_nan {
+            // A missing value says nothing about which cluster is nearer: skip it.
+            return x
+                .iter()
+                .zip(mu)
+                .filter(|(v, _)| !v.is_nan())
+                .map(|(v, u)| (v - u) * (v - u))
+                .sum();
+        }
+        let mut s = [0.0f64; 4];
+        let mut xs = x.chunks_exact(4);
+        let mut us = mu.chunks_exact(4);
+        for (xq, uq) in (&mut xs).zip(&mut us) {
+            for l in 0..4 {
+                let d = xq[l] - uq[l];
+                s[l] += d * d;
+            }
+        }
+        let mut total = (s[0] + s[1]) + (s[2] + s[3]);
+        for (v, u) in xs.remainder().iter().zip(us.remainder()) {
+            total += (v - u) * (v - u);
+        }
+        total
+    }
+}
+
+/// Sum of word `w` of each slot's match words. Four accumulators, unrolled:
+/// fewer loop back-edges (each costs an epoch check under wasmtime's epoch
+/// interruption) and independent loads.
+#[inline]
+fn sum_words(table: &[u64], slots: &[u32], words: usize, w: usize) -> u64 {
+    let mut acc = [0u64; 4];
+    let mut quads = slots.chunks_exact(4);
+    for q in &mut quads {
+        acc[0] = acc[0].wrapping_add(table[q[0] as usize * words + w]);
+        acc[1] = acc[1].wrapping_add(table[q[1] as usize * words + w]);
+        acc[2] = acc[2].wrapping_add(table[q[2] as usize * words + w]);
+        acc[3] = acc[3].wrapping_add(table[q[3] as usize * words + w]);
+    }
+    for &s in quads.remainder() {
+        acc[0] = acc[0].wrapping_add(table[s as usize * words + w]);
+    }
+    acc[0]
+        .wrapping_add(acc[1])
+        .wrapping_add(acc[2])
+        .wrapping_add(acc[3])
+}
+
+/// Number of attributes on which two slot rows differ.
+pub fn mismatches(a: &[u32], b: &[u32]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x != y) as u32).sum()
+}
