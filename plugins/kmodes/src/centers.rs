@@ -65,6 +65,32 @@ impl Centers {
         centers
     }
 
+    /// A bare match-word table with no bit set, for other per-slot cluster flags
+    /// (the refinement's "this value ties the cluster's highest count").
+    pub fn flags(k: usize, slots: usize) -> Centers {
+        Centers::new(k, 0, 0, slots, 1.0, vec![], vec![])
+    }
+
+    pub fn set_flag(&mut self, c: usize, s: u32, on: bool) {
+        let word = &mut self.table[s as usize * self.words + c / 8];
+        let bit = 1u64 << (8 * (c % 8));
+        if on {
+            *word |= bit;
+        } else {
+            *word &= !bit;
+        }
+    }
+
+    pub fn flag(&self, c: usize, s: u32) -> bool {
+        self.table[s as usize * self.words + c / 8] & (1u64 << (8 * (c % 8))) != 0
+    }
+
+    /// Per cluster, how many of the row's slots carry its flag.
+    pub fn flag_counts(&mut self, row: &[u32]) -> &[u32] {
+        self.count_matches(row);
+        &self.matches
+    }
+
     /// Toggles cluster c's match bit in slot s's word.
     fn flip(&mut self, c: usize, s: u32) {
         self.table[s as usize * self.words + c / 8] ^= 1u64 << (8 * (c % 8));
@@ -117,6 +143,14 @@ impl Centers {
             }
         }
         (best as u32, (self.m as u64 - best_matches) as f64)
+    }
+
+    /// Mismatches of a row against every cluster's mode.
+    pub fn mismatch_counts(&mut self, row: &[u32]) -> &[u32] {
+        self.count_matches(row);
+        let m = self.m as u32;
+        self.matches.iter_mut().for_each(|x| *x = m - *x);
+        &self.matches
     }
 
     fn count_matches(&mut self, row: &[u32]) {

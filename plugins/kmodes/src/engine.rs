@@ -29,6 +29,9 @@ pub struct Settings {
     pub seed: u64,
     /// Weight of a categorical mismatch: 1 for K-Modes.
     pub gamma: f64,
+    /// After the package's iteration converges, apply single-row moves that
+    /// lower the exact cost (see `State::refine_pass`).
+    pub refine: bool,
 }
 
 /// The best run.
@@ -244,6 +247,27 @@ impl Runner<'_, '_> {
                 break;
             }
         }
+        let mut ties = if s.refine { Some(Ties::new(&state)) } else { None };
+        while let Some(ties) = ties.as_mut().filter(|_| iterations < s.max_iter) {
+            iterations += 1;
+            let moves = state.refine_pass(ties);
+            if moves > 0 {
+                cost = state.labels_cost(&mut labels);
+            }
+            self.epoch += 1;
+            let metrics = [
+                ("cost", cost),
+                ("moved", moves as f64),
+                ("init", (init_no + 1) as f64),
+                ("iteration", iterations as f64),
+            ];
+            if !self.progress.epoch(self.epoch, self.total.max(self.epoch), &metrics) {
+                return Err(TrainError::Cancelled);
+            }
+            if moves == 0 {
+                break;
+            }
+        }
         Ok(Fit {
             k: s.k,
             modes: state.centers.modes,
@@ -278,51 +302,68 @@ fn initial_centers(d: &Encoded, k: usize, init: Init, rng: &mut Rng) -> (Vec<u32
 
 /// Huang [1997] as init_methods.py: each attribute of each mode is drawn with the
 /// value frequencies of the data; then each mode is replaced by the nearest row
-/// that is not already a centre.
+/// that is not already a centre. Among equally near rows the package takes
+/// whichever its (unstable) argsort puts first, an arbitrary pick; we pick one at
+/// random, since always taking the first row would make every run start from
+/// the same few rows.
 fn huang(d: &Encoded, k: usize, rng: &mut Rng) -> Vec<u32> {
     let m = d.m;
     let mut modes = vec![0u32; k * m];
     for a in 0..m {
-        let known: Vec<u32> = (0..d.n)
-            .map(|i| d.cat[i * m + a])
-            .filter(|&s| s != d.missing[a])
-            .collect();
         for c in 0..k {
-            modes[c * m + a] = if known.is_empty() {
-                d.col_modes[a]
-            } else {
-                known[rng.below(known.len())]
-            };
+            modes[c * m + a] = draw_known(d, a, rng);
         }
     }
+    // Distances to the drawn modes, eight clusters per pass of the match-word kernel.
+    let drawn = modes.clone();
     let mut dist = vec![0u32; d.n];
-    for c in 0..k {
-        let target = modes[c * m..(c + 1) * m].to_vec();
-        for (i, di) in dist.iter_mut().enumerate() {
-            *di = mismatches(d.cat_row(i), &target);
+    for block in (0..k).step_by(8) {
+        let width = (k - block).min(8);
+        let block_modes = drawn[block * m..(block + width) * m].to_vec();
+        let mut kernel = Centers::new(width, m, 0, d.slots(), 1.0, block_modes, vec![]);
+        let mut block_dist = vec![0u32; d.n * width];
+        for i in 0..d.n {
+            block_dist[i * width..(i + 1) * width].copy_from_slice(kernel.mismatch_counts(d.cat_row(i)));
         }
-        let row = by_distance(&dist, m)
-            .find(|&i| !(0..k).any(|o| d.cat_row(i) == &modes[o * m..(o + 1) * m]))
-            .unwrap_or_else(|| first_min(&dist));
-        let (row_modes, _) = rows_as_centers(d, &[row]);
-        modes[c * m..(c + 1) * m].copy_from_slice(&row_modes);
+        for c in block..block + width {
+            for (i, di) in dist.iter_mut().enumerate() {
+                *di = block_dist[i * width + c - block];
+            }
+            let is_new = |i: usize| !(0..k).any(|o| d.cat_row(i) == &modes[o * m..(o + 1) * m]);
+            let row = nearest_new_row(&dist, is_new, rng).unwrap_or_else(|| first_min(&dist));
+            let (row_modes, _) = rows_as_centers(d, &[row]);
+            modes[c * m..(c + 1) * m].copy_from_slice(&row_modes);
+        }
     }
     modes
 }
 
-/// Row indices ordered by distance (0..=max), then by index: a counting sort.
-fn by_distance(dist: &[u32], max: usize) -> impl Iterator<Item = usize> {
-    let mut start = vec![0usize; max + 2];
-    dist.iter().for_each(|&x| start[x as usize + 1] += 1);
-    for b in 1..start.len() {
-        start[b] += start[b - 1];
+/// A known value of attribute a drawn with the data's frequencies (a random row's
+/// value, drawing again on a missing one); the column's mode if none is known.
+fn draw_known(d: &Encoded, a: usize, rng: &mut Rng) -> u32 {
+    if d.col_known[a] == 0 {
+        return d.col_modes[a];
     }
-    let mut order = vec![0usize; dist.len()];
-    for (i, &x) in dist.iter().enumerate() {
-        order[start[x as usize]] = i;
-        start[x as usize] += 1;
+    loop {
+        let s = d.cat[rng.below(d.n) * d.m + a];
+        if s != d.missing[a] {
+            return s;
+        }
     }
-    order.into_iter()
+}
+
+/// A random row among the nearest (smallest `dist`) rows accepted by `is_new`.
+fn nearest_new_row(dist: &[u32], is_new: impl Fn(usize) -> bool, rng: &mut Rng) -> Option<usize> {
+    let mut floor = 0;
+    loop {
+        // The smallest distance not yet tried, then the eligible rows at it.
+        let level = dist.iter().copied().filter(|&x| x >= floor).min()?;
+        let eligible: Vec<usize> = (0..dist.len()).filter(|&i| dist[i] == level && is_new(i)).collect();
+        if !eligible.is_empty() {
+            return Some(eligible[rng.below(eligible.len())]);
+        }
+        floor = level + 1;
+    }
 }
 
 fn first_min(values: &[u32]) -> usize {
@@ -357,6 +398,42 @@ fn cao(d: &Encoded, k: usize) -> Vec<u32> {
         chosen.push(first_max(&nearest));
     }
     rows_as_centers(d, &chosen).0
+}
+
+/// For the refinement: per cluster and attribute, which values tie the highest
+/// count (as flags in a match-word table, so one row's ties with every cluster
+/// are counted in one pass) and how many values do.
+struct Ties {
+    flags: Centers,
+    count: Vec<u32>,
+}
+
+impl Ties {
+    fn new(state: &State) -> Ties {
+        let (k, m) = (state.centers.k, state.d.m);
+        let mut ties = Ties { flags: Centers::flags(k, state.d.slots()), count: vec![0; k * m] };
+        for c in 0..k {
+            for a in 0..m {
+                ties.update(state, c, a);
+            }
+        }
+        ties
+    }
+
+    /// Recomputes the ties of attribute a in cluster c from the counts.
+    fn update(&mut self, state: &State, c: usize, a: usize) {
+        let d = state.d;
+        let freq = &state.freq[c * d.slots()..(c + 1) * d.slots()];
+        let range = d.offsets[a]..d.missing[a];
+        let top = range.clone().map(|v| freq[v as usize]).max().unwrap_or(0);
+        let mut count = 0;
+        for v in range {
+            let tied = freq[v as usize] == top;
+            self.flags.set_flag(c, v, tied);
+            count += tied as u32;
+        }
+        self.count[c * d.m + a] = count;
+    }
 }
 
 /// One run's mutable state.
@@ -522,6 +599,63 @@ impl<'a> State<'a> {
         moves
     }
 
+    /// One pass of single-row moves on the exact cost (Hartigan's rule), which the
+    /// nearest-centre pass cannot see because it ignores how a move changes the
+    /// modes and means themselves. For row x leaving cluster A for B:
+    /// - categorical: the cost changes by U_A(x) − T_B(x) mismatches, where U_A counts
+    ///   the attributes whose value in x is A's unique most frequent one (A loses a
+    ///   match there) and T_B those whose value in x ties B's highest count (B gains one);
+    /// - numeric: by n_B/(n_B+1)·|x−μ_B|² − n_A/(n_A−1)·|x−μ_A|², per known attribute.
+    ///
+    /// The row goes to the cluster with the most negative change, if any; a
+    /// cluster is never emptied. Returns how many rows moved.
+    fn refine_pass(&mut self, ties: &mut Ties) -> usize {
+        let (d, k) = (self.d, self.centers.k);
+        let mut moves = 0;
+        for i in 0..d.n {
+            let from = self.assign[i] as usize;
+            if self.sizes[from] < 2 {
+                continue;
+            }
+            let row = d.cat_row(i);
+            let unique = (0..d.m).filter(|&a| ties.flags.flag(from, row[a]) && ties.count[from * d.m + a] == 1).count();
+            let leave = self.centers.gamma * unique as f64 - self.numeric_gain(i, from, -1.0);
+            let tied = ties.flags.flag_counts(row);
+            let mut best = (from, -1e-9 * (1.0 + leave.abs()));
+            for to in (0..k).filter(|&c| c != from) {
+                let join = self.numeric_gain(i, to, 1.0) - self.centers.gamma * tied[to] as f64;
+                if leave + join < best.1 {
+                    best = (to, leave + join);
+                }
+            }
+            if best.0 != from {
+                self.move_row(i, from, best.0);
+                for a in 0..d.m {
+                    ties.update(self, from, a);
+                    ties.update(self, best.0, a);
+                }
+                moves += 1;
+            }
+        }
+        moves
+    }
+
+    /// Change of cluster c's squared-distance sum when row i joins (sign 1) or
+    /// leaves (sign −1), per known attribute: n/(n±1)·(x−μ)².
+    fn numeric_gain(&self, i: usize, c: usize, sign: f64) -> f64 {
+        let p = self.d.p;
+        let mut total = 0.0;
+        for (j, &v) in self.d.num_row(i).iter().enumerate() {
+            let n = self.known[c * p + j] as f64;
+            if v.is_nan() || n + sign <= 0.0 {
+                continue;
+            }
+            let diff = v - self.centers.means[c * p + j];
+            total += n / (n + sign) * diff * diff;
+        }
+        total
+    }
+
     /// Every row's nearest centre and the total distance: the package's cost.
     fn labels_cost(&mut self, labels: &mut [u32]) -> f64 {
         let mut cost = 0.0;
@@ -539,8 +673,13 @@ pub(crate) mod tests {
     use super::*;
 
     #[test]
-    fn counting_sort_orders_by_distance_then_index() {
-        let order: Vec<usize> = by_distance(&[2, 0, 1, 0, 2], 2).collect();
-        assert_eq!(order, vec![1, 3, 2, 0, 4]);
+    fn nearest_new_row_takes_the_closest_eligible_rows_at_random() {
+        let dist = [2, 0, 1, 0, 2, 1];
+        let mut rng = Rng::new(1);
+        let picks: Vec<usize> = (0..50).map(|_| nearest_new_row(&dist, |i| i != 1, &mut rng).unwrap()).collect();
+        assert!(picks.iter().all(|&p| p == 3));
+        let picks: Vec<usize> = (0..50).map(|_| nearest_new_row(&dist, |i| i > 1 && i != 3, &mut rng).unwrap()).collect();
+        assert!(picks.contains(&2) && picks.contains(&5) && picks.iter().all(|&p| p == 2 || p == 5));
+        assert_eq!(nearest_new_row(&dist, |_| false, &mut rng), None);
     }
 }

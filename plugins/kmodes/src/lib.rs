@@ -63,6 +63,12 @@ pub fn info() -> PluginInfo {
                  0 = half the mean standard deviation of the numeric columns (the kmodes package default).",
             ),
             boolean("standardize", false, "K-Prototypes: scale numeric columns to mean 0, standard deviation 1 first."),
+            boolean(
+                "refine",
+                true,
+                "After the kmodes package's iteration converges, move single rows while that lowers the exact cost \
+                 (Hartigan's rule). Off reproduces the package's algorithm.",
+            ),
         ],
     }
 }
@@ -77,6 +83,7 @@ pub struct Config {
     pub algorithm: Option<Algorithm>,
     pub gamma: f64,
     pub standardize: bool,
+    pub refine: bool,
 }
 
 impl Config {
@@ -126,6 +133,7 @@ impl Config {
             algorithm,
             gamma,
             standardize: p.boolean("standardize")?,
+            refine: p.boolean("refine")?,
         })
     }
 }
@@ -182,6 +190,7 @@ pub fn train(
         max_iter: config.max_iter,
         seed: request.seed,
         gamma,
+        refine: config.refine,
     };
     let fit = engine::fit(&data, &settings, progress)?;
 
