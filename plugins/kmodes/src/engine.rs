@@ -671,6 +671,154 @@ impl<'a> State<'a> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::data::{Algorithm, Schema};
+    use trainhost_sdk::{Categorical, Column, ColumnData, Table};
+
+    /// Rows with `m` categorical attributes from a generator of codes (levels 0..4).
+    fn encoded(n: usize, m: usize, numeric: bool, code: impl Fn(usize, usize) -> u32) -> Encoded {
+        let mut columns: Vec<Column> = (0..m)
+            .map(|a| Column {
+                name: format!("c{a}"),
+                data: ColumnData::Categorical(Categorical {
+                    codes: (0..n).map(|i| code(i, a)).collect(),
+                    levels: (0..4).map(|l| l.to_string()).collect(),
+                }),
+            })
+            .collect();
+        if numeric {
+            let values = (0..n).map(|i| (i % 7) as f64 + code(i, 0) as f64 * 3.0).collect();
+            columns.push(Column { name: "x".into(), data: ColumnData::Numeric(values) });
+        }
+        let table = Table { rows: n as u32, columns };
+        let algorithm = if numeric { Algorithm::KPrototypes } else { Algorithm::KModes };
+        Encoded::encode(&Schema::from_table(&table, algorithm, false).unwrap(), &table).unwrap()
+    }
+
+    /// The counts, sums and modes kept incrementally equal those recomputed from scratch.
+    fn assert_consistent(state: &State) {
+        let (d, k) = (state.d, state.centers.k);
+        let mut fresh = State::new(d, state.centers.clone(), Rng::new(0));
+        for i in 0..d.n {
+            fresh.add(i, state.assign[i] as usize);
+        }
+        assert_eq!(fresh.sizes, state.sizes);
+        assert_eq!(fresh.freq, state.freq);
+        assert_eq!(fresh.known, state.known);
+        for c in 0..k {
+            for a in 0..d.m {
+                let mode = state.centers.mode(c, a) as usize;
+                let top = fresh.freq[c * d.slots() + fresh.most_frequent(c, a) as usize];
+                assert_eq!(fresh.freq[c * d.slots() + mode], top, "mode of cluster {c} attribute {a} is a most frequent value");
+            }
+            for j in 0..d.p {
+                let mean = fresh.sums[c * d.p + j] / fresh.known[c * d.p + j] as f64;
+                assert!((state.centers.means[c * d.p + j] - mean).abs() < 1e-9);
+            }
+        }
+    }
+
+    /// Sum over rows of the distance to their own cluster's centre.
+    fn exact_cost(state: &State) -> f64 {
+        let (d, c) = (state.d, &state.centers);
+        (0..d.n)
+            .map(|i| {
+                let a = state.assign[i] as usize;
+                let cat = mismatches(d.cat_row(i), &c.modes[a * d.m..(a + 1) * d.m]) as f64;
+                let num: f64 = d.num_row(i).iter().enumerate().map(|(j, v)| (v - c.means[a * d.p + j]).powi(2)).sum();
+                num + c.gamma * cat
+            })
+            .sum()
+    }
+
+    /// Brute force: single moves (with modes recomputed exactly) that lower the exact cost.
+    fn no_improving_single_move(state: &State) -> usize {
+        let (d, k, base) = (state.d, state.centers.k, exact_cost(state));
+        let mut found = 0;
+        for i in 0..d.n {
+            let from = state.assign[i] as usize;
+            for to in (0..k).filter(|&c| c != from && state.sizes[from] > 1) {
+                let mut probe = State { centers: state.centers.clone(), rng: Rng::new(0), ..state.clone_counts() };
+                probe.move_row(i, from, to);
+                for c in 0..k {
+                    for a in 0..d.m {
+                        let best = probe.most_frequent(c, a);
+                        probe.centers.set_mode(c, a, best);
+                    }
+                }
+                found += (exact_cost(&probe) < base - 1e-9) as usize;
+            }
+        }
+        found
+    }
+
+    impl<'a> State<'a> {
+        fn clone_counts(&self) -> State<'a> {
+            State {
+                d: self.d,
+                centers: self.centers.clone(),
+                assign: self.assign.clone(),
+                sizes: self.sizes.clone(),
+                freq: self.freq.clone(),
+                sums: self.sums.clone(),
+                known: self.known.clone(),
+                rng: Rng::new(0),
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_cluster_is_reseeded_from_the_largest_one() {
+        let d = encoded(30, 3, false, |i, a| ((i % 3) as u32 + a as u32) % 4);
+        // Clusters 0 and 1 share a mode: ties go to cluster 0, so cluster 1 starts empty.
+        let modes = [d.cat_row(0), d.cat_row(0), d.cat_row(1)].concat();
+        let mut state = State::new(&d, Centers::new(3, 3, 0, d.slots(), 1.0, modes, vec![]), Rng::new(5));
+        assert_eq!(state.initial_assignment(), 1);
+        assert_eq!(state.sizes[1], 0);
+        let largest = first_max(&state.sizes);
+        let before = state.sizes[largest];
+        state.fill_empty_clusters();
+        assert_eq!(state.sizes[1], 1);
+        assert_eq!(state.sizes[largest], before - 1);
+        assert_consistent(&state);
+    }
+
+    #[test]
+    fn moves_keep_counts_modes_and_means_consistent_and_refinement_only_lowers_the_cost() {
+        for numeric in [false, true] {
+            let mut rng = Rng::new(9);
+            let codes: Vec<u32> = (0..400 * 5).map(|_| rng.below(4) as u32).collect();
+            let d = encoded(400, 5, numeric, |i, a| codes[i * 5 + a]);
+            let (modes, means) = initial_centers(&d, 4, Init::Random, &mut Rng::new(1));
+            let mut state = State::new(&d, Centers::new(4, d.m, d.p, d.slots(), 0.7, modes, means), Rng::new(2));
+            state.initial_assignment();
+            state.fill_empty_clusters();
+            let mut lloyd = state.clone_counts();
+            let moved: usize = (0..5).map(|_| lloyd.pass()).sum();
+            assert!(moved > 0, "the test must exercise nearest-centre moves");
+            assert_consistent(&lloyd);
+            // Refinement straight from the initial assignment, where it has work to do.
+            let mut ties = Ties::new(&state);
+            let (mut cost, mut refined) = (exact_cost(&state), 0);
+            for _ in 0..50 {
+                let moves = state.refine_pass(&mut ties);
+                let after = exact_cost(&state);
+                assert!(after <= cost + 1e-9, "refinement raised the cost from {cost} to {after}");
+                assert!(moves == 0 || after < cost);
+                (cost, refined) = (after, refined + moves);
+                assert_consistent(&state);
+                let mut fresh = Ties::new(&state);
+                assert_eq!(fresh.count, ties.count);
+                for i in 0..d.n {
+                    assert_eq!(fresh.flags.flag_counts(d.cat_row(i)), ties.flags.flag_counts(d.cat_row(i)));
+                }
+                if moves == 0 {
+                    break;
+                }
+            }
+            assert_eq!(no_improving_single_move(&state), 0, "refinement converged to a Hartigan optimum");
+            assert!(refined > 0, "the test must exercise refinement moves");
+        }
+    }
 
     #[test]
     fn nearest_new_row_takes_the_closest_eligible_rows_at_random() {
