@@ -1,7 +1,9 @@
 //! Runs the kmodes plugin natively on a CSV, for the quality and benchmark
 //! scripts while the host CLI is not available.
 //!
-//!   kmodes_cli --data F.csv [--exclude COL]... [--param name=value]... [--seed N] [--out ids.csv]
+//!   kmodes_cli --data F.csv [--exclude COL]... [--param name=value]... [--seed N] [--out ids.csv] [--progress]
+//!
+//! `--progress` prints every reported epoch (run, pass, cost, rows moved) to stderr.
 //!
 //! Prints one `key value` per line: cost, iterations, runs, gamma, seconds
 //! (training only, CSV parsing excluded), seconds_per_init, sizes.
@@ -21,7 +23,7 @@ fn main() {
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let (mut data, mut out, mut seed) = (None, None, 0u64);
-    let (mut exclude, mut overrides) = (vec![], vec![]);
+    let (mut exclude, mut overrides, mut verbose) = (vec![], vec![], false);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -30,6 +32,7 @@ fn run() -> Result<(), String> {
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--exclude" => exclude.push(value()?),
             "--param" => overrides.push(value()?),
+            "--progress" => verbose = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -50,8 +53,14 @@ fn run() -> Result<(), String> {
         seed,
     };
     let start = Instant::now();
-    let trained =
-        kmodes::train(&request, &mut NoProgress).map_err(|e| format!("training failed: {e:?}"))?;
+    let mut report = |epoch: u32, total: u32, metrics: &[(&str, f64)]| {
+        if verbose {
+            let line: Vec<String> = metrics.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            eprintln!("epoch {epoch}/{total} {}", line.join(" "));
+        }
+        true
+    };
+    let trained = kmodes::train(&request, &mut report).map_err(|e| format!("training failed: {e:?}"))?;
     let seconds = start.elapsed().as_secs_f64();
     let metric = |name: &str| {
         trained

@@ -26,6 +26,12 @@ pub struct Centers {
     pub modes: Vec<u32>,
     /// k × p numeric centroids.
     pub means: Vec<f64>,
+    /// The same, p × (8·words), padded: the distance loop runs over clusters for
+    /// one attribute at a time, over a fixed eight lanes when k ≤ 8 (unrolled,
+    /// vectorisable natively, no per-cluster loop back-edge in wasm).
+    means_t: Vec<f64>,
+    /// Scratch: distance per cluster for the current row.
+    dist: Vec<f64>,
     /// u64 words per slot: ceil(k / 8).
     words: usize,
     /// slots × words match words.
@@ -51,6 +57,17 @@ impl Centers {
             p,
             gamma,
             modes,
+            means_t: (0..p * 8 * words)
+                .map(|jc| {
+                    let (j, c) = (jc / (8 * words), jc % (8 * words));
+                    if c < k {
+                        means[c * p + j]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+            dist: vec![0.0; k],
             means,
             words,
             table: vec![0; slots * words],
@@ -109,6 +126,11 @@ impl Centers {
         }
     }
 
+    pub fn set_mean(&mut self, c: usize, j: usize, v: f64) {
+        self.means[c * self.p + j] = v;
+        self.means_t[j * 8 * self.words + c] = v;
+    }
+
     /// Nearest cluster of row i of `d` and its distance, as the `kmodes` package
     /// measures it: mismatches (K-Modes), or squared Euclidean distance plus gamma
     /// times mismatches (K-Prototypes). Ties go to the lowest cluster, as np.argmin.
@@ -117,13 +139,52 @@ impl Centers {
         if self.p == 0 && self.words == 1 && self.m <= CHUNK {
             return self.nearest_modes_only(row);
         }
+        if self.words == 1 && self.m <= CHUNK {
+            return self.nearest_up_to_eight(row, d.num_row(i));
+        }
         self.count_matches(row);
-        let x = d.num_row(i);
-        let has_nan = d.has_nan(i);
+        // As the package: squared distance summed over the attributes in order,
+        // then gamma times the mismatches.
+        self.dist.fill(0.0);
+        let stride = 8 * self.words;
+        for (j, &v) in d.num_row(i).iter().enumerate() {
+            if v.is_nan() {
+                continue; // a missing value says nothing about which cluster is nearer
+            }
+            let mu = &self.means_t[j * stride..j * stride + self.k];
+            for (acc, u) in self.dist.iter_mut().zip(mu) {
+                let diff = v - u;
+                *acc += diff * diff;
+            }
+        }
         let mut best = (0u32, f64::INFINITY);
         for c in 0..self.k {
-            let cat = (self.m as u32 - self.matches[c]) as f64;
-            let cost = self.num_dist(c, x, has_nan) + self.gamma * cat;
+            let cost = self.dist[c] + self.gamma * (self.m as u32 - self.matches[c]) as f64;
+            if cost < best.1 {
+                best = (c as u32, cost);
+            }
+        }
+        best
+    }
+
+    /// K-Prototypes with k ≤ 8 and m ≤ 255: one match word, eight fixed lanes.
+    fn nearest_up_to_eight(&self, row: &[u32], x: &[f64]) -> (u32, f64) {
+        let acc = sum_words(&self.table, row, 1, 0);
+        let mut dist = [0.0f64; 8];
+        for (j, &v) in x.iter().enumerate() {
+            if v.is_nan() {
+                continue; // a missing value says nothing about which cluster is nearer
+            }
+            let mu: &[f64; 8] = self.means_t[j * 8..j * 8 + 8].try_into().expect("eight lanes");
+            for l in 0..8 {
+                let diff = v - mu[l];
+                dist[l] += diff * diff;
+            }
+        }
+        let mut best = (0u32, f64::INFINITY);
+        for (c, &num) in dist.iter().enumerate().take(self.k) {
+            let mismatches = self.m as u64 - ((acc >> (8 * c)) & 0xFF);
+            let cost = num + self.gamma * mismatches as f64;
             if cost < best.1 {
                 best = (c as u32, cost);
             }
@@ -164,34 +225,6 @@ impl Centers {
                 }
             }
         }
-    }
-
-    /// Squared Euclidean distance to centroid c over the row's known values.
-    fn num_dist(&self, c: usize, x: &[f64], has_nan: bool) -> f64 {
-        let mu = &self.means[c * self.p..(c + 1) * self.p];
-        if has_nan {
-            // A missing value says nothing about which cluster is nearer: skip it.
-            return x
-                .iter()
-                .zip(mu)
-                .filter(|(v, _)| !v.is_nan())
-                .map(|(v, u)| (v - u) * (v - u))
-                .sum();
-        }
-        let mut s = [0.0f64; 4];
-        let mut xs = x.chunks_exact(4);
-        let mut us = mu.chunks_exact(4);
-        for (xq, uq) in (&mut xs).zip(&mut us) {
-            for l in 0..4 {
-                let d = xq[l] - uq[l];
-                s[l] += d * d;
-            }
-        }
-        let mut total = (s[0] + s[1]) + (s[2] + s[3]);
-        for (v, u) in xs.remainder().iter().zip(us.remainder()) {
-            total += (v - u) * (v - u);
-        }
-        total
     }
 }
 

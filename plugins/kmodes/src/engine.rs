@@ -512,11 +512,8 @@ impl<'a> State<'a> {
             let n = self.known[c * p + j];
             // An empty cluster's centroid is irrelevant until it is re-seeded; the
             // column mean keeps it finite.
-            self.centers.means[c * p + j] = if n > 0 {
-                self.sums[c * p + j] / n as f64
-            } else {
-                self.d.col_means[j]
-            };
+            let mean = if n > 0 { self.sums[c * p + j] / n as f64 } else { self.d.col_means[j] };
+            self.centers.set_mean(c, j, mean);
         }
     }
 
