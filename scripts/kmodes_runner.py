@@ -33,15 +33,18 @@ def run_plugin(runner, csv_path, params, seed):
         else:
             model = os.path.join(tmp, "model.bin")
             start = time.perf_counter()
+            # --validation 0: train on every row, so that the cost compares with the package's.
             out = subprocess.run(["trainhost", "train", "--plugin", "kmodes", "--data", csv_path,
-                                  "--task", "clustering", "--seed", str(seed), "--out", model] + flags,
+                                  "--task", "clustering", "--validation", "0", "--seed", str(seed),
+                                  "--out", model] + flags,
                                  check=True, capture_output=True, text=True).stdout
             seconds = time.perf_counter() - start
             subprocess.run(["trainhost", "predict", "--model", model, "--data", csv_path, "--out", ids_path],
                            check=True, capture_output=True, text=True)
-            # The host prints its metrics; take `cost` and `runs` wherever they appear.
+            # The host prints the plugin's own metrics as "plugin NAME VALUE" (its own
+            # holdout metrics, without the prefix, are not the plugin's figures).
             figures = {name: m.group(1) for name in ("cost", "runs", "iterations", "gamma")
-                       if (m := re.search(rf'"?{name}"?\s*[:=]?\s*([-+0-9.eE]+)', out))}
+                       if (m := re.search(rf"plugin\s+{name}\s+([-+0-9.eE]+)", out))}
             figures["seconds"] = str(seconds)
             figures["seconds_per_init"] = str(seconds / float(figures.get("runs", params.get("nInit", 1))))
         with open(ids_path) as f:

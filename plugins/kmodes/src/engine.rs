@@ -227,7 +227,8 @@ impl Runner<'_, '_> {
         while iterations < s.max_iter {
             iterations += 1;
             let moves = state.pass();
-            let new_cost = state.labels_cost(&mut labels);
+            // No move, no centre changed: the labels and cost are those we have.
+            let new_cost = if moves == 0 { cost } else { state.labels_cost(&mut labels) };
             self.epoch += 1;
             let metrics = [
                 ("cost", new_cost),
