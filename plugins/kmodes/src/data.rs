@@ -83,13 +83,9 @@ impl Schema {
                     source: CatSource::Values(distinct_values(values)),
                 }),
                 (ColumnData::Numeric(values), Algorithm::KPrototypes) => {
+                    // A column with no known value is kept: every value is missing,
+                    // so it adds nothing to any distance (nor to the default gamma).
                     let (mean, std) = mean_std(values.iter().copied().filter(|v| v.is_finite()));
-                    if mean.is_nan() {
-                        return Err(format!(
-                            "numeric column '{}' has no finite value; drop it",
-                            column.name
-                        ));
-                    }
                     let (shift, scale) = if standardize && std > 0.0 {
                         (mean, std)
                     } else {
@@ -171,7 +167,9 @@ pub struct Encoded {
     pub num: Vec<f64>,
     /// Per row: does it have a missing numeric value (empty when none has).
     pub row_has_nan: Vec<bool>,
-    /// Per numeric attribute: mean and population std of the known values.
+    /// Per numeric attribute: how many rows have it known, and the mean and
+    /// population std of the known values (0 when none is known).
+    pub num_known: Vec<usize>,
     pub col_means: Vec<f64>,
     pub col_stds: Vec<f64>,
     /// Per categorical attribute: the most frequent known slot (lowest on ties).
@@ -263,6 +261,7 @@ impl Encoded {
         } else {
             vec![]
         };
+        let num_known = (0..p).map(|j| (0..n).filter(|&i| !num[i * p + j].is_nan()).count()).collect();
         let mut col_means = vec![0.0; p];
         let mut col_stds = vec![0.0; p];
         for j in 0..p {
@@ -290,6 +289,7 @@ impl Encoded {
             missing,
             num,
             row_has_nan,
+            num_known,
             col_means,
             col_stds,
             col_modes,

@@ -258,10 +258,12 @@ fn choose_algorithm(config: &Config, table: &Table) -> Result<Algorithm, TrainEr
 }
 
 /// The `kmodes` package's default: half the mean standard deviation of the numeric
-/// columns (population std, of the known values). A table whose numeric columns are
-/// all constant would give 0 and silence the categorical columns: use 1 then.
+/// columns (population std, of the known values; columns with no known value are
+/// left out). Numeric columns that are all constant would give 0 and silence the
+/// categorical columns: use 1 then.
 fn default_gamma(data: &Encoded) -> f64 {
-    let gamma = 0.5 * data.col_stds.iter().sum::<f64>() / data.p.max(1) as f64;
+    let stds: Vec<f64> = (0..data.p).filter(|&j| data.num_known[j] > 0).map(|j| data.col_stds[j]).collect();
+    let gamma = 0.5 * stds.iter().sum::<f64>() / stds.len().max(1) as f64;
     if gamma > 0.0 && gamma.is_finite() {
         gamma
     } else {

@@ -102,3 +102,27 @@ fn real_tables_with_missing_values_cluster_every_row() {
         assert_eq!(trained.cluster_sizes.unwrap().iter().sum::<u64>(), table.rows as u64);
     }
 }
+
+#[test]
+fn a_column_with_no_known_value_changes_no_assignment() {
+    let (table, _) = planted(500, 4, 5, 3, 0.8, 2, 11);
+    let overrides = [("nClusters", int(3)), ("init", choice("huang")), ("nInit", int(2))];
+    let base = kmodes::train(&request(table.clone(), 4, &overrides), &mut NoProgress).unwrap();
+    let base_ids = clusters(kmodes::predict(&base.model, &table).unwrap());
+
+    let mut with_empty = table.clone();
+    with_empty.columns.push(Column { name: "empty_num".into(), data: ColumnData::Numeric(vec![f64::NAN; 500]) });
+    let trained = kmodes::train(&request(with_empty.clone(), 4, &overrides), &mut NoProgress).unwrap();
+    assert_eq!(metric(&trained, "gamma"), metric(&base, "gamma"), "left out of the default gamma");
+    // Equal up to rounding (the per-cluster sums are accumulated in another order).
+    assert!((metric(&trained, "cost") - metric(&base, "cost")).abs() < 1e-9 * metric(&base, "cost"));
+    assert_eq!(ari(&clusters(kmodes::predict(&trained.model, &with_empty).unwrap()), &base_ids), 1.0);
+
+    // A categorical one is one mismatch per row against every cluster.
+    with_empty.columns.push(categorical("empty_cat", vec![M; 500], 2));
+    let trained = kmodes::train(&request(with_empty.clone(), 4, &overrides), &mut NoProgress).unwrap();
+    let expected = metric(&base, "cost") + 500.0 * metric(&base, "gamma");
+    assert!((metric(&trained, "cost") - expected).abs() < 1e-9 * expected);
+    // Same partition; cluster numbers may differ (Huang draws once more per attribute).
+    assert_eq!(ari(&clusters(kmodes::predict(&trained.model, &with_empty).unwrap()), &base_ids), 1.0);
+}
