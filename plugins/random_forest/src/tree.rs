@@ -92,6 +92,8 @@ struct Pending {
     end: usize,
     depth: usize,
     node: usize,
+    /// Histograms of every feature over the node's samples (histogram mode).
+    hist: Option<Vec<f64>>,
 }
 
 /// Split search state: scratch sums and the best split so far.
@@ -405,6 +407,14 @@ pub struct Builder<'a> {
     features: Vec<usize>,
     stack: Vec<Pending>,
     stack_stats: Vec<f64>,
+    /// Histogram subtraction: when most features are examined at every node
+    /// (regression's default), a node of at least `hist_min` samples carries
+    /// the histograms of all features; of its children only the smaller one's
+    /// are accumulated, the larger one's are the parent's minus the smaller's.
+    hist_min: usize,
+    /// Start of each feature's histogram in a node's buffer (in f64s), and the total.
+    hist_offsets: Vec<usize>,
+    hist_pool: Vec<Vec<f64>>,
 }
 
 impl<'a> Builder<'a> {
@@ -445,6 +455,13 @@ impl<'a> Builder<'a> {
             features: (0..n_features).collect(),
             stack: Vec::new(),
             stack_stats: Vec::new(),
+            hist_min: {
+                let mtry = settings.max_features.resolve(n_features);
+                let max_bins = binned.n_bins.iter().copied().max().unwrap_or(2);
+                if n_classes == 0 && 2 * mtry >= n_features { (max_bins / SPARSE_RATIO).max(1) } else { usize::MAX }
+            },
+            hist_offsets: binned.n_bins.iter().scan(0, |at, &n| { let o = *at; *at += n * width; Some(o) }).chain(std::iter::once(binned.n_bins.iter().sum::<usize>() * width)).collect(),
+            hist_pool: Vec::new(),
         }
     }
 
@@ -457,19 +474,69 @@ impl<'a> Builder<'a> {
         self.stack_stats.resize(width, 0.0);
         let (samples, end) = (&self.samples, self.samples.len());
         accumulate_node(self.target, &self.w, &self.wy, samples, &mut self.stack_stats[..width]);
-        self.stack.push(Pending { start: 0, end, depth: 0, node: tree.push_node() });
-        while let Some(job) = self.stack.pop() {
+        let hist = (end >= self.hist_min).then(|| {
+            let mut h = self.take_hist();
+            gather_into(&self.samples, &self.w, &self.wy, &mut self.local_w, &mut self.local_wy);
+            hist_add(self.binned, &self.hist_offsets, &self.samples, &self.local_w, &self.local_wy, 1.0, &mut h);
+            h
+        });
+        self.stack.push(Pending { start: 0, end, depth: 0, node: tree.push_node(), hist });
+        while let Some(mut job) = self.stack.pop() {
             let base = self.stack_stats.len() - width;
             totals.copy_from_slice(&self.stack_stats[base..]);
             self.stack_stats.truncate(base);
             tree.depth = tree.depth.max(job.depth);
             if !self.splittable(&job, &totals) || !self.find_split(&job, &totals, rng) {
                 self.make_leaf(&mut tree, job.node, &totals);
+                if let Some(h) = job.hist.take() {
+                    self.hist_pool.push(h);
+                }
                 continue;
             }
             self.split(&mut tree, job, &totals);
         }
         tree
+    }
+
+    fn take_hist(&mut self) -> Vec<f64> {
+        let len = self.hist_offsets[self.hist_offsets.len() - 1];
+        match self.hist_pool.pop() {
+            Some(mut h) => {
+                h.fill(0.0);
+                h
+            }
+            None => vec![0.0; len],
+        }
+    }
+
+    /// The children's histograms from the parent's: the smaller child's
+    /// samples are accumulated (into a new buffer if it needs one, else
+    /// subtracted straight from the parent's), the larger child keeps the rest.
+    fn child_hists(&mut self, parent: Option<Vec<f64>>, start: usize, mid: usize, end: usize) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+        let Some(mut h) = parent else { return (None, None) };
+        let (n_left, n_right) = (mid - start, end - mid);
+        if n_left.max(n_right) < self.hist_min {
+            self.hist_pool.push(h);
+            return (None, None);
+        }
+        let left_small = n_left <= n_right;
+        let small = if left_small { &self.samples[start..mid] } else { &self.samples[mid..end] };
+        gather_into(small, &self.w, &self.wy, &mut self.local_w, &mut self.local_wy);
+        let small_hist = if n_left.min(n_right) >= self.hist_min {
+            let mut hs = self.take_hist();
+            let small = if left_small { &self.samples[start..mid] } else { &self.samples[mid..end] };
+            hist_add(self.binned, &self.hist_offsets, small, &self.local_w, &self.local_wy, 1.0, &mut hs);
+            subtract_chunked(&mut h, &hs);
+            Some(hs)
+        } else {
+            hist_add(self.binned, &self.hist_offsets, small, &self.local_w, &self.local_wy, -1.0, &mut h);
+            None
+        };
+        if left_small {
+            (small_hist, Some(h))
+        } else {
+            (Some(h), small_hist)
+        }
     }
 
     fn load(&mut self, counts: &[u32]) {
@@ -519,6 +586,20 @@ impl<'a> Builder<'a> {
             let pick = j + rng.below(p - j);
             self.features.swap(j, pick);
             let f = self.features[j];
+            if let Some(h) = &job.hist {
+                let n_bins = self.binned.n_bins[f];
+                entries_from_hist(&h[self.hist_offsets[f]..self.hist_offsets[f] + n_bins * self.scan.width], self.scan.width, &mut self.entries);
+                if self.entries.bins.len() < 2 {
+                    continue;
+                }
+                examined += 1;
+                if self.binned.features[f].is_categorical() {
+                    self.scan.categorical(f, n_bins, &self.entries, totals, self.n_classes);
+                } else {
+                    self.scan.numeric_values(f, &self.entries, totals);
+                }
+                continue;
+            }
             if self.sparse_regression(f, job, totals) {
                 match self.scan_sparse_values(f, job, totals) {
                     true => examined += 1,
@@ -606,11 +687,12 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn split(&mut self, tree: &mut TrainTree, job: Pending, totals: &[f64]) {
-        let scan = &self.scan;
-        let f = scan.best_feature;
-        let bits = scan.best_bits();
+    fn split(&mut self, tree: &mut TrainTree, mut job: Pending, totals: &[f64]) {
+        let f = self.scan.best_feature;
+        let bits = self.scan.best_bits();
         let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &bits) + job.start;
+        let (left_hist, right_hist) = self.child_hists(job.hist.take(), job.start, mid, job.end);
+        let scan = &self.scan;
         let left = tree.push_node();
         tree.push_node();
         tree.feature[job.node] = f as u32;
@@ -620,9 +702,68 @@ impl<'a> Builder<'a> {
         tree.importance[f] += scan.best_score - scan.side(totals);
         // Right first so the left child is grown next (depth first, small stack).
         self.stack_stats.extend(totals.iter().zip(&scan.best_left).map(|(t, l)| t - l));
-        self.stack.push(Pending { start: mid, end: job.end, depth: job.depth + 1, node: left + 1 });
+        self.stack.push(Pending { start: mid, end: job.end, depth: job.depth + 1, node: left + 1, hist: right_hist });
         self.stack_stats.extend_from_slice(&scan.best_left);
-        self.stack.push(Pending { start: job.start, end: mid, depth: job.depth + 1, node: left });
+        self.stack.push(Pending { start: job.start, end: mid, depth: job.depth + 1, node: left, hist: left_hist });
+    }
+}
+
+fn gather_into(idx: &[u32], w: &[f64], wy: &[f64], local_w: &mut Vec<f64>, local_wy: &mut Vec<f64>) {
+    local_w.clear();
+    local_w.extend(idx.iter().map(|&i| w[i as usize]));
+    local_wy.clear();
+    local_wy.extend(idx.iter().map(|&i| wy[i as usize]));
+}
+
+/// Adds `sign` times the samples `idx` (weights and weighted targets gathered
+/// in `lw`, `lwy`) to the regression histograms of every feature.
+#[inline(never)]
+fn hist_add(binned: &Binned, offsets: &[usize], idx: &[u32], lw: &[f64], lwy: &[f64], sign: f64, h: &mut [f64]) {
+    for f in 0..binned.features.len() {
+        let col = binned.col(f);
+        let hf = &mut h[offsets[f]..offsets[f + 1]];
+        let mut chunks = idx.chunks_exact(4);
+        let mut j = 0;
+        for c in &mut chunks {
+            for k in 0..4 {
+                let b = col[c[k] as usize] as usize * 3;
+                let s = &mut hf[b..b + 3];
+                s[0] += sign;
+                s[1] += sign * lw[j + k];
+                s[2] += sign * lwy[j + k];
+            }
+            j += 4;
+        }
+        for (k, &i) in chunks.remainder().iter().enumerate() {
+            let b = col[i as usize] as usize * 3;
+            let s = &mut hf[b..b + 3];
+            s[0] += sign;
+            s[1] += sign * lw[j + k];
+            s[2] += sign * lwy[j + k];
+        }
+    }
+}
+
+fn subtract_chunked(h: &mut [f64], small: &[f64]) {
+    let mut a = h.chunks_exact_mut(8);
+    let mut b = small.chunks_exact(8);
+    for (x, y) in (&mut a).zip(&mut b) {
+        for k in 0..8 {
+            x[k] -= y[k];
+        }
+    }
+    a.into_remainder().iter_mut().zip(b.remainder()).for_each(|(x, y)| *x -= y);
+}
+
+/// The non-empty bins of one feature's histogram.
+fn entries_from_hist(h: &[f64], width: usize, e: &mut Entries) {
+    e.bins.clear();
+    e.stats.clear();
+    for (b, s) in h.chunks_exact(width).enumerate() {
+        if s[0] > 0.5 {
+            e.bins.push(b as u8);
+            e.stats.extend_from_slice(s);
+        }
     }
 }
 
