@@ -94,6 +94,8 @@ struct Pending {
     node: usize,
     /// Histograms of every feature over the node's samples (histogram mode).
     hist: Option<Vec<f64>>,
+    /// The node's samples are in `sorted`, per feature ordered by bin.
+    sorted: bool,
 }
 
 /// Split search state: scratch sums and the best split so far.
@@ -237,27 +239,41 @@ impl Scan {
     #[inline(never)]
     fn sparse_values(&mut self, f: usize, col: &[u8], idx: &[u32], acc: &ValueAcc, keys: &mut Vec<u32>, totals: &[f64]) -> bool {
         sort_keys(col, idx, keys);
+        self.sorted_values(f, keys, |j| (acc.w[j], acc.wy[j]), totals)
+    }
+
+    /// The scan over `bin << 24 | j` keys sorted by bin, `at(j)` giving
+    /// sample j's weight and weighted target.
+    #[inline(always)]
+    fn sorted_values(&mut self, f: usize, keys: &[u32], at: impl Fn(usize) -> (f64, f64), totals: &[f64]) -> bool {
         let (first_bin, last_bin) = ((keys[0] >> 24) as u8, (keys[keys.len() - 1] >> 24) as u8);
         if first_bin == last_bin {
             return false;
         }
         let mut missing = [0.0; 3];
-        let mut at = 0;
-        while at < keys.len() && keys[at] >> 24 == 0 {
-            let j = (keys[at] & 0xFF_FFFF) as usize;
-            missing = [missing[0] + 1.0, missing[1] + acc.w[j], missing[2] + acc.wy[j]];
-            at += 1;
+        let mut k = 0;
+        while k < keys.len() && keys[k] >> 24 == 0 {
+            let (w, wy) = at((keys[k] & 0xFF_FFFF) as usize);
+            missing = [missing[0] + 1.0, missing[1] + w, missing[2] + wy];
+            k += 1;
         }
         let mut scan = ValueScan::new(totals, self.min_leaf, self.best_score, missing);
         let mut left = [0.0; 3];
-        for k in at..keys.len() {
-            let j = (keys[k] & 0xFF_FFFF) as usize;
-            left = [left[0] + 1.0, left[1] + acc.w[j], left[2] + acc.wy[j]];
-            let bin = (keys[k] >> 24) as u8;
-            match keys.get(k + 1).map(|&n| (n >> 24) as u8) {
-                Some(next) if next == bin => {}
-                next => scan.boundary(bin, next, left),
+        let last = keys.len() - 1;
+        while k < last {
+            let (key, next) = (keys[k], keys[k + 1]);
+            let (w, wy) = at((key & 0xFF_FFFF) as usize);
+            left = [left[0] + 1.0, left[1] + w, left[2] + wy];
+            let (bin, next_bin) = ((key >> 24) as u8, (next >> 24) as u8);
+            if bin != next_bin {
+                scan.boundary(bin, Some(next_bin), left);
             }
+            k += 1;
+        }
+        if scan.has_missing {
+            let (w, wy) = at((keys[last] & 0xFF_FFFF) as usize);
+            left = [left[0] + 1.0, left[1] + w, left[2] + wy];
+            scan.boundary((keys[last] >> 24) as u8, None, left);
         }
         self.take_value_scan(f, scan);
         true
@@ -378,7 +394,17 @@ fn midpoint_bin(lo: u8, hi: u8) -> u8 {
 
 fn numeric_bits(thr: u8, missing_left: bool) -> BinSet {
     let mut bits = [0u64; 4];
-    (1..=thr as usize).for_each(|b| set_bit(&mut bits, b));
+    // Bins 0..=thr, then bin 0 (missing) cleared.
+    let last = thr as usize;
+    for (w, word) in bits.iter_mut().enumerate() {
+        let lo = w * 64;
+        if last >= lo + 63 {
+            *word = u64::MAX;
+        } else if last >= lo {
+            *word = (1u64 << (last - lo + 1)) - 1;
+        }
+    }
+    bits[0] &= !1;
     if missing_left {
         set_bit(&mut bits, 0);
     }
@@ -415,6 +441,17 @@ pub struct Builder<'a> {
     /// Start of each feature's histogram in a node's buffer (in f64s), and the total.
     hist_offsets: Vec<usize>,
     hist_pool: Vec<Vec<f64>>,
+    /// Presorted mode (same condition, nodes under `hist_min` samples): per
+    /// feature, the node's `bin << 24 | row` keys sorted by bin, at the node's
+    /// range of `samples` in that feature's stripe of `sorted_keys`. Sorted
+    /// once when a node enters the mode; a split partitions each stripe
+    /// stably, so no node below sorts again.
+    presort: bool,
+    sorted_keys: Vec<u32>,
+    /// (weight, weighted target) per row.
+    wwy: Vec<[f64; 2]>,
+    goes_left: Vec<u8>,
+    spill: Vec<u32>,
 }
 
 impl<'a> Builder<'a> {
@@ -458,10 +495,16 @@ impl<'a> Builder<'a> {
             hist_min: {
                 let mtry = settings.max_features.resolve(n_features);
                 let max_bins = binned.n_bins.iter().copied().max().unwrap_or(2);
-                if n_classes == 0 && 2 * mtry >= n_features { (max_bins / SPARSE_RATIO).max(1) } else { usize::MAX }
+                // Measured: a histogram pays off from about as many samples as bins.
+                if n_classes == 0 && 2 * mtry >= n_features { max_bins.max(1) } else { usize::MAX }
             },
             hist_offsets: binned.n_bins.iter().scan(0, |at, &n| { let o = *at; *at += n * width; Some(o) }).chain(std::iter::once(binned.n_bins.iter().sum::<usize>() * width)).collect(),
             hist_pool: Vec::new(),
+            presort: n_classes == 0 && 2 * settings.max_features.resolve(n_features) >= n_features && binned.rows < 1 << 24,
+            sorted_keys: Vec::new(),
+            wwy: Vec::new(),
+            goes_left: Vec::new(),
+            spill: Vec::new(),
         }
     }
 
@@ -480,13 +523,13 @@ impl<'a> Builder<'a> {
             hist_add(self.binned, &self.hist_offsets, &self.samples, &self.local_w, &self.local_wy, 1.0, &mut h);
             h
         });
-        self.stack.push(Pending { start: 0, end, depth: 0, node: tree.push_node(), hist });
+        self.stack.push(Pending { start: 0, end, depth: 0, node: tree.push_node(), hist, sorted: false });
         while let Some(mut job) = self.stack.pop() {
             let base = self.stack_stats.len() - width;
             totals.copy_from_slice(&self.stack_stats[base..]);
             self.stack_stats.truncate(base);
             tree.depth = tree.depth.max(job.depth);
-            if !self.splittable(&job, &totals) || !self.find_split(&job, &totals, rng) {
+            if !self.splittable(&job, &totals) || !self.find_split(&mut job, &totals, rng) {
                 self.make_leaf(&mut tree, job.node, &totals);
                 if let Some(h) = job.hist.take() {
                     self.hist_pool.push(h);
@@ -550,6 +593,12 @@ impl<'a> Builder<'a> {
         if let Target::Values(y) = self.target {
             self.wy.iter_mut().zip(y).zip(&self.w).for_each(|((wy, y), w)| *wy = w * y);
         }
+        if self.presort {
+            self.wwy.clear();
+            self.wwy.extend(self.w.iter().zip(&self.wy).map(|(&w, &wy)| [w, wy]));
+            self.sorted_keys.resize(self.samples.len() * self.features.len(), 0);
+            self.goes_left.resize(self.w.len(), 0);
+        }
     }
 
     #[inline(never)]
@@ -571,9 +620,12 @@ impl<'a> Builder<'a> {
 
     /// Examines features in random order until `mtry` non-constant ones have
     /// been scanned (constant ones do not count, as in scikit-learn).
-    fn find_split(&mut self, job: &Pending, totals: &[f64], rng: &mut Rng) -> bool {
+    fn find_split(&mut self, job: &mut Pending, totals: &[f64], rng: &mut Rng) -> bool {
         self.scan.best_score = f64::NEG_INFINITY;
         let perfect = self.gather(job);
+        if self.presort && job.hist.is_none() && !job.sorted {
+            self.sort_node(job);
+        }
         // A split whose children are both pure cannot be beaten, only tied
         // (and ties keep the first): stop looking. Most nodes of a deep tree end this way.
         let good_enough = perfect - 1e-10 * perfect.abs().max(1.0);
@@ -586,6 +638,30 @@ impl<'a> Builder<'a> {
             let pick = j + rng.below(p - j);
             self.features.swap(j, pick);
             let f = self.features[j];
+            if job.sorted {
+                let n = self.samples.len();
+                let keys = &self.sorted_keys[f * n + job.start..f * n + job.end];
+                let found = if self.binned.features[f].is_categorical() {
+                    self.entries.bins.clear();
+                    self.entries.stats.clear();
+                    let wwy = &self.wwy;
+                    entries_from_keys(keys, 3, &mut self.entries, |s, j| {
+                        s[0] += 1.0;
+                        s[1] += wwy[j][0];
+                        s[2] += wwy[j][1];
+                    });
+                    let ok = self.entries.bins.len() >= 2;
+                    if ok {
+                        self.scan.categorical(f, self.binned.n_bins[f], &self.entries, totals, self.n_classes);
+                    }
+                    ok
+                } else {
+                    let wwy = &self.wwy;
+                    self.scan.sorted_values(f, keys, |j| (wwy[j][0], wwy[j][1]), totals)
+                };
+                examined += usize::from(found);
+                continue;
+            }
             if let Some(h) = &job.hist {
                 let n_bins = self.binned.n_bins[f];
                 entries_from_hist(&h[self.hist_offsets[f]..self.hist_offsets[f] + n_bins * self.scan.width], self.scan.width, &mut self.entries);
@@ -621,6 +697,50 @@ impl<'a> Builder<'a> {
             }
         }
         self.scan.best_score > f64::NEG_INFINITY
+    }
+
+    /// Enters presorted mode: sorts the node's keys of every feature.
+    fn sort_node(&mut self, job: &mut Pending) {
+        let n = self.samples.len();
+        let idx = &self.samples[job.start..job.end];
+        for f in 0..self.features.len() {
+            let col = self.binned.col(f);
+            let keys = &mut self.sorted_keys[f * n + job.start..f * n + job.end];
+            keys.iter_mut().zip(idx).for_each(|(k, &i)| *k = (col[i as usize] as u32) << 24 | i);
+            keys.sort_unstable();
+        }
+        job.sorted = true;
+    }
+
+    /// Splits every feature's sorted keys of the node stably into the
+    /// children's (left ones first), as `partition` split `samples`.
+    #[inline(never)]
+    fn partition_sorted(&mut self, job: &Pending, col: &[u8], bits: &BinSet) {
+        let n = self.samples.len();
+        for &i in &self.samples[job.start..job.end] {
+            self.goes_left[i as usize] = goes_left(bits, col[i as usize]) as u8;
+        }
+        let flags = &self.goes_left;
+        let len = job.end - job.start;
+        if self.spill.len() < len {
+            self.spill.resize(len, 0);
+        }
+        let spill = &mut self.spill[..len];
+        for f in 0..self.features.len() {
+            let keys = &mut self.sorted_keys[f * n + job.start..f * n + job.end];
+            // Branch-free: each key is written to both sides, and the side it
+            // belongs to advances.
+            let (mut l, mut r) = (0, 0);
+            for k in 0..len {
+                let key = keys[k];
+                let left = flags[(key & 0xFF_FFFF) as usize] as usize;
+                keys[l] = key;
+                spill[r] = key;
+                l += left;
+                r += 1 - left;
+            }
+            keys[l..].copy_from_slice(&spill[..r]);
+        }
     }
 
     /// Gathers the node's weights and targets; returns the score a split with
@@ -692,6 +812,9 @@ impl<'a> Builder<'a> {
         let bits = self.scan.best_bits();
         let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &bits) + job.start;
         let (left_hist, right_hist) = self.child_hists(job.hist.take(), job.start, mid, job.end);
+        if job.sorted {
+            self.partition_sorted(&job, self.binned.col(f), &bits);
+        }
         let scan = &self.scan;
         let left = tree.push_node();
         tree.push_node();
@@ -702,9 +825,9 @@ impl<'a> Builder<'a> {
         tree.importance[f] += scan.best_score - scan.side(totals);
         // Right first so the left child is grown next (depth first, small stack).
         self.stack_stats.extend(totals.iter().zip(&scan.best_left).map(|(t, l)| t - l));
-        self.stack.push(Pending { start: mid, end: job.end, depth: job.depth + 1, node: left + 1, hist: right_hist });
+        self.stack.push(Pending { start: mid, end: job.end, depth: job.depth + 1, node: left + 1, hist: right_hist, sorted: job.sorted });
         self.stack_stats.extend_from_slice(&scan.best_left);
-        self.stack.push(Pending { start: job.start, end: mid, depth: job.depth + 1, node: left, hist: left_hist });
+        self.stack.push(Pending { start: job.start, end: mid, depth: job.depth + 1, node: left, hist: left_hist, sorted: job.sorted });
     }
 }
 
@@ -755,16 +878,39 @@ fn subtract_chunked(h: &mut [f64], small: &[f64]) {
     a.into_remainder().iter_mut().zip(b.remainder()).for_each(|(x, y)| *x -= y);
 }
 
-/// The non-empty bins of one feature's histogram.
+/// Entries from keys sorted by bin: runs of equal bins summed by `add`.
+fn entries_from_keys(keys: &[u32], width: usize, e: &mut Entries, add: impl Fn(&mut [f64], usize)) {
+    for &k in keys {
+        let b = (k >> 24) as u8;
+        if e.bins.last() != Some(&b) {
+            e.bins.push(b);
+            e.stats.resize(e.stats.len() + width, 0.0);
+        }
+        let base = e.stats.len() - width;
+        add(&mut e.stats[base..], (k & 0xFF_FFFF) as usize);
+    }
+}
+
+/// The non-empty bins of one feature's histogram (regression: width 3),
+/// compacted without branches.
 fn entries_from_hist(h: &[f64], width: usize, e: &mut Entries) {
-    e.bins.clear();
-    e.stats.clear();
-    for (b, s) in h.chunks_exact(width).enumerate() {
-        if s[0] > 0.5 {
-            e.bins.push(b as u8);
-            e.stats.extend_from_slice(s);
+    debug_assert_eq!(width, 3);
+    let n_bins = h.len() / 3;
+    e.bins.resize(n_bins + 1, 0);
+    e.stats.resize(3 * n_bins + 3, 0.0);
+    let mut m = 0;
+    {
+        let (bins, stats) = (&mut e.bins[..], &mut e.stats[..]);
+        for (b, s) in h.chunks_exact(3).enumerate() {
+            bins[m] = b as u8;
+            stats[3 * m] = s[0];
+            stats[3 * m + 1] = s[1];
+            stats[3 * m + 2] = s[2];
+            m += usize::from(s[0] > 0.5);
         }
     }
+    e.bins.truncate(m);
+    e.stats.truncate(3 * m);
 }
 
 /// Node totals: the same statistics as a bin, over all the node's samples.
