@@ -360,9 +360,11 @@ impl ValueScan {
         let t = self.totals;
         let r = [t[0] - l[0], t[1] - l[1], t[2] - l[2]];
         if l[0] >= self.min_leaf && r[0] >= self.min_leaf {
-            let score = l[2] * l[2] / l[1] + r[2] * r[2] / r[1];
-            if score > self.best {
-                self.best = score;
+            // score = l2²/l1 + r2²/r1 > best, without dividing (weights are positive).
+            let den = l[1] * r[1];
+            let num = l[2] * l[2] * r[1] + r[2] * r[2] * l[1];
+            if num > self.best * den {
+                self.best = num / den;
                 self.found = Some((thr, missing_left, l));
             }
         }
