@@ -101,6 +101,7 @@ struct Pending {
 /// Split search state: scratch sums and the best split so far.
 struct Scan {
     criterion: Criterion,
+    kind: ScanKind,
     min_leaf: f64,
     /// Statistics per bin: [samples, weight, class weights... | weighted target sum].
     width: usize,
@@ -221,7 +222,7 @@ impl Scan {
         let m = e.bins.len();
         let has_missing = e.bins[0] == MISSING_BIN;
         let missing = if has_missing { [st[0], st[1], st[2]] } else { [0.0; 3] };
-        let mut scan = ValueScan::new(totals, self.min_leaf, self.best_score, missing);
+        let mut scan = ValueScan::new(self.kind, totals, self.min_leaf, self.best_score, missing);
         let mut left = [0.0; 3];
         for j in usize::from(has_missing)..m {
             left[0] += st[3 * j];
@@ -257,7 +258,7 @@ impl Scan {
             missing = [missing[0] + 1.0, missing[1] + w, missing[2] + wy];
             k += 1;
         }
-        let mut scan = ValueScan::new(totals, self.min_leaf, self.best_score, missing);
+        let mut scan = ValueScan::new(self.kind, totals, self.min_leaf, self.best_score, missing);
         let mut left = [0.0; 3];
         let last = keys.len() - 1;
         while k < last {
@@ -281,7 +282,10 @@ impl Scan {
 
     fn take_value_scan(&mut self, f: usize, scan: ValueScan) {
         if let Some((thr, missing_left, l)) = scan.found {
-            self.left.copy_from_slice(&l);
+            match self.width {
+                4 => self.left.copy_from_slice(&[l[0], l[1], l[1] - l[2], l[2]]),
+                _ => self.left.copy_from_slice(&l),
+            }
             self.record_numeric(scan.best, f, thr, missing_left);
         }
     }
@@ -338,8 +342,20 @@ impl Scan {
     }
 }
 
-/// Regression threshold search on (samples, weight, weighted sum) triples.
+/// What `ValueScan` scores: the squared error on (samples, weight, weighted
+/// target sum), or, for two classes, gini / entropy on (samples, weight,
+/// weight of class 1).
+#[derive(Clone, Copy, PartialEq)]
+enum ScanKind {
+    Squared,
+    Gini2,
+    Entropy2,
+}
+
+/// Threshold search on (samples, weight, weighted sum) triples: regression,
+/// and two classes (the sum being class 1's weight).
 struct ValueScan {
+    kind: ScanKind,
     totals: [f64; 3],
     missing: [f64; 3],
     has_missing: bool,
@@ -350,9 +366,19 @@ struct ValueScan {
 }
 
 impl ValueScan {
-    fn new(totals: &[f64], min_leaf: f64, best: f64, missing: [f64; 3]) -> ValueScan {
+    fn new(kind: ScanKind, totals: &[f64], min_leaf: f64, best: f64, missing: [f64; 3]) -> ValueScan {
         let totals = [totals[0], totals[1], totals[2]];
-        ValueScan { totals, missing, has_missing: missing[0] > 0.0, min_leaf, best, found: None }
+        ValueScan { kind, totals, missing, has_missing: missing[0] > 0.0, min_leaf, best, found: None }
+    }
+
+    /// x ln x, 0 at 0.
+    #[inline(always)]
+    fn xlnx(x: f64) -> f64 {
+        if x > 0.0 {
+            x * x.ln()
+        } else {
+            0.0
+        }
     }
 
     #[inline(always)]
@@ -360,9 +386,23 @@ impl ValueScan {
         let t = self.totals;
         let r = [t[0] - l[0], t[1] - l[1], t[2] - l[2]];
         if l[0] >= self.min_leaf && r[0] >= self.min_leaf {
-            // score = l2²/l1 + r2²/r1 > best, without dividing (weights are positive).
+            if self.kind == ScanKind::Entropy2 {
+                let side = |s: [f64; 3]| Self::xlnx(s[2]) + Self::xlnx(s[1] - s[2]) - Self::xlnx(s[1]);
+                let score = side(l) + side(r);
+                if score > self.best {
+                    self.best = score;
+                    self.found = Some((thr, missing_left, l));
+                }
+                return;
+            }
+            // score = ql/l1 + qr/r1 > best, without dividing (weights are
+            // positive); q = s² (squared error) or c0² + c1² (gini).
+            let q = |s: [f64; 3]| match self.kind {
+                ScanKind::Gini2 => (s[1] - s[2]) * (s[1] - s[2]) + s[2] * s[2],
+                _ => s[2] * s[2],
+            };
             let den = l[1] * r[1];
-            let num = l[2] * l[2] * r[1] + r[2] * r[2] * l[1];
+            let num = q(l) * r[1] + q(r) * l[1];
             if num > self.best * den {
                 self.best = num / den;
                 self.found = Some((thr, missing_left, l));
@@ -478,6 +518,11 @@ impl<'a> Builder<'a> {
             entries: Entries { bins: Vec::new(), stats: Vec::new() },
             scan: Scan {
                 criterion: settings.criterion,
+                kind: match settings.criterion {
+                    Criterion::Gini => ScanKind::Gini2,
+                    Criterion::Entropy => ScanKind::Entropy2,
+                    Criterion::SquaredError => ScanKind::Squared,
+                },
                 min_leaf: settings.min_samples_leaf as f64,
                 width,
                 left: vec![0.0; width],
@@ -685,6 +730,10 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             }
+            if self.n_classes == 2 && !self.binned.features[f].is_categorical() {
+                examined += usize::from(self.scan_two_classes(f, job, totals));
+                continue;
+            }
             self.collect(f, job.start, job.end);
             if self.entries.bins.len() < 2 {
                 continue;
@@ -699,6 +748,28 @@ impl<'a> Builder<'a> {
             }
         }
         self.scan.best_score > f64::NEG_INFINITY
+    }
+
+    /// A numeric feature with two classes: the regression scans on
+    /// (samples, weight, class 1's weight). False if the feature is constant here.
+    fn scan_two_classes(&mut self, f: usize, job: &Pending, totals: &[f64]) -> bool {
+        let totals3 = [totals[0], totals[1], totals[3]];
+        let col = self.binned.col(f);
+        let n_bins = self.binned.n_bins[f];
+        let idx = &self.samples[job.start..job.end];
+        let acc = ValueAcc { w: &self.local_w, wy: &self.local_wy };
+        if idx.len() * SPARSE_RATIO < n_bins {
+            return self.scan.sparse_values(f, col, idx, &acc, &mut self.sort_keys, &totals3);
+        }
+        let e = &mut self.entries;
+        e.bins.clear();
+        e.stats.clear();
+        dense(&acc, col, idx, 3, n_bins, &mut self.hist, e);
+        if e.bins.len() < 2 {
+            return false;
+        }
+        self.scan.numeric_values(f, &self.entries, &totals3);
+        true
     }
 
     /// Enters presorted mode: sorts the node's keys of every feature.
@@ -755,6 +826,11 @@ impl<'a> Builder<'a> {
             Target::Classes { y, .. } => {
                 self.local_y.clear();
                 self.local_y.extend(idx.iter().map(|&i| y[i as usize]));
+                if self.n_classes == 2 {
+                    // Two classes are scanned like a regression on class 1's weight.
+                    self.local_wy.clear();
+                    self.local_wy.extend(self.local_w.iter().zip(&self.local_y).map(|(&w, &y)| if y == 1 { w } else { 0.0 }));
+                }
                 match self.settings.criterion {
                     // Pure sides: sum c^2/w = w (gini); sum c ln c - w ln w = 0 (entropy).
                     Criterion::Entropy => 0.0,
