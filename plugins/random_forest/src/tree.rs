@@ -888,7 +888,7 @@ impl<'a> Builder<'a> {
     fn split(&mut self, tree: &mut TrainTree, mut job: Pending, totals: &[f64]) {
         let f = self.scan.best_feature;
         let bits = self.scan.best_bits();
-        let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &bits) + job.start;
+        let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &bits, &mut self.spill) + job.start;
         let (left_hist, right_hist) = self.child_hists(job.hist.take(), job.start, mid, job.end);
         if job.sorted {
             self.partition_sorted(&job, self.binned.col(f), &bits);
@@ -1097,17 +1097,26 @@ fn sort_keys(col: &[u8], idx: &[u32], keys: &mut Vec<u32>) {
     keys.sort_unstable();
 }
 
-/// Moves the samples going left to the front; returns how many there are.
+/// Moves the samples going left to the front, keeping the order on both
+/// sides (samples stay ascending, so later passes read the columns in
+/// order); returns how many go left. Branch-free: each sample is written to
+/// both sides and the side it belongs to advances.
 #[inline(never)]
-fn partition(samples: &mut [u32], col: &[u8], bits: &BinSet) -> usize {
-    let (mut i, mut j) = (0, samples.len());
-    while i < j {
-        if goes_left(bits, col[samples[i] as usize]) {
-            i += 1;
-        } else {
-            j -= 1;
-            samples.swap(i, j);
-        }
+fn partition(samples: &mut [u32], col: &[u8], bits: &BinSet, spill: &mut Vec<u32>) -> usize {
+    let len = samples.len();
+    if spill.len() < len {
+        spill.resize(len, 0);
     }
-    i
+    let spill = &mut spill[..len];
+    let (mut l, mut r) = (0, 0);
+    for k in 0..len {
+        let i = samples[k];
+        let left = usize::from(goes_left(bits, col[i as usize]));
+        samples[l] = i;
+        spill[r] = i;
+        l += left;
+        r += 1 - left;
+    }
+    samples[l..].copy_from_slice(&spill[..r]);
+    l
 }
