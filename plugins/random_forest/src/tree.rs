@@ -55,6 +55,16 @@ impl TrainTree {
         }
     }
 
+    fn clear(&mut self) {
+        self.feature.clear();
+        self.bits.clear();
+        self.thr_bin.clear();
+        self.child.clear();
+        self.values.clear();
+        self.importance.fill(0.0);
+        self.depth = 0;
+    }
+
     fn push_node(&mut self) -> usize {
         self.feature.push(LEAF);
         self.bits.push([0; 4]);
@@ -483,6 +493,7 @@ pub struct Builder<'a> {
     /// Start of each feature's histogram in a node's buffer (in f64s), and the total.
     hist_offsets: Vec<usize>,
     hist_pool: Vec<Vec<f64>>,
+    tree: TrainTree,
     /// Presorted mode (same condition, nodes under `hist_min` samples): per
     /// feature, the node's `bin << 24 | row` keys sorted by bin, at the node's
     /// range of `samples` in that feature's stripe of `sorted_keys`. Sorted
@@ -547,6 +558,7 @@ impl<'a> Builder<'a> {
             },
             hist_offsets: binned.n_bins.iter().scan(0, |at, &n| { let o = *at; *at += n * width; Some(o) }).chain(std::iter::once(binned.n_bins.iter().sum::<usize>() * width)).collect(),
             hist_pool: Vec::new(),
+            tree: TrainTree::new(n_features),
             presort: n_classes == 0 && 2 * settings.max_features.resolve(n_features) >= n_features && binned.rows < 1 << 24,
             sorted_keys: Vec::new(),
             wwy: Vec::new(),
@@ -556,10 +568,12 @@ impl<'a> Builder<'a> {
     }
 
     /// Grows a tree on the rows with a positive count (their bootstrap multiplicity).
-    pub fn grow(&mut self, counts: &[u32], rng: &mut Rng) -> TrainTree {
+    /// The tree's buffers are the builder's, reused from tree to tree.
+    pub fn grow(&mut self, counts: &[u32], rng: &mut Rng) -> &TrainTree {
         self.load(counts);
         let width = self.scan.width;
-        let mut tree = TrainTree::new(self.features.len());
+        let mut tree = std::mem::replace(&mut self.tree, TrainTree::new(0));
+        tree.clear();
         let mut totals = vec![0.0; width];
         self.stack_stats.resize(width, 0.0);
         let (samples, end) = (&self.samples, self.samples.len());
@@ -585,7 +599,8 @@ impl<'a> Builder<'a> {
             }
             self.split(&mut tree, job, &totals);
         }
-        tree
+        self.tree = tree;
+        &self.tree
     }
 
     fn take_hist(&mut self) -> Vec<f64> {
@@ -820,8 +835,10 @@ impl<'a> Builder<'a> {
     /// two pure children would have (the best possible).
     fn gather(&mut self, job: &Pending) -> f64 {
         let idx = &self.samples[job.start..job.end];
-        self.local_w.clear();
-        self.local_w.extend(idx.iter().map(|&i| self.w[i as usize]));
+        if !self.presort {
+            self.local_w.clear();
+            self.local_w.extend(idx.iter().map(|&i| self.w[i as usize]));
+        }
         match self.target {
             Target::Classes { y, .. } => {
                 self.local_y.clear();
@@ -836,6 +853,14 @@ impl<'a> Builder<'a> {
                     Criterion::Entropy => 0.0,
                     _ => self.local_w.iter().sum(),
                 }
+            }
+            Target::Values(_) if self.presort => {
+                // Presorted and histogram nodes read `wwy` and the
+                // histograms, not the gathered arrays.
+                idx.iter().map(|&i| {
+                    let [w, wy] = self.wwy[i as usize];
+                    wy * wy / w
+                }).sum()
             }
             Target::Values(_) => {
                 self.local_wy.clear();
