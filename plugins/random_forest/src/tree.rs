@@ -494,6 +494,11 @@ pub struct Builder<'a> {
     hist_offsets: Vec<usize>,
     hist_pool: Vec<Vec<f64>>,
     tree: TrainTree,
+    /// Two classes: a bin's (samples, weight, class 1's weight) are integers
+    /// packed in one u64 (21 bits each), so a sample is one addition.
+    packed: bool,
+    local_pk: Vec<u64>,
+    hist_pk: Vec<u64>,
     /// Presorted mode (same condition, nodes under `hist_min` samples): per
     /// feature, the node's `bin << 24 | row` keys sorted by bin, at the node's
     /// range of `samples` in that feature's stripe of `sorted_keys`. Sorted
@@ -559,6 +564,12 @@ impl<'a> Builder<'a> {
             hist_offsets: binned.n_bins.iter().scan(0, |at, &n| { let o = *at; *at += n * width; Some(o) }).chain(std::iter::once(binned.n_bins.iter().sum::<usize>() * width)).collect(),
             hist_pool: Vec::new(),
             tree: TrainTree::new(n_features),
+            packed: n_classes == 2 && {
+                let draws = if settings.bootstrap { (settings.max_samples * binned.rows as f64).round() as usize } else { binned.rows };
+                binned.rows.max(draws) < 1 << PACK_BITS
+            },
+            local_pk: Vec::new(),
+            hist_pk: vec![0; 256],
             presort: n_classes == 0 && 2 * settings.max_features.resolve(n_features) >= n_features && binned.rows < 1 << 24,
             sorted_keys: Vec::new(),
             wwy: Vec::new(),
@@ -779,7 +790,11 @@ impl<'a> Builder<'a> {
         let e = &mut self.entries;
         e.bins.clear();
         e.stats.clear();
-        dense(&acc, col, idx, 3, n_bins, &mut self.hist, e);
+        if self.packed {
+            dense_packed(col, idx, &self.local_pk, n_bins, &mut self.hist_pk, e);
+        } else {
+            dense(&acc, col, idx, 3, n_bins, &mut self.hist, e);
+        }
         if e.bins.len() < 2 {
             return false;
         }
@@ -847,6 +862,13 @@ impl<'a> Builder<'a> {
                     // Two classes are scanned like a regression on class 1's weight.
                     self.local_wy.clear();
                     self.local_wy.extend(self.local_w.iter().zip(&self.local_y).map(|(&w, &y)| if y == 1 { w } else { 0.0 }));
+                    if self.packed {
+                        self.local_pk.clear();
+                        self.local_pk.extend(self.local_w.iter().zip(&self.local_y).map(|(&w, &y)| {
+                            let w = w as u64;
+                            1 | w << PACK_BITS | if y == 1 { w << (2 * PACK_BITS) } else { 0 }
+                        }));
+                    }
                 }
                 match self.settings.criterion {
                     // Pure sides: sum c^2/w = w (gini); sum c ln c - w ln w = 0 (entropy).
@@ -1071,6 +1093,44 @@ fn collect_with<A: Acc>(acc: &A, col: &[u8], idx: &[u32], width: usize, n_bins: 
     } else {
         dense(acc, col, idx, width, n_bins, hist, e);
     }
+}
+
+const PACK_BITS: u32 = 21;
+
+/// `dense` for two classes on packed statistics: one u64 addition per sample.
+#[inline(never)]
+fn dense_packed(col: &[u8], idx: &[u32], pk: &[u64], n_bins: usize, hist: &mut [u64], e: &mut Entries) {
+    let hist = &mut hist[..n_bins];
+    hist.fill(0);
+    let mut chunks = idx.chunks_exact(4);
+    let mut j = 0;
+    for c in &mut chunks {
+        hist[col[c[0] as usize] as usize] += pk[j];
+        hist[col[c[1] as usize] as usize] += pk[j + 1];
+        hist[col[c[2] as usize] as usize] += pk[j + 2];
+        hist[col[c[3] as usize] as usize] += pk[j + 3];
+        j += 4;
+    }
+    for (k, &i) in chunks.remainder().iter().enumerate() {
+        hist[col[i as usize] as usize] += pk[j + k];
+    }
+    // Branch-free compaction of the non-empty bins.
+    e.bins.resize(n_bins + 1, 0);
+    e.stats.resize(3 * n_bins + 3, 0.0);
+    let mask = (1u64 << PACK_BITS) - 1;
+    let mut m = 0;
+    {
+        let (bins, stats) = (&mut e.bins[..], &mut e.stats[..]);
+        for (b, &h) in hist.iter().enumerate() {
+            bins[m] = b as u8;
+            stats[3 * m] = (h & mask) as f64;
+            stats[3 * m + 1] = ((h >> PACK_BITS) & mask) as f64;
+            stats[3 * m + 2] = (h >> (2 * PACK_BITS)) as f64;
+            m += usize::from(h != 0);
+        }
+    }
+    e.bins.truncate(m);
+    e.stats.truncate(3 * m);
 }
 
 /// Histogram over all bins, then the non-empty ones. Four rows per iteration:
