@@ -936,8 +936,11 @@ impl<'a> Builder<'a> {
         let f = self.scan.best_feature;
         let bits = self.scan.best_bits();
         let mid = partition(&mut self.samples[job.start..job.end], self.binned.col(f), &bits, &mut self.spill) + job.start;
+        let st = self.settings;
+        let can_split = |n: usize| n >= st.min_samples_split && n >= 2 * st.min_samples_leaf && job.depth + 1 < st.max_depth;
         let (left_hist, right_hist) = self.child_hists(job.hist.take(), job.start, mid, job.end);
-        if job.sorted {
+        // Children that are leaves whatever their samples need no sorted keys.
+        if job.sorted && (can_split(mid - job.start) || can_split(job.end - mid)) {
             self.partition_sorted(&job, self.binned.col(f), &bits);
         }
         let scan = &self.scan;
