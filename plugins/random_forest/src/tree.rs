@@ -103,7 +103,7 @@ struct Pending {
     depth: usize,
     node: usize,
     /// Histograms of every feature over the node's samples (histogram mode).
-    hist: Option<Vec<f64>>,
+    hist: Option<Vec<HistBin>>,
     /// The node's samples are in `sorted`, per feature ordered by bin.
     sorted: bool,
 }
@@ -492,7 +492,7 @@ pub struct Builder<'a> {
     hist_min: usize,
     /// Start of each feature's histogram in a node's buffer (in f64s), and the total.
     hist_offsets: Vec<usize>,
-    hist_pool: Vec<Vec<f64>>,
+    hist_pool: Vec<Vec<HistBin>>,
     tree: TrainTree,
     /// Two classes: a bin's (samples, weight, class 1's weight) are integers
     /// packed in one u64 (21 bits each), so a sample is one addition.
@@ -561,7 +561,7 @@ impl<'a> Builder<'a> {
                 // Measured: a histogram pays off from about as many samples as bins.
                 if n_classes == 0 && 2 * mtry >= n_features { max_bins.max(1) } else { usize::MAX }
             },
-            hist_offsets: binned.n_bins.iter().scan(0, |at, &n| { let o = *at; *at += n * width; Some(o) }).chain(std::iter::once(binned.n_bins.iter().sum::<usize>() * width)).collect(),
+            hist_offsets: binned.n_bins.iter().scan(0, |at, &n| { let o = *at; *at += n; Some(o) }).chain(std::iter::once(binned.n_bins.iter().sum::<usize>())).collect(),
             hist_pool: Vec::new(),
             tree: TrainTree::new(n_features),
             packed: n_classes == 2 && {
@@ -591,8 +591,8 @@ impl<'a> Builder<'a> {
         accumulate_node(self.target, &self.w, &self.wy, samples, &mut self.stack_stats[..width]);
         let hist = (end >= self.hist_min).then(|| {
             let mut h = self.take_hist();
-            gather_into(&self.samples, &self.w, &self.wy, &mut self.local_w, &mut self.local_wy);
-            hist_add(self.binned, &self.hist_offsets, &self.samples, &self.local_w, &self.local_wy, 1.0, &mut h);
+            gather_into(&self.samples, &self.w, &self.wy, &mut self.local_pk, &mut self.local_wy);
+            hist_add::<true>(self.binned, &self.hist_offsets, &self.samples, &self.local_pk, &self.local_wy, &mut h);
             h
         });
         self.stack.push(Pending { start: 0, end, depth: 0, node: tree.push_node(), hist, sorted: false });
@@ -614,21 +614,21 @@ impl<'a> Builder<'a> {
         &self.tree
     }
 
-    fn take_hist(&mut self) -> Vec<f64> {
+    fn take_hist(&mut self) -> Vec<HistBin> {
         let len = self.hist_offsets[self.hist_offsets.len() - 1];
         match self.hist_pool.pop() {
             Some(mut h) => {
-                h.fill(0.0);
+                h.fill(HistBin::default());
                 h
             }
-            None => vec![0.0; len],
+            None => vec![HistBin::default(); len],
         }
     }
 
     /// The children's histograms from the parent's: the smaller child's
     /// samples are accumulated (into a new buffer if it needs one, else
     /// subtracted straight from the parent's), the larger child keeps the rest.
-    fn child_hists(&mut self, parent: Option<Vec<f64>>, start: usize, mid: usize, end: usize) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+    fn child_hists(&mut self, parent: Option<Vec<HistBin>>, start: usize, mid: usize, end: usize) -> (Option<Vec<HistBin>>, Option<Vec<HistBin>>) {
         let Some(mut h) = parent else { return (None, None) };
         let (n_left, n_right) = (mid - start, end - mid);
         if n_left.max(n_right) < self.hist_min {
@@ -637,15 +637,15 @@ impl<'a> Builder<'a> {
         }
         let left_small = n_left <= n_right;
         let small = if left_small { &self.samples[start..mid] } else { &self.samples[mid..end] };
-        gather_into(small, &self.w, &self.wy, &mut self.local_w, &mut self.local_wy);
+        gather_into(small, &self.w, &self.wy, &mut self.local_pk, &mut self.local_wy);
         let small_hist = if n_left.min(n_right) >= self.hist_min {
             let mut hs = self.take_hist();
             let small = if left_small { &self.samples[start..mid] } else { &self.samples[mid..end] };
-            hist_add(self.binned, &self.hist_offsets, small, &self.local_w, &self.local_wy, 1.0, &mut hs);
+            hist_add::<true>(self.binned, &self.hist_offsets, small, &self.local_pk, &self.local_wy, &mut hs);
             subtract_chunked(&mut h, &hs);
             Some(hs)
         } else {
-            hist_add(self.binned, &self.hist_offsets, small, &self.local_w, &self.local_wy, -1.0, &mut h);
+            hist_add::<false>(self.binned, &self.hist_offsets, small, &self.local_pk, &self.local_wy, &mut h);
             None
         };
         if left_small {
@@ -737,7 +737,7 @@ impl<'a> Builder<'a> {
             }
             if let Some(h) = &job.hist {
                 let n_bins = self.binned.n_bins[f];
-                entries_from_hist(&h[self.hist_offsets[f]..self.hist_offsets[f] + n_bins * self.scan.width], self.scan.width, &mut self.entries);
+                entries_from_hist(&h[self.hist_offsets[f]..self.hist_offsets[f] + n_bins], &mut self.entries);
                 if self.entries.bins.len() < 2 {
                     continue;
                 }
@@ -959,17 +959,37 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn gather_into(idx: &[u32], w: &[f64], wy: &[f64], local_w: &mut Vec<f64>, local_wy: &mut Vec<f64>) {
-    local_w.clear();
-    local_w.extend(idx.iter().map(|&i| w[i as usize]));
+/// The samples' packed (count 1, weight) and weighted targets, for `hist_add`.
+fn gather_into(idx: &[u32], w: &[f64], wy: &[f64], local_pk: &mut Vec<u64>, local_wy: &mut Vec<f64>) {
+    local_pk.clear();
+    local_pk.extend(idx.iter().map(|&i| 1 | (w[i as usize] as u64) << 32));
     local_wy.clear();
     local_wy.extend(idx.iter().map(|&i| wy[i as usize]));
 }
 
-/// Adds `sign` times the samples `idx` (weights and weighted targets gathered
-/// in `lw`, `lwy`) to the regression histograms of every feature.
+/// A regression histogram bin: samples (low 32 bits) and weight (high 32
+/// bits), integers packed so that one addition counts both, and the weighted
+/// target sum. Packed fields subtract exactly: a child's never exceed its parent's.
+#[derive(Clone, Copy, Default)]
+pub struct HistBin {
+    nw: u64,
+    wy: f64,
+}
+
+/// Adds (ADD) or subtracts the samples `idx` (packed counts and weighted
+/// targets gathered in `pk`, `lwy`) to / from the histograms of every feature.
 #[inline(never)]
-fn hist_add(binned: &Binned, offsets: &[usize], idx: &[u32], lw: &[f64], lwy: &[f64], sign: f64, h: &mut [f64]) {
+fn hist_add<const ADD: bool>(binned: &Binned, offsets: &[usize], idx: &[u32], pk: &[u64], lwy: &[f64], h: &mut [HistBin]) {
+    #[inline(always)]
+    fn one<const ADD: bool>(s: &mut HistBin, pk: u64, wy: f64) {
+        if ADD {
+            s.nw = s.nw.wrapping_add(pk);
+            s.wy += wy;
+        } else {
+            s.nw = s.nw.wrapping_sub(pk);
+            s.wy -= wy;
+        }
+    }
     for f in 0..binned.features.len() {
         let col = binned.col(f);
         let hf = &mut h[offsets[f]..offsets[f + 1]];
@@ -977,33 +997,29 @@ fn hist_add(binned: &Binned, offsets: &[usize], idx: &[u32], lw: &[f64], lwy: &[
         let mut j = 0;
         for c in &mut chunks {
             for k in 0..4 {
-                let b = col[c[k] as usize] as usize * 3;
-                let s = &mut hf[b..b + 3];
-                s[0] += sign;
-                s[1] += sign * lw[j + k];
-                s[2] += sign * lwy[j + k];
+                one::<ADD>(&mut hf[col[c[k] as usize] as usize], pk[j + k], lwy[j + k]);
             }
             j += 4;
         }
         for (k, &i) in chunks.remainder().iter().enumerate() {
-            let b = col[i as usize] as usize * 3;
-            let s = &mut hf[b..b + 3];
-            s[0] += sign;
-            s[1] += sign * lw[j + k];
-            s[2] += sign * lwy[j + k];
+            one::<ADD>(&mut hf[col[i as usize] as usize], pk[j + k], lwy[j + k]);
         }
     }
 }
 
-fn subtract_chunked(h: &mut [f64], small: &[f64]) {
-    let mut a = h.chunks_exact_mut(8);
-    let mut b = small.chunks_exact(8);
+fn subtract_chunked(h: &mut [HistBin], small: &[HistBin]) {
+    let mut a = h.chunks_exact_mut(4);
+    let mut b = small.chunks_exact(4);
     for (x, y) in (&mut a).zip(&mut b) {
-        for k in 0..8 {
-            x[k] -= y[k];
+        for k in 0..4 {
+            x[k].nw = x[k].nw.wrapping_sub(y[k].nw);
+            x[k].wy -= y[k].wy;
         }
     }
-    a.into_remainder().iter_mut().zip(b.remainder()).for_each(|(x, y)| *x -= y);
+    for (x, y) in a.into_remainder().iter_mut().zip(b.remainder()) {
+        x.nw = x.nw.wrapping_sub(y.nw);
+        x.wy -= y.wy;
+    }
 }
 
 /// Entries from keys sorted by bin: runs of equal bins summed by `add`.
@@ -1019,22 +1035,21 @@ fn entries_from_keys(keys: &[u32], width: usize, e: &mut Entries, add: impl Fn(&
     }
 }
 
-/// The non-empty bins of one feature's histogram (regression: width 3),
-/// compacted without branches.
-fn entries_from_hist(h: &[f64], width: usize, e: &mut Entries) {
-    debug_assert_eq!(width, 3);
-    let n_bins = h.len() / 3;
+/// The non-empty bins of one feature's regression histogram, compacted
+/// without branches.
+fn entries_from_hist(h: &[HistBin], e: &mut Entries) {
+    let n_bins = h.len();
     e.bins.resize(n_bins + 1, 0);
     e.stats.resize(3 * n_bins + 3, 0.0);
     let mut m = 0;
     {
         let (bins, stats) = (&mut e.bins[..], &mut e.stats[..]);
-        for (b, s) in h.chunks_exact(3).enumerate() {
+        for (b, s) in h.iter().enumerate() {
             bins[m] = b as u8;
-            stats[3 * m] = s[0];
-            stats[3 * m + 1] = s[1];
-            stats[3 * m + 2] = s[2];
-            m += usize::from(s[0] > 0.5);
+            stats[3 * m] = (s.nw & 0xFFFF_FFFF) as f64;
+            stats[3 * m + 1] = (s.nw >> 32) as f64;
+            stats[3 * m + 2] = s.wy;
+            m += usize::from(s.nw != 0);
         }
     }
     e.bins.truncate(m);
