@@ -498,6 +498,7 @@ pub struct Builder<'a> {
     /// packed in one u64 (21 bits each), so a sample is one addition.
     packed: bool,
     local_pk: Vec<u64>,
+    has_categorical: bool,
     hist_pk: Vec<u64>,
     /// Presorted mode (same condition, nodes under `hist_min` samples): per
     /// feature, the node's `bin << 24 | row` keys sorted by bin, at the node's
@@ -569,6 +570,7 @@ impl<'a> Builder<'a> {
                 binned.rows.max(draws) < 1 << PACK_BITS
             },
             local_pk: Vec::new(),
+            has_categorical: binned.features.iter().any(|f| f.is_categorical()),
             hist_pk: vec![0; 256],
             presort: n_classes == 0 && 2 * settings.max_features.resolve(n_features) >= n_features && binned.rows < 1 << 24,
             sorted_keys: Vec::new(),
@@ -695,7 +697,7 @@ impl<'a> Builder<'a> {
     /// been scanned (constant ones do not count, as in scikit-learn).
     fn find_split(&mut self, job: &mut Pending, totals: &[f64], rng: &mut Rng) -> bool {
         self.scan.best_score = f64::NEG_INFINITY;
-        let perfect = self.gather(job);
+        let perfect = self.gather(job, totals);
         if self.presort && job.hist.is_none() && !job.sorted {
             self.sort_node(job);
         }
@@ -785,6 +787,12 @@ impl<'a> Builder<'a> {
         let idx = &self.samples[job.start..job.end];
         let acc = ValueAcc { w: &self.local_w, wy: &self.local_wy };
         if idx.len() * SPARSE_RATIO < n_bins {
+            if self.packed {
+                let pk = &self.local_pk;
+                sort_keys(col, idx, &mut self.sort_keys);
+                let mask = (1u64 << PACK_BITS) - 1;
+                return self.scan.sorted_values(f, &self.sort_keys, |j| (((pk[j] >> PACK_BITS) & mask) as f64, (pk[j] >> (2 * PACK_BITS)) as f64), &totals3);
+            }
             return self.scan.sparse_values(f, col, idx, &acc, &mut self.sort_keys, &totals3);
         }
         let e = &mut self.entries;
@@ -848,8 +856,25 @@ impl<'a> Builder<'a> {
 
     /// Gathers the node's weights and targets; returns the score a split with
     /// two pure children would have (the best possible).
-    fn gather(&mut self, job: &Pending) -> f64 {
+    fn gather(&mut self, job: &Pending, totals: &[f64]) -> f64 {
         let idx = &self.samples[job.start..job.end];
+        if let (true, Target::Classes { y, .. }) = (self.packed, self.target) {
+            // Two classes, packed: one pass; the plain arrays only for categorical features.
+            let w = &self.w;
+            self.local_pk.clear();
+            self.local_pk.extend(idx.iter().map(|&i| {
+                let c = w[i as usize] as u64;
+                1 | c << PACK_BITS | if y[i as usize] == 1 { c << (2 * PACK_BITS) } else { 0 }
+            }));
+            if self.has_categorical {
+                self.local_w.clear();
+                self.local_w.extend(idx.iter().map(|&i| w[i as usize]));
+                self.local_y.clear();
+                self.local_y.extend(idx.iter().map(|&i| y[i as usize]));
+            }
+            // Pure sides: sum c^2/w = w (gini); sum c ln c - w ln w = 0 (entropy).
+            return if self.settings.criterion == Criterion::Entropy { 0.0 } else { totals[1] };
+        }
         if !self.presort {
             self.local_w.clear();
             self.local_w.extend(idx.iter().map(|&i| self.w[i as usize]));
@@ -862,13 +887,6 @@ impl<'a> Builder<'a> {
                     // Two classes are scanned like a regression on class 1's weight.
                     self.local_wy.clear();
                     self.local_wy.extend(self.local_w.iter().zip(&self.local_y).map(|(&w, &y)| if y == 1 { w } else { 0.0 }));
-                    if self.packed {
-                        self.local_pk.clear();
-                        self.local_pk.extend(self.local_w.iter().zip(&self.local_y).map(|(&w, &y)| {
-                            let w = w as u64;
-                            1 | w << PACK_BITS | if y == 1 { w << (2 * PACK_BITS) } else { 0 }
-                        }));
-                    }
                 }
                 match self.settings.criterion {
                     // Pure sides: sum c^2/w = w (gini); sum c ln c - w ln w = 0 (entropy).
