@@ -814,11 +814,27 @@ impl<'a> Builder<'a> {
     fn sort_node(&mut self, job: &mut Pending) {
         let n = self.samples.len();
         let idx = &self.samples[job.start..job.end];
+        let mut counts = [0u32; 257];
         for f in 0..self.features.len() {
             let col = self.binned.col(f);
             let keys = &mut self.sorted_keys[f * n + job.start..f * n + job.end];
-            keys.iter_mut().zip(idx).for_each(|(k, &i)| *k = (col[i as usize] as u32) << 24 | i);
-            keys.sort_unstable();
+            if idx.len() < 64 {
+                keys.iter_mut().zip(idx).for_each(|(k, &i)| *k = (col[i as usize] as u32) << 24 | i);
+                keys.sort_unstable();
+                continue;
+            }
+            // Counting sort by bin: `samples` is ascending, so this is the
+            // same order as sorting the keys.
+            counts.fill(0);
+            idx.iter().for_each(|&i| counts[col[i as usize] as usize + 1] += 1);
+            for b in 1..257 {
+                counts[b] += counts[b - 1];
+            }
+            for &i in idx {
+                let b = col[i as usize] as usize;
+                keys[counts[b] as usize] = (b as u32) << 24 | i;
+                counts[b] += 1;
+            }
         }
         job.sorted = true;
     }
