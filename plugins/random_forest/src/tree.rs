@@ -498,6 +498,8 @@ pub struct Builder<'a> {
     /// packed in one u64 (21 bits each), so a sample is one addition.
     packed: bool,
     local_pk: Vec<u64>,
+    /// Every row's packed statistics for this tree (count 0 out of bag).
+    row_pk: Vec<u64>,
     has_categorical: bool,
     hist_pk: Vec<u64>,
     /// Presorted mode (same condition, nodes under `hist_min` samples): per
@@ -570,6 +572,7 @@ impl<'a> Builder<'a> {
                 binned.rows.max(draws) < 1 << PACK_BITS
             },
             local_pk: Vec::new(),
+            row_pk: Vec::new(),
             has_categorical: binned.features.iter().any(|f| f.is_categorical()),
             hist_pk: vec![0; 256],
             presort: n_classes == 0 && 2 * settings.max_features.resolve(n_features) >= n_features && binned.rows < 1 << 24,
@@ -667,6 +670,13 @@ impl<'a> Builder<'a> {
         }
         if let Target::Values(y) = self.target {
             self.wy.iter_mut().zip(y).zip(&self.w).for_each(|((wy, y), w)| *wy = w * y);
+        }
+        if let (true, Target::Classes { y, .. }) = (self.packed, self.target) {
+            self.row_pk.clear();
+            self.row_pk.extend(counts.iter().zip(y).map(|(&c, &y)| {
+                let c = c as u64;
+                1 | c << PACK_BITS | if y == 1 { c << (2 * PACK_BITS) } else { 0 }
+            }));
         }
         if self.presort {
             self.wwy.clear();
@@ -877,11 +887,9 @@ impl<'a> Builder<'a> {
         if let (true, Target::Classes { y, .. }) = (self.packed, self.target) {
             // Two classes, packed: one pass; the plain arrays only for categorical features.
             let w = &self.w;
+            let row_pk = &self.row_pk;
             self.local_pk.clear();
-            self.local_pk.extend(idx.iter().map(|&i| {
-                let c = w[i as usize] as u64;
-                1 | c << PACK_BITS | if y[i as usize] == 1 { c << (2 * PACK_BITS) } else { 0 }
-            }));
+            self.local_pk.extend(idx.iter().map(|&i| row_pk[i as usize]));
             if self.has_categorical {
                 self.local_w.clear();
                 self.local_w.extend(idx.iter().map(|&i| w[i as usize]));
