@@ -6,6 +6,7 @@
     python3 scripts/bench_random_forest.py [--runner native|trainhost] [--trees 100]
         [--big]            also train 20 trees on 1M x 20 (plugin only) and report its memory
         [--workdir DIR]    where the CSVs and models go (default /var/tmp/rf-bench)
+        [--only cls|reg]   run one of the two tasks
         [--reuse-sklearn]  reuse scikit-learn's last measurement (sk_cls.json /
                            sk_reg.json in the workdir) instead of re-running it;
                            such rows are labelled "scikit-learn (cached)" and the
@@ -145,11 +146,12 @@ def main():
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--workdir", default="/var/tmp/rf-bench")
     ap.add_argument("--reuse-sklearn", action="store_true")
+    ap.add_argument("--only", choices=["cls", "reg"])
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     runner = Runner(args.runner)
     rows = []
-    for kind in ("cls", "reg"):
+    for kind in (args.only,) if args.only else ("cls", "reg"):
         train, test = make_data(args.workdir, kind, args.rows)
         rf = run_plugin(runner, kind, train, test, args.trees, args.workdir)
         rows.append((kind, f"random_forest ({args.runner})", rf))
