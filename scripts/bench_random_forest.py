@@ -6,6 +6,11 @@
     python3 scripts/bench_random_forest.py [--runner native|trainhost] [--trees 100]
         [--big]            also train 20 trees on 1M x 20 (plugin only) and report its memory
         [--workdir DIR]    where the CSVs and models go (default /var/tmp/rf-bench)
+        [--only cls|reg]   run one of the two tasks
+        [--reuse-sklearn]  reuse scikit-learn's last measurement (sk_cls.json /
+                           sk_reg.json in the workdir) instead of re-running it;
+                           such rows are labelled "scikit-learn (cached)" and the
+                           ratios are then not from one run
 
 Times are fit only: the plugin's own training time (`rf_cli` measures around
 `train`, CSV parsing excluded) against scikit-learn's `fit`. Both wall and
@@ -140,17 +145,25 @@ def main():
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--workdir", default="/var/tmp/rf-bench")
+    ap.add_argument("--reuse-sklearn", action="store_true")
+    ap.add_argument("--only", choices=["cls", "reg"])
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     runner = Runner(args.runner)
     rows = []
-    for kind in ("cls", "reg"):
+    for kind in (args.only,) if args.only else ("cls", "reg"):
         train, test = make_data(args.workdir, kind, args.rows)
         rf = run_plugin(runner, kind, train, test, args.trees, args.workdir)
         rows.append((kind, f"random_forest ({args.runner})", rf))
         if not args.skip_sklearn:
-            sk = run_sklearn(kind, train, test, args.trees, args.workdir)
-            rows.append((kind, "scikit-learn", sk))
+            cached = os.path.join(args.workdir, f"sk_{kind}.json")
+            if args.reuse_sklearn and os.path.exists(cached):
+                with open(cached) as f:
+                    sk = json.load(f)
+                rows.append((kind, "scikit-learn (cached)", sk))
+            else:
+                sk = run_sklearn(kind, train, test, args.trees, args.workdir)
+                rows.append((kind, "scikit-learn", sk))
             print_table(rows[-2:])
             compare(kind, sk, rf)
             sys.stdout.flush()

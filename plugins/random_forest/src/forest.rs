@@ -58,14 +58,14 @@ fn grow_forest(
         let tree = builder.grow(&counts, &mut rng);
         add_importance(&mut out.importance, &tree.importance);
         if let Some(oob) = oob.as_mut() {
-            score_rows(oob, &tree, &data.binned, width, |r| counts[r] == 0);
+            score_rows(oob, tree, &data.binned, width, |r| counts[r] == 0);
         }
         if let Some(h) = holdout.as_mut() {
-            score_rows(&mut h.scorer, &tree, &h.binned, width, |_| true);
+            score_rows(&mut h.scorer, tree, &h.binned, width, |_| true);
         }
         out.depth_sum += tree.depth;
         out.leaves_sum += tree.n_leaves();
-        out.trees.push(Tree::from_grown(&tree, &data.binned.features, regression));
+        out.trees.push(Tree::from_grown(tree, &data.binned.features, regression));
         if (t + 1) % per_report == 0 || t + 1 == n_trees {
             let metrics = running_metrics(regression, oob, holdout);
             let named: Vec<(&str, f64)> = metrics.iter().map(|(n, v)| (n.as_str(), *v)).collect();

@@ -59,7 +59,14 @@ pub struct Model {
 impl Tree {
     /// Converts a grown tree's bin splits into value thresholds and level sets.
     pub fn from_grown(t: &TrainTree, bins: &[FeatureBins], regression: bool) -> Tree {
-        let mut out = Tree::default();
+        let n = t.feature.len();
+        let mut out = Tree {
+            feature: Vec::with_capacity(n),
+            flags: Vec::with_capacity(n),
+            thr: Vec::with_capacity(n),
+            index: Vec::with_capacity(n),
+            ..Tree::default()
+        };
         for i in 0..t.feature.len() {
             let (f, child) = (t.feature[i], t.child[i]);
             if f == LEAF {
