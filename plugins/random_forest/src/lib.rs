@@ -45,25 +45,4 @@ pub fn class_labels(model: &[u8]) -> Result<Vec<String>, String> {
     model::Model::from_bytes(model).map(|m| m.classes)
 }
 
-/// The component's exports; only built for wasm, since the native cdylib cannot
-/// carry the component's `ns:pkg/iface@ver#func` symbol names.
-#[cfg(target_arch = "wasm32")]
-struct Component;
-
-#[cfg(target_arch = "wasm32")]
-impl Guest for Component {
-    fn describe() -> PluginInfo {
-        info()
-    }
-
-    fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
-        train(&request, &mut HostProgress)
-    }
-
-    fn predict(model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {
-        predict(&model, &features)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-export_plugin!(Component);
+export_trainer!(describe: info, train: train, predict: predict);
