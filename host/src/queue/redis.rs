@@ -309,7 +309,7 @@ async fn listen(client: redis::Client, hub: Arc<Hub>, ready: tokio::sync::onesho
                 while let Some(msg) = messages.next().await {
                     let Some(id) = msg.get_channel_name().strip_prefix("job_") else { continue };
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
-                    if let Some(event) = StoredEvent::parse(&payload) {
+                    if let Some(event) = StoredEvent::parse_owned(payload) {
                         hub.publish(id, event);
                     }
                 }
