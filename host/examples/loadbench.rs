@@ -1,21 +1,32 @@
 //! Load benchmark of the service (not part of the tests). Starts `trainhost
-//! serve` in this process with the bundled plugins, then measures, through
-//! HTTP and WebSocket like a client:
-//! 1. submit -> first `progress` event, p50/p99 (sequential jobs; includes the socket handshake);
-//! 2. trivial-job throughput: `baseline` jobs per second with every event delivered;
-//! 3. WebSocket fan-out: sockets watching one job, p99 of delivery lag behind the
-//!    first socket to receive each event, for growing numbers of sockets.
+//! serve` with the bundled plugins in a CHILD PROCESS (this same binary, with
+//! `--server`), so the server has its own runtime and file descriptors, then
+//! measures from this process, through HTTP and WebSocket like a client:
+//! 1. submit -> first `progress` event, p50/p99 (sequential jobs; includes the
+//!    HTTP submit and the socket handshake);
+//! 2. trivial-job throughput: `baseline` jobs per second with every event
+//!    delivered to a socket watching the job (64 jobs in flight);
+//! 3. WebSocket fan-out: K sockets watch one job emitting 40 epochs 50 ms
+//!    apart. All K sockets are connected while the job is still queued (the
+//!    worker slots are held by blocker jobs, cancelled once every socket is in),
+//!    so every measured event is a live one. Lag = receipt time minus the wall
+//!    clock stamp the plugin puts in each epoch (`emitted_at_ms`), i.e. from
+//!    the moment the plugin reported it, through worker, broker and socket.
 //!
 //! cargo run --release -p trainhost --example loadbench -- [embedded|redis] [jobs] [max_sockets]
-//! (client and server share the machine, so the figures are a lower bound.)
+//! Client and server share the machine's cores (and the slow plugin of the
+//! fan-out job keeps one core busy), so the figures are a lower bound.
 
 use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -24,19 +35,41 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+fn wall_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0
+}
+
 async fn submit(client: &reqwest::Client, url: &str, body: &Value) -> String {
     let r: Value = client.post(format!("{url}/train")).json(body).send().await.unwrap().json().await.unwrap();
     r["data"]["jobId"].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
 }
 
-async fn ws(url: &str, job: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    tokio_tungstenite::connect_async(format!("{}/ws/{job}", url.replacen("http", "ws", 1))).await.unwrap().0
+async fn ws(url: &str, job: &str) -> Socket {
+    let url = format!("{}/ws/{job}", url.replacen("http", "ws", 1));
+    let mut tries = 0;
+    loop {
+        // A small read buffer: tungstenite zeroes the whole buffer (128 KiB by default) before each read.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
+        match tokio_tungstenite::connect_async_with_config(&url, Some(config), false).await {
+            Ok((socket, _)) => return socket,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                if tries == 1 {
+                    eprintln!("connect failed ({e}); retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("connecting {url}: {e}"),
+        }
+    }
+}
+
+fn is_terminal(text: &str) -> bool {
+    text.contains(r#""type":"complete""#) || text.contains(r#""type":"error""#) || text.contains(r#""type":"cancelled""#)
 }
 
 /// Reads until the terminal event; returns (events, time of the first progress).
-async fn drain(
-    mut socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-) -> (usize, Option<Instant>) {
+async fn drain(mut socket: Socket) -> (usize, Option<Instant>) {
     let mut n = 0;
     let mut first_progress = None;
     while let Some(Ok(msg)) = socket.next().await {
@@ -45,7 +78,7 @@ async fn drain(
             if first_progress.is_none() && text.contains(r#""type":"progress""#) {
                 first_progress = Some(Instant::now());
             }
-            if text.contains(r#""type":"complete""#) || text.contains(r#""type":"error""#) || text.contains(r#""type":"cancelled""#) {
+            if is_terminal(&text) {
                 break;
             }
         }
@@ -53,19 +86,19 @@ async fn drain(
     (n, first_progress)
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let broker = args.get(1).cloned().unwrap_or_else(|| "embedded".into());
-    let jobs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let max_sockets: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+/// The `emitted_at_ms` stamp of a progress event, read without a full parse.
+fn stamp(text: &str) -> Option<f64> {
+    let rest = &text[text.find(r#""emitted_at_ms":"#)? + 16..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn server_main(args: &[String]) {
+    let [broker, port, data_dir, prefix] = args else { panic!("--server BROKER PORT DATA_DIR PREFIX") };
     let workspace = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let prefix = format!("trainhost-bench-{}", uuid::Uuid::new_v4());
     let mut config = trainhost::config::Config::default();
     config.server.bind = format!("127.0.0.1:{port}");
-    config.storage.data_dir = dir.path().join("data");
+    config.storage.data_dir = data_dir.into();
     config.plugin_dir = workspace.join("build/plugins");
     config.plugins = toml::from_str::<toml::Table>(&format!(
         "[[plugins]]\nname = \"baseline\"\npath = {:?}\n[[plugins]]\nname = \"slow\"\npath = {:?}\n",
@@ -80,19 +113,71 @@ async fn main() {
         config.broker.redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         config.broker.key_prefix = prefix.clone();
     }
-    let server_config = config.clone();
-    tokio::spawn(async move { trainhost::service::serve(server_config, false).await.unwrap() });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move { trainhost::service::serve(config, false).await.unwrap() });
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--server") {
+        return server_main(&args[2..]);
+    }
+    let broker = args.get(1).cloned().unwrap_or_else(|| "embedded".into());
+    let jobs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let max_sockets: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let prefix = format!("trainhost-bench-{}", uuid::Uuid::new_v4());
+    let server = Command::new(std::env::current_exe().unwrap())
+        .args(["--server", &broker, &port.to_string(), dir.path().join("data").to_str().unwrap(), &prefix])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting the server process");
+    let server = KillOnDrop(server);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(client(broker.clone(), jobs, max_sockets, port));
+    drop(server);
+    if broker == "redis" {
+        runtime.block_on(async {
+            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            let b = trainhost::queue::redis::RedisBroker::connect(&url, &prefix).await.unwrap();
+            b.delete_all_keys().await.unwrap();
+        });
+    }
+    std::process::exit(0);
+}
+
+async fn client(broker: String, jobs: usize, max_sockets: usize, port: u16) {
+    let workspace = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     while client.get(format!("{url}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let workers = trainhost::config::Config::default().worker_count();
     let bytes = std::fs::read(workspace.join("testdata/iris.csv")).unwrap();
     let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name("iris.csv"));
     let ds: Value = client.post(format!("{url}/datasets")).multipart(form).send().await.unwrap().json().await.unwrap();
     let ds = ds["data"]["id"].as_str().unwrap().to_string();
     let trivial = json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}});
-    println!("broker: {broker}; cores: {}", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "broker: {broker}; cores: {}; server: separate process on this machine ({workers} worker slots)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    // Warm up (compile caches, table cache, connection pools).
+    for _ in 0..20 {
+        let job = submit(&client, &url, &trivial).await;
+        drain(ws(&url, &job).await).await;
+    }
 
     // 1. Submit -> first progress.
     let mut latencies = vec![];
@@ -122,58 +207,88 @@ async fn main() {
         });
     }
     let mut events = 0;
+    let mut complete = 0;
     while let Some(n) = tasks.join_next().await {
-        events += n.unwrap();
+        let n = n.unwrap();
+        events += n;
+        complete += usize::from(n >= 4);
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("throughput: {jobs} trivial jobs in {secs:.2} s = {:.0} jobs/s ({events} events delivered)", jobs as f64 / secs);
+    println!(
+        "throughput: {jobs} trivial jobs in {secs:.2} s = {:.0} jobs/s ({events} events delivered, {complete} jobs with all 4)",
+        jobs as f64 / secs
+    );
 
     // 3. Fan-out: K sockets on one job emitting 40 epochs, 50 ms apart.
-    let mut k = 100;
-    while k <= max_sockets {
+    let mut ks: Vec<usize> = [100, 1000, 2500, 5000, 10_000].into_iter().filter(|&k| k < max_sockets).collect();
+    ks.push(max_sockets);
+    for k in ks {
+        // Hold every worker slot so the watched job stays queued until all sockets are in.
+        let blocker = json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 10000, "epochMillis": 20}});
+        let mut blockers = vec![];
+        for _ in 0..workers {
+            let id = submit(&client, &url, &blocker).await;
+            blockers.push(id);
+        }
         let job = submit(&client, &url, &json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 40, "epochMillis": 50}})).await;
+        let connect_started = Instant::now();
         let mut sockets = tokio::task::JoinSet::new();
+        let connected = Arc::new(tokio::sync::Barrier::new(k + 1));
+        let connecting = Arc::new(tokio::sync::Semaphore::new(64));
         for _ in 0..k {
-            let socket = ws(&url, &job).await;
+            let (url, job, connected, connecting) = (url.clone(), job.clone(), connected.clone(), connecting.clone());
             sockets.spawn(async move {
-                let mut socket = socket;
-                let mut arrivals = vec![];
+                let permit = connecting.acquire_owned().await.unwrap();
+                let mut socket = ws(&url, &job).await;
+                drop(permit);
+                connected.wait().await;
+                let mut lags = vec![];
+                let mut seqs = vec![];
+                let mut terminal = false;
                 while let Some(Ok(msg)) = socket.next().await {
                     if let Message::Text(text) = msg {
-                        let v: Value = serde_json::from_str(&text).unwrap();
-                        arrivals.push((v["seq"].as_u64().unwrap(), Instant::now()));
-                        if v["type"] != "progress" && v["type"] != "status" {
+                        let now = wall_ms();
+                        if let Some(t) = stamp(&text) {
+                            lags.push(now - t);
+                        }
+                        let seq_at = text.find(r#""seq":"#).unwrap() + 6;
+                        let seq: u64 = text[seq_at..].split(',').next().unwrap().parse().unwrap();
+                        seqs.push(seq);
+                        if is_terminal(&text) {
+                            terminal = true;
                             break;
                         }
                     }
                 }
-                arrivals
+                (lags, seqs, terminal)
             });
         }
-        let mut all: Vec<Vec<(u64, Instant)>> = vec![];
+        connected.wait().await;
+        let connect_secs = connect_started.elapsed().as_secs_f64();
+        for id in &blockers {
+            client.post(format!("{url}/jobs/{id}/cancel")).send().await.unwrap();
+        }
+        let mut lags = vec![];
+        let mut complete = 0;
+        let mut in_order = true;
         while let Some(a) = sockets.join_next().await {
-            all.push(a.unwrap());
+            let (l, seqs, terminal) = a.unwrap();
+            lags.extend(l);
+            complete += usize::from(terminal);
+            in_order &= seqs.windows(2).all(|w| w[1] == w[0] + 1) && seqs.first() == Some(&1);
         }
-        let mut first: std::collections::HashMap<u64, Instant> = std::collections::HashMap::new();
-        for a in &all {
-            for (seq, t) in a {
-                first.entry(*seq).and_modify(|f| *f = (*f).min(*t)).or_insert(*t);
-            }
-        }
-        // Only live events count (replayed ones arrive at connect time).
-        let mut lags: Vec<f64> = all.iter().flatten().filter(|(seq, _)| *seq > 3).map(|(seq, t)| t.duration_since(first[seq]).as_secs_f64() * 1000.0).collect();
         lags.sort_by(f64::total_cmp);
-        let complete = all.iter().filter(|a| a.last().is_some()).count();
         let p99 = percentile(&lags, 0.99);
-        println!("fan-out: {k} sockets, {complete} got the whole job, delivery lag p50 {:.1} ms, p99 {:.1} ms", percentile(&lags, 0.5), p99);
+        println!(
+            "fan-out: {k} sockets (connected in {connect_secs:.1} s), {complete} got the whole job{}, {} epochs delivered, lag from emission p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            if in_order { " in order without gaps" } else { " (GAPS OR DISORDER)" },
+            lags.len(),
+            percentile(&lags, 0.5),
+            p99,
+            lags.last().copied().unwrap_or(f64::NAN)
+        );
         if p99 > 100.0 {
             break;
         }
-        k = if k < 1000 { k * 10 } else { k + 2500 };
     }
-    if broker == "redis" {
-        let b = trainhost::queue::redis::RedisBroker::connect(&config.broker.redis_url, &prefix).await.unwrap();
-        b.delete_all_keys().await.unwrap();
-    }
-    std::process::exit(0);
 }

@@ -15,6 +15,11 @@ impl Counter {
     pub fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+    pub fn inc_by(&self, n: u64) {
+        if n > 0 {
+            self.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
     pub fn dec(&self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }

@@ -1,5 +1,6 @@
 //! The worker pool: claims jobs from the broker, trains them on blocking
-//! threads (at most `workers.concurrency` at once), turns plugin epochs into
+//! threads (at most `workers.concurrency` trainings at once; storing the model
+//! and reporting the end happen after the slot is released), turns plugin epochs into
 //! `progress` events, heartbeats, watches the cancel flag, stores the model,
 //! and reports how the job ended. A stopping pool finishes its jobs within the
 //! grace period, then stops the rest and puts them back on the queue.
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use polars::prelude::DataFrame;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use crate::contract::Task;
@@ -95,8 +96,7 @@ impl Worker {
                     let span = tracing::info_span!("job", job_id = %claim.job_id(), attempt = claim.job.attempts);
                     jobs.spawn(
                         async move {
-                            me.run_job(claim, force).await;
-                            drop(permit);
+                            me.run_job(claim, force, permit).await;
                         }
                         .instrument(span),
                     );
@@ -141,10 +141,12 @@ impl Worker {
         }
     }
 
-    async fn run_job(&self, claim: Claim, force_stop: Arc<AtomicBool>) {
+    /// `slot` is held while the plugin trains, and released before the model is
+    /// stored and the end reported: those wait on I/O, not on a core.
+    async fn run_job(&self, claim: Claim, force_stop: Arc<AtomicBool>, slot: OwnedSemaphorePermit) {
         METRICS.jobs_started.inc();
         let started = std::time::Instant::now();
-        let ending = match self.train(&claim, &force_stop).await {
+        let ending = match self.train(&claim, &force_stop, slot).await {
             Ok(Some(ending)) => ending,
             Ok(None) => return,
             Err(Stop::Requeue) => {
@@ -172,7 +174,7 @@ impl Worker {
     }
 
     /// `Ok(Some)`: how it ended; `Err`: it must not be finished by this worker.
-    async fn train(&self, claim: &Claim, force_stop: &Arc<AtomicBool>) -> Result<Option<Ending>, Stop> {
+    async fn train(&self, claim: &Claim, force_stop: &Arc<AtomicBool>, slot: OwnedSemaphorePermit) -> Result<Option<Ending>, Stop> {
         let job = &claim.job;
         let spec = &job.spec;
         let Some(plugin) = self.registry.get(&spec.plugin).cloned() else {
@@ -238,6 +240,7 @@ impl Worker {
             }
         }
         let result = training.await;
+        drop(slot);
         watcher.abort();
         if stale.load(Ordering::SeqCst) {
             return Err(Stop::Stale);

@@ -6,8 +6,8 @@
 //! re-encoding the rest.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -138,7 +138,55 @@ pub fn fill_seq(template: &str, seq: u64) -> String {
 pub struct StoredEvent {
     pub seq: u64,
     pub terminal: bool,
-    pub json: Arc<str>,
+    pub json: EventText,
+}
+
+/// The final JSON text of an event: serialised once, then shared (reference
+/// counted, never copied) by the journal, the replay and every socket sending it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EventText(Bytes);
+
+impl EventText {
+    pub fn as_str(&self) -> &str {
+        // Only ever built from a `String` or a `&str`.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The text as shared bytes (a reference count, not a copy).
+    pub fn bytes(&self) -> Bytes {
+        self.0.clone()
+    }
+}
+
+impl From<String> for EventText {
+    fn from(text: String) -> Self {
+        EventText(Bytes::from(text))
+    }
+}
+
+impl From<&str> for EventText {
+    fn from(text: &str) -> Self {
+        EventText(Bytes::copy_from_slice(text.as_bytes()))
+    }
+}
+
+impl std::ops::Deref for EventText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for EventText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for EventText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Deserialize)]
@@ -152,7 +200,15 @@ impl StoredEvent {
     pub fn parse(json: &str) -> Option<StoredEvent> {
         let head: Head = serde_json::from_str(json).ok()?;
         let terminal = matches!(head.kind.as_ref(), "complete" | "error" | "cancelled");
-        Some(StoredEvent { seq: head.seq, terminal, json: Arc::from(json) })
+        Some(StoredEvent { seq: head.seq, terminal, json: EventText::from(json) })
+    }
+
+    /// Like `parse`, keeping the given text without copying it.
+    pub fn parse_owned(json: String) -> Option<StoredEvent> {
+        let head: Head = serde_json::from_str(&json).ok()?;
+        let terminal = matches!(head.kind.as_ref(), "complete" | "error" | "cancelled");
+        let seq = head.seq;
+        Some(StoredEvent { seq, terminal, json: EventText::from(json) })
     }
 }
 

@@ -10,7 +10,7 @@ pub mod events;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use events::{Event, StoredEvent};
+pub use events::{Event, EventText, StoredEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]

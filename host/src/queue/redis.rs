@@ -96,12 +96,12 @@ return 1
                 r#"
 job, stream, channel, maxlen = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 redis.call('LREM', KEYS[3], 1, ARGV[3])
-if redis.call('HGET', job, 'status') ~= 'queued' then return -1 end
+if redis.call('HGET', job, 'status') ~= 'queued' then return {} end
 local attempts = redis.call('HINCRBY', job, 'attempts', 1)
 redis.call('HSET', job, 'status', 'running', 'token', ARGV[4], 'worker', ARGV[5], 'started_at', now_ms())
 redis.call('SADD', KEYS[4], ARGV[3])
 emit((string.gsub(ARGV[6], '"attempt":0', '"attempt":' .. attempts, 1)))
-return attempts
+return redis.call('HGETALL', job)
 "#,
             ),
             // KEYS: job stream; ARGV: channel maxlen token template progress
@@ -309,7 +309,7 @@ async fn listen(client: redis::Client, hub: Arc<Hub>, ready: tokio::sync::onesho
                 while let Some(msg) = messages.next().await {
                     let Some(id) = msg.get_channel_name().strip_prefix("job_") else { continue };
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
-                    if let Some(event) = StoredEvent::parse(&payload) {
+                    if let Some(event) = StoredEvent::parse_owned(payload) {
                         hub.publish(id, event);
                     }
                 }
@@ -425,7 +425,8 @@ impl Broker for RedisBroker {
         };
         let Some(id) = id else { return Ok(None) };
         let token = uuid::Uuid::new_v4().to_string();
-        let attempts: i64 = self
+        // The script returns the claimed record (saves a round trip), or nothing.
+        let fields: std::collections::HashMap<String, String> = self
             .scripts
             .claim
             .key(self.job_key(&id))
@@ -440,11 +441,11 @@ impl Broker for RedisBroker {
             .arg(Event::status(&id, JobStatus::Running, Some(0), None).template())
             .invoke_async(&mut self.conn())
             .await?;
-        if attempts < 0 {
+        if fields.is_empty() {
             // Cancelled (or gone) while queued: nothing to run.
             return Ok(None);
         }
-        let job = self.record(&id).await?.ok_or_else(|| BrokerError::NotFound(id.clone()))?;
+        let job = parse_record(&id, &fields)?.ok_or_else(|| BrokerError::NotFound(id.clone()))?;
         Ok(Some(Claim { job, token, worker: worker.to_string() }))
     }
 

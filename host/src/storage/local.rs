@@ -26,13 +26,18 @@ impl LocalStorage {
 impl Storage for LocalStorage {
     async fn put(&self, key: &Key, bytes: Bytes) -> Result<()> {
         let path = key.under(&self.root);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        // Written beside, then renamed: readers never see half a file.
+        // Written beside, then renamed: readers never see half a file. One trip
+        // to a blocking thread for the three calls, not one each.
         let tmp = self.tmp_path(&path);
-        tokio::fs::write(&tmp, &bytes).await?;
-        tokio::fs::rename(&tmp, &path).await?;
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         Ok(())
     }
 

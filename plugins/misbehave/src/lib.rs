@@ -97,7 +97,8 @@ fn params() -> Vec<ParamSpec> {
     vec![int("epochs", 10, 10_000, "epochs to report"), int("epochMillis", 100, 60_000, "busy time per epoch, in milliseconds")]
 }
 
-/// Busy for `epochs` x `epochMillis`, reporting each epoch; stops early when cancelled.
+/// Busy for `epochs` x `epochMillis`, reporting each epoch (stamped with the wall
+/// clock); stops early when cancelled.
 #[cfg(feature = "slow")]
 fn slow(request: &TrainRequest) -> Result<TrainedModel, TrainError> {
     let get = |name: &str| {
@@ -112,7 +113,14 @@ fn slow(request: &TrainRequest) -> Result<TrainedModel, TrainError> {
         while start.elapsed() < std::time::Duration::from_millis(millis) {
             std::hint::black_box(start);
         }
-        trainhost::plugin::host::report_epoch(epoch, epochs, &[Metric { name: "loss".into(), value: 1.0 / epoch as f64 }]);
+        // `emitted_at_ms` (wall clock, ms since the Unix epoch) lets the load
+        // benchmark measure delivery lag from the moment the epoch was reported.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        trainhost::plugin::host::report_epoch(
+            epoch,
+            epochs,
+            &[Metric { name: "loss".into(), value: 1.0 / epoch as f64 }, Metric { name: "emitted_at_ms".into(), value: now }],
+        );
         if trainhost::plugin::host::cancelled() {
             return Err(TrainError::Cancelled);
         }
