@@ -290,6 +290,45 @@ impl Scan {
         true
     }
 
+    /// `sorted_values` for the squared error when the node has no missing
+    /// value (the common case): the same arithmetic in a tighter loop that
+    /// remembers only where the best split was.
+    #[inline(always)]
+    fn sorted_squared(&mut self, f: usize, keys: &[u32], wwy: &[[f64; 2]], totals: &[f64]) -> bool {
+        let last = keys.len() - 1;
+        if keys[0] >> 24 == keys[last] >> 24 {
+            return false;
+        }
+        let t = [totals[0], totals[1], totals[2]];
+        let min_leaf = self.min_leaf;
+        let mut best = self.best_score;
+        let mut found: Option<(usize, [f64; 3])> = None;
+        let mut left = [0.0f64; 3];
+        for (k, (&key, &next)) in keys[..last].iter().zip(&keys[1..]).enumerate() {
+            let [w, wy] = wwy[(key & 0xFF_FFFF) as usize];
+            left = [left[0] + 1.0, left[1] + w, left[2] + wy];
+            if key >> 24 != next >> 24 {
+                let l = left;
+                let r = [t[0] - l[0], t[1] - l[1], t[2] - l[2]];
+                if l[0] >= min_leaf && r[0] >= min_leaf {
+                    let den = l[1] * r[1];
+                    let num = l[2] * l[2] * r[1] + r[2] * r[2] * l[1];
+                    if num > best * den {
+                        best = num / den;
+                        found = Some((k, l));
+                    }
+                }
+            }
+        }
+        if let Some((k, l)) = found {
+            let thr = midpoint_bin((keys[k] >> 24) as u8, (keys[k + 1] >> 24) as u8);
+            let mut scan = ValueScan::new(self.kind, totals, min_leaf, best, [0.0; 3]);
+            scan.found = Some((thr, 2.0 * l[0] >= t[0], l));
+            self.take_value_scan(f, scan);
+        }
+        true
+    }
+
     fn take_value_scan(&mut self, f: usize, scan: ValueScan) {
         if let Some((thr, missing_left, l)) = scan.found {
             match self.width {
@@ -503,7 +542,7 @@ pub struct Builder<'a> {
     has_categorical: bool,
     hist_pk: Vec<u64>,
     /// Presorted mode (same condition, nodes under `hist_min` samples): per
-    /// feature, the node's `bin << 24 | row` keys sorted by bin, at the node's
+    /// feature, the node's `bin << 24 | position` keys sorted by bin, at the node's
     /// range of `samples` in that feature's stripe of `sorted_keys`. Sorted
     /// once when a node enters the mode; a split partitions each stripe
     /// stably, so no node below sorts again.
@@ -511,6 +550,12 @@ pub struct Builder<'a> {
     sorted_keys: Vec<u32>,
     /// (weight, weighted target) per row.
     wwy: Vec<[f64; 2]>,
+    /// Presorted keys hold a position in `samples` as it was when their
+    /// subtree entered the mode, not a row: `pos_wwy` is that position's
+    /// (weight, weighted target), so a scan reads a few KB, not a whole column's rows.
+    pos_wwy: Vec<[f64; 2]>,
+    /// (weighted target)² / weight per row: a node's best possible score is their sum.
+    pure: Vec<f64>,
     goes_left: Vec<u8>,
     spill: Vec<u32>,
 }
@@ -578,6 +623,8 @@ impl<'a> Builder<'a> {
             presort: n_classes == 0 && 2 * settings.max_features.resolve(n_features) >= n_features && binned.rows < 1 << 24,
             sorted_keys: Vec::new(),
             wwy: Vec::new(),
+            pos_wwy: Vec::new(),
+            pure: Vec::new(),
             goes_left: Vec::new(),
             spill: Vec::new(),
         }
@@ -682,7 +729,10 @@ impl<'a> Builder<'a> {
             self.wwy.clear();
             self.wwy.extend(self.w.iter().zip(&self.wy).map(|(&w, &wy)| [w, wy]));
             self.sorted_keys.resize(self.samples.len() * self.features.len(), 0);
-            self.goes_left.resize(self.w.len(), 0);
+            self.pure.clear();
+            self.pure.extend(self.wwy.iter().map(|&[w, wy]| wy * wy / w));
+            self.pos_wwy.resize(self.samples.len(), [0.0; 2]);
+            self.goes_left.resize(self.samples.len(), 0);
         }
     }
 
@@ -729,7 +779,7 @@ impl<'a> Builder<'a> {
                 let found = if self.binned.features[f].is_categorical() {
                     self.entries.bins.clear();
                     self.entries.stats.clear();
-                    let wwy = &self.wwy;
+                    let wwy = &self.pos_wwy;
                     entries_from_keys(keys, 3, &mut self.entries, |s, j| {
                         s[0] += 1.0;
                         s[1] += wwy[j][0];
@@ -741,8 +791,12 @@ impl<'a> Builder<'a> {
                     }
                     ok
                 } else {
-                    let wwy = &self.wwy;
-                    self.scan.sorted_values(f, keys, |j| (wwy[j][0], wwy[j][1]), totals)
+                    let wwy = &self.pos_wwy;
+                    if self.scan.kind == ScanKind::Squared && keys[0] >> 24 != 0 {
+                        self.scan.sorted_squared(f, keys, wwy, totals)
+                    } else {
+                        self.scan.sorted_values(f, keys, |j| (wwy[j][0], wwy[j][1]), totals)
+                    }
                 };
                 examined += usize::from(found);
                 continue;
@@ -824,12 +878,16 @@ impl<'a> Builder<'a> {
     fn sort_node(&mut self, job: &mut Pending) {
         let n = self.samples.len();
         let idx = &self.samples[job.start..job.end];
+        let start = job.start as u32;
+        for (p, &i) in self.pos_wwy[job.start..job.end].iter_mut().zip(idx) {
+            *p = self.wwy[i as usize];
+        }
         let mut counts = [0u32; 257];
         for f in 0..self.features.len() {
             let col = self.binned.col(f);
             let keys = &mut self.sorted_keys[f * n + job.start..f * n + job.end];
             if idx.len() < 64 {
-                keys.iter_mut().zip(idx).for_each(|(k, &i)| *k = (col[i as usize] as u32) << 24 | i);
+                keys.iter_mut().zip(idx).zip(start..).for_each(|((k, &i), p)| *k = (col[i as usize] as u32) << 24 | p);
                 keys.sort_unstable();
                 continue;
             }
@@ -840,9 +898,9 @@ impl<'a> Builder<'a> {
             for b in 1..257 {
                 counts[b] += counts[b - 1];
             }
-            for &i in idx {
+            for (&i, p) in idx.iter().zip(start..) {
                 let b = col[i as usize] as usize;
-                keys[counts[b] as usize] = (b as u32) << 24 | i;
+                keys[counts[b] as usize] = (b as u32) << 24 | p;
                 counts[b] += 1;
             }
         }
@@ -852,10 +910,11 @@ impl<'a> Builder<'a> {
     /// Splits every feature's sorted keys of the node stably into the
     /// children's (left ones first), as `partition` split `samples`.
     #[inline(never)]
-    fn partition_sorted(&mut self, job: &Pending, col: &[u8], bits: &BinSet) {
+    fn partition_sorted(&mut self, job: &Pending, split_feature: usize, bits: &BinSet) {
         let n = self.samples.len();
-        for &i in &self.samples[job.start..job.end] {
-            self.goes_left[i as usize] = goes_left(bits, col[i as usize]) as u8;
+        // The split feature's keys carry every sample's bin and position.
+        for &key in &self.sorted_keys[split_feature * n + job.start..split_feature * n + job.end] {
+            self.goes_left[(key & 0xFF_FFFF) as usize] = goes_left(bits, (key >> 24) as u8) as u8;
         }
         let flags = &self.goes_left;
         let len = job.end - job.start;
@@ -921,10 +980,7 @@ impl<'a> Builder<'a> {
             Target::Values(_) if self.presort => {
                 // Presorted and histogram nodes read `wwy` and the
                 // histograms, not the gathered arrays.
-                idx.iter().map(|&i| {
-                    let [w, wy] = self.wwy[i as usize];
-                    wy * wy / w
-                }).sum()
+                idx.iter().map(|&i| self.pure[i as usize]).sum()
             }
             Target::Values(_) => {
                 self.local_wy.clear();
@@ -983,7 +1039,7 @@ impl<'a> Builder<'a> {
         let (left_hist, right_hist) = self.child_hists(job.hist.take(), job.start, mid, job.end);
         // Children that are leaves whatever their samples need no sorted keys.
         if job.sorted && (can_split(mid - job.start) || can_split(job.end - mid)) {
-            self.partition_sorted(&job, self.binned.col(f), &bits);
+            self.partition_sorted(&job, f, &bits);
         }
         let scan = &self.scan;
         let left = tree.push_node();
