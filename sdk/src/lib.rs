@@ -21,6 +21,16 @@ pub use trainhost::plugin::types::*;
 /// Code of a missing value in a categorical column.
 pub const MISSING_CODE: u32 = u32::MAX;
 
+/// splitmix64: spreads a seed (even 0 or 1) over all 64 bits. Plugins seed
+/// their own generators with it, so a model depends only on the request's seed.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Where an algorithm reports progress. Returning `false` asks it to stop
 /// (the job was cancelled).
 pub trait Progress {

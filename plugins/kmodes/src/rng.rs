@@ -6,13 +6,7 @@ pub struct Rng {
     s: [u64; 4],
 }
 
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use trainhost_sdk::splitmix64 as splitmix;
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
