@@ -53,18 +53,22 @@ export async function render({ main, query, setCleanup }) {
   dataset.addEventListener('change', onFilter);
   refresh.addEventListener('click', load);
 
+  // Filters can change faster than the server answers: only the newest request may draw.
+  let latest = 0;
   async function load() {
     clearTimeout(timer);
+    const request = ++latest;
     const q = new URLSearchParams({ limit: String(PAGE), offset: String(filters.offset) });
     for (const k of ['status', 'plugin', 'datasetId']) if (filters[k]) q.set(k, filters[k]);
     let page;
     try {
       page = await get(`/jobs?${q}`);
     } catch (e) {
+      if (request !== latest) return;
       replace(box, errorBox(`Could not load the jobs: ${e.message}`));
       return;
     }
-    if (!active) return;
+    if (!active || request !== latest) return;
     box.removeAttribute('aria-busy');
     const jobs = page.data || [];
     if (!jobs.length) {
