@@ -77,6 +77,20 @@ fn endless_loop_stops_within_its_time_limit_plus_one_second() {
     a_good_job_still_succeeds();
 }
 
+/// A plugin blocked in one hour-long `thread::sleep` (a host call: no wasm code
+/// runs, so no epoch check) is stopped at its deadline all the same.
+#[test]
+fn sleep_stops_within_its_time_limit_plus_one_second() {
+    let plugin = load("test_sleep", LIMITS);
+    let started = Instant::now();
+    let err = run_error(train(&plugin, CancelToken::default()));
+    let elapsed = started.elapsed();
+    assert!(matches!(err, RunError::TimeLimit { .. }), "{err}");
+    assert!(err.to_string().contains("time limit of 1 s"), "{err}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    a_good_job_still_succeeds();
+}
+
 #[test]
 fn memory_bomb_fails_with_the_memory_limit_named() {
     let plugin = load("test_memory_bomb", LIMITS);
@@ -158,6 +172,23 @@ fn cancel_from_another_thread_stops_a_plugin_that_never_polls() {
     let err = run_error(train(&plugin, cancel));
     assert!(matches!(err, RunError::Cancelled), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[test]
+fn cancel_from_another_thread_stops_a_sleeping_plugin() {
+    let plugin = load("test_sleep", Limits { time_secs: 60.0, ..LIMITS });
+    let cancel = CancelToken::default();
+    let trigger = cancel.clone();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        trigger.cancel();
+    });
+    let err = run_error(train(&plugin, cancel));
+    let elapsed = started.elapsed();
+    assert!(matches!(err, RunError::Cancelled), "{err}");
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    a_good_job_still_succeeds();
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Per-plugin resource limits and the memory budget that enforces them.
 //!
-//! Owns the numbers and the `ResourceLimiter`; the clock side (wall time) lives
-//! with the epoch ticker in `runtime::mod`.
+//! Owns the numbers and the `ResourceLimiter`; the clock side (wall time) is
+//! the store's `StopWhen` in `runtime::sandbox`, asked by the epoch ticker's
+//! callback in `runtime::mod` and by the plugin's waits in `wasi:io/poll`.
 
 use serde::{Deserialize, Serialize};
 use wasmtime::ResourceLimiter;

@@ -25,7 +25,7 @@ use crate::contract::{self, Plugin, PluginPre};
 pub use error::{LoadError, RunError};
 pub use limits::Limits;
 pub use sandbox::{CancelToken, Discard, Epoch, ProgressSink};
-use sandbox::PluginState;
+use sandbox::{Interrupt, PluginState, StopWhen};
 pub use registry::PluginRegistry;
 pub use schema::{ParamError, ParamSchema, PluginSchema};
 
@@ -37,7 +37,8 @@ const TICK: Duration = Duration::from_millis(20);
 /// others exist so the benchmark can measure what enforcement costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interruption {
-    /// Deadline checks at loop back-edges, driven by a 20 ms ticker: wall time and cancel enforced.
+    /// Deadline checks at loop back-edges, driven by a 20 ms ticker, and waits in
+    /// `wasi:io/poll` (sleeps) bounded by the same deadline: wall time and cancel enforced.
     Epoch,
     /// Fuel metering (an instruction budget); measured only, the budget is unbounded.
     Fuel,
@@ -51,15 +52,6 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     cache: cache::CompileCache,
     interruption: Interruption,
-}
-
-/// Why the epoch callback stopped a plugin.
-#[derive(Debug, thiserror::Error)]
-enum Interrupt {
-    #[error("time limit")]
-    TimeLimit,
-    #[error("cancelled")]
-    Cancelled,
 }
 
 impl Runtime {
@@ -77,6 +69,13 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        if interruption == Interruption::Epoch {
+            // A plugin waiting in the host (a sleep) runs no wasm, so no epoch check:
+            // its waits are bounded by the same deadline and cancel instead.
+            linker.allow_shadowing(true);
+            sandbox::add_bounded_poll(&mut linker)?;
+            linker.allow_shadowing(false);
+        }
         Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
         let runtime = Arc::new(Runtime { engine, linker, cache: cache::CompileCache::new(cache_dir), interruption });
         start_ticker(Arc::downgrade(&runtime));
@@ -246,9 +245,10 @@ impl LoadedPlugin {
         f: impl FnOnce(&mut Store<PluginState>, &Plugin) -> wasmtime::Result<R>,
     ) -> (Result<R, RunError>, CallReport) {
         let started = Instant::now();
-        let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, cancel, sink));
+        let stop = StopWhen::new(started, self.limits.time_secs, cancel);
+        let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, stop, sink));
         store.limiter(|state| &mut state.memory);
-        self.arm_interruption(&mut store, started);
+        self.arm_interruption(&mut store);
         let result = self.pre.instantiate(&mut store).and_then(|plugin| f(&mut store, &plugin));
         let result = result.map_err(|err| self.classify(err, store.data()));
         let state = store.data();
@@ -265,19 +265,14 @@ impl LoadedPlugin {
     }
 
     /// Every store's deadline is set: the callback runs on each tick and stops
-    /// the plugin once the wall-clock limit passes or the job is cancelled.
-    fn arm_interruption(&self, store: &mut Store<PluginState>, started: Instant) {
+    /// the plugin once the wall-clock limit passes or the job is cancelled (the
+    /// store's `StopWhen`, which also bounds its waits in `wasi:io/poll`).
+    fn arm_interruption(&self, store: &mut Store<PluginState>) {
         match self.runtime.interruption {
             Interruption::Epoch => {
-                let deadline = started + Duration::from_secs_f64(self.limits.time_secs.max(0.0));
                 store.set_epoch_deadline(1);
-                store.epoch_deadline_callback(move |ctx| {
-                    if ctx.data().cancel.is_cancelled() {
-                        return Err(wasmtime::Error::new(Interrupt::Cancelled));
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(wasmtime::Error::new(Interrupt::TimeLimit));
-                    }
+                store.epoch_deadline_callback(|ctx| {
+                    ctx.data().stop.check().map_err(wasmtime::Error::new)?;
                     Ok(UpdateDeadline::Continue(1))
                 });
             }

@@ -1,18 +1,24 @@
-//! The per-job store state: a WASI context that grants nothing, the memory
-//! budget, the capped job log, and the host side of the `host` interface.
+//! The per-job store state: a WASI context that grants nothing but clocks and
+//! random, the memory budget, the capped job log, when the call must stop, and
+//! the host side of the `host` interface.
 //!
 //! Owns what one plugin instance can see and touch. It must not know about
 //! jobs, queues or HTTP: progress leaves through the `ProgressSink` callback.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wasmtime::component::ResourceTable;
+use tokio::sync::Notify;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::p2::bindings::{io::poll as wasi_poll, sync::io::poll as sync_poll};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError};
+use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::{Limits, MemoryBudget};
@@ -44,17 +50,101 @@ impl ProgressSink for Discard {
     fn epoch(&mut self, _: Epoch) {}
 }
 
-/// Shared flag to stop a job from another thread.
+/// Shared flag to stop a job from another thread. Setting it also wakes a
+/// plugin that is blocked in a WASI wait (see `StopWhen::reached`).
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<CancelFlag>);
+
+#[derive(Debug, Default)]
+struct CancelFlag {
+    cancelled: AtomicBool,
+    wake: Notify,
+}
 
 impl CancelToken {
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        self.0.wake.notify_waiters();
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the token is cancelled.
+    async fn wait(&self) {
+        // Registered before the flag is read, so a cancel in between still wakes it.
+        let woken = self.0.wake.notified();
+        if self.is_cancelled() {
+            return;
+        }
+        woken.await;
+    }
+}
+
+/// Why the host stopped a plugin from outside.
+#[derive(Debug, thiserror::Error)]
+pub enum Interrupt {
+    #[error("time limit")]
+    TimeLimit,
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// When one call into a plugin must stop: the wall-clock deadline of its time
+/// limit, and its job's cancel flag. The one place asked both by the epoch
+/// deadline callback (while wasm code runs) and by `wasi:io/poll` (while the
+/// plugin waits in the host, e.g. in a sleep).
+#[derive(Debug, Clone)]
+pub struct StopWhen {
+    /// None: a limit too large to represent, i.e. never.
+    deadline: Option<Instant>,
+    cancel: CancelToken,
+}
+
+impl StopWhen {
+    pub fn new(started: Instant, time_secs: f64, cancel: CancelToken) -> Self {
+        let deadline = Duration::try_from_secs_f64(time_secs.max(0.0)).ok().and_then(|limit| started.checked_add(limit));
+        StopWhen { deadline, cancel }
+    }
+
+    /// An error once the call must stop; a cancel is reported before the time limit.
+    pub fn check(&self) -> Result<(), Interrupt> {
+        if self.cancel.is_cancelled() {
+            return Err(Interrupt::Cancelled);
+        }
+        if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(Interrupt::TimeLimit);
+        }
+        Ok(())
+    }
+
+    /// Resolves as soon as `check` would fail: at the deadline, or at once on cancel.
+    async fn reached(&self) -> Interrupt {
+        let deadline = async {
+            match self.deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = self.cancel.wait() => Interrupt::Cancelled,
+            () = deadline => Interrupt::TimeLimit,
+        }
+    }
+
+    /// Runs a blocking WASI wait, cut short by this call's deadline or cancel:
+    /// the wait then fails with the `Interrupt`, which traps the plugin.
+    fn bound<R>(&self, wait: impl Future<Output = wasmtime::Result<R>>) -> wasmtime::Result<R> {
+        self.check()?;
+        in_tokio(async {
+            tokio::select! {
+                biased;
+                why = self.reached() => Err(wasmtime::Error::new(why)),
+                done = wait => done,
+            }
+        })
     }
 }
 
@@ -113,15 +203,17 @@ pub struct PluginState {
     table: ResourceTable,
     pub memory: MemoryBudget,
     pub log: Arc<Mutex<JobLog>>,
-    pub cancel: CancelToken,
+    pub stop: StopWhen,
     sink: Box<dyn ProgressSink>,
 }
 
 impl PluginState {
-    pub fn new(limits: &Limits, cancel: CancelToken, sink: Box<dyn ProgressSink>) -> Self {
+    pub fn new(limits: &Limits, stop: StopWhen, sink: Box<dyn ProgressSink>) -> Self {
         let log = Arc::new(Mutex::new(JobLog::new(limits.log_bytes())));
         // The builder's defaults grant no preopened directory, no environment, no
-        // arguments and no socket address; only clocks and random remain.
+        // arguments and no socket address; only clocks and random remain. A wait
+        // on a clock (a sleep) is bounded by the call's deadline and cancel: see
+        // `add_bounded_poll`.
         let wasi = WasiCtxBuilder::new()
             .stdout(CapturedOutput { log: log.clone(), stream: "stdout" })
             .stderr(CapturedOutput { log: log.clone(), stream: "stderr" })
@@ -134,7 +226,7 @@ impl PluginState {
             table: ResourceTable::new(),
             memory: MemoryBudget::new(limits.memory_bytes()),
             log,
-            cancel,
+            stop,
             sink,
         }
     }
@@ -168,7 +260,49 @@ impl contract::trainhost::plugin::host::Host for PluginState {
     }
 
     fn cancelled(&mut self) -> bool {
-        self.cancel.is_cancelled()
+        self.stop.cancel.is_cancelled()
+    }
+}
+
+/// Replaces `wasi:io/poll` (`poll` and `pollable.block`, where a sleep waits)
+/// with the stock implementation bounded by the call's `StopWhen`. Epoch
+/// interruption only fires while wasm code runs, so without this a plugin
+/// sleeping in the host would outlast its time limit and ignore cancel. The
+/// blocking stream calls of `wasi:io/streams` never wait here: stdin is closed,
+/// stdout and stderr are always ready, and there are no files or sockets.
+/// The linker must allow shadowing.
+pub fn add_bounded_poll(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    sync_poll::add_to_linker::<PluginState, BoundedPoll>(linker, |state| BoundedPollView { table: &mut state.table, stop: &state.stop })
+}
+
+struct BoundedPoll;
+
+impl HasData for BoundedPoll {
+    type Data<'a> = BoundedPollView<'a>;
+}
+
+struct BoundedPollView<'a> {
+    table: &'a mut ResourceTable,
+    stop: &'a StopWhen,
+}
+
+impl sync_poll::Host for BoundedPollView<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        self.stop.bound(wasi_poll::Host::poll(self.table, pollables))
+    }
+}
+
+impl sync_poll::HostPollable for BoundedPollView<'_> {
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        self.stop.bound(wasi_poll::HostPollable::block(self.table, pollable))
+    }
+
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        sync_poll::HostPollable::ready(self.table, pollable)
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        sync_poll::HostPollable::drop(self.table, pollable)
     }
 }
 
@@ -267,6 +401,45 @@ mod tests {
         let cut = truncate(&long, MAX_LINE);
         assert!(cut.contains("cut at"));
         assert!(cut.len() < long.len());
+    }
+
+    fn interrupt(err: wasmtime::Error) -> String {
+        err.downcast_ref::<Interrupt>().map(|why| why.to_string()).unwrap_or_else(|| format!("not an interrupt: {err}"))
+    }
+
+    #[test]
+    fn a_bounded_wait_ends_at_the_deadline() {
+        let stop = StopWhen::new(Instant::now(), 0.05, CancelToken::default());
+        let started = Instant::now();
+        let err = stop.bound(std::future::pending::<wasmtime::Result<()>>()).unwrap_err();
+        assert_eq!(interrupt(err), "time limit");
+        assert!(started.elapsed() >= Duration::from_millis(50) && started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        // Past the deadline, a wait fails before it starts, even one that is ready.
+        assert_eq!(interrupt(stop.bound(async { Ok(()) }).unwrap_err()), "time limit");
+    }
+
+    #[test]
+    fn a_bounded_wait_ends_at_once_on_cancel_and_a_finished_one_is_untouched() {
+        let cancel = CancelToken::default();
+        let stop = StopWhen::new(Instant::now(), 3600.0, cancel.clone());
+        assert_eq!(stop.bound(async { Ok(7) }).unwrap(), 7);
+        let trigger = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            trigger.cancel();
+        });
+        let started = Instant::now();
+        let err = stop.bound(std::future::pending::<wasmtime::Result<()>>()).unwrap_err();
+        assert_eq!(interrupt(err), "cancelled");
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_limit_too_large_for_a_deadline_never_expires() {
+        let stop = StopWhen::new(Instant::now(), f64::INFINITY, CancelToken::default());
+        assert!(stop.check().is_ok());
+        let stop = StopWhen::new(Instant::now(), 1e30, CancelToken::default());
+        assert!(stop.check().is_ok());
     }
 
     #[test]

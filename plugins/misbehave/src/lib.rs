@@ -1,8 +1,9 @@
 //! A plugin that misbehaves on purpose, used only by the host's sandbox tests.
 //! Each cargo feature builds one kind of misbehaviour into `train`:
 //! `endless-loop`, `memory-bomb`, `panic`, `escape` (opens a file and a socket),
-//! `log-flood`, `huge-model`. With no feature it trains a trivial model, so a
-//! test can tell the misbehaviour from a broken build.
+//! `log-flood`, `huge-model`, `sleep` (one hour-long `thread::sleep`). With no
+//! feature it trains a trivial model, so a test can tell the misbehaviour from a
+//! broken build.
 
 // Only meaningful as a component; natively the crate is empty.
 #![cfg(target_arch = "wasm32")]
@@ -24,6 +25,8 @@ fn name() -> &'static str {
         "log_flood"
     } else if cfg!(feature = "huge-model") {
         "huge_model"
+    } else if cfg!(feature = "sleep") {
+        "sleep"
     } else if cfg!(feature = "slow") {
         "slow"
     } else {
@@ -78,6 +81,13 @@ fn misbehave(rows: u32) -> Result<Vec<u8>, TrainError> {
     #[cfg(feature = "huge-model")]
     {
         return Ok(vec![7u8; 24 << 20]);
+    }
+    #[cfg(feature = "sleep")]
+    {
+        // Blocks inside one host call (a wasi:io/poll wait on a monotonic-clock
+        // pollable): no wasm code runs meanwhile and `cancelled()` is never asked.
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+        return Ok(vec![2]);
     }
     Ok(vec![rows as u8])
 }
