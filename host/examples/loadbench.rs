@@ -14,8 +14,9 @@
 //!    the moment the plugin reported it, through worker, broker and socket.
 //!
 //! cargo run --release -p trainhost --example loadbench -- [embedded|redis] [jobs] [max_sockets]
-//! Client and server share the machine's cores (and the slow plugin of the
-//! fan-out job keeps one core busy), so the figures are a lower bound.
+//! Client and server share the machine's cores, so the figures are a lower
+//! bound. (The slow plugin of the fan-out job sleeps between epochs; it used to
+//! busy-loop and keep one core busy.)
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

@@ -3,11 +3,11 @@
 //! Needs the plugins built by `scripts/build-plugins` (the test command does it).
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use trainhost::contract::Task;
-use trainhost::runtime::{CancelToken, Discard, Limits, LoadError, LoadedPlugin, RunError, Runtime};
+use trainhost::runtime::{CancelToken, Discard, Epoch, Limits, LoadError, LoadedPlugin, ProgressSink, RunError, Runtime};
 use trainhost::training::{self, TrainFailure, TrainOutcome, TrainSpec};
 
 fn workspace() -> PathBuf {
@@ -189,6 +189,52 @@ fn cancel_from_another_thread_stops_a_sleeping_plugin() {
     assert!(matches!(err, RunError::Cancelled), "{err}");
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
     a_good_job_still_succeeds();
+}
+
+/// Records when each epoch arrived.
+struct EpochTimes(Arc<Mutex<Vec<Instant>>>);
+
+impl ProgressSink for EpochTimes {
+    fn epoch(&mut self, _: Epoch) {
+        self.0.lock().unwrap().push(Instant::now());
+    }
+}
+
+/// CPU time (user + system) of the calling thread so far, in clock ticks of 10 ms.
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+    // Fields after the command name (which is in parentheses): state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Short sleeps are not cut short: `test_slow` sleeps `epochMillis` per epoch, so
+/// 10 x 50 ms takes about half a second and almost no CPU.
+#[test]
+fn short_sleeps_last_as_long_as_asked_and_burn_no_cpu() {
+    use trainhost::contract::{Param, ParamValue};
+    let plugin = load("test_slow", Limits { time_secs: 30.0, ..LIMITS });
+    let mut request = request();
+    request.params = vec![
+        Param { name: "epochs".into(), value: ParamValue::Int(10) },
+        Param { name: "epochMillis".into(), value: ParamValue::Int(50) },
+    ];
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let cpu_before = thread_cpu_ticks();
+    let started = Instant::now();
+    let (result, _) = plugin.train(&request, CancelToken::default(), Box::new(EpochTimes(times.clone())));
+    let elapsed = started.elapsed();
+    let cpu = Duration::from_millis(10 * (thread_cpu_ticks() - cpu_before));
+    result.expect("the slow plugin finishes");
+    let times = times.lock().unwrap();
+    assert_eq!(times.len(), 10);
+    let mut previous = started;
+    for (epoch, &at) in times.iter().enumerate() {
+        assert!(at - previous >= Duration::from_millis(45), "epoch {} came after {:?}", epoch + 1, at - previous);
+        previous = at;
+    }
+    assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+    assert!(cpu < Duration::from_millis(200), "{cpu:?} of CPU for {elapsed:?} of sleeping");
 }
 
 #[test]

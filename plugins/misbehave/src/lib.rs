@@ -104,11 +104,12 @@ fn params() -> Vec<ParamSpec> {
         kind: ParamKind::Int(IntSpec { default, min: Some(1), max: Some(max) }),
         help: help.into(),
     };
-    vec![int("epochs", 10, 10_000, "epochs to report"), int("epochMillis", 100, 60_000, "busy time per epoch, in milliseconds")]
+    vec![int("epochs", 10, 10_000, "epochs to report"), int("epochMillis", 100, 60_000, "time per epoch (slept), in milliseconds")]
 }
 
-/// Busy for `epochs` x `epochMillis`, reporting each epoch (stamped with the wall
-/// clock); stops early when cancelled.
+/// Sleeps `epochMillis` per epoch for `epochs` epochs, reporting each epoch
+/// (stamped with the wall clock); stops early when cancelled. It sleeps rather
+/// than spins, so a slow job holds a worker slot but not a CPU core.
 #[cfg(feature = "slow")]
 fn slow(request: &TrainRequest) -> Result<TrainedModel, TrainError> {
     let get = |name: &str| {
@@ -119,10 +120,7 @@ fn slow(request: &TrainRequest) -> Result<TrainedModel, TrainError> {
     };
     let (epochs, millis) = (get("epochs").unwrap_or(10) as u32, get("epochMillis").unwrap_or(100) as u64);
     for epoch in 1..=epochs {
-        let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(millis) {
-            std::hint::black_box(start);
-        }
+        std::thread::sleep(std::time::Duration::from_millis(millis));
         // `emitted_at_ms` (wall clock, ms since the Unix epoch) lets the load
         // benchmark measure delivery lag from the moment the epoch was reported.
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
