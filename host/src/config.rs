@@ -47,7 +47,8 @@ pub struct StorageConfig {
     /// Datasets, models, job records of the embedded broker, compile cache.
     pub data_dir: PathBuf,
     /// Empty: datasets and models live under `data_dir`. Otherwise an
-    /// object-store URL (`s3://bucket/prefix`) shared by several machines.
+    /// object-store URL shared by several machines: `s3://bucket/prefix`
+    /// (settings from the `AWS_*` variables), `file:///dir` or `memory://`.
     pub url: String,
 }
 

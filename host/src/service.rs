@@ -26,6 +26,8 @@ struct Parts {
 
 async fn start(config: &Config) -> anyhow::Result<Parts> {
     std::fs::create_dir_all(&config.storage.data_dir).with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
+    // First, so that a wrong storage URL or unreachable store stops the process at once.
+    let storage = storage::open(config).await?;
     let entries = config.plugin_entries()?;
     let cache = config.storage.data_dir.join("compile-cache");
     let registry = tokio::task::spawn_blocking(move || {
@@ -37,7 +39,6 @@ async fn start(config: &Config) -> anyhow::Result<Parts> {
         tracing::warn!(plugin = %name, reason = %why, "plugin left out");
     }
     let broker = queue::connect(config).await.context("connecting the broker")?;
-    let storage = storage::open(config)?;
     Ok(Parts { broker, storage, registry: Arc::new(registry) })
 }
 

@@ -1,6 +1,8 @@
 //! Where datasets and model files live: a `Storage` trait with a local
-//! directory implementation (the default) and an S3-compatible object store
-//! (`object_store`, for several machines), plus the dataset records kept there.
+//! directory implementation (`local`, the default: `storage.data_dir/store`)
+//! and an object store (`object`, when `storage.url` is set: S3 or an
+//! S3-compatible server shared by several machines, or `file://` and
+//! `memory://`), plus the dataset records kept there.
 //!
 //! Owns keys and bytes. Keys are built only from validated parts (`Key`), so a
 //! dataset id or an uploaded file name is never used as a path unchecked. It
@@ -8,6 +10,7 @@
 
 pub mod datasets;
 pub mod local;
+pub mod object;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,11 +78,18 @@ pub trait Storage: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
-/// The storage the config asks for.
-pub fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+/// The storage the config asks for: `storage.url` if set (checked by one
+/// listing, so a wrong URL, endpoint or credentials stop the process here),
+/// else the local directory `storage.data_dir/store`.
+pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
     let url = config.storage.url.trim();
     if url.is_empty() {
-        return Ok(Arc::new(local::LocalStorage::new(config.storage.data_dir.join("store"))?));
+        let root = config.storage.data_dir.join("store");
+        let storage = local::LocalStorage::new(root.clone()).map_err(|e| anyhow::anyhow!("storage.data_dir: creating {}: {e}", root.display()))?;
+        return Ok(Arc::new(storage));
     }
-    anyhow::bail!("storage.url `{url}`: object-store URLs are not supported by this build yet; leave it empty to use storage.data_dir")
+    match object::ObjectStorage::open(url, config.storage.data_dir.join("cache")).await {
+        Ok(storage) => Ok(Arc::new(storage)),
+        Err(why) => anyhow::bail!("storage.url `{url}`: {why}"),
+    }
 }

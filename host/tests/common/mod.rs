@@ -31,11 +31,13 @@ pub struct Setup {
     pub dead_after_secs: f64,
     pub max_attempts: u32,
     pub grace_secs: f64,
+    /// Extra environment of the started processes.
+    pub env: Vec<(String, String)>,
 }
 
 impl Setup {
     pub fn embedded(dir: &Path) -> Setup {
-        Setup { dir: dir.to_path_buf(), redis_prefix: None, concurrency: 2, dead_after_secs: 1.5, max_attempts: 3, grace_secs: 5.0 }
+        Setup { dir: dir.to_path_buf(), redis_prefix: None, concurrency: 2, dead_after_secs: 1.5, max_attempts: 3, grace_secs: 5.0, env: vec![] }
     }
 
     pub fn redis(dir: &Path) -> Setup {
@@ -119,6 +121,7 @@ impl Process {
             .arg("serve")
             .args(extra)
             .env("TRAINHOST_LOG", "info")
+            .envs(setup.env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -142,6 +145,7 @@ impl Process {
             .arg(setup.config_path())
             .arg("worker")
             .env("TRAINHOST_LOG", "info")
+            .envs(setup.env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
