@@ -115,7 +115,7 @@ fn server_main(args: &[String]) {
         config.broker.key_prefix = prefix.clone();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(async move { trainhost::service::serve(config, false).await.unwrap() });
+    runtime.block_on(async move { trainhost::service::serve(None, config, false).await.unwrap() });
 }
 
 struct KillOnDrop(Child);

@@ -128,6 +128,25 @@ pub enum ConfigError {
     Env { var: String, message: String },
 }
 
+/// Where the running config came from, so that a reload reads it the same way.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// `--config`; None: `./trainhost.toml` if it exists, else the defaults.
+    pub file: Option<PathBuf>,
+    /// `serve --bind`, which wins over the file and the environment.
+    pub bind: Option<String>,
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::load(self.file.as_deref())?;
+        if let Some(bind) = &self.bind {
+            config.server.bind = bind.clone();
+        }
+        Ok(config)
+    }
+}
+
 /// A plugin to load, with its limits resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginEntry {
@@ -210,6 +229,22 @@ impl Config {
         entries
     }
 
+    /// The settings that differ in `new` but only take effect on a restart
+    /// (everything outside `default_limits`, `plugin_dir` and `plugins`), as
+    /// `section.field`.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
+        let table = |c: &Config| toml::Table::try_from(c).expect("the config serializes to a table");
+        let (old, new) = (table(self), table(new));
+        let mut changed = vec![];
+        for section in RESTART_ONLY {
+            let fields = |t: &toml::Table| t.get(section).and_then(toml::Value::as_table).cloned().unwrap_or_default();
+            let (before, after) = (fields(&old), fields(&new));
+            let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+            changed.extend(names.into_iter().filter(|n| before.get(*n) != after.get(*n)).map(|n| format!("{section}.{n}")));
+        }
+        changed
+    }
+
     pub fn worker_count(&self) -> usize {
         match self.workers.concurrency {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -217,6 +252,9 @@ impl Config {
         }
     }
 }
+
+/// Sections read once at start: a reload reports their changes as needing a restart.
+const RESTART_ONLY: [&str; 4] = ["server", "broker", "storage", "workers"];
 
 const SECTIONS: [&str; 5] = ["server", "broker", "storage", "workers", "default_limits"];
 
@@ -308,6 +346,18 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].limits.memory_mib, 64);
         assert_eq!(entries[0].limits.time_secs, 30.0);
+    }
+
+    #[test]
+    fn restart_only_changes_name_the_fields_but_not_plugins() {
+        let old = with_env("[server]\nbind = \"127.0.0.1:1\"\n[workers]\nconcurrency = 2\n", &[]).unwrap();
+        let new = with_env(
+            "[server]\nbind = \"127.0.0.1:2\"\n[workers]\nconcurrency = 2\nmax_attempts = 5\n[default_limits]\nmemory_mib = 64\n[[plugins]]\nname = \"a\"\npath = \"a.wasm\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(old.restart_only_changes(&new), ["server.bind", "workers.max_attempts"]);
+        assert!(old.restart_only_changes(&old).is_empty());
     }
 
     #[test]

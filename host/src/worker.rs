@@ -23,7 +23,7 @@ use crate::contract::Task;
 use crate::jobs::{Ending, Event};
 use crate::metrics::METRICS;
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
-use crate::runtime::{CancelToken, Epoch, PluginRegistry, ProgressSink, RunError};
+use crate::runtime::{CancelToken, Epoch, ProgressSink, RunError, SharedRegistry};
 use crate::storage::{datasets, Storage};
 use crate::training::{self, TrainFailure, TrainSpec};
 
@@ -54,13 +54,13 @@ pub struct Worker {
     pub id: String,
     broker: Arc<dyn Broker>,
     storage: Arc<dyn Storage>,
-    registry: Arc<PluginRegistry>,
+    registry: SharedRegistry,
     settings: WorkerSettings,
     tables: TableCache,
 }
 
 impl Worker {
-    pub fn new(broker: Arc<dyn Broker>, storage: Arc<dyn Storage>, registry: Arc<PluginRegistry>, settings: WorkerSettings) -> Arc<Worker> {
+    pub fn new(broker: Arc<dyn Broker>, storage: Arc<dyn Storage>, registry: SharedRegistry, settings: WorkerSettings) -> Arc<Worker> {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
         let id = format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().to_string()[..8]);
         Arc::new(Worker { id, broker, storage, registry, settings, tables: TableCache::default() })
@@ -177,8 +177,17 @@ impl Worker {
     async fn train(&self, claim: &Claim, force_stop: &Arc<AtomicBool>, slot: OwnedSemaphorePermit) -> Result<Option<Ending>, Stop> {
         let job = &claim.job;
         let spec = &job.spec;
-        let Some(plugin) = self.registry.get(&spec.plugin).cloned() else {
-            return Ok(Some(Ending::Failed(format!("plugin `{}` is not enabled on worker {}", spec.plugin, self.id))));
+        // The job keeps this plugin to its end, whatever a reload swaps in meanwhile.
+        let registry = self.registry.current();
+        let Some(plugin) = registry.get(&spec.plugin).cloned() else {
+            let why = if registry.is_disabled(&spec.plugin) {
+                "is disabled in the config of".to_string()
+            } else if let Some(reason) = registry.failures().get(&spec.plugin) {
+                format!("could not be loaded ({reason}) on")
+            } else {
+                "is not enabled on".to_string()
+            };
+            return Ok(Some(Ending::Failed(format!("plugin `{}` {why} worker {}", spec.plugin, self.id))));
         };
         let Some(task) = Task::parse(&spec.task_type) else {
             return Ok(Some(Ending::Failed(format!("unknown task `{}`", spec.task_type))));

@@ -146,7 +146,8 @@ pub fn openapi_document() -> Value {
 
 pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
     let mut doc = openapi_document();
-    let plugins: Vec<&str> = state.registry.iter().map(|(n, _)| n.as_str()).collect();
+    let registry = state.registry.current();
+    let plugins: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
     doc["info"]["x-enabled-plugins"] = json!(plugins);
     Json(doc)
 }

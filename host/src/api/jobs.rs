@@ -96,7 +96,7 @@ pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, body
     let request: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
     let bytes = artifact_bytes(&state, &id).await?;
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(ApiError::internal)?;
-    let plugin = state.registry.get(&artifact.header.plugin).cloned().ok_or_else(|| {
+    let plugin = state.registry.current().get(&artifact.header.plugin).cloned().ok_or_else(|| {
         ApiError::unprocessable("plugin_unavailable", format!("the model needs plugin `{}`, which is not enabled on this server", artifact.header.plugin))
     })?;
     let table = if let Some(dataset_id) = request.get("datasetId").and_then(Value::as_str) {

@@ -27,14 +27,17 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::metrics::METRICS;
 use crate::queue::{Broker, BrokerError};
-use crate::runtime::PluginRegistry;
+use crate::runtime::SharedRegistry;
 use crate::storage::{Storage, StorageError};
 
 #[derive(Clone)]
 pub struct AppState {
     pub broker: Arc<dyn Broker>,
     pub storage: Arc<dyn Storage>,
-    pub registry: Arc<PluginRegistry>,
+    /// Swapped on reload: take one `current()` snapshot per request.
+    pub registry: SharedRegistry,
+    /// The config the process started with. Its plugin list may be stale
+    /// after a reload: plugins are looked up in `registry`.
     pub config: Arc<Config>,
     /// Where uploads are streamed before they are profiled and stored.
     pub upload_dir: PathBuf,
@@ -159,8 +162,8 @@ fn cors(config: &Config) -> CorsLayer {
 }
 
 async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let enabled: Vec<serde_json::Value> = state
-        .registry
+    let registry = state.registry.current();
+    let enabled: Vec<serde_json::Value> = registry
         .iter()
         .map(|(name, plugin)| {
             let mut schema = serde_json::to_value(&plugin.schema).unwrap_or_default();
@@ -169,18 +172,18 @@ async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
             schema
         })
         .collect();
-    Json(json!({ "data": enabled, "unavailable": state.registry.failures() }))
+    Json(json!({ "data": enabled, "unavailable": registry.failures() }))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.broker.ping().await {
-        Ok(()) => Json(json!({ "status": "ready", "plugins": state.registry.iter().count() })).into_response(),
+        Ok(()) => Json(json!({ "status": "ready", "plugins": state.registry.current().iter().count() })).into_response(),
         Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let depth = state.broker.queue_depth().await.ok();
-    let text = crate::metrics::render(depth, state.registry.iter().count());
+    let text = crate::metrics::render(depth, state.registry.current().iter().count());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

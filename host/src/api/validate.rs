@@ -10,6 +10,7 @@ use super::{ApiError, AppState};
 use crate::contract::Task;
 use crate::data::ColumnKind;
 use crate::jobs::JobSpec;
+use crate::runtime::PluginRegistry;
 use crate::storage::datasets;
 
 const DEFAULT_SEED: u64 = 42;
@@ -50,7 +51,8 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
             ApiError::bad_request("missing_field", "`modelConfig.selectedModel` is required: the plugin to train with (see GET /plugins)")
                 .field("modelConfig.selectedModel")
         })?;
-    let plugin = state.registry.get(plugin_name).ok_or_else(|| unknown_plugin(state, plugin_name))?;
+    let registry = state.registry.current();
+    let plugin = registry.get(plugin_name).ok_or_else(|| unknown_plugin(&registry, plugin_name))?;
 
     if !plugin.schema.supports(task) {
         return Err(ApiError::unprocessable(
@@ -123,16 +125,16 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
     })
 }
 
-fn unknown_plugin(state: &AppState, name: &str) -> ApiError {
+fn unknown_plugin(registry: &PluginRegistry, name: &str) -> ApiError {
     let field = "modelConfig.selectedModel";
-    if state.config.plugins.iter().any(|p| p.name == name && !p.enabled) {
+    if registry.is_disabled(name) {
         return ApiError::unprocessable("plugin_disabled", format!("plugin `{name}` is disabled in this server's config; choose an enabled one (GET /plugins)"))
             .field(field);
     }
-    if let Some(reason) = state.registry.failures().get(name) {
+    if let Some(reason) = registry.failures().get(name) {
         return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_unavailable", format!("plugin `{name}` could not be loaded: {reason}"))
             .field(field);
     }
-    let enabled: Vec<&str> = state.registry.iter().map(|(n, _)| n.as_str()).collect();
+    let enabled: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
     ApiError::unprocessable("unknown_plugin", format!("no plugin `{name}`; enabled plugins: {}", enabled.join(", "))).field(field)
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigSource};
 use crate::contract::Task;
 use crate::runtime::{CancelToken, PluginRegistry, Runtime};
 use crate::training::{self, ModelArtifact, TrainSpec};
@@ -128,15 +128,15 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
-    let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    let bind = match &cli.command {
+        Command::Serve { bind, .. } => bind.clone(),
+        _ => None,
+    };
+    let source = ConfigSource { file: cli.config.clone(), bind };
+    let config = source.load().map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Serve { api_only, bind } => {
-            if let Some(bind) = bind {
-                config.server.bind = bind;
-            }
-            return run_service(crate::service::serve(config, api_only));
-        }
-        Command::Worker => return run_service(crate::service::worker(config)),
+        Command::Serve { api_only, .. } => return run_service(crate::service::serve(Some(source), config, api_only)),
+        Command::Worker => return run_service(crate::service::worker(Some(source), config)),
         _ => {}
     }
     let runtime = Runtime::new(Some(config.storage.data_dir.join("compile-cache"))).map_err(|e| format!("starting wasmtime: {e:#}"))?;

@@ -26,7 +26,7 @@ pub use error::{LoadError, RunError};
 pub use limits::Limits;
 pub use sandbox::{CancelToken, Discard, Epoch, ProgressSink};
 use sandbox::{Interrupt, PluginState, StopWhen};
-pub use registry::PluginRegistry;
+pub use registry::{PluginRegistry, SharedRegistry};
 pub use schema::{ParamError, ParamSchema, PluginSchema};
 
 /// How often the ticker advances the engine's epoch: the granularity of the

@@ -1,0 +1,260 @@
+//! Config reload on SIGHUP: plugins added, disabled and removed without a
+//! restart, running jobs keep their plugin, queued jobs of a plugin that went
+//! away fail clearly, a broken config file changes nothing, and settings that
+//! need a restart are reported. Against the real binary, like the service tests.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+use trainhost::config::PluginEntry;
+use trainhost::runtime::{Limits, PluginRegistry, Runtime};
+
+fn plugin(name: &str, file: &str, enabled: bool) -> String {
+    format!("[[plugins]]\nname = {name:?}\npath = {:?}\nenabled = {enabled}\n", workspace().join("build/plugins").join(file))
+}
+
+/// The config file `path` (rewritten in place on every call) with data in
+/// `data` and the given plugins.
+fn write_config(path: &Path, data: &Path, redis_prefix: Option<&str>, concurrency: usize, plugins: &[String]) {
+    let broker = redis_prefix.map(|p| format!("redis_url = {REDIS:?}\nkey_prefix = {p:?}\n")).unwrap_or_default();
+    let text = format!(
+        "[server]\nbind = \"127.0.0.1:0\"\n[broker]\n{broker}[storage]\ndata_dir = {:?}\n[workers]\nconcurrency = {concurrency}\nheartbeat_secs = 0.2\n\
+         [default_limits]\nmemory_mib = 256\ntime_secs = 60.0\n{}",
+        data,
+        plugins.concat()
+    );
+    // Written beside, then renamed: a reload never reads half a file.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Every line the process writes to stderr (echoed to the test's own stderr).
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.0.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// Waits until `needle` appears in more than `seen` lines; returns the new count.
+    async fn wait_for(&self, needle: &str, seen: usize, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let count = self.lines_with(needle).len();
+            if count > seen {
+                return count;
+            }
+            assert!(Instant::now() < deadline, "no new log line with {needle:?} within {within:?}");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+}
+
+/// `trainhost --config CONFIG <args>` with stdout and stderr read; returns
+/// once `ready` is printed (serve: the URL).
+fn start(config: &Path, args: &[&str], ready: &str) -> (Process, Log) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainhost"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("TRAINHOST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting trainhost");
+    let log = Log::default();
+    let stderr = child.stderr.take().unwrap();
+    let lines = log.0.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = loop {
+        let line = stdout.next().expect("trainhost exited before it was ready").unwrap();
+        if line.starts_with(ready) {
+            break line;
+        }
+    };
+    std::thread::spawn(move || for _ in stdout {});
+    let url = first.strip_prefix("trainhost listening on ").map(|r| r.split_whitespace().next().unwrap().to_string()).unwrap_or_default();
+    let pid = child.id();
+    (Process { child, url, pid }, log)
+}
+
+fn sighup(process: &Process) {
+    let status = Command::new("kill").arg("-HUP").arg(process.pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+async fn plugin_names(url: &str) -> Vec<String> {
+    let (status, body) = get_json(url, "/plugins").await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// Polls GET /plugins until it lists something other than `before`.
+async fn wait_plugins_change(url: &str, before: &[&str], within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let names = plugin_names(url).await;
+        if names != before {
+            return names;
+        }
+        assert!(Instant::now() < deadline, "GET /plugins still lists {before:?} after {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn kmodes_job(dataset: &str) -> Value {
+    json!({"datasetId": dataset, "taskType": "clustering", "modelConfig": {"selectedModel": "kmodes", "nClusters": 3}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_and_disables_plugins_and_a_broken_config_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("trainhost.toml"), dir.path().join("data"));
+    write_config(&config, &data, None, 2, &[plugin("baseline", "baseline.wasm", true)]);
+    let (mut server, log) = start(&config, &["serve"], "trainhost listening on ");
+    wait_ready(&server.url).await;
+    let url = server.url.clone();
+    assert_eq!(plugin_names(&url).await, ["baseline"]);
+    let ds = upload(&url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();
+
+    write_config(&config, &data, None, 2, &[plugin("baseline", "baseline.wasm", false), plugin("kmodes", "kmodes.wasm", true)]);
+    sighup(&server);
+    assert_eq!(wait_plugins_change(&url, &["baseline"], Duration::from_secs(60)).await, ["kmodes"]);
+
+    let (status, body) = post_json(&url, "/train", &baseline_job(&ds)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "plugin_disabled", "{body}");
+    assert_eq!(body["error"]["field"], "modelConfig.selectedModel");
+    let job = submit(&url, &kmodes_job(&ds)).await;
+    let record = wait_status(&url, &job, &["completed", "failed"], Duration::from_secs(60)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+
+    // A file that no longer parses: logged, and the previous plugins still serve.
+    std::fs::write(&config, "[[plugins]]\nname = \"kmodes\"\npath = \n").unwrap();
+    sighup(&server);
+    log.wait_for("config reload failed", 0, Duration::from_secs(10)).await;
+    assert!(server.child.try_wait().unwrap().is_none(), "the server exited on a broken config");
+    assert_eq!(get_json(&url, "/healthz").await.0, 200);
+    assert_eq!(plugin_names(&url).await, ["kmodes"]);
+    assert_eq!(post_json(&url, "/train", &baseline_job(&ds)).await.1["error"]["code"], "plugin_disabled");
+    let job = submit(&url, &kmodes_job(&ds)).await;
+    assert_eq!(wait_status(&url, &job, &["completed", "failed"], Duration::from_secs(60)).await["status"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_jobs_keep_their_plugin_and_queued_jobs_of_a_disabled_one_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("trainhost.toml"), dir.path().join("data"));
+    // One slot: the slow job holds it, so the baseline job waits in the queue.
+    write_config(&config, &data, None, 1, &[plugin("baseline", "baseline.wasm", true), plugin("slow", "test_slow.wasm", true)]);
+    let (server, log) = start(&config, &["serve"], "trainhost listening on ");
+    wait_ready(&server.url).await;
+    let url = server.url.clone();
+    let ds = upload(&url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();
+    let slow = submit(&url, &slow_job(&ds, 40, 100)).await;
+    wait_status(&url, &slow, &["running"], Duration::from_secs(10)).await;
+    let queued = submit(&url, &baseline_job(&ds)).await;
+
+    // slow removed, baseline disabled, and a setting that needs a restart.
+    write_config(&config, &data, None, 2, &[plugin("baseline", "baseline.wasm", false)]);
+    sighup(&server);
+    assert!(wait_plugins_change(&url, &["baseline", "slow"], Duration::from_secs(30)).await.is_empty());
+    let (_, record) = get_json(&url, &format!("/jobs/{slow}")).await;
+    assert_eq!(record["data"]["status"], "running", "the slow job ended before the reload: the test proves nothing");
+    log.wait_for("needs a restart", 0, Duration::from_secs(5)).await;
+    let restart = log.lines_with("needs a restart");
+    assert!(restart.iter().any(|l| l.contains("workers.concurrency")), "{restart:?}");
+    assert!(!restart.iter().any(|l| l.contains("server.bind")), "an unchanged setting was reported: {restart:?}");
+
+    let record = wait_status(&url, &slow, &["completed", "failed"], Duration::from_secs(30)).await;
+    assert_eq!(record["status"], "completed", "a running job keeps the plugin it started with: {record}");
+    let record = wait_status(&url, &queued, &["completed", "failed"], Duration::from_secs(10)).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    let error = record["error"].as_str().unwrap();
+    assert!(error.contains("plugin `baseline` is disabled in the config"), "{error}");
+    let (status, body) = post_json(&url, "/train", &slow_job(&ds, 1, 1)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_plugin")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_reloads_its_plugins_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("trainhost-test-{}", uuid::Uuid::new_v4());
+    // One storage for both processes, each with its own config file.
+    let data = dir.path().join("data");
+    let (api_config, worker_config) = (dir.path().join("api.toml"), dir.path().join("worker.toml"));
+    let both = [plugin("baseline", "baseline.wasm", true), plugin("slow", "test_slow.wasm", true)];
+    write_config(&api_config, &data, Some(&prefix), 1, &both);
+    let (api, _) = start(&api_config, &["serve", "--api-only"], "trainhost listening on ");
+    wait_ready(&api.url).await;
+    write_config(&worker_config, &data, Some(&prefix), 1, &both[1..]);
+    let (worker, log) = start(&worker_config, &["worker"], "trainhost worker");
+    let url = api.url.clone();
+    let ds = upload(&url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();
+
+    let job = submit(&url, &baseline_job(&ds)).await;
+    let record = wait_status(&url, &job, &["completed", "failed"], Duration::from_secs(30)).await;
+    assert_eq!(record["status"], "failed");
+    assert!(record["error"].as_str().unwrap().contains("plugin `baseline` is not enabled on worker"), "{record}");
+
+    write_config(&worker_config, &data, Some(&prefix), 1, &both);
+    sighup(&worker);
+    log.wait_for("config reloaded", 0, Duration::from_secs(30)).await;
+    let job = submit(&url, &baseline_job(&ds)).await;
+    let record = wait_status(&url, &job, &["completed", "failed"], Duration::from_secs(30)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+
+    drop((api, worker));
+    let broker = trainhost::queue::redis::RedisBroker::connect(REDIS, &prefix).await.unwrap();
+    broker.delete_all_keys().await.unwrap();
+}
+
+#[test]
+fn a_reload_reuses_unchanged_plugins_and_loads_changed_ones() {
+    let runtime = Runtime::new(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.wasm");
+    std::fs::copy(workspace().join("build/plugins/baseline.wasm"), &file).unwrap();
+    let entry = |limits: Limits, pin: Option<&str>| PluginEntry { name: "p".into(), path: file.clone(), sha256: pin.map(str::to_string), limits };
+    let limits = Limits::default();
+    let first = PluginRegistry::load(&runtime, &[entry(limits, None)]);
+    let loaded = first.get("p").unwrap().clone();
+
+    let same = PluginRegistry::reload(&runtime, &[entry(limits, None)], &first);
+    assert!(Arc::ptr_eq(same.get("p").unwrap(), &loaded), "unchanged: the loaded plugin is reused");
+    let pinned = PluginRegistry::reload(&runtime, &[entry(limits, Some(&loaded.sha256.to_uppercase()))], &first);
+    assert!(Arc::ptr_eq(pinned.get("p").unwrap(), &loaded), "a matching pin does not force a load");
+
+    let smaller = Limits { memory_mib: 64, ..limits };
+    let changed = PluginRegistry::reload(&runtime, &[entry(smaller, None)], &first);
+    let reloaded = changed.get("p").unwrap();
+    assert!(!Arc::ptr_eq(reloaded, &loaded));
+    assert_eq!(reloaded.limits.memory_mib, 64);
+
+    let wrong_pin = PluginRegistry::reload(&runtime, &[entry(limits, Some(&"0".repeat(64)))], &first);
+    assert!(wrong_pin.get("p").is_none(), "a pin that no longer matches is checked even for a loaded plugin");
+    assert!(wrong_pin.failures()["p"].contains("sha256"), "{:?}", wrong_pin.failures());
+
+    std::fs::copy(workspace().join("build/plugins/kmodes.wasm"), &file).unwrap();
+    let replaced = PluginRegistry::reload(&runtime, &[entry(limits, None)], &first);
+    assert_ne!(replaced.get("p").unwrap().sha256, loaded.sha256, "a new file at the same path is loaded");
+    assert_eq!(replaced.get("p").unwrap().name(), "kmodes");
+
+    assert!(PluginRegistry::reload(&runtime, &[], &first).iter().next().is_none(), "removed");
+}
