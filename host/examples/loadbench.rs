@@ -6,14 +6,16 @@
 //!    HTTP submit and the socket handshake);
 //! 2. trivial-job throughput: `baseline` jobs per second with every event
 //!    delivered to a socket watching the job (64 jobs in flight);
-//! 3. WebSocket fan-out: K sockets watch one job emitting 40 epochs 50 ms
-//!    apart. All K sockets are connected while the job is still queued (the
-//!    worker slots are held by blocker jobs, cancelled once every socket is in),
-//!    so every measured event is a live one. Lag = receipt time minus the wall
+//! 3. WebSocket fan-out: K sockets watch one job emitting 40 epochs
+//!    `epoch_ms` apart (default 50 ms: 20 events per second per socket). All
+//!    K sockets are connected while the job is still queued (the worker slots
+//!    are held by blocker jobs, cancelled once every socket is in), so every
+//!    measured event is a live one. Lag = receipt time minus the wall
 //!    clock stamp the plugin puts in each epoch (`emitted_at_ms`), i.e. from
 //!    the moment the plugin reported it, through worker, broker and socket.
+//!    Also printed: the server process's CPU time per delivered event.
 //!
-//! cargo run --release -p trainhost --example loadbench -- [embedded|redis] [jobs] [max_sockets]
+//! cargo run --release -p trainhost --example loadbench -- [embedded|redis] [jobs] [max_sockets] [epoch_ms]
 //! Client and server share the machine's cores, so the figures are a lower
 //! bound. (The slow plugin of the fan-out job sleeps between epochs; it used to
 //! busy-loop and keep one core busy.)
@@ -143,9 +145,11 @@ fn main() {
         .stdout(Stdio::null())
         .spawn()
         .expect("starting the server process");
+    let epoch_ms: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let server_pid = server.id();
     let server = KillOnDrop(server);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(client(broker.clone(), jobs, max_sockets, port));
+    runtime.block_on(client(broker.clone(), jobs, max_sockets, epoch_ms, port, server_pid));
     drop(server);
     if broker == "redis" {
         runtime.block_on(async {
@@ -157,7 +161,17 @@ fn main() {
     std::process::exit(0);
 }
 
-async fn client(broker: String, jobs: usize, max_sockets: usize, port: u16) {
+/// User plus system CPU seconds used so far by process `pid` (Linux only; NaN elsewhere).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return f64::NAN };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap_or(0) + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap_or(f64::NAN) + fields[12].parse::<f64>().unwrap_or(f64::NAN);
+    // USER_HZ is 100 on every Linux this runs on.
+    ticks / 100.0
+}
+
+async fn client(broker: String, jobs: usize, max_sockets: usize, epoch_ms: u64, port: u16, server_pid: u32) {
     let workspace = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
@@ -220,7 +234,7 @@ async fn client(broker: String, jobs: usize, max_sockets: usize, port: u16) {
         jobs as f64 / secs
     );
 
-    // 3. Fan-out: K sockets on one job emitting 40 epochs, 50 ms apart.
+    // 3. Fan-out: K sockets on one job emitting 40 epochs, `epoch_ms` apart.
     let mut ks: Vec<usize> = [100, 1000, 2500, 5000, 10_000].into_iter().filter(|&k| k < max_sockets).collect();
     ks.push(max_sockets);
     for k in ks {
@@ -231,7 +245,7 @@ async fn client(broker: String, jobs: usize, max_sockets: usize, port: u16) {
             let id = submit(&client, &url, &blocker).await;
             blockers.push(id);
         }
-        let job = submit(&client, &url, &json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 40, "epochMillis": 50}})).await;
+        let job = submit(&client, &url, &json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 40, "epochMillis": epoch_ms}})).await;
         let connect_started = Instant::now();
         let mut sockets = tokio::task::JoinSet::new();
         let connected = Arc::new(tokio::sync::Barrier::new(k + 1));
@@ -266,6 +280,7 @@ async fn client(broker: String, jobs: usize, max_sockets: usize, port: u16) {
         }
         connected.wait().await;
         let connect_secs = connect_started.elapsed().as_secs_f64();
+        let cpu_before = cpu_seconds(server_pid);
         for id in &blockers {
             client.post(format!("{url}/jobs/{id}/cancel")).send().await.unwrap();
         }
@@ -278,15 +293,18 @@ async fn client(broker: String, jobs: usize, max_sockets: usize, port: u16) {
             complete += usize::from(terminal);
             in_order &= seqs.windows(2).all(|w| w[1] == w[0] + 1) && seqs.first() == Some(&1);
         }
+        let server_cpu = cpu_seconds(server_pid) - cpu_before;
         lags.sort_by(f64::total_cmp);
         let p99 = percentile(&lags, 0.99);
         println!(
-            "fan-out: {k} sockets (connected in {connect_secs:.1} s), {complete} got the whole job{}, {} epochs delivered, lag from emission p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "fan-out: {k} sockets x {:.0} events/s (connected in {connect_secs:.1} s), {complete} got the whole job{}, {} epochs delivered, lag from emission p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server CPU {:.1} us per delivered event",
+            1000.0 / epoch_ms as f64,
             if in_order { " in order without gaps" } else { " (GAPS OR DISORDER)" },
             lags.len(),
             percentile(&lags, 0.5),
             p99,
-            lags.last().copied().unwrap_or(f64::NAN)
+            lags.last().copied().unwrap_or(f64::NAN),
+            server_cpu * 1e6 / lags.len().max(1) as f64
         );
         if p99 > 100.0 {
             break;

@@ -22,3 +22,9 @@ pub mod service;
 pub mod storage;
 pub mod training;
 pub mod worker;
+
+// The service allocates and frees many small buffers per request and per job
+// from several threads; glibc's allocator spent ~17% of the server's CPU on
+// them in the load benchmark (`examples/loadbench.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -25,7 +25,7 @@ use crate::metrics::METRICS;
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
 use crate::runtime::{CancelToken, Epoch, ProgressSink, RunError, SharedRegistry};
 use crate::storage::{datasets, Storage};
-use crate::training::{self, TrainFailure, TrainSpec};
+use crate::training::{self, PreparedTable, TrainFailure, TrainSpec};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -56,14 +56,14 @@ pub struct Worker {
     storage: Arc<dyn Storage>,
     registry: SharedRegistry,
     settings: WorkerSettings,
-    tables: TableCache,
+    data: Arc<DataCache>,
 }
 
 impl Worker {
     pub fn new(broker: Arc<dyn Broker>, storage: Arc<dyn Storage>, registry: SharedRegistry, settings: WorkerSettings) -> Arc<Worker> {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
         let id = format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().to_string()[..8]);
-        Arc::new(Worker { id, broker, storage, registry, settings, tables: TableCache::default() })
+        Arc::new(Worker { id, broker, storage, registry, settings, data: Arc::default() })
     }
 
     /// Runs until `shutdown` turns true, then drains as described above.
@@ -210,9 +210,12 @@ impl Worker {
             let cancel = cancel.clone();
             let plugin = plugin.clone();
             let span = tracing::Span::current();
+            let (data, dataset_id) = (self.data.clone(), spec.dataset_id.clone());
             tokio::task::spawn_blocking(move || {
                 let _span = span.enter();
-                training::train(&plugin, &table, &train_spec, cancel, Box::new(ChannelSink(tx)))
+                let params = training::validate(&plugin, &train_spec)?;
+                let prepared = data.prepared(&dataset_id, &table, &train_spec)?;
+                training::train_prepared(&plugin, &prepared, &table, &train_spec, params, cancel, Box::new(ChannelSink(tx)))
             })
         };
         let requeue = Arc::new(AtomicBool::new(false));
@@ -285,7 +288,7 @@ impl Worker {
     }
 
     async fn table(&self, dataset_id: &str) -> Result<Arc<DataFrame>, String> {
-        if let Some(table) = self.tables.get(dataset_id) {
+        if let Some(table) = self.data.tables.get(&dataset_id.to_string()) {
             return Ok(table);
         }
         let missing = || format!("dataset {dataset_id} no longer exists");
@@ -297,7 +300,7 @@ impl Worker {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("dataset {dataset_id}: {e}"))?;
         let table = Arc::new(table);
-        self.tables.put(dataset_id, table.clone());
+        self.data.tables.put(dataset_id.to_string(), table.clone());
         Ok(table)
     }
 }
@@ -315,23 +318,81 @@ impl ProgressSink for ChannelSink {
     }
 }
 
-/// The last few tables read: datasets never change once uploaded.
+/// The last few tables read, and their encodings: datasets never change once
+/// uploaded, and an encoding depends only on the table, the target and the
+/// task, so the next jobs on the same data skip reading and encoding it.
 #[derive(Default)]
-struct TableCache {
-    tables: Mutex<Vec<(String, Arc<DataFrame>)>>,
+struct DataCache {
+    tables: Recent<String, Arc<DataFrame>>,
+    prepared: Recent<(String, Option<String>, Task), Arc<PreparedTable>>,
 }
 
-impl TableCache {
+impl DataCache {
+    /// Larger encoded tables are not kept: encoding is cheap next to training them.
+    const MAX_CACHED_CELLS: usize = 8 << 20;
+
+    fn prepared(&self, dataset_id: &str, table: &DataFrame, spec: &TrainSpec) -> Result<Arc<PreparedTable>, TrainFailure> {
+        // The worker never passes an evaluation column, so it is not part of the key.
+        debug_assert!(spec.evaluation_column.is_none());
+        let key = (dataset_id.to_string(), spec.target.clone(), spec.task);
+        if let Some(prepared) = self.prepared.get(&key) {
+            return Ok(prepared);
+        }
+        let prepared = Arc::new(PreparedTable::new(table, spec)?);
+        if prepared.encoded.rows * table.width() <= Self::MAX_CACHED_CELLS {
+            self.prepared.put(key, prepared.clone());
+        }
+        Ok(prepared)
+    }
+}
+
+/// The `SIZE` most recently stored entries.
+struct Recent<K, V> {
+    entries: Mutex<Vec<(K, V)>>,
+}
+
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Recent { entries: Mutex::new(Vec::new()) }
+    }
+}
+
+impl<K: PartialEq, V: Clone> Recent<K, V> {
     const SIZE: usize = 4;
 
-    fn get(&self, id: &str) -> Option<Arc<DataFrame>> {
-        self.tables.lock().iter().find(|(k, _)| k == id).map(|(_, t)| t.clone())
+    fn get(&self, key: &K) -> Option<V> {
+        self.entries.lock().iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
-    fn put(&self, id: &str, table: Arc<DataFrame>) {
-        let mut tables = self.tables.lock();
-        tables.retain(|(k, _)| k != id);
-        tables.insert(0, (id.to_string(), table));
-        tables.truncate(Self::SIZE);
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.entries.lock();
+        entries.retain(|(k, _)| k != &key);
+        entries.insert(0, (key, value));
+        entries.truncate(Self::SIZE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(target: &str, task: Task) -> TrainSpec {
+        TrainSpec { task, target: Some(target.into()), params: Default::default(), seed: 1, validation_fraction: 0.2, evaluation_column: None }
+    }
+
+    #[test]
+    fn prepared_tables_are_reused_only_for_the_same_dataset_target_and_task() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/penguins.csv");
+        let table = crate::data::read_table(&path).unwrap();
+        let cache = DataCache::default();
+        let species = cache.prepared("d1", &table, &spec("species", Task::Classification)).unwrap();
+        let again = cache.prepared("d1", &table, &spec("species", Task::Classification)).unwrap();
+        assert!(Arc::ptr_eq(&species, &again), "the second job reuses the encoding");
+        let island = cache.prepared("d1", &table, &spec("island", Task::Classification)).unwrap();
+        assert_eq!((species.encoding.target_name(), island.encoding.target_name()), ("species", "island"));
+        let mass = cache.prepared("d1", &table, &spec("body_mass_g", Task::Regression)).unwrap();
+        assert!(mass.encoded.target_values().is_some() && species.encoded.target_codes().is_some());
+        let other_dataset = cache.prepared("d2", &table, &spec("species", Task::Classification)).unwrap();
+        assert!(!Arc::ptr_eq(&species, &other_dataset));
     }
 }

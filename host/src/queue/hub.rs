@@ -12,8 +12,10 @@ use tokio::sync::broadcast;
 
 use crate::jobs::StoredEvent;
 
-/// Events buffered per job for a slow subscriber before it is dropped.
-pub const BUFFER: usize = 1024;
+/// Events buffered per job for a slow subscriber before it is dropped: a whole
+/// job of the bundled plugins (at most ~200 progress events plus the status
+/// changes). Allocated per watched job, so not larger than that.
+pub const BUFFER: usize = 256;
 
 #[derive(Default)]
 pub struct Hub {

@@ -80,12 +80,14 @@ fn script(body: &str) -> Script {
 impl Scripts {
     fn new() -> Scripts {
         Scripts {
-            // KEYS: job stream jobs queue; ARGV: channel maxlen id spec created template
+            // KEYS: job stream jobs queue submissions; ARGV: channel maxlen id spec created template
+            // The jobs index is scored by a submission counter, not the clock: two jobs
+            // submitted in the same millisecond still list newest first.
             submit: script(
                 r#"
 job, stream, channel, maxlen = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 redis.call('HSET', job, 'spec', ARGV[4], 'status', 'queued', 'attempts', 0, 'progress', 0, 'seq', 0, 'cancel', 0, 'created_at', ARGV[5])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), ARGV[3])
 emit(ARGV[6])
 redis.call('LPUSH', KEYS[4], ARGV[3])
 return 1
@@ -361,6 +363,7 @@ impl Broker for RedisBroker {
             .key(self.stream_key(job_id))
             .key(self.key(&["jobs"]))
             .key(self.key(&["queue"]))
+            .key(self.key(&["submissions"]))
             .arg(format!("job_{job_id}"))
             .arg(STREAM_MAXLEN)
             .arg(job_id)

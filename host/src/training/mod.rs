@@ -103,6 +103,31 @@ pub fn validate(plugin: &LoadedPlugin, spec: &TrainSpec) -> Result<Vec<contract:
     Ok(crate::runtime::schema::validate(&plugin.schema, &spec.params)?)
 }
 
+/// A table encoded for one target and task: the part of a run that depends
+/// only on the data, so a worker can reuse it for every job on the same
+/// dataset, target and task (datasets never change once uploaded).
+pub struct PreparedTable {
+    pub encoding: Encoding,
+    pub encoded: data::EncodedTable,
+}
+
+impl PreparedTable {
+    pub fn new(table: &DataFrame, spec: &TrainSpec) -> Result<PreparedTable, TrainFailure> {
+        // The evaluation column scores the clusters; the plugin must never see it.
+        let dropped;
+        let features_table = match &spec.evaluation_column {
+            Some(column) => {
+                dropped = table.drop(column).map_err(|_| DataError::MissingColumn(column.clone()))?;
+                &dropped
+            }
+            None => table,
+        };
+        let encoding = Encoding::fit(features_table, spec.target.as_deref(), spec.task)?;
+        let encoded = encoding.encode(features_table, true)?;
+        Ok(PreparedTable { encoding, encoded })
+    }
+}
+
 pub fn train(
     plugin: &LoadedPlugin,
     table: &DataFrame,
@@ -111,13 +136,21 @@ pub fn train(
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
     let params = validate(plugin, spec)?;
-    // The evaluation column scores the clusters; the plugin must never see it.
-    let features_table = match &spec.evaluation_column {
-        Some(column) => table.drop(column).map_err(|_| DataError::MissingColumn(column.clone()))?,
-        None => table.clone(),
-    };
-    let encoding = Encoding::fit(&features_table, spec.target.as_deref(), spec.task)?;
-    let encoded = encoding.encode(&features_table, true)?;
+    let prepared = PreparedTable::new(table, spec)?;
+    train_prepared(plugin, &prepared, table, spec, params, cancel, sink)
+}
+
+/// `train` from an already prepared table; `params` are `validate`'s output.
+pub fn train_prepared(
+    plugin: &LoadedPlugin,
+    prepared: &PreparedTable,
+    table: &DataFrame,
+    spec: &TrainSpec,
+    params: Vec<contract::Param>,
+    cancel: CancelToken,
+    sink: Box<dyn ProgressSink>,
+) -> Result<TrainOutcome, TrainFailure> {
+    let PreparedTable { encoding, encoded } = prepared;
     let fraction = if spec.task == Task::Clustering { 0.0 } else { spec.validation_fraction };
     let (train_rows, validation_rows) = split::split(encoded.rows, encoded.target_codes(), fraction, spec.seed);
     if train_rows.is_empty() {
