@@ -233,7 +233,8 @@ impl Config {
     /// (everything outside `default_limits`, `plugin_dir` and `plugins`), as
     /// `section.field`.
     pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
-        let table = |c: &Config| toml::Table::try_from(c).expect("the config serializes to a table");
+        // A value TOML cannot hold (an env override above i64::MAX) compares as absent.
+        let table = |c: &Config| toml::Table::try_from(c).unwrap_or_default();
         let (old, new) = (table(self), table(new));
         let mut changed = vec![];
         for section in RESTART_ONLY {
