@@ -159,9 +159,10 @@ fn a_core_module_and_a_bad_pin_are_refused() {
     assert!(matches!(err, LoadError::PinMismatch { .. }), "{err}");
 }
 
-#[test]
-fn cancel_from_another_thread_stops_a_plugin_that_never_polls() {
-    let plugin = load("test_endless_loop", Limits { time_secs: 60.0, ..LIMITS });
+/// Trains `plugin` (60 s limit) and cancels it from another thread after 200 ms:
+/// the error and the time from the start of training to its end.
+fn cancelled_after_200ms(plugin: &str) -> (RunError, Duration) {
+    let plugin = load(plugin, Limits { time_secs: 60.0, ..LIMITS });
     let cancel = CancelToken::default();
     let trigger = cancel.clone();
     let started = Instant::now();
@@ -170,22 +171,19 @@ fn cancel_from_another_thread_stops_a_plugin_that_never_polls() {
         trigger.cancel();
     });
     let err = run_error(train(&plugin, cancel));
+    (err, started.elapsed())
+}
+
+#[test]
+fn cancel_from_another_thread_stops_a_plugin_that_never_polls() {
+    let (err, elapsed) = cancelled_after_200ms("test_endless_loop");
     assert!(matches!(err, RunError::Cancelled), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
 }
 
 #[test]
 fn cancel_from_another_thread_stops_a_sleeping_plugin() {
-    let plugin = load("test_sleep", Limits { time_secs: 60.0, ..LIMITS });
-    let cancel = CancelToken::default();
-    let trigger = cancel.clone();
-    let started = Instant::now();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
-        trigger.cancel();
-    });
-    let err = run_error(train(&plugin, cancel));
-    let elapsed = started.elapsed();
+    let (err, elapsed) = cancelled_after_200ms("test_sleep");
     assert!(matches!(err, RunError::Cancelled), "{err}");
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
     a_good_job_still_succeeds();
