@@ -141,8 +141,8 @@ impl Worker {
         }
     }
 
-    /// `slot` is held while the plugin trains, and released before the model is
-    /// stored and the end reported: those wait on I/O, not on a core.
+    /// `slot` is held while the plugin trains, and released before its progress
+    /// is reported and the model stored: those wait on I/O, not on a core.
     async fn run_job(&self, claim: Claim, force_stop: Arc<AtomicBool>, slot: OwnedSemaphorePermit) {
         METRICS.jobs_started.inc();
         let started = std::time::Instant::now();
@@ -212,6 +212,9 @@ impl Worker {
             let span = tracing::Span::current();
             let (data, dataset_id) = (self.data.clone(), spec.dataset_id.clone());
             tokio::task::spawn_blocking(move || {
+                // The slot is freed as soon as the plugin is done, not once its
+                // progress events have reached the broker: those wait on I/O.
+                let _slot = slot;
                 let _span = span.enter();
                 let params = training::validate(&plugin, &train_spec)?;
                 let prepared = data.prepared(&dataset_id, &table, &train_spec)?;
@@ -252,7 +255,6 @@ impl Worker {
             }
         }
         let result = training.await;
-        drop(slot);
         watcher.abort();
         if stale.load(Ordering::SeqCst) {
             return Err(Stop::Stale);

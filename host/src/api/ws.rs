@@ -17,6 +17,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::{ApiError, AppState};
 use crate::jobs::{is_valid_id, StoredEvent};
 use crate::metrics::METRICS;
+use crate::queue::{BrokerError, Subscription};
 
 /// A send that takes longer than this means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,17 +30,23 @@ pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: 
     if !is_valid_id(&id) {
         return ApiError::not_found("job_not_found", format!("no job `{id}`")).into_response();
     }
-    match state.broker.get(&id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return ApiError::not_found("job_not_found", format!("no job `{id}`")).into_response(),
+    // Subscribed before the stored events are read, so nothing falls between
+    // the two; reading them also tells whether the job exists (one broker call).
+    let sub = match state.broker.subscribe(&id).await {
+        Ok(sub) => sub,
         Err(e) => return ApiError::from(e).into_response(),
-    }
+    };
+    let replay = match state.broker.events_after(&id, 0).await {
+        Ok(events) => events,
+        Err(BrokerError::NotFound(_)) => return ApiError::not_found("job_not_found", format!("no job `{id}`")).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     // Clients only ever send close and ping frames: tungstenite's default 128 KiB
     // read buffer (zeroed again before every read attempt) would cost 1.3 GB and
     // a 128 KiB memset per socket per event at 10,000 sockets.
     ws.read_buffer_size(READ_BUFFER).on_upgrade(move |socket| async move {
         METRICS.ws_open.inc();
-        stream(socket, state, id).await;
+        stream(socket, state, id, sub, replay).await;
         METRICS.ws_open.dec();
     })
 }
@@ -51,12 +58,10 @@ enum End {
     Failed,
 }
 
-async fn stream(socket: WebSocket, state: AppState, id: String) {
+async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscription, replay: Vec<StoredEvent>) {
     let (mut tx, mut rx) = socket.split();
     let end = async {
-        let Ok(mut sub) = state.broker.subscribe(&id).await else { return End::Failed };
         let mut last = 0u64;
-        let Ok(replay) = state.broker.events_after(&id, 0).await else { return End::Failed };
         if let Some(end) = send_batch(&mut tx, replay, &mut last).await {
             return end;
         }

@@ -4,8 +4,11 @@
 //! - `P:job:{id}`: the job record (hash): `spec` (JSON), `status`, `attempts`,
 //!   `progress`, `results`, `error`, `cancel`, `token`, `worker`, `seq`, timings.
 //! - `P:jobs`: sorted set of job ids by creation time (listing).
-//! - `P:queue`: list of queued job ids. A worker moves one with BLMOVE to
-//!   `P:claiming:{worker}`, then the claim script gives it a token.
+//! - `P:queue`: list of queued job ids. A worker takes the next one, gives it a
+//!   token and heartbeats, all in one script (one round trip per job under
+//!   load). When the queue is empty it waits with BLMOVE, which moves the id to
+//!   `P:claiming:{worker}` (a crash there loses nothing: the reaper puts it
+//!   back), then the claim script gives it a token.
 //! - `P:running`: set of running job ids; `P:workers`: sorted set of worker
 //!   heartbeats (Redis server time, ms), read by the reaper.
 //! - `P:events:{id}`: the job's event stream (capped; expires a week after
@@ -44,6 +47,7 @@ pub struct RedisBroker {
 
 struct Scripts {
     submit: Script,
+    claim_next: Script,
     claim: Script,
     emit: Script,
     finish: Script,
@@ -52,6 +56,10 @@ struct Scripts {
     heartbeat: Script,
     reap: Script,
 }
+
+/// `status: running` of a job whose id the claim script fills in.
+static RUNNING_TEMPLATE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| Event::status("JOBID", JobStatus::Running, Some(0), None).template());
 
 /// Shared Lua: append an event (seq from the record), publish it.
 /// Expects `job`, `stream`, `channel`, `maxlen` locals; defines emit(template).
@@ -91,6 +99,35 @@ redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), ARGV[3])
 emit(ARGV[6])
 redis.call('LPUSH', KEYS[4], ARGV[3])
 return 1
+"#,
+            ),
+            // KEYS: queue running workers; ARGV: prefix maxlen token worker template
+            // The template names the job `JOBID`: the id is only known once popped.
+            // Returns {id, record fields...}, or nothing when the queue is empty.
+            claim_next: script(
+                r#"
+local prefix, token, worker = ARGV[1], ARGV[3], ARGV[4]
+maxlen = ARGV[2]
+local now = now_ms()
+redis.call('ZADD', KEYS[3], now, worker)
+while true do
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then return {} end
+  job = prefix .. ':job:' .. id
+  -- A job cancelled while queued is normally gone from the queue already.
+  if redis.call('HGET', job, 'status') == 'queued' then
+    stream = prefix .. ':events:' .. id
+    channel = 'job_' .. id
+    local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+    redis.call('HSET', job, 'status', 'running', 'token', token, 'worker', worker, 'started_at', now)
+    redis.call('SADD', KEYS[2], id)
+    local template = string.gsub(ARGV[5], '"jobId":"JOBID"', '"jobId":"' .. id .. '"', 1)
+    emit((string.gsub(template, '"attempt":0', '"attempt":' .. attempts, 1)))
+    local reply = redis.call('HGETALL', job)
+    table.insert(reply, 1, id)
+    return reply
+  end
+end
 "#,
             ),
             // KEYS: job stream claiming running; ARGV: channel maxlen id token worker template
@@ -271,6 +308,28 @@ impl RedisBroker {
         parse_record(id, &fields)
     }
 
+    /// Claims the next queued job without waiting (and heartbeats), in one round trip.
+    async fn claim_next(&self, worker: &str) -> Result<Option<Claim>> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let reply: Vec<String> = self
+            .scripts
+            .claim_next
+            .key(self.key(&["queue"]))
+            .key(self.key(&["running"]))
+            .key(self.key(&["workers"]))
+            .arg(&self.prefix)
+            .arg(STREAM_MAXLEN)
+            .arg(&token)
+            .arg(worker)
+            .arg(&*RUNNING_TEMPLATE)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let Some((id, flat)) = reply.split_first() else { return Ok(None) };
+        let fields = flat.chunks_exact(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
+        let job = parse_record(id, &fields)?.ok_or_else(|| BrokerError::NotFound(id.clone()))?;
+        Ok(Some(Claim { job, token, worker: worker.to_string() }))
+    }
+
     /// Deletes every key under this broker's prefix (tests use their own prefix).
     pub async fn delete_all_keys(&self) -> Result<u64> {
         let mut conn = self.conn();
@@ -413,7 +472,9 @@ impl Broker for RedisBroker {
     }
 
     async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Claim>> {
-        self.heartbeat(worker).await?;
+        if let Some(claim) = self.claim_next(worker).await? {
+            return Ok(Some(claim));
+        }
         let claiming = self.key(&["claiming", worker]);
         let id: Option<String> = {
             let mut blocking = self.blocking.lock().await;
