@@ -161,3 +161,38 @@ async fn redis_broker_keeps_the_contract() {
     contract(broker.clone()).await;
     assert!(broker.delete_all_keys().await.unwrap() > 0);
 }
+
+/// Redis drops a job's event stream a week after the job ends; a client that
+/// asks later still learns how it ended, from the record, in the same shape.
+#[tokio::test]
+async fn redis_rebuilds_the_terminal_event_once_the_stream_expired() {
+    let prefix = format!("trainhost-test-{}", uuid::Uuid::new_v4());
+    let broker = RedisBroker::connect("redis://127.0.0.1:6379", &prefix).await.expect("Redis at 127.0.0.1:6379 (scripts/test starts it)");
+    let mut raw = redis::Client::open("redis://127.0.0.1:6379").unwrap().get_multiplexed_async_connection().await.unwrap();
+
+    let (done, cancelled) = (id(), id());
+    broker.submit(&done, spec("baseline")).await.unwrap();
+    let claim = broker.claim("w", Duration::from_millis(200)).await.unwrap().unwrap();
+    broker.emit(&claim, Event::progress(&done, 1, 1, Default::default())).await.unwrap();
+    let (metrics, model_path) = (json!({"accuracy": 0.9, "f1_macro": 0.85}), format!("/jobs/{done}/model"));
+    let results = json!({"status": "completed", "accuracy": 0.9, "metrics": metrics.clone(), "model_path": model_path.clone()});
+    broker.finish(&claim, Ending::Completed { results, headline: 0.9, metrics, model_path }).await.unwrap();
+    broker.submit(&cancelled, spec("baseline")).await.unwrap();
+    assert_eq!(broker.cancel(&cancelled).await.unwrap(), CancelOutcome::Cancelled);
+
+    for job in [&done, &cancelled] {
+        let original = broker.events_after(job, 0).await.unwrap().pop().unwrap();
+        assert!(original.terminal);
+        let deleted: u64 = redis::cmd("DEL").arg(format!("{prefix}:events:{job}")).query_async(&mut raw).await.unwrap();
+        assert_eq!(deleted, 1, "the stream existed");
+        let rebuilt = broker.events_after(job, 0).await.unwrap();
+        assert_eq!(rebuilt.len(), 1);
+        assert_eq!((rebuilt[0].seq, rebuilt[0].terminal), (original.seq, true));
+        assert_eq!(rebuilt[0].json.as_str(), original.json.as_str(), "the same text as the event first sent");
+        assert!(broker.events_after(job, original.seq).await.unwrap().is_empty(), "nothing after the terminal event");
+    }
+    let record = broker.get(&cancelled).await.unwrap().unwrap();
+    assert_eq!(record.error.as_deref(), Some(trainhost::jobs::CANCELLED_BEFORE_START));
+    assert!(matches!(broker.events_after(&id(), 0).await, Err(BrokerError::NotFound(_))));
+    assert!(broker.delete_all_keys().await.unwrap() > 0);
+}

@@ -197,6 +197,11 @@ struct Head<'a> {
 }
 
 impl StoredEvent {
+    /// `event` with its seq filled in.
+    pub fn new(event: &Event, seq: u64) -> StoredEvent {
+        StoredEvent { seq, terminal: event.is_terminal(), json: fill_seq(&event.template(), seq).into() }
+    }
+
     pub fn parse(json: &str) -> Option<StoredEvent> {
         let head: Head = serde_json::from_str(json).ok()?;
         let terminal = matches!(head.kind.as_ref(), "complete" | "error" | "cancelled");

@@ -7,6 +7,9 @@
 
 pub mod events;
 
+/// Message (event and record) of a job cancelled while still queued.
+pub const CANCELLED_BEFORE_START: &str = "Training cancelled before it started";
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -106,6 +109,26 @@ impl JobRecord {
             finished_at: None,
             last_seq: 0,
         }
+    }
+
+    /// The terminal event of an ended job, rebuilt from its record (with the
+    /// seq it was stored under), for a client that asks once the stored
+    /// events have expired; `None` while the job has not ended.
+    pub fn terminal_event(&self) -> Option<StoredEvent> {
+        let id = self.job_id.as_str();
+        let event = match self.status {
+            JobStatus::Completed => {
+                let field = |name: &str| self.results.as_ref().and_then(|r| r.get(name));
+                let headline = field("accuracy").and_then(Value::as_f64).unwrap_or(f64::NAN);
+                let metrics = field("metrics").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+                let model_path = field("model_path").and_then(Value::as_str).map_or_else(|| format!("/jobs/{id}/model"), str::to_string);
+                Event::complete(id, headline, metrics, &model_path)
+            }
+            JobStatus::Failed => Event::Error { seq: 0, job_id: id.into(), message: self.error.clone().unwrap_or_default() },
+            JobStatus::Cancelled => Event::Cancelled { seq: 0, job_id: id.into(), message: self.error.clone().unwrap_or_default() },
+            JobStatus::Queued | JobStatus::Running => return None,
+        };
+        Some(StoredEvent::new(&event, self.last_seq))
     }
 
     /// The job as `GET /jobs/{id}` shows it: the older contract's names.

@@ -25,8 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::{Broker, BrokerError, CancelOutcome, Claim, Hub, ReapPolicy, Result, Subscription};
-use crate::jobs::events::fill_seq;
-use crate::jobs::{now_ms, Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent};
+use crate::jobs::{now_ms, Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent, CANCELLED_BEFORE_START};
 
 struct Entry {
     record: JobRecord,
@@ -161,7 +160,7 @@ impl EmbeddedBroker {
         if let Some(p) = event.progress_value() {
             entry.record.progress = p;
         }
-        let stored = StoredEvent { seq, terminal: event.is_terminal(), json: fill_seq(&event.template(), seq).into() };
+        let stored = StoredEvent::new(&event, seq);
         entry.events.push(stored.clone());
         // Written to the OS before anyone sees it: a kill -9 cannot lose a published event.
         Self::write(state, &Op::Event { id: Cow::Borrowed(id), json: Cow::Borrowed(stored.json.as_str()) });
@@ -357,10 +356,10 @@ impl Broker for EmbeddedBroker {
                 entry.record.status = JobStatus::Cancelled;
                 entry.record.cancel_requested = true;
                 entry.record.finished_at = Some(now_ms());
-                entry.record.error = Some("cancelled before it started".into());
+                entry.record.error = Some(CANCELLED_BEFORE_START.into());
                 state.queue.retain(|id| id != job_id);
                 Self::snapshot(&mut state, job_id);
-                self.emit_locked(&mut state, job_id, Event::Cancelled { seq: 0, job_id: job_id.into(), message: "Training cancelled before it started".into() });
+                self.emit_locked(&mut state, job_id, Event::Cancelled { seq: 0, job_id: job_id.into(), message: CANCELLED_BEFORE_START.into() });
                 CancelOutcome::Cancelled
             }
             JobStatus::Running => {

@@ -29,7 +29,7 @@ use redis::{AsyncConnectionConfig, Script};
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::{Broker, BrokerError, CancelOutcome, Claim, Hub, ReapPolicy, Result, Subscription};
-use crate::jobs::{Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent};
+use crate::jobs::{Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent, CANCELLED_BEFORE_START};
 
 /// Events kept per job stream.
 const STREAM_MAXLEN: u64 = 100_000;
@@ -180,14 +180,14 @@ redis.call('RPUSH', KEYS[4], ARGV[5])
 return 1
 "#,
             ),
-            // KEYS: job stream queue; ARGV: channel maxlen id template ttl
+            // KEYS: job stream queue; ARGV: channel maxlen id template ttl message
             cancel: script(
                 r#"
 job, stream, channel, maxlen = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local status = redis.call('HGET', job, 'status')
 if not status then return 'missing' end
 if status == 'queued' then
-  redis.call('HSET', job, 'status', 'cancelled', 'cancel', 1, 'error', 'cancelled before it started', 'finished_at', now_ms())
+  redis.call('HSET', job, 'status', 'cancelled', 'cancel', 1, 'error', ARGV[6], 'finished_at', now_ms())
   redis.call('LREM', KEYS[3], 0, ARGV[3])
   emit(ARGV[4])
   redis.call('EXPIRE', stream, ARGV[5])
@@ -586,7 +586,7 @@ impl Broker for RedisBroker {
     }
 
     async fn cancel(&self, job_id: &str) -> Result<CancelOutcome> {
-        let template = Event::Cancelled { seq: 0, job_id: job_id.into(), message: "Training cancelled before it started".into() }.template();
+        let template = Event::Cancelled { seq: 0, job_id: job_id.into(), message: CANCELLED_BEFORE_START.into() }.template();
         let status: String = self
             .scripts
             .cancel
@@ -598,6 +598,7 @@ impl Broker for RedisBroker {
             .arg(job_id)
             .arg(template)
             .arg(STREAM_TTL_SECS)
+            .arg(CANCELLED_BEFORE_START)
             .invoke_async(&mut self.conn())
             .await?;
         match status.as_str() {
@@ -646,8 +647,11 @@ impl Broker for RedisBroker {
     async fn events_after(&self, job_id: &str, after: u64) -> Result<Vec<StoredEvent>> {
         let entries: Vec<(String, Vec<(String, String)>)> =
             redis::cmd("XRANGE").arg(self.stream_key(job_id)).arg("-").arg("+").query_async(&mut self.conn()).await?;
-        if entries.is_empty() && self.record(job_id).await?.is_none() {
-            return Err(BrokerError::NotFound(job_id.into()));
+        if entries.is_empty() {
+            // The stream expires a week after the job ends; the record stays
+            // and still tells a late client how the job ended.
+            let record = self.record(job_id).await?.ok_or_else(|| BrokerError::NotFound(job_id.into()))?;
+            return Ok(record.terminal_event().filter(|e| e.seq > after).into_iter().collect());
         }
         Ok(entries
             .into_iter()
