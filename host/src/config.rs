@@ -50,6 +50,9 @@ pub struct StorageConfig {
     /// object-store URL shared by several machines: `s3://bucket/prefix`
     /// (settings from the `AWS_*` variables), `file:///dir` or `memory://`.
     pub url: String,
+    /// With `url`: local copies of datasets kept on this machine (MiB) before
+    /// the least recently used are deleted.
+    pub cache_mib: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,7 +103,7 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data"), url: String::new() }
+        StorageConfig { data_dir: PathBuf::from("data"), url: String::new(), cache_mib: 10 * 1024 }
     }
 }
 

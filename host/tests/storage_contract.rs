@@ -443,3 +443,46 @@ fn a_bad_storage_url_stops_the_server_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("storage.url `s3:/no-bucket`: no bucket"), "{stderr}");
 }
+
+/// Local copies stay under the cache bound: the least recently handed out
+/// goes first, and a deleted copy is downloaded again when asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_copies_are_trimmed_least_recently_used_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, label) = object::store_for_url("memory://", []).unwrap();
+    let storage = ObjectStorage::from_store(store, label, dir.path().join("cache")).with_cache_limit(2_500, Duration::ZERO);
+    let keys: Vec<Key> = ["a", "b", "c"].iter().map(|name| key(&["datasets", name, "data.csv"])).collect();
+    for (i, k) in keys.iter().enumerate() {
+        storage.put(k, Bytes::from(vec![b'0' + i as u8; 1_000])).await.unwrap();
+    }
+    let copy = |i: usize| {
+        let (storage, k) = (&storage, keys[i].clone());
+        async move {
+            let path = storage.local_copy(&k).await.unwrap().expect("the object exists");
+            // Modification times order the copies: keep them apart.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            path
+        }
+    };
+    let a = copy(0).await;
+    let b = copy(1).await;
+    copy(0).await; // a is now more recent than b
+    let c = copy(2).await;
+    assert!(a.exists() && c.exists(), "3,000 bytes over a 2,500 bound: one copy goes");
+    assert!(!b.exists(), "the least recently used copy goes");
+    assert!(!b.with_file_name(".data.csv.stamp").exists(), "with its stamp");
+
+    let again = copy(1).await;
+    assert_eq!(std::fs::read(&again).unwrap(), vec![b'1'; 1_000], "downloaded again");
+    assert!(!a.exists() && c.exists(), "now a was the least recently used");
+
+    // Copies handed out recently are never deleted, even over the bound.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, label) = object::store_for_url("memory://", []).unwrap();
+    let storage = ObjectStorage::from_store(store, label, dir.path().join("cache")).with_cache_limit(10, Duration::from_secs(3600));
+    storage.put(&keys[0], Bytes::from(vec![b'x'; 100])).await.unwrap();
+    storage.put(&keys[1], Bytes::from(vec![b'y'; 100])).await.unwrap();
+    let first = storage.local_copy(&keys[0]).await.unwrap().unwrap();
+    let second = storage.local_copy(&keys[1]).await.unwrap().unwrap();
+    assert!(first.exists() && second.exists());
+}

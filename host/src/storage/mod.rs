@@ -10,6 +10,7 @@
 
 pub mod datasets;
 pub mod local;
+pub mod local_copies;
 pub mod object;
 
 use std::path::{Path, PathBuf};
@@ -89,7 +90,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
         return Ok(Arc::new(storage));
     }
     match object::ObjectStorage::open(url, config.storage.data_dir.join("cache")).await {
-        Ok(storage) => Ok(Arc::new(storage)),
+        Ok(storage) => Ok(Arc::new(storage.with_cache_limit(config.storage.cache_mib.saturating_mul(1 << 20), object::KEEP_RECENT_COPIES))),
         Err(why) => anyhow::bail!("storage.url `{url}`: {why}"),
     }
 }

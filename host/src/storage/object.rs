@@ -4,11 +4,12 @@
 //!
 //! Every key lives under the URL's path prefix. Polars reads local files, so
 //! `local_copy` downloads an object once into `storage.data_dir/cache/` and
-//! reuses it while the object's size and ETag are unchanged.
+//! reuses it while the object's size and ETag are unchanged; the copies are
+//! kept under `storage.cache_mib` (see `local_copies`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -21,6 +22,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::local_copies;
 use super::{Key, Result, Storage, StorageError};
 
 /// Files larger than this are uploaded in parts of this size (S3 wants at
@@ -33,13 +35,20 @@ const PARTS_IN_FLIGHT: usize = 2;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Downloads of the same key wait for each other (striped locks).
 const LOCK_STRIPES: usize = 16;
+/// A local copy handed out this recently is never deleted to trim the cache:
+/// the job it was handed to may not have opened it yet.
+pub const KEEP_RECENT_COPIES: Duration = Duration::from_secs(600);
 
 pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
     /// The URL without credentials, for messages.
     label: String,
     cache: PathBuf,
+    /// Bytes of local copies kept before the least recently used go.
+    cache_limit: u64,
+    keep_recent: Duration,
     downloads: Vec<tokio::sync::Mutex<()>>,
+    trimming: tokio::sync::Mutex<()>,
 }
 
 impl ObjectStorage {
@@ -58,9 +67,25 @@ impl ObjectStorage {
     }
 
     /// Storage over an already built store (all keys at its root), caching
-    /// downloads under `cache`. `label` names the store in messages.
+    /// downloads under `cache` without a bound. `label` names the store in messages.
     pub fn from_store(store: Arc<dyn ObjectStore>, label: impl Into<String>, cache: PathBuf) -> ObjectStorage {
-        ObjectStorage { store, label: label.into(), cache, downloads: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect() }
+        ObjectStorage {
+            store,
+            label: label.into(),
+            cache,
+            cache_limit: u64::MAX,
+            keep_recent: KEEP_RECENT_COPIES,
+            downloads: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            trimming: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Keeps the local copies under `bytes`, never deleting one handed out
+    /// within `keep_recent`.
+    pub fn with_cache_limit(mut self, bytes: u64, keep_recent: Duration) -> ObjectStorage {
+        self.cache_limit = bytes;
+        self.keep_recent = keep_recent;
+        self
     }
 
     /// One listing, so that a wrong endpoint, bucket or credentials stop the
@@ -86,16 +111,39 @@ impl ObjectStorage {
     /// so neither name can be another key's.
     fn cache_paths(&self, key: &Key) -> (PathBuf, PathBuf) {
         let file = key.under(&self.cache);
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let stamp = file.with_file_name(format!(".{name}.stamp"));
+        let stamp = local_copies::stamp_path(&file);
         (file, stamp)
     }
 
-    fn download_lock(&self, key: &Key) -> &tokio::sync::Mutex<()> {
+    /// The lock of one local copy (by its path, which the trimming also knows).
+    fn copy_lock(&self, copy: &Path) -> &tokio::sync::Mutex<()> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut hasher);
+        copy.hash(&mut hasher);
         &self.downloads[hasher.finish() as usize % LOCK_STRIPES]
+    }
+
+    /// Deletes the least recently used copies until the cache fits its bound
+    /// (one trim at a time; a copy handed out again meanwhile stays).
+    async fn trim_cache(&self) {
+        if self.cache_limit == u64::MAX {
+            return;
+        }
+        let Ok(_trimming) = self.trimming.try_lock() else { return };
+        let root = self.cache.clone();
+        let copies = tokio::task::spawn_blocking(move || local_copies::list(&root)).await.unwrap_or_default();
+        for copy in local_copies::to_evict(copies, self.cache_limit, self.keep_recent, SystemTime::now()) {
+            let _guard = self.copy_lock(&copy.path).lock().await;
+            let last_used = tokio::fs::metadata(&copy.path).await.and_then(|m| m.modified()).ok();
+            if last_used != Some(copy.last_used) {
+                continue;
+            }
+            // The stamp goes first: a copy without its stamp is never handed out.
+            let _ = tokio::fs::remove_file(local_copies::stamp_path(&copy.path)).await;
+            if tokio::fs::remove_file(&copy.path).await.is_ok() {
+                tracing::info!(path = %copy.path.display(), bytes = copy.bytes, "local copy deleted to keep the cache under storage.cache_mib");
+            }
+        }
     }
 
     async fn forget_cached(&self, key: &Key) {
@@ -110,7 +158,7 @@ impl ObjectStorage {
         let kept = async {
             let e_tag = e_tag.ok_or_else(|| std::io::Error::other("no ETag"))?;
             let (dest, stamp_path) = self.cache_paths(key);
-            let _guard = self.download_lock(key).lock().await;
+            let _guard = self.copy_lock(&dest).lock().await;
             if let Some(parent) = dest.parent() {
                 tokio::fs::create_dir_all(parent).await?;
             }
@@ -122,6 +170,7 @@ impl ObjectStorage {
         if kept.is_err() {
             let _ = tokio::fs::remove_file(file).await;
         }
+        self.trim_cache().await;
     }
 
     async fn upload_in_parts(&self, path: &ObjectPath, mut file: tokio::fs::File) -> std::result::Result<object_store::PutResult, UploadError> {
@@ -208,6 +257,12 @@ fn meta_stamp(meta: &ObjectMeta) -> String {
         Some(tag) => stamp(meta.size, tag),
         None => stamp(meta.size, &format!("modified {}", meta.last_modified.timestamp_micros())),
     }
+}
+
+/// Records that a local copy was handed out: its modification time orders the trimming.
+async fn mark_used(copy: &Path) {
+    let copy = copy.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || std::fs::File::options().write(true).open(&copy)?.set_modified(SystemTime::now())).await;
 }
 
 async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -298,10 +353,11 @@ impl Storage for ObjectStorage {
         };
         let wanted = meta_stamp(&meta);
         let (dest, stamp_path) = self.cache_paths(key);
-        let _guard = self.download_lock(key).lock().await;
+        let guard = self.copy_lock(&dest).lock().await;
         let cached_stamp = tokio::fs::read_to_string(&stamp_path).await.unwrap_or_default();
         let cached_size = tokio::fs::metadata(&dest).await.map(|m| m.len()).ok();
         if cached_stamp == wanted && cached_size == Some(meta.size) {
+            mark_used(&dest).await;
             return Ok(Some(dest));
         }
 
@@ -333,6 +389,9 @@ impl Storage for ObjectStorage {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
+        mark_used(&dest).await;
+        drop(guard);
+        self.trim_cache().await;
         Ok(Some(dest))
     }
 
