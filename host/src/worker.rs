@@ -23,7 +23,7 @@ use crate::contract::Task;
 use crate::jobs::{Ending, Event};
 use crate::metrics::METRICS;
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
-use crate::runtime::{CancelToken, Epoch, ProgressSink, RunError, SharedRegistry};
+use crate::runtime::{CallReport, CancelToken, Epoch, ProgressSink, RunError, SharedRegistry};
 use crate::storage::{datasets, Storage};
 use crate::training::{self, PreparedTable, TrainFailure, TrainSpec};
 
@@ -280,6 +280,8 @@ impl Worker {
                     "metrics": metrics,
                     "model_path": model_path,
                     "summary": summary,
+                    "log": plugin_log(&outcome.report),
+                    "dropped_log_lines": outcome.report.dropped_log_lines,
                 });
                 Ok(Some(Ending::Completed { results, headline, metrics, model_path }))
             }
@@ -305,6 +307,12 @@ impl Worker {
         self.data.tables.put(dataset_id.to_string(), table.clone());
         Ok(table)
     }
+}
+
+/// The plugin's `log()` lines (capped by its `log_kib` limit), kept with the
+/// results: they often say what the plugin did with the data.
+fn plugin_log(report: &CallReport) -> Vec<serde_json::Value> {
+    report.log.iter().map(|(level, message)| serde_json::json!({ "level": level, "message": message })).collect()
 }
 
 enum Stop {

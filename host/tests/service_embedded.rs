@@ -194,7 +194,7 @@ async fn datasets_plugins_and_service_routes() {
 
     let (_, plugins) = get_json(url, "/plugins").await;
     let names: Vec<&str> = plugins["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["baseline", "endless_loop", "slow"]);
+    assert_eq!(names, ["baseline", "endless_loop", "kmodes", "slow"]);
     let slow = plugins["data"].as_array().unwrap().iter().find(|p| p["name"] == "slow").unwrap();
     assert_eq!(slow["params"][0]["name"], "epochs");
 
@@ -273,4 +273,29 @@ async fn a_running_job_is_cancelled_and_a_stopping_server_requeues_nothing_lost(
     assert!(events.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("shutting down"))), "{events:?}");
     let record = wait_status(&server.url, &long, &["completed"], Duration::from_secs(1)).await;
     assert_eq!(record["attempts"], 1, "a graceful re-queue does not count as an attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugins_log_lines_come_back_with_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::embedded(dir.path());
+    let server = Process::serve(&setup, &[]);
+    wait_ready(&server.url).await;
+    let url = &server.url;
+    let dataset = upload(url, &testdata("penguins.csv")).await;
+    let job = submit(url, &json!({"datasetId": dataset["id"], "taskType": "clustering", "modelConfig": {"selectedModel": "kmodes", "nClusters": 3}})).await;
+    let record = wait_status(url, &job, &["completed", "failed"], Duration::from_secs(60)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let log = record["results"]["log"].as_array().expect("results.log is a list");
+    // penguins mixes text and number columns: k-prototypes, on every row.
+    assert!(
+        log.iter().any(|line| line["level"] == "info" && line["message"].as_str().unwrap().starts_with("KPrototypes: 344 rows")),
+        "{log:?}"
+    );
+    assert_eq!(record["results"]["dropped_log_lines"], 0);
+
+    // A plugin that logs nothing gets an empty list.
+    let quiet = submit(url, &baseline_job(dataset["id"].as_str().unwrap())).await;
+    let record = wait_status(url, &quiet, &["completed"], Duration::from_secs(30)).await;
+    assert_eq!(record["results"]["log"], json!([]));
 }

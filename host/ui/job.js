@@ -257,6 +257,12 @@ function showResults(box, job, datasetName) {
     viz.append(h('figure', { class: 'viz-box', id: 'importances' }, h('figcaption', {}, 'Feature importances (from the plugin)'), bars(items, { caption: 'Feature importances' })));
   }
   parts.push(viz);
+  if (Array.isArray(r.log) && r.log.length) {
+    const dropped = r.dropped_log_lines ? ` (${fmtNumber(r.dropped_log_lines)} more lines were dropped: the plugin's log limit)` : '';
+    parts.push(h('details', { id: 'plugin-log', open: r.log.some((l) => l.level === 'warn' || l.level === 'error') },
+      h('summary', {}, `Plugin log (${r.log.length} line${r.log.length === 1 ? '' : 's'})${dropped}`),
+      h('ol', { class: 'plugin-log' }, r.log.map((l) => h('li', { class: `log-${l.level}` }, h('span', { class: 'log-level' }, l.level), ' ', l.message)))));
+  }
   if (summary.skipped_columns && summary.skipped_columns.length) {
     parts.push(h('p', { class: 'muted' }, 'Left out: ', summary.skipped_columns.map((c) => `${c.name || c.column || JSON.stringify(c)}${c.reason ? ` (${c.reason})` : ''}`).join('; ')));
   }

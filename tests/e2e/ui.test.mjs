@@ -25,7 +25,7 @@ const external = [];
 const serverLog = [];
 
 function startServer() {
-  for (const f of ['baseline.wasm', 'random_forest.wasm', 'test_slow.wasm']) {
+  for (const f of ['baseline.wasm', 'random_forest.wasm', 'kmodes.wasm', 'test_slow.wasm']) {
     if (!fs.existsSync(path.join(plugins, f))) throw new Error(`${path.join(plugins, f)} is missing: run scripts/build-plugins (random_forest comes with the random_forest plugin)`);
   }
   if (!fs.existsSync(binary)) throw new Error(`no trainhost binary at ${binary}: run cargo build -p trainhost --bin trainhost (or set E2E_TRAINHOST_BIN)`);
@@ -44,6 +44,9 @@ path = ${JSON.stringify(path.join(plugins, 'baseline.wasm'))}
 [[plugins]]
 name = "random_forest"
 path = ${JSON.stringify(path.join(plugins, 'random_forest.wasm'))}
+[[plugins]]
+name = "kmodes"
+path = ${JSON.stringify(path.join(plugins, 'kmodes.wasm'))}
 [[plugins]]
 name = "slow"
 path = ${JSON.stringify(path.join(plugins, 'test_slow.wasm'))}
@@ -410,7 +413,25 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
   await page.waitForSelector('#results:not([hidden]) #cluster-sizes', { timeout: 120_000 });
   assert.match(await page.textContent('#cluster-sizes'), /cluster 0\s*344/);
+  assert.equal(await page.locator('#plugin-log').count(), 0, 'baseline logs nothing');
   await shot(page, 'job-clustering');
+
+  // kmodes says in its log what it did with the table: shown under the results.
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'clustering');
+  await page.waitForSelector('#f-plugin option[value="kmodes"]', { state: 'attached' });
+  await page.selectOption('#f-plugin', 'kmodes');
+  await page.fill('#param-nClusters', '3');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  await page.waitForSelector('#results:not([hidden]) #plugin-log', { timeout: 120_000 });
+  if (!(await page.$eval('#plugin-log', (d) => d.open))) await page.click('#plugin-log summary');
+  assert.match(await page.textContent('#plugin-log'), /Plugin log \(\d+ lines?\)/);
+  assert.match(await page.textContent('#plugin-log li.log-info'), /KPrototypes: 344 rows/);
+  assert.equal(await page.isVisible('#plugin-log li.log-info'), true, 'the summary opens the log');
+  await page.locator('#plugin-log').scrollIntoViewIfNeeded();
+  await shot(page, 'job-plugin-log');
   await page.context().close();
 });
 
@@ -419,7 +440,7 @@ test('the jobs history lists status, algorithm, dataset, score and duration, and
   await page.goto(`${base}/#/jobs`);
   await page.waitForSelector('#jobs-table');
   const rows = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
-  assert.equal(rows.length, 5);
+  assert.equal(rows.length, 6);
   const rf = rows.find((r) => r[2] === 'random_forest' && r[4].startsWith('classification'));
   assert.ok(rf, 'the random_forest job is listed');
   assert.match(rf[1], /completed/i);

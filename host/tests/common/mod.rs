@@ -82,6 +82,9 @@ limits = {{ time_secs = 3.0 }}
 name = "panic"
 path = {panic:?}
 enabled = false
+[[plugins]]
+name = "kmodes"
+path = {kmodes:?}
 "#,
             data = self.dir.join("data"),
             concurrency = self.concurrency,
@@ -92,6 +95,7 @@ enabled = false
             slow = plugins.join("test_slow.wasm"),
             endless = plugins.join("test_endless_loop.wasm"),
             panic = plugins.join("test_panic.wasm"),
+            kmodes = plugins.join("kmodes.wasm"),
         );
         std::fs::write(&path, text).unwrap();
         path
