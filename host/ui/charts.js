@@ -26,6 +26,10 @@ function extent(values) {
 
 const H = 240, M = { l: 56, r: 14, t: 14, b: 40 };
 
+// Tick labels must fit the 56 px margin: 30,000,000 is written 30M.
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumSignificantDigits: 3 });
+export const fmtTick = (t) => (Math.abs(t) >= 1e4 ? compact.format(t) : fmtNumber(t, 3));
+
 function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480 }) {
   const [x0, x1] = xDomain, [y0, y1] = yDomain;
   const px = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
@@ -34,14 +38,14 @@ function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480 }) 
   for (const t of ticks(y0, y1, 4)) {
     if (t < y0 || t > y1) continue;
     g.append(s('line', { x1: M.l, x2: W - M.r, y1: py(t), y2: py(t), class: 'grid' }));
-    g.append(s('text', { x: M.l - 6, y: py(t) + 4, 'text-anchor': 'end', class: 'tick' }, fmtNumber(t, 3)));
+    g.append(s('text', { x: M.l - 6, y: py(t) + 4, 'text-anchor': 'end', class: 'tick' }, fmtTick(t)));
   }
   let xt = ticks(x0, x1, W < 400 ? 4 : 6);
   if (integerX) xt = xt.filter((t) => Number.isInteger(t));
   for (const t of xt) {
     if (t < x0 || t > x1) continue;
     g.append(s('line', { x1: px(t), x2: px(t), y1: H - M.b, y2: H - M.b + 4, class: 'axis' }));
-    g.append(s('text', { x: px(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, fmtNumber(t, 3)));
+    g.append(s('text', { x: px(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, fmtTick(t)));
   }
   g.append(s('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis' }));
   g.append(s('line', { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: 'axis' }));

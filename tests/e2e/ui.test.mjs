@@ -430,6 +430,10 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   assert.match(await page.textContent('#plugin-log'), /Plugin log \(\d+ lines?\)/);
   assert.match(await page.textContent('#plugin-log li.log-info'), /KPrototypes: 344 rows/);
   assert.equal(await page.isVisible('#plugin-log li.log-info'), true, 'the summary opens the log');
+  // Its cost runs in the tens of millions: tick labels stay inside the charts.
+  const clipped = await page.$$eval('svg.chart text.tick', (ts) => ts.filter((t) => t.getBBox().x < 0).map((t) => t.textContent));
+  assert.deepEqual(clipped, [], 'every tick label fits inside its chart');
+  assert.ok(await page.locator('svg.chart[data-metric="cost"] text.tick', { hasText: /^\d+(\.\d+)?M$/ }).count() > 0, 'large ticks in compact form');
   await page.locator('#plugin-log').scrollIntoViewIfNeeded();
   await shot(page, 'job-plugin-log');
   await page.context().close();
