@@ -299,3 +299,57 @@ async fn the_plugins_log_lines_come_back_with_the_results() {
     let record = wait_status(url, &quiet, &["completed"], Duration::from_secs(30)).await;
     assert_eq!(record["results"]["log"], json!([]));
 }
+
+/// A client that stops reading is dropped (it falls more than the buffer
+/// behind, or takes nothing for 10 s); a socket reading the same job gets
+/// every event, in order, all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_the_others_get_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::embedded(dir.path());
+    let server = Process::serve(&setup, &[]);
+    wait_ready(&server.url).await;
+    let url = &server.url;
+    let dataset = upload(url, &testdata("penguins.csv")).await;
+    let job = submit(url, &slow_job(dataset["id"].as_str().unwrap(), 3_000, 1)).await;
+
+    let stalled = open_stalled_ws(url, &job).await;
+    let events = collect(open_ws(url, &job).await, Duration::from_secs(120)).await;
+    assert_complete_sequence(&events, "complete");
+    assert_eq!(events.len(), 3_003, "queued, running, 3,000 epochs, complete");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while slow_clients_dropped(url).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the stalled socket was never dropped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What it had taken before it stalled: the first events, in order, without the end.
+    let taken = collect(stalled, Duration::from_secs(10)).await;
+    assert!(taken.len() < events.len(), "{} events", taken.len());
+    assert_eq!(taken[..], events[..taken.len()]);
+}
+
+/// A socket whose client never reads: a 4 KiB receive buffer and 536-byte
+/// segments keep the server's send buffer small, so it fills within a few
+/// hundred events.
+async fn open_stalled_ws(url: &str, job: &str) -> Socket {
+    use std::os::fd::AsRawFd;
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mss: libc::c_int = 536;
+    // SAFETY: a valid socket descriptor and a c_int option of the size given.
+    let set = unsafe {
+        libc::setsockopt(socket.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_MAXSEG, (&mss as *const libc::c_int).cast(), std::mem::size_of_val(&mss) as libc::socklen_t)
+    };
+    assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
+    let stream = socket.connect(addr).await.unwrap();
+    let request = format!("ws://{addr}/ws/{job}");
+    tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.expect("opening the WebSocket").0
+}
+
+async fn slow_clients_dropped(url: &str) -> u64 {
+    let metrics = client().get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = metrics.lines().find(|l| l.starts_with("trainhost_websocket_slow_dropped_total ")).expect("the counter is exported");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}

@@ -4,7 +4,8 @@
 //! nothing falls between the two; live events at or below the last seq sent
 //! are dropped, and a gap (a pub/sub message lost while Redis reconnected) is
 //! filled from the stored events. It closes after the terminal event. A slow
-//! client whose buffer overflows is closed; the others never wait for it.
+//! client whose buffer overflows, or that takes nothing for `SEND_TIMEOUT`, is
+//! closed; the others never wait for it.
 
 use std::time::Duration;
 
@@ -170,6 +171,8 @@ async fn send_batch(tx: &mut futures::stream::SplitSink<WebSocket, Message>, eve
             *last = next;
             end
         }
-        _ => Some(End::ClientGone),
+        Ok(Err(_)) => Some(End::ClientGone),
+        // Not one byte taken for SEND_TIMEOUT: the client stopped reading.
+        Err(_) => Some(End::Slow),
     }
 }
