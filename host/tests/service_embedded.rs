@@ -278,12 +278,9 @@ async fn a_running_job_is_cancelled_and_a_stopping_server_requeues_nothing_lost(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugins_log_lines_come_back_with_the_results() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup::embedded(dir.path());
-    let server = Process::serve(&setup, &[]);
-    wait_ready(&server.url).await;
+    let (server, dataset) = serve_with_penguins(dir.path()).await;
     let url = &server.url;
-    let dataset = upload(url, &testdata("penguins.csv")).await;
-    let job = submit(url, &json!({"datasetId": dataset["id"], "taskType": "clustering", "modelConfig": {"selectedModel": "kmodes", "nClusters": 3}})).await;
+    let job = submit(url, &json!({"datasetId": dataset, "taskType": "clustering", "modelConfig": {"selectedModel": "kmodes", "nClusters": 3}})).await;
     let record = wait_status(url, &job, &["completed", "failed"], Duration::from_secs(60)).await;
     assert_eq!(record["status"], "completed", "{record}");
     let log = record["results"]["log"].as_array().expect("results.log is a list");
@@ -295,7 +292,7 @@ async fn the_plugins_log_lines_come_back_with_the_results() {
     assert_eq!(record["results"]["dropped_log_lines"], 0);
 
     // A plugin that logs nothing gets an empty list.
-    let quiet = submit(url, &baseline_job(dataset["id"].as_str().unwrap())).await;
+    let quiet = submit(url, &baseline_job(&dataset)).await;
     let record = wait_status(url, &quiet, &["completed"], Duration::from_secs(30)).await;
     assert_eq!(record["results"]["log"], json!([]));
 }
@@ -306,12 +303,9 @@ async fn the_plugins_log_lines_come_back_with_the_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_dropped_and_the_others_get_every_event() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup::embedded(dir.path());
-    let server = Process::serve(&setup, &[]);
-    wait_ready(&server.url).await;
+    let (server, dataset) = serve_with_penguins(dir.path()).await;
     let url = &server.url;
-    let dataset = upload(url, &testdata("penguins.csv")).await;
-    let job = submit(url, &slow_job(dataset["id"].as_str().unwrap(), 3_000, 1)).await;
+    let job = submit(url, &slow_job(&dataset, 3_000, 1)).await;
 
     let stalled = open_stalled_ws(url, &job).await;
     let events = collect(open_ws(url, &job).await, Duration::from_secs(120)).await;

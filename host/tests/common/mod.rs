@@ -238,6 +238,15 @@ pub async fn wait_ready(url: &str) {
     panic!("{url} never became ready");
 }
 
+/// `serve` on the embedded broker in `dir`, ready, with penguins.csv uploaded
+/// (its dataset id returned).
+pub async fn serve_with_penguins(dir: &Path) -> (Process, String) {
+    let server = Process::serve(&Setup::embedded(dir), &[]);
+    wait_ready(&server.url).await;
+    let dataset = upload(&server.url, &testdata("penguins.csv")).await;
+    (server, dataset["id"].as_str().expect("an uploaded dataset has an id").to_string())
+}
+
 /// Polls until the job is in one of `statuses`.
 pub async fn wait_status(url: &str, job: &str, statuses: &[&str], within: Duration) -> Value {
     let deadline = Instant::now() + within;
