@@ -57,7 +57,7 @@ struct Scripts {
     reap: Script,
 }
 
-/// `status: running` of a job whose id the claim script fills in.
+/// `status: running` of a job whose id (`JOBID`) and attempt the claim scripts fill in.
 static RUNNING_TEMPLATE: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| Event::status("JOBID", JobStatus::Running, Some(0), None).template());
 
@@ -81,8 +81,25 @@ local function now_ms()
 end
 "#;
 
+/// Shared Lua of the two claim scripts: hand queued job `id` (whose `job`,
+/// `stream` and `channel` are set) to `worker` under `token`.
+const START_FN: &str = r#"
+local function start(id, running, token, worker, now, template)
+  local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+  redis.call('HSET', job, 'status', 'running', 'token', token, 'worker', worker, 'started_at', now)
+  redis.call('SADD', running, id)
+  template = string.gsub(template, '"jobId":"JOBID"', '"jobId":"' .. id .. '"', 1)
+  emit((string.gsub(template, '"attempt":0', '"attempt":' .. attempts, 1)))
+  return redis.call('HGETALL', job)
+end
+"#;
+
 fn script(body: &str) -> Script {
     Script::new(&format!("{EMIT_FN}\n{body}"))
+}
+
+fn claim_script(body: &str) -> Script {
+    Script::new(&format!("{EMIT_FN}\n{START_FN}\n{body}"))
 }
 
 impl Scripts {
@@ -102,9 +119,8 @@ return 1
 "#,
             ),
             // KEYS: queue running workers; ARGV: prefix maxlen token worker template
-            // The template names the job `JOBID`: the id is only known once popped.
             // Returns {id, record fields...}, or nothing when the queue is empty.
-            claim_next: script(
+            claim_next: claim_script(
                 r#"
 local prefix, token, worker = ARGV[1], ARGV[3], ARGV[4]
 maxlen = ARGV[2]
@@ -118,12 +134,7 @@ while true do
   if redis.call('HGET', job, 'status') == 'queued' then
     stream = prefix .. ':events:' .. id
     channel = 'job_' .. id
-    local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-    redis.call('HSET', job, 'status', 'running', 'token', token, 'worker', worker, 'started_at', now)
-    redis.call('SADD', KEYS[2], id)
-    local template = string.gsub(ARGV[5], '"jobId":"JOBID"', '"jobId":"' .. id .. '"', 1)
-    emit((string.gsub(template, '"attempt":0', '"attempt":' .. attempts, 1)))
-    local reply = redis.call('HGETALL', job)
+    local reply = start(id, KEYS[2], token, worker, now, ARGV[5])
     table.insert(reply, 1, id)
     return reply
   end
@@ -131,16 +142,12 @@ end
 "#,
             ),
             // KEYS: job stream claiming running; ARGV: channel maxlen id token worker template
-            claim: script(
+            claim: claim_script(
                 r#"
 job, stream, channel, maxlen = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 redis.call('LREM', KEYS[3], 1, ARGV[3])
 if redis.call('HGET', job, 'status') ~= 'queued' then return {} end
-local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-redis.call('HSET', job, 'status', 'running', 'token', ARGV[4], 'worker', ARGV[5], 'started_at', now_ms())
-redis.call('SADD', KEYS[4], ARGV[3])
-emit((string.gsub(ARGV[6], '"attempt":0', '"attempt":' .. attempts, 1)))
-return redis.call('HGETALL', job)
+return start(ARGV[3], KEYS[4], ARGV[4], ARGV[5], now_ms(), ARGV[6])
 "#,
             ),
             // KEYS: job stream; ARGV: channel maxlen token template progress
@@ -502,7 +509,7 @@ impl Broker for RedisBroker {
             .arg(&id)
             .arg(&token)
             .arg(worker)
-            .arg(Event::status(&id, JobStatus::Running, Some(0), None).template())
+            .arg(&*RUNNING_TEMPLATE)
             .invoke_async(&mut self.conn())
             .await?;
         if fields.is_empty() {
