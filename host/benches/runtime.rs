@@ -26,11 +26,15 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn time<R>(runs: usize, mut f: impl FnMut() -> R) -> Duration {
-    median((0..runs).map(|_| {
-        let started = Instant::now();
-        std::hint::black_box(f());
-        started.elapsed()
-    }).collect())
+    median(
+        (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(f());
+                started.elapsed()
+            })
+            .collect(),
+    )
 }
 
 fn wide_table(rows: usize, columns: usize) -> Table {
@@ -160,7 +164,16 @@ fn main() {
         );
     }
     // The peer for the table pass: copying the same bytes natively once.
-    let native_copy = time(5, || table.columns.iter().map(|c| match &c.data { ColumnData::Numeric(v) => v.clone(), _ => vec![] }).collect::<Vec<_>>());
+    let native_copy = time(5, || {
+        table
+            .columns
+            .iter()
+            .map(|c| match &c.data {
+                ColumnData::Numeric(v) => v.clone(),
+                _ => vec![],
+            })
+            .collect::<Vec<_>>()
+    });
     println!(
         "native clone of the same table: {:.1} ms; passing it into wasm costs {:.1}× a native copy",
         native_copy.as_secs_f64() * 1e3,

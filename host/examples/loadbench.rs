@@ -229,10 +229,7 @@ async fn client(broker: String, jobs: usize, max_sockets: usize, epoch_ms: u64, 
         complete += usize::from(n >= 4);
     }
     let secs = started.elapsed().as_secs_f64();
-    println!(
-        "throughput: {jobs} trivial jobs in {secs:.2} s = {:.0} jobs/s ({events} events delivered, {complete} jobs with all 4)",
-        jobs as f64 / secs
-    );
+    println!("throughput: {jobs} trivial jobs in {secs:.2} s = {:.0} jobs/s ({events} events delivered, {complete} jobs with all 4)", jobs as f64 / secs);
 
     // 3. Fan-out: K sockets on one job emitting 40 epochs, `epoch_ms` apart.
     let mut ks: Vec<usize> = [100, 1000, 2500, 5000, 10_000].into_iter().filter(|&k| k < max_sockets).collect();
@@ -245,7 +242,12 @@ async fn client(broker: String, jobs: usize, max_sockets: usize, epoch_ms: u64, 
             let id = submit(&client, &url, &blocker).await;
             blockers.push(id);
         }
-        let job = submit(&client, &url, &json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 40, "epochMillis": epoch_ms}})).await;
+        let job = submit(
+            &client,
+            &url,
+            &json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 40, "epochMillis": epoch_ms}}),
+        )
+        .await;
         let connect_started = Instant::now();
         let mut sockets = tokio::task::JoinSet::new();
         let connected = Arc::new(tokio::sync::Barrier::new(k + 1));

@@ -201,9 +201,7 @@ impl Config {
         self.plugins
             .iter()
             .filter(|p| p.enabled)
-            .map(|p| {
-                Ok(PluginEntry { name: p.name.clone(), path: p.path.clone(), sha256: p.sha256.clone(), limits: self.limits_for(p)? })
-            })
+            .map(|p| Ok(PluginEntry { name: p.name.clone(), path: p.path.clone(), sha256: p.sha256.clone(), limits: self.limits_for(p)? }))
             .collect()
     }
 
@@ -211,10 +209,9 @@ impl Config {
         let Some(overrides) = &plugin.limits else { return Ok(self.default_limits) };
         let mut table = toml::Table::try_from(self.default_limits).expect("limits serialize to a table");
         table.extend(overrides.clone());
-        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: PathBuf::from(format!("plugins.{}.limits", plugin.name)),
-            message: e.to_string(),
-        })
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: PathBuf::from(format!("plugins.{}.limits", plugin.name)), message: e.to_string() })
     }
 
     fn discovered_plugins(&self) -> Vec<PluginEntry> {

@@ -155,7 +155,10 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
     let broker_kind = if parts.broker.shared() { "redis" } else { "embedded" };
     tracing::info!(%addr, broker = broker_kind, storage = %parts.storage.describe(), "serving");
     // Tests and scripts read this line to find the port.
-    println!("trainhost listening on http://{addr} (broker: {broker_kind}, workers: {})", if api_only { "none".to_string() } else { config.worker_count().to_string() });
+    println!(
+        "trainhost listening on http://{addr} (broker: {broker_kind}, workers: {})",
+        if api_only { "none".to_string() } else { config.worker_count().to_string() }
+    );
     let app = api::router(state);
     let mut stop = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

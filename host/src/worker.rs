@@ -112,10 +112,7 @@ impl Worker {
         if running > 0 {
             tracing::info!(running, grace_secs = self.settings.shutdown_grace.as_secs_f64(), "stopping: finishing running jobs");
         }
-        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
-            while jobs.join_next().await.is_some() {}
-        })
-        .await;
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async { while jobs.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!(running = jobs.len(), "grace period over: stopping the remaining jobs and re-queueing them");
             force_stop.store(true, Ordering::SeqCst);

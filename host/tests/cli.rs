@@ -21,13 +21,8 @@ fn config(dir: &Path) -> PathBuf {
 }
 
 fn trainhost(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_trainhost"))
-        .arg("--config")
-        .arg(config(dir))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running trainhost");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_trainhost")).arg("--config").arg(config(dir)).args(args).current_dir(dir).output().expect("running trainhost");
     output
 }
 
@@ -51,11 +46,7 @@ fn train_prints_epochs_and_holdout_metrics_then_predict_uses_the_model() {
     assert!(stderr.contains("epoch 1/1"), "{stderr}");
     assert!(stdout.contains("holdout metrics"), "{stdout}");
     // Penguins: 152 Adelie of 344, so the majority class scores about 0.44 on a stratified holdout.
-    let accuracy: f64 = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("accuracy"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("an accuracy line");
+    let accuracy: f64 = stdout.lines().find_map(|l| l.trim().strip_prefix("accuracy")).and_then(|v| v.trim().parse().ok()).expect("an accuracy line");
     assert!((0.40..0.50).contains(&accuracy), "{accuracy}");
     assert!(stdout.contains("confusion matrix"), "{stdout}");
 
@@ -73,7 +64,10 @@ fn bad_requests_get_a_message_that_says_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 4] = [
         (&["train", "--plugin", "nope", "--data", "x.csv", "--task", "regression"], "no enabled plugin `nope`"),
-        (&["train", "--plugin", "baseline", "--data", &data("iris.csv"), "--target", "colour", "--task", "classification"], "column `colour` is not in the table"),
+        (
+            &["train", "--plugin", "baseline", "--data", &data("iris.csv"), "--target", "colour", "--task", "classification"],
+            "column `colour` is not in the table",
+        ),
         (&["train", "--plugin", "baseline", "--data", &data("iris.csv"), "--target", "species", "--task", "regression"], "choose classification"),
         (&["train", "--plugin", "baseline", "--data", &data("iris.csv"), "--task", "classification", "--param", "k=1"], "unknown parameter"),
     ];
@@ -144,7 +138,19 @@ fn random_forest_through_the_host_learns_real_tables() {
     // penguins 0.994, diabetes R² 0.419) to allow for one 20% holdout's noise.
     let out = trainhost(
         dir.path(),
-        &["train", "--plugin", "random_forest", "--data", &data("penguins.csv"), "--target", "species", "--task", "classification", "--param", "nEstimators=50"],
+        &[
+            "train",
+            "--plugin",
+            "random_forest",
+            "--data",
+            &data("penguins.csv"),
+            "--target",
+            "species",
+            "--task",
+            "classification",
+            "--param",
+            "nEstimators=50",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -172,8 +178,19 @@ fn kmodes_through_the_host_clusters_zoo_as_well_as_the_python_package() {
     let out = trainhost(
         dir.path(),
         &[
-            "train", "--plugin", "kmodes", "--data", &data("zoo.csv"), "--task", "clustering",
-            "--param", "nClusters=7", "--param", "algorithm=kmodes", "--evaluate", "type",
+            "train",
+            "--plugin",
+            "kmodes",
+            "--data",
+            &data("zoo.csv"),
+            "--task",
+            "clustering",
+            "--param",
+            "nClusters=7",
+            "--param",
+            "algorithm=kmodes",
+            "--evaluate",
+            "type",
         ],
     );
     let (stdout, stderr) = text(&out);

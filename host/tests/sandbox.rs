@@ -36,14 +36,7 @@ fn iris() -> polars::prelude::DataFrame {
 }
 
 fn spec(task: Task, target: Option<&str>) -> TrainSpec {
-    TrainSpec {
-        task,
-        target: target.map(str::to_string),
-        params: Default::default(),
-        seed: 3,
-        validation_fraction: 0.2,
-        evaluation_column: None,
-    }
+    TrainSpec { task, target: target.map(str::to_string), params: Default::default(), seed: 3, validation_fraction: 0.2, evaluation_column: None }
 }
 
 fn train(plugin: &LoadedPlugin, cancel: CancelToken) -> Result<TrainOutcome, TrainFailure> {
@@ -213,10 +206,7 @@ fn short_sleeps_last_as_long_as_asked_and_burn_no_cpu() {
     use trainhost::contract::{Param, ParamValue};
     let plugin = load("test_slow", Limits { time_secs: 30.0, ..LIMITS });
     let mut request = request();
-    request.params = vec![
-        Param { name: "epochs".into(), value: ParamValue::Int(10) },
-        Param { name: "epochMillis".into(), value: ParamValue::Int(50) },
-    ];
+    request.params = vec![Param { name: "epochs".into(), value: ParamValue::Int(10) }, Param { name: "epochMillis".into(), value: ParamValue::Int(50) }];
     let times = Arc::new(Mutex::new(Vec::new()));
     let cpu_before = thread_cpu_ticks();
     let started = Instant::now();
@@ -259,7 +249,10 @@ fn request() -> trainhost::contract::TrainRequest {
     use ::trainhost::contract::*;
     TrainRequest {
         task: Task::Clustering,
-        train: LabelledTable { features: Table { rows: 2, columns: vec![Column { name: "x".into(), data: ColumnData::Numeric(vec![1.0, 2.0]) }] }, target: None },
+        train: LabelledTable {
+            features: Table { rows: 2, columns: vec![Column { name: "x".into(), data: ColumnData::Numeric(vec![1.0, 2.0]) }] },
+            target: None,
+        },
         validation: None,
         params: vec![],
         seed: 0,

@@ -111,21 +111,99 @@ async fn every_validation_error_is_a_4xx_naming_the_field_and_stores_nothing() {
     let missing_ds = uuid::Uuid::new_v4().to_string();
 
     let cases: Vec<(Value, u16, &str, &str, &str)> = vec![
-        (json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "xgboost"}}), 422, "unknown_plugin", "modelConfig.selectedModel", "enabled plugins: baseline"),
-        (json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "panic"}}), 422, "plugin_disabled", "modelConfig.selectedModel", "disabled"),
-        (json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "slow", "nEstimators": 5}}), 422, "invalid_parameter", "modelConfig.nEstimators", "unknown parameter"),
-        (json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 0}}), 422, "invalid_parameter", "modelConfig.epochs", "epochs"),
-        (json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": "many"}}), 422, "invalid_parameter", "modelConfig.epochs", "epochs"),
-        (json!({"datasetId": missing_ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}), 404, "dataset_not_found", "datasetId", "POST /datasets"),
-        (json!({"datasetId": "../../etc/passwd", "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}), 404, "dataset_not_found", "datasetId", "no dataset"),
-        (json!({"targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}), 400, "missing_field", "datasetId", "required"),
-        (json!({"datasetId": ds, "targetColumn": "colour", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}), 422, "unknown_column", "targetColumn", "species"),
-        (json!({"datasetId": ds, "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}), 400, "missing_field", "targetColumn", "required"),
-        (json!({"datasetId": ds, "targetColumn": "species", "taskType": "regression", "modelConfig": {"selectedModel": "baseline"}}), 422, "invalid_target", "targetColumn", "numeric"),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "xgboost"}}),
+            422,
+            "unknown_plugin",
+            "modelConfig.selectedModel",
+            "enabled plugins: baseline",
+        ),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "panic"}}),
+            422,
+            "plugin_disabled",
+            "modelConfig.selectedModel",
+            "disabled",
+        ),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "slow", "nEstimators": 5}}),
+            422,
+            "invalid_parameter",
+            "modelConfig.nEstimators",
+            "unknown parameter",
+        ),
+        (
+            json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": 0}}),
+            422,
+            "invalid_parameter",
+            "modelConfig.epochs",
+            "epochs",
+        ),
+        (
+            json!({"datasetId": ds, "taskType": "clustering", "modelConfig": {"selectedModel": "slow", "epochs": "many"}}),
+            422,
+            "invalid_parameter",
+            "modelConfig.epochs",
+            "epochs",
+        ),
+        (
+            json!({"datasetId": missing_ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}),
+            404,
+            "dataset_not_found",
+            "datasetId",
+            "POST /datasets",
+        ),
+        (
+            json!({"datasetId": "../../etc/passwd", "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}),
+            404,
+            "dataset_not_found",
+            "datasetId",
+            "no dataset",
+        ),
+        (
+            json!({"targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}),
+            400,
+            "missing_field",
+            "datasetId",
+            "required",
+        ),
+        (
+            json!({"datasetId": ds, "targetColumn": "colour", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}),
+            422,
+            "unknown_column",
+            "targetColumn",
+            "species",
+        ),
+        (
+            json!({"datasetId": ds, "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}}),
+            400,
+            "missing_field",
+            "targetColumn",
+            "required",
+        ),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "regression", "modelConfig": {"selectedModel": "baseline"}}),
+            422,
+            "invalid_target",
+            "targetColumn",
+            "numeric",
+        ),
         (json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "endless_loop"}}), 202, "", "", ""),
-        (json!({"datasetId": ds, "targetColumn": "species", "taskType": "forecasting", "modelConfig": {"selectedModel": "baseline"}}), 422, "invalid_task", "taskType", "classification, regression or clustering"),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "forecasting", "modelConfig": {"selectedModel": "baseline"}}),
+            422,
+            "invalid_task",
+            "taskType",
+            "classification, regression or clustering",
+        ),
         (json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification"}), 400, "missing_field", "modelConfig", "selectedModel"),
-        (json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {}}), 400, "missing_field", "modelConfig.selectedModel", "GET /plugins"),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {}}),
+            400,
+            "missing_field",
+            "modelConfig.selectedModel",
+            "GET /plugins",
+        ),
     ];
     let mut accepted = 0;
     for (body, status, code, field, hint) in &cases {
@@ -285,10 +363,7 @@ async fn the_plugins_log_lines_come_back_with_the_results() {
     assert_eq!(record["status"], "completed", "{record}");
     let log = record["results"]["log"].as_array().expect("results.log is a list");
     // penguins mixes text and number columns: k-prototypes, on every row.
-    assert!(
-        log.iter().any(|line| line["level"] == "info" && line["message"].as_str().unwrap().starts_with("KPrototypes: 344 rows")),
-        "{log:?}"
-    );
+    assert!(log.iter().any(|line| line["level"] == "info" && line["message"].as_str().unwrap().starts_with("KPrototypes: 344 rows")), "{log:?}");
     assert_eq!(record["results"]["dropped_log_lines"], 0);
 
     // A plugin that logs nothing gets an empty list.
@@ -334,7 +409,13 @@ async fn open_stalled_ws(url: &str, job: &str) -> Socket {
     let mss: libc::c_int = 536;
     // SAFETY: a valid socket descriptor and a c_int option of the size given.
     let set = unsafe {
-        libc::setsockopt(socket.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_MAXSEG, (&mss as *const libc::c_int).cast(), std::mem::size_of_val(&mss) as libc::socklen_t)
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&mss as *const libc::c_int).cast(),
+            std::mem::size_of_val(&mss) as libc::socklen_t,
+        )
     };
     assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
     let stream = socket.connect(addr).await.unwrap();

@@ -129,7 +129,11 @@ async fn cancel_on_one_node_stops_a_job_running_on_another_within_a_second() {
     let _worker = Process::worker(&setup);
     let ds = upload(&api_a.url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();
     // The endless loop never polls cancelled(): only the host's hard stop ends it.
-    let job = submit(&api_a.url, &json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "endless_loop"}})).await;
+    let job = submit(
+        &api_a.url,
+        &json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "endless_loop"}}),
+    )
+    .await;
     wait_status(&api_a.url, &job, &["running"], Duration::from_secs(10)).await;
     let api_b = Process::serve(&setup, &["--api-only"]);
     wait_ready(&api_b.url).await;

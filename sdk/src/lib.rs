@@ -46,10 +46,7 @@ pub struct HostProgress;
 
 impl Progress for HostProgress {
     fn epoch(&mut self, epoch: u32, total: u32, metrics: &[(&str, f64)]) -> bool {
-        let metrics: Vec<Metric> = metrics
-            .iter()
-            .map(|(name, value)| Metric { name: (*name).to_string(), value: *value })
-            .collect();
+        let metrics: Vec<Metric> = metrics.iter().map(|(name, value)| Metric { name: (*name).to_string(), value: *value }).collect();
         trainhost::plugin::host::report_epoch(epoch, total, &metrics);
         !trainhost::plugin::host::cancelled()
     }
@@ -81,11 +78,7 @@ pub struct Params<'a>(pub &'a [Param]);
 
 impl<'a> Params<'a> {
     fn get(&self, name: &str) -> Result<&'a ParamValue, TrainError> {
-        self.0
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| &p.value)
-            .ok_or_else(|| invalid(name, "missing"))
+        self.0.iter().find(|p| p.name == name).map(|p| &p.value).ok_or_else(|| invalid(name, "missing"))
     }
 
     pub fn int(&self, name: &str) -> Result<i64, TrainError> {
@@ -171,10 +164,7 @@ pub mod schema {
         ParamSpec {
             name: name.into(),
             help: help.into(),
-            kind: ParamKind::Choice(ChoiceSpec {
-                default: default.into(),
-                choices: choices.iter().map(|c| (*c).to_string()).collect(),
-            }),
+            kind: ParamKind::Choice(ChoiceSpec { default: default.into(), choices: choices.iter().map(|c| (*c).to_string()).collect() }),
         }
     }
 

@@ -19,8 +19,9 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
         let Some(file_name) = field.file_name().map(str::to_string) else { continue };
         let lower = file_name.to_ascii_lowercase();
         if !(lower.ends_with(".csv") || lower.ends_with(".parquet") || lower.ends_with(".pq")) {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_format", format!("`{file_name}`: upload a .csv or .parquet file"))
-                .field("file"));
+            return Err(
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_format", format!("`{file_name}`: upload a .csv or .parquet file")).field("file")
+            );
         }
         tokio::fs::create_dir_all(&state.upload_dir).await.map_err(ApiError::internal)?;
         let id = uuid::Uuid::new_v4().to_string();

@@ -131,7 +131,9 @@ pub fn openapi_document() -> Value {
         if let Some(request) = route.request {
             op["requestBody"] = match serde_json::from_str::<Value>(request) {
                 Ok(example) => json!({ "content": { "application/json": { "example": example } } }),
-                Err(_) => json!({ "content": { "multipart/form-data": { "schema": { "type": "object", "properties": { "file": { "type": "string", "format": "binary" } } } } } }),
+                Err(_) => {
+                    json!({ "content": { "multipart/form-data": { "schema": { "type": "object", "properties": { "file": { "type": "string", "format": "binary" } } } } } })
+                }
             };
         }
         let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));

@@ -76,7 +76,11 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Ap
 async fn artifact_bytes(state: &AppState, id: &str) -> ApiResult<Bytes> {
     let job = find(state, id).await?;
     if job.status != JobStatus::Completed {
-        return Err(ApiError::new(StatusCode::CONFLICT, "model_not_ready", format!("job {id} is {}; a model exists once it has completed", job.status.as_str())));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "model_not_ready",
+            format!("job {id} is {}; a model exists once it has completed", job.status.as_str()),
+        ));
     }
     state
         .storage
@@ -149,8 +153,14 @@ fn rows_to_table(rows: &[Value]) -> Result<polars::prelude::DataFrame, String> {
             } else if present().all(|v| v.is_boolean()) {
                 Column::new(name.into(), values.iter().map(|v| v.as_bool()).collect::<Vec<Option<bool>>>())
             } else {
-                let text: Vec<Option<String>> =
-                    values.iter().map(|v| match v { Value::Null => None, Value::String(s) => Some(s.clone()), other => Some(other.to_string()) }).collect();
+                let text: Vec<Option<String>> = values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Null => None,
+                        Value::String(s) => Some(s.clone()),
+                        other => Some(other.to_string()),
+                    })
+                    .collect();
                 Column::new(name.into(), text)
             }
         })

@@ -9,8 +9,8 @@
 mod datasets;
 pub mod docs;
 mod jobs;
-pub mod validate;
 mod ui;
+pub mod validate;
 mod ws;
 
 use std::path::PathBuf;

@@ -26,8 +26,7 @@ fn string_field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&
 }
 
 pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
     let Value::Object(body) = value else {
         return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object with datasetId, targetColumn, taskType and modelConfig"));
     };
@@ -45,12 +44,10 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
         }
         Some(_) => return Err(ApiError::bad_request("invalid_field", "`modelConfig` must be an object").field("modelConfig")),
     };
-    let plugin_name = string_field(config, "selectedModel")
-        .map_err(|e| e.field("modelConfig.selectedModel"))?
-        .ok_or_else(|| {
-            ApiError::bad_request("missing_field", "`modelConfig.selectedModel` is required: the plugin to train with (see GET /plugins)")
-                .field("modelConfig.selectedModel")
-        })?;
+    let plugin_name = string_field(config, "selectedModel").map_err(|e| e.field("modelConfig.selectedModel"))?.ok_or_else(|| {
+        ApiError::bad_request("missing_field", "`modelConfig.selectedModel` is required: the plugin to train with (see GET /plugins)")
+            .field("modelConfig.selectedModel")
+    })?;
     let registry = state.registry.current();
     let plugin = registry.get(plugin_name).ok_or_else(|| unknown_plugin(&registry, plugin_name))?;
 
@@ -64,9 +61,8 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
 
     let mut params = config.clone();
     params.remove("selectedModel");
-    crate::runtime::schema::validate(&plugin.schema, &params).map_err(|e| {
-        ApiError::unprocessable("invalid_parameter", format!("modelConfig.{}: {}", e.name, e.reason)).field(format!("modelConfig.{}", e.name))
-    })?;
+    crate::runtime::schema::validate(&plugin.schema, &params)
+        .map_err(|e| ApiError::unprocessable("invalid_parameter", format!("modelConfig.{}: {}", e.name, e.reason)).field(format!("modelConfig.{}", e.name)))?;
 
     let seed = match body.get("seed") {
         None | Some(Value::Null) => DEFAULT_SEED,
@@ -74,9 +70,10 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
     };
     let validation_fraction = match body.get("validationFraction") {
         None | Some(Value::Null) => DEFAULT_VALIDATION,
-        Some(v) => v.as_f64().filter(|f| (0.0..=0.9).contains(f)).ok_or_else(|| {
-            ApiError::unprocessable("invalid_field", "`validationFraction` must be a number from 0 to 0.9").field("validationFraction")
-        })?,
+        Some(v) => v
+            .as_f64()
+            .filter(|f| (0.0..=0.9).contains(f))
+            .ok_or_else(|| ApiError::unprocessable("invalid_field", "`validationFraction` must be a number from 0 to 0.9").field("validationFraction"))?,
     };
 
     let dataset_id = string_field(&body, "datasetId")?
@@ -89,9 +86,7 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
     let target = string_field(&body, "targetColumn")?;
     let target = match (task, target) {
         (Task::Clustering, _) => None,
-        (_, None) => {
-            return Err(ApiError::bad_request("missing_field", format!("`targetColumn` is required for {}", task.as_str())).field("targetColumn"))
-        }
+        (_, None) => return Err(ApiError::bad_request("missing_field", format!("`targetColumn` is required for {}", task.as_str())).field("targetColumn")),
         (_, Some(column)) => {
             let Some(profile) = dataset.columns.iter().find(|c| c.name == column) else {
                 let names: Vec<&str> = dataset.columns.iter().map(|c| c.name.as_str()).collect();
@@ -128,12 +123,14 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
 fn unknown_plugin(registry: &PluginRegistry, name: &str) -> ApiError {
     let field = "modelConfig.selectedModel";
     if registry.is_disabled(name) {
-        return ApiError::unprocessable("plugin_disabled", format!("plugin `{name}` is disabled in this server's config; choose an enabled one (GET /plugins)"))
-            .field(field);
+        return ApiError::unprocessable(
+            "plugin_disabled",
+            format!("plugin `{name}` is disabled in this server's config; choose an enabled one (GET /plugins)"),
+        )
+        .field(field);
     }
     if let Some(reason) = registry.failures().get(name) {
-        return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_unavailable", format!("plugin `{name}` could not be loaded: {reason}"))
-            .field(field);
+        return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_unavailable", format!("plugin `{name}` could not be loaded: {reason}")).field(field);
     }
     let enabled: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
     ApiError::unprocessable("unknown_plugin", format!("no plugin `{name}`; enabled plugins: {}", enabled.join(", "))).field(field)

@@ -72,14 +72,7 @@ fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
         println!("FAIL {label}: cannot build the sample table");
         return false;
     };
-    let spec = TrainSpec {
-        task,
-        target: target.map(str::to_string),
-        params: Default::default(),
-        seed: 1,
-        validation_fraction: 0.25,
-        evaluation_column: None,
-    };
+    let spec = TrainSpec { task, target: target.map(str::to_string), params: Default::default(), seed: 1, validation_fraction: 0.25, evaluation_column: None };
     match training::train(plugin, &table, &spec, CancelToken::default(), Box::new(Discard)) {
         Ok(outcome) => {
             let m = &outcome.summary.metrics;

@@ -206,9 +206,7 @@ fn predict(runtime: &Arc<Runtime>, config: &Config, model: &Path, data: &Path, o
     let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(|e| format!("{}: {e}", model.display()))?;
     let registry = load_registry(runtime, config)?;
-    let plugin = registry
-        .get(&artifact.header.plugin)
-        .ok_or_else(|| format!("the model needs plugin `{}`, which is not enabled", artifact.header.plugin))?;
+    let plugin = registry.get(&artifact.header.plugin).ok_or_else(|| format!("the model needs plugin `{}`, which is not enabled", artifact.header.plugin))?;
     let table = crate::data::read_table(data).map_err(|e| format!("{}: {e}", data.display()))?;
     let predictions = training::predict(plugin, &artifact, &table).map_err(|e| e.to_string())?;
     let csv = output::predictions_csv(&predictions);

@@ -17,9 +17,7 @@ pub struct TerminalProgress {
 impl TerminalProgress {
     pub fn new(quiet_bar: bool) -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        bar.set_style(ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
         let lines = quiet_bar || bar.is_hidden();
         TerminalProgress { bar, lines }
     }

@@ -76,11 +76,7 @@ pub struct EncodedTable {
 
 impl EncodedTable {
     pub fn take(&self, rows: &[usize]) -> EncodedTable {
-        EncodedTable {
-            rows: rows.len(),
-            features: self.features.iter().map(|c| c.take(rows)).collect(),
-            target: self.target.as_ref().map(|c| c.take(rows)),
-        }
+        EncodedTable { rows: rows.len(), features: self.features.iter().map(|c| c.take(rows)).collect(), target: self.target.as_ref().map(|c| c.take(rows)) }
     }
 
     /// Class codes of the target, for stratification and metrics.
@@ -144,10 +140,7 @@ fn numeric_values(series: &Series) -> Result<Vec<f64>, DataError> {
 
 fn codes(series: &Series, levels: &[String]) -> Result<Vec<u32>, DataError> {
     let index: std::collections::HashMap<&str, u32> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
-    Ok(text_values(series)?
-        .iter()
-        .map(|v| v.as_deref().and_then(|s| index.get(s).copied()).unwrap_or(MISSING_CODE))
-        .collect())
+    Ok(text_values(series)?.iter().map(|v| v.as_deref().and_then(|s| index.get(s).copied()).unwrap_or(MISSING_CODE)).collect())
 }
 
 impl Encoding {

@@ -42,10 +42,7 @@ const NULL_MARKERS: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];
 /// Reads a CSV or Parquet file, chosen by its first bytes (Parquet starts with `PAR1`).
 pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
     let mut head = [0u8; 4];
-    let is_parquet = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .map(|_| &head == b"PAR1")
-        .unwrap_or(false);
+    let is_parquet = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).map(|_| &head == b"PAR1").unwrap_or(false);
     let df = if is_parquet { read_parquet(path)? } else { read_csv(path)? };
     if df.height() == 0 {
         return Err(DataError::Empty);
@@ -119,12 +116,7 @@ fn nan_count(series: &Series) -> usize {
 fn preview(df: &DataFrame, rows: usize) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let head = df.head(Some(rows));
     (0..head.height())
-        .map(|i| {
-            head.columns()
-                .iter()
-                .map(|column| (column.name().to_string(), json_value(column.get(i).unwrap_or(AnyValue::Null))))
-                .collect()
-        })
+        .map(|i| head.columns().iter().map(|column| (column.name().to_string(), json_value(column.get(i).unwrap_or(AnyValue::Null)))).collect())
         .collect()
 }
 

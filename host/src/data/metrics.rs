@@ -127,7 +127,11 @@ fn distance(columns: &[EncodedColumn], a: usize, b: usize) -> f64 {
         .map(|column| match column {
             EncodedColumn::Numeric(v) => {
                 let d = v[a] - v[b];
-                if d.is_finite() { d * d } else { 0.0 }
+                if d.is_finite() {
+                    d * d
+                } else {
+                    0.0
+                }
             }
             EncodedColumn::Codes(c) => f64::from(c[a] != c[b] && c[a] != u32::MAX && c[b] != u32::MAX),
         })

@@ -103,11 +103,9 @@ impl Event {
 
     pub fn with_seq(mut self, new: u64) -> Event {
         match &mut self {
-            Event::Status { seq, .. }
-            | Event::Progress { seq, .. }
-            | Event::Complete { seq, .. }
-            | Event::Error { seq, .. }
-            | Event::Cancelled { seq, .. } => *seq = new,
+            Event::Status { seq, .. } | Event::Progress { seq, .. } | Event::Complete { seq, .. } | Event::Error { seq, .. } | Event::Cancelled { seq, .. } => {
+                *seq = new
+            }
         }
         self
     }

@@ -226,10 +226,9 @@ fn lock_dir(dir: &Path) -> anyhow::Result<File> {
     let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(_) => anyhow::bail!(
-            "another trainhost process is using the embedded broker in {}; run one process per data dir, or use Redis for several",
-            dir.display()
-        ),
+        Err(_) => {
+            anyhow::bail!("another trainhost process is using the embedded broker in {}; run one process per data dir, or use Redis for several", dir.display())
+        }
     }
 }
 
@@ -340,7 +339,11 @@ impl Broker for EmbeddedBroker {
             entry.record.worker = None;
             entry.record.attempts = entry.record.attempts.saturating_sub(1);
             Self::snapshot(&mut state, claim.job_id());
-            self.emit_locked(&mut state, claim.job_id(), Event::status(claim.job_id(), JobStatus::Queued, None, Some("re-queued: its worker is shutting down".into())));
+            self.emit_locked(
+                &mut state,
+                claim.job_id(),
+                Event::status(claim.job_id(), JobStatus::Queued, None, Some("re-queued: its worker is shutting down".into())),
+            );
             state.queue.push_front(claim.job_id().to_string());
             Self::flush(&mut state);
         }

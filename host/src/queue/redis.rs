@@ -58,8 +58,7 @@ struct Scripts {
 }
 
 /// `status: running` of a job whose id (`JOBID`) and attempt the claim scripts fill in.
-static RUNNING_TEMPLATE: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| Event::status("JOBID", JobStatus::Running, Some(0), None).template());
+static RUNNING_TEMPLATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| Event::status("JOBID", JobStatus::Running, Some(0), None).template());
 
 /// Shared Lua: append an event (seq from the record), publish it.
 /// Expects `job`, `stream`, `channel`, `maxlen` locals; defines emit(template).
@@ -271,9 +270,7 @@ return handled
 impl RedisBroker {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisBroker> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let config = ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(10))).set_connection_timeout(Some(Duration::from_secs(5)));
         let conn = client.get_connection_manager_with_config(config).await?;
         let blocking = client
             .get_multiplexed_async_connection_with_config(
@@ -310,8 +307,7 @@ impl RedisBroker {
     }
 
     async fn record(&self, id: &str) -> Result<Option<JobRecord>> {
-        let fields: std::collections::HashMap<String, String> =
-            redis::cmd("HGETALL").arg(self.job_key(id)).query_async(&mut self.conn()).await?;
+        let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg(self.job_key(id)).query_async(&mut self.conn()).await?;
         parse_record(id, &fields)
     }
 

@@ -75,10 +75,7 @@ impl ResourceLimiter for MemoryBudget {
         let next = self.used.saturating_sub(current).saturating_add(desired);
         if next > self.limit {
             self.exceeded = true;
-            return Err(wasmtime::Error::new(MemoryLimitHit {
-                mib: (self.limit >> 20) as u64,
-                wanted_mib: (next >> 20) as u64,
-            }));
+            return Err(wasmtime::Error::new(MemoryLimitHit { mib: (self.limit >> 20) as u64, wanted_mib: (next >> 20) as u64 }));
         }
         self.used = next;
         self.peak = self.peak.max(next);

@@ -24,9 +24,9 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use crate::contract::{self, Plugin, PluginPre};
 pub use error::{LoadError, RunError};
 pub use limits::Limits;
+pub use registry::{PluginRegistry, SharedRegistry};
 pub use sandbox::{CancelToken, Discard, Epoch, ProgressSink};
 use sandbox::{Interrupt, PluginState, StopWhen};
-pub use registry::{PluginRegistry, SharedRegistry};
 pub use schema::{ParamError, ParamSchema, PluginSchema};
 
 /// How often the ticker advances the engine's epoch: the granularity of the
@@ -126,9 +126,7 @@ impl Runtime {
         let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
         match exports.iter().find(|name| name.starts_with(&trainer)) {
             Some(name) if name.ends_with(&format!("@{}", contract::VERSION)) => {}
-            Some(name) => {
-                return Err(LoadError::WrongVersion { found: name.clone(), package: contract::PACKAGE, accepted: contract::VERSION })
-            }
+            Some(name) => return Err(LoadError::WrongVersion { found: name.clone(), package: contract::PACKAGE, accepted: contract::VERSION }),
             None => {
                 return Err(LoadError::MissingExport {
                     package: contract::PACKAGE,

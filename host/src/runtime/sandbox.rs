@@ -221,14 +221,7 @@ impl PluginState {
             .allow_tcp(false)
             .allow_udp(false)
             .build();
-        PluginState {
-            wasi,
-            table: ResourceTable::new(),
-            memory: MemoryBudget::new(limits.memory_bytes()),
-            log,
-            stop,
-            sink,
-        }
+        PluginState { wasi, table: ResourceTable::new(), memory: MemoryBudget::new(limits.memory_bytes()), log, stop, sink }
     }
 }
 

@@ -89,15 +89,7 @@ fn param_schema(spec: &contract::ParamSpec) -> Result<ParamSchema, String> {
     }
     let bad_default = || format!("the default of `{}` is outside its own bounds or choices", spec.name);
     let in_bounds = |v: f64, min: Option<f64>, max: Option<f64>| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m);
-    let mut schema = ParamSchema {
-        name: spec.name.clone(),
-        kind: "",
-        default: Value::Null,
-        min: None,
-        max: None,
-        choices: None,
-        help: spec.help.clone(),
-    };
+    let mut schema = ParamSchema { name: spec.name.clone(), kind: "", default: Value::Null, min: None, max: None, choices: None, help: spec.help.clone() };
     match &spec.kind {
         ParamKind::Int(s) => {
             (schema.kind, schema.default) = ("int", Value::from(s.default));
@@ -208,18 +200,14 @@ fn parse_value(p: &ParamSchema, v: &Value) -> Result<ParamValue, ParamError> {
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(ParamValue::Boolean(false)),
             _ => Err(param_error(&p.name, format!("must be true or false, got {v}"))),
         },
-        "choice" => v
-            .as_str()
-            .and_then(choice)
-            .map(ParamValue::Choice)
-            .ok_or_else(|| param_error(&p.name, format!("must be one of {}, got {v}", choices.join(", ")))),
+        "choice" => {
+            v.as_str().and_then(choice).map(ParamValue::Choice).ok_or_else(|| param_error(&p.name, format!("must be one of {}, got {v}", choices.join(", "))))
+        }
         _ => {
             if let Some(c) = v.as_str().and_then(choice) {
                 return Ok(ParamValue::Choice(c));
             }
-            let n = as_number(v).ok_or_else(|| {
-                param_error(&p.name, format!("must be one of {} or a number, got {v}", choices.join(", ")))
-            })?;
+            let n = as_number(v).ok_or_else(|| param_error(&p.name, format!("must be one of {} or a number, got {v}", choices.join(", "))))?;
             check_bounds(p, n)?;
             Ok(ParamValue::Float(n))
         }
@@ -244,7 +232,12 @@ mod tests {
                 ParamSpec {
                     name: "maxFeatures".into(),
                     help: "m".into(),
-                    kind: ParamKind::ChoiceOrNumber(ChoiceOrNumberSpec { default: "sqrt".into(), choices: vec!["sqrt".into(), "log2".into()], min: 0.0, max: 1e6 }),
+                    kind: ParamKind::ChoiceOrNumber(ChoiceOrNumberSpec {
+                        default: "sqrt".into(),
+                        choices: vec!["sqrt".into(), "log2".into()],
+                        min: 0.0,
+                        max: 1e6,
+                    }),
                 },
             ],
         };

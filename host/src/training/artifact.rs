@@ -66,7 +66,6 @@ impl ModelArtifact {
         }
         Ok(ModelArtifact { header, model: rest[4 + len..].to_vec() })
     }
-
 }
 
 #[cfg(test)]

@@ -94,11 +94,7 @@ pub struct TrainOutcome {
 /// parameters, the target. Returns the validated parameters.
 pub fn validate(plugin: &LoadedPlugin, spec: &TrainSpec) -> Result<Vec<contract::Param>, TrainFailure> {
     if !plugin.schema.supports(spec.task) {
-        return Err(TrainFailure::UnsupportedTask {
-            plugin: plugin.name().to_string(),
-            task: spec.task.as_str(),
-            supported: plugin.schema.tasks.join(", "),
-        });
+        return Err(TrainFailure::UnsupportedTask { plugin: plugin.name().to_string(), task: spec.task.as_str(), supported: plugin.schema.tasks.join(", ") });
     }
     Ok(crate::runtime::schema::validate(&plugin.schema, &spec.params)?)
 }
@@ -182,10 +178,7 @@ pub fn train_prepared(
     if let Some(cost) = plugin_metrics.get("cost") {
         metrics.values.insert("cost".into(), *cost);
     }
-    let feature_importances = trained
-        .feature_importances
-        .as_ref()
-        .map(|imp| encoding.features.iter().zip(imp).map(|(f, v)| (f.name.clone(), *v)).collect());
+    let feature_importances = trained.feature_importances.as_ref().map(|imp| encoding.features.iter().zip(imp).map(|(f, v)| (f.name.clone(), *v)).collect());
     let header = ArtifactHeader {
         format: artifact::FORMAT,
         contract: contract::VERSION.into(),
@@ -267,8 +260,7 @@ fn add_external_labels(metrics: &mut Metrics, table: &DataFrame, column: &str, p
     let contract::Predictions::Clusters(clusters) = predictions else { return Ok(()) };
     let labels = Encoding::fit(table, Some(column), Task::Classification)?;
     let data::EncodedColumn::Codes(codes) = labels.encode_target(table)? else { return Ok(()) };
-    let (found, truth): (Vec<u32>, Vec<u32>) =
-        clusters.iter().zip(&codes).filter(|(_, &label)| label != contract::MISSING_CODE).map(|(&c, &l)| (c, l)).unzip();
+    let (found, truth): (Vec<u32>, Vec<u32>) = clusters.iter().zip(&codes).filter(|(_, &label)| label != contract::MISSING_CODE).map(|(&c, &l)| (c, l)).unzip();
     metrics.values.insert("ari".into(), data::metrics::adjusted_rand_index(&found, &truth));
     metrics.values.insert("purity".into(), data::metrics::purity(&found, &truth));
     Ok(())

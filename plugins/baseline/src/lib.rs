@@ -67,9 +67,7 @@ impl Baseline {
         let body = bytes.strip_prefix(MODEL_MAGIC).ok_or("not a baseline model (bad magic)")?;
         let (&kind, rest) = body.split_first().ok_or("truncated model")?;
         let f64_at = |i: usize| -> Result<f64, String> {
-            rest.get(i..i + 8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .ok_or_else(|| "truncated model".to_string())
+            rest.get(i..i + 8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).ok_or_else(|| "truncated model".to_string())
         };
         match kind {
             0 => {
@@ -86,17 +84,9 @@ impl Baseline {
     pub fn predict(&self, rows: usize) -> Predictions {
         match self {
             Baseline::Classes(priors) => {
-                let best = priors
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-                    .map_or(0, |(i, _)| i as u32);
+                let best = priors.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0))).map_or(0, |(i, _)| i as u32);
                 let row: Vec<f32> = priors.iter().map(|&p| p as f32).collect();
-                Predictions::Classes(ClassPredictions {
-                    labels: vec![best; rows],
-                    probabilities: Some(row.repeat(rows)),
-                    n_classes: priors.len() as u32,
-                })
+                Predictions::Classes(ClassPredictions { labels: vec![best; rows], probabilities: Some(row.repeat(rows)), n_classes: priors.len() as u32 })
             }
             Baseline::Mean(mean) => Predictions::Values(vec![*mean; rows]),
             Baseline::OneCluster => Predictions::Clusters(vec![0; rows]),

@@ -42,16 +42,7 @@ fn run() -> Result<(), String> {
     let excluded: Vec<&str> = exclude.iter().map(String::as_str).collect();
     let features = csv.to_table(&excluded);
     let params = params_with(&overrides)?;
-    let request = TrainRequest {
-        task: Task::Clustering,
-        train: LabelledTable {
-            features: features.clone(),
-            target: None,
-        },
-        validation: None,
-        params,
-        seed,
-    };
+    let request = TrainRequest { task: Task::Clustering, train: LabelledTable { features: features.clone(), target: None }, validation: None, params, seed };
     let start = Instant::now();
     let mut report = |epoch: u32, total: u32, metrics: &[(&str, f64)]| {
         if verbose {
@@ -62,37 +53,19 @@ fn run() -> Result<(), String> {
     };
     let trained = kmodes::train(&request, &mut report).map_err(|e| format!("training failed: {e:?}"))?;
     let seconds = start.elapsed().as_secs_f64();
-    let metric = |name: &str| {
-        trained
-            .metrics
-            .iter()
-            .find(|m| m.name == name)
-            .map(|m| m.value)
-    };
+    let metric = |name: &str| trained.metrics.iter().find(|m| m.name == name).map(|m| m.value);
     for m in &trained.metrics {
         println!("{} {}", m.name, m.value);
     }
     println!("seconds {seconds}");
-    println!(
-        "seconds_per_init {}",
-        seconds / metric("runs").unwrap_or(1.0)
-    );
+    println!("seconds_per_init {}", seconds / metric("runs").unwrap_or(1.0));
     println!("model_bytes {}", trained.model.len());
     if let Some(sizes) = &trained.cluster_sizes {
-        println!(
-            "sizes {}",
-            sizes
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        println!("sizes {}", sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","));
     }
     if let Some(out) = out {
         // Through predict, as the host would, so the model bytes are exercised too.
-        let ids = match kmodes::predict(&trained.model, &features)
-            .map_err(|e| format!("predict failed: {e:?}"))?
-        {
+        let ids = match kmodes::predict(&trained.model, &features).map_err(|e| format!("predict failed: {e:?}"))? {
             Predictions::Clusters(ids) => ids,
             other => return Err(format!("unexpected predictions {other:?}")),
         };
@@ -104,30 +77,14 @@ fn run() -> Result<(), String> {
 
 /// Every declared parameter with its default, then the overrides (as the host fills them in).
 fn params_with(overrides: &[String]) -> Result<Vec<Param>, String> {
-    let mut params: Vec<Param> = kmodes::info()
-        .params
-        .iter()
-        .map(|spec| Param {
-            name: spec.name.clone(),
-            value: default_value(&spec.kind),
-        })
-        .collect();
+    let mut params: Vec<Param> = kmodes::info().params.iter().map(|spec| Param { name: spec.name.clone(), value: default_value(&spec.kind) }).collect();
     for o in overrides {
-        let (name, raw) = o
-            .split_once('=')
-            .ok_or(format!("--param {o}: expected name=value"))?;
-        let param = params
-            .iter_mut()
-            .find(|p| p.name == name)
-            .ok_or(format!("unknown parameter {name}"))?;
+        let (name, raw) = o.split_once('=').ok_or(format!("--param {o}: expected name=value"))?;
+        let param = params.iter_mut().find(|p| p.name == name).ok_or(format!("unknown parameter {name}"))?;
         param.value = match param.value {
             ParamValue::Int(_) => ParamValue::Int(raw.parse().map_err(|e| format!("{name}: {e}"))?),
-            ParamValue::Float(_) => {
-                ParamValue::Float(raw.parse().map_err(|e| format!("{name}: {e}"))?)
-            }
-            ParamValue::Boolean(_) => {
-                ParamValue::Boolean(raw.parse().map_err(|e| format!("{name}: {e}"))?)
-            }
+            ParamValue::Float(_) => ParamValue::Float(raw.parse().map_err(|e| format!("{name}: {e}"))?),
+            ParamValue::Boolean(_) => ParamValue::Boolean(raw.parse().map_err(|e| format!("{name}: {e}"))?),
             ParamValue::Choice(_) => ParamValue::Choice(raw.to_lowercase()),
         };
     }

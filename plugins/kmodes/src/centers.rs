@@ -41,15 +41,7 @@ pub struct Centers {
 }
 
 impl Centers {
-    pub fn new(
-        k: usize,
-        m: usize,
-        p: usize,
-        slots: usize,
-        gamma: f64,
-        modes: Vec<u32>,
-        means: Vec<f64>,
-    ) -> Centers {
+    pub fn new(k: usize, m: usize, p: usize, slots: usize, gamma: f64, modes: Vec<u32>, means: Vec<f64>) -> Centers {
         let words = k.div_ceil(8);
         let mut centers = Centers {
             k,
@@ -244,10 +236,7 @@ fn sum_words(table: &[u64], slots: &[u32], words: usize, w: usize) -> u64 {
     for &s in quads.remainder() {
         acc[0] = acc[0].wrapping_add(table[s as usize * words + w]);
     }
-    acc[0]
-        .wrapping_add(acc[1])
-        .wrapping_add(acc[2])
-        .wrapping_add(acc[3])
+    acc[0].wrapping_add(acc[1]).wrapping_add(acc[2]).wrapping_add(acc[3])
 }
 
 /// Number of attributes on which two slot rows differ.

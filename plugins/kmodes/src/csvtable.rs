@@ -22,12 +22,7 @@ pub fn parse(text: &str) -> Result<CsvTable, String> {
             continue; // blank line
         }
         if record.len() != names.len() {
-            return Err(format!(
-                "row {} has {} fields, the header has {}",
-                line + 2,
-                record.len(),
-                names.len()
-            ));
+            return Err(format!("row {} has {} fields, the header has {}", line + 2, record.len(), names.len()));
         }
         for (column, cell) in columns.iter_mut().zip(record) {
             let missing = MISSING_TOKENS.contains(&cell.trim());
@@ -67,10 +62,7 @@ fn split_records(text: &str) -> Vec<Vec<String>> {
 
 impl CsvTable {
     pub fn column(&self, name: &str) -> Option<&Vec<Option<String>>> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| &self.columns[i])
+        self.names.iter().position(|n| n == name).map(|i| &self.columns[i])
     }
 
     /// The feature table, leaving out `exclude` (e.g. a label column).
@@ -80,15 +72,9 @@ impl CsvTable {
             .iter()
             .zip(&self.columns)
             .filter(|(name, _)| !exclude.contains(&name.as_str()))
-            .map(|(name, cells)| Column {
-                name: name.clone(),
-                data: column_data(cells),
-            })
+            .map(|(name, cells)| Column { name: name.clone(), data: column_data(cells) })
             .collect();
-        Table {
-            rows: self.columns.first().map_or(0, |c| c.len()) as u32,
-            columns,
-        }
+        Table { rows: self.columns.first().map_or(0, |c| c.len()) as u32, columns }
     }
 }
 
@@ -108,14 +94,7 @@ fn column_data(cells: &[Option<String>]) -> ColumnData {
     let mut levels: Vec<String> = cells.iter().flatten().cloned().collect();
     levels.sort();
     levels.dedup();
-    let codes = cells
-        .iter()
-        .map(|c| {
-            c.as_ref().map_or(MISSING_CODE, |s| {
-                levels.binary_search(s).expect("level") as u32
-            })
-        })
-        .collect();
+    let codes = cells.iter().map(|c| c.as_ref().map_or(MISSING_CODE, |s| levels.binary_search(s).expect("level") as u32)).collect();
     ColumnData::Categorical(Categorical { codes, levels })
 }
 

@@ -62,40 +62,21 @@ impl Schema {
     /// Chooses each column's role for `algorithm`. K-Modes treats every column as
     /// categorical (a numeric column's distinct values become its levels); K-Prototypes
     /// keeps numeric columns numeric.
-    pub fn from_table(
-        table: &Table,
-        algorithm: Algorithm,
-        standardize: bool,
-    ) -> Result<Schema, String> {
+    pub fn from_table(table: &Table, algorithm: Algorithm, standardize: bool) -> Result<Schema, String> {
         check_lengths(table)?;
-        let mut schema = Schema {
-            cat: vec![],
-            num: vec![],
-        };
+        let mut schema = Schema { cat: vec![], num: vec![] };
         for column in &table.columns {
             match (&column.data, algorithm) {
-                (ColumnData::Categorical(c), _) => schema.cat.push(CatColumn {
-                    name: column.name.clone(),
-                    source: CatSource::Levels(c.levels.clone()),
-                }),
-                (ColumnData::Numeric(values), Algorithm::KModes) => schema.cat.push(CatColumn {
-                    name: column.name.clone(),
-                    source: CatSource::Values(distinct_values(values)),
-                }),
+                (ColumnData::Categorical(c), _) => schema.cat.push(CatColumn { name: column.name.clone(), source: CatSource::Levels(c.levels.clone()) }),
+                (ColumnData::Numeric(values), Algorithm::KModes) => {
+                    schema.cat.push(CatColumn { name: column.name.clone(), source: CatSource::Values(distinct_values(values)) })
+                }
                 (ColumnData::Numeric(values), Algorithm::KPrototypes) => {
                     // A column with no known value is kept: every value is missing,
                     // so it adds nothing to any distance (nor to the default gamma).
                     let (mean, std) = mean_std(values.iter().copied().filter(|v| v.is_finite()));
-                    let (shift, scale) = if standardize && std > 0.0 {
-                        (mean, std)
-                    } else {
-                        (0.0, 1.0)
-                    };
-                    schema.num.push(NumColumn {
-                        name: column.name.clone(),
-                        shift,
-                        scale,
-                    });
+                    let (shift, scale) = if standardize && std > 0.0 { (mean, std) } else { (0.0, 1.0) };
+                    schema.num.push(NumColumn { name: column.name.clone(), shift, scale });
                 }
             }
         }
@@ -110,12 +91,7 @@ impl Schema {
 fn check_lengths(table: &Table) -> Result<(), String> {
     for column in &table.columns {
         if column.data.len() != table.rows as usize {
-            return Err(format!(
-                "column '{}' has {} values but the table has {} rows",
-                column.name,
-                column.data.len(),
-                table.rows
-            ));
+            return Err(format!("column '{}' has {} values but the table has {} rows", column.name, column.data.len(), table.rows));
         }
     }
     Ok(())
@@ -123,11 +99,7 @@ fn check_lengths(table: &Table) -> Result<(), String> {
 
 /// Sorted distinct finite values; -0.0 is folded into 0.0 so both are one category.
 fn distinct_values(values: &[f64]) -> Vec<f64> {
-    let mut out: Vec<f64> = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .map(|v| v + 0.0)
-        .collect();
+    let mut out: Vec<f64> = values.iter().filter(|v| v.is_finite()).map(|v| v + 0.0).collect();
     out.sort_by(f64::total_cmp);
     out.dedup();
     out
@@ -226,41 +198,18 @@ impl Encoded {
                 ColumnData::Numeric(values) => {
                     for (i, &v) in values.iter().enumerate() {
                         // Infinities are as unusable as NaN for a mean: both count as missing.
-                        num[i * p + j] = if v.is_finite() {
-                            (v - spec.shift) / spec.scale
-                        } else {
-                            f64::NAN
-                        };
+                        num[i * p + j] = if v.is_finite() { (v - spec.shift) / spec.scale } else { f64::NAN };
                     }
                 }
-                ColumnData::Categorical(_) => {
-                    return Err(format!(
-                        "column '{}' was numeric at training but is categorical here",
-                        spec.name
-                    ))
-                }
+                ColumnData::Categorical(_) => return Err(format!("column '{}' was numeric at training but is categorical here", spec.name)),
             }
         }
         Ok(Encoded::with_stats(n, m, p, cat, offsets, missing, num))
     }
 
-    fn with_stats(
-        n: usize,
-        m: usize,
-        p: usize,
-        cat: Vec<u32>,
-        offsets: Vec<u32>,
-        missing: Vec<u32>,
-        num: Vec<f64>,
-    ) -> Encoded {
+    fn with_stats(n: usize, m: usize, p: usize, cat: Vec<u32>, offsets: Vec<u32>, missing: Vec<u32>, num: Vec<f64>) -> Encoded {
         let any_nan = num.iter().any(|v| v.is_nan());
-        let row_has_nan = if any_nan && p > 0 {
-            num.chunks_exact(p)
-                .map(|r| r.iter().any(|v| v.is_nan()))
-                .collect()
-        } else {
-            vec![]
-        };
+        let row_has_nan = if any_nan && p > 0 { num.chunks_exact(p).map(|r| r.iter().any(|v| v.is_nan())).collect() } else { vec![] };
         let num_known = (0..p).map(|j| (0..n).filter(|&i| !num[i * p + j].is_nan()).count()).collect();
         let mut col_means = vec![0.0; p];
         let mut col_stds = vec![0.0; p];
@@ -280,21 +229,7 @@ impl Encoded {
             })
             .collect();
         let col_known = (0..m).map(|a| n - counts[missing[a] as usize]).collect();
-        Encoded {
-            n,
-            m,
-            p,
-            cat,
-            offsets,
-            missing,
-            num,
-            row_has_nan,
-            num_known,
-            col_means,
-            col_stds,
-            col_modes,
-            col_known,
-        }
+        Encoded { n, m, p, cat, offsets, missing, num, row_has_nan, num_known, col_means, col_stds, col_modes, col_known }
     }
 }
 
@@ -311,47 +246,22 @@ pub fn first_max<T: PartialOrd + Copy>(values: &[T]) -> usize {
 }
 
 fn find_column<'t>(table: &'t Table, name: &str) -> Result<&'t ColumnData, String> {
-    table
-        .columns
-        .iter()
-        .find(|c| c.name == name)
-        .map(|c| &c.data)
-        .ok_or_else(|| format!("column '{name}' used at training is missing from the table"))
+    table.columns.iter().find(|c| c.name == name).map(|c| &c.data).ok_or_else(|| format!("column '{name}' used at training is missing from the table"))
 }
 
 /// Slot of every row's value for one categorical attribute. Values unseen at
 /// training (and missing values) get the attribute's missing slot: they match no mode.
-fn category_slots(
-    spec: &CatColumn,
-    data: &ColumnData,
-    offset: u32,
-    missing: u32,
-) -> Result<Vec<u32>, String> {
+fn category_slots(spec: &CatColumn, data: &ColumnData, offset: u32, missing: u32) -> Result<Vec<u32>, String> {
     match (&spec.source, data) {
         (CatSource::Levels(levels), ColumnData::Categorical(c)) => {
-            let index: HashMap<&str, u32> = levels
-                .iter()
-                .enumerate()
-                .rev()
-                .map(|(i, l)| (l.as_str(), i as u32))
-                .collect();
+            let index: HashMap<&str, u32> = levels.iter().enumerate().rev().map(|(i, l)| (l.as_str(), i as u32)).collect();
             // Map this table's codes to the training levels once, not once per row.
-            let map: Vec<u32> = c
-                .levels
-                .iter()
-                .map(|l| index.get(l.as_str()).map_or(missing, |&i| offset + i))
-                .collect();
+            let map: Vec<u32> = c.levels.iter().map(|l| index.get(l.as_str()).map_or(missing, |&i| offset + i)).collect();
             c.codes
                 .iter()
                 .map(|&code| match code {
                     MISSING_CODE => Ok(missing),
-                    code => map.get(code as usize).copied().ok_or_else(|| {
-                        format!(
-                            "column '{}' has code {code} but only {} levels",
-                            spec.name,
-                            c.levels.len()
-                        )
-                    }),
+                    code => map.get(code as usize).copied().ok_or_else(|| format!("column '{}' has code {code} but only {} levels", spec.name, c.levels.len())),
                 })
                 .collect()
         }
@@ -361,18 +271,10 @@ fn category_slots(
                 if !x.is_finite() {
                     return missing;
                 }
-                values
-                    .binary_search_by(|v| v.total_cmp(&(x + 0.0)))
-                    .map_or(missing, |i| offset + i as u32)
+                values.binary_search_by(|v| v.total_cmp(&(x + 0.0))).map_or(missing, |i| offset + i as u32)
             })
             .collect()),
-        (CatSource::Levels(_), ColumnData::Numeric(_)) => Err(format!(
-            "column '{}' was categorical at training but is numeric here",
-            spec.name
-        )),
-        (CatSource::Values(_), ColumnData::Categorical(_)) => Err(format!(
-            "column '{}' was numeric at training but is categorical here",
-            spec.name
-        )),
+        (CatSource::Levels(_), ColumnData::Numeric(_)) => Err(format!("column '{}' was categorical at training but is numeric here", spec.name)),
+        (CatSource::Values(_), ColumnData::Categorical(_)) => Err(format!("column '{}' was numeric at training but is categorical here", spec.name)),
     }
 }

@@ -66,45 +66,17 @@ pub fn fit(d: &Encoded, s: &Settings, progress: &mut dyn Progress) -> Result<Fit
     // there is nothing to iterate (as the package does).
     let distinct = distinct_rows(d, s.k + 1);
     if distinct.len() <= s.k {
-        progress.log(
-            trainhost_sdk::LogLevel::Warn,
-            &format!(
-                "only {} distinct rows: forming that many clusters instead of {}",
-                distinct.len(),
-                s.k
-            ),
-        );
+        progress.log(trainhost_sdk::LogLevel::Warn, &format!("only {} distinct rows: forming that many clusters instead of {}", distinct.len(), s.k));
         let (modes, means) = rows_as_centers(d, &distinct);
-        let settings = Settings {
-            k: distinct.len(),
-            max_iter: 0,
-            n_init: 1,
-            ..s.clone()
-        };
-        let mut runner = Runner {
-            d,
-            s: &settings,
-            progress,
-            epoch: 0,
-            total: 0,
-        };
+        let settings = Settings { k: distinct.len(), max_iter: 0, n_init: 1, ..s.clone() };
+        let mut runner = Runner { d, s: &settings, progress, epoch: 0, total: 0 };
         return runner.run(0, Some((modes, means)), Rng::new(s.seed));
     }
     // Cao's initialisation is deterministic, so with no numeric part (whose
     // centroids start random) every run would be the same: run once, as the package.
-    let n_init = if s.init == Init::Cao && d.p == 0 {
-        1
-    } else {
-        s.n_init.max(1)
-    };
+    let n_init = if s.init == Init::Cao && d.p == 0 { 1 } else { s.n_init.max(1) };
     let total = (n_init * s.max_iter).min(u32::MAX as usize) as u32;
-    let mut runner = Runner {
-        d,
-        s,
-        progress,
-        epoch: 0,
-        total,
-    };
+    let mut runner = Runner { d, s, progress, epoch: 0, total };
     let mut seeds = Rng::new(s.seed);
     let mut best: Option<Fit> = None;
     for init_no in 0..n_init {
@@ -124,18 +96,8 @@ fn distinct_rows(d: &Encoded, limit: usize) -> Vec<usize> {
     let mut seen: HashSet<Vec<u64>> = HashSet::new();
     let mut out = vec![];
     for i in 0..d.n {
-        let key: Vec<u64> = d
-            .cat_row(i)
-            .iter()
-            .map(|&s| s as u64)
-            .chain(d.num_row(i).iter().map(|v| {
-                if v.is_nan() {
-                    u64::MAX
-                } else {
-                    (v + 0.0).to_bits()
-                }
-            }))
-            .collect();
+        let key: Vec<u64> =
+            d.cat_row(i).iter().map(|&s| s as u64).chain(d.num_row(i).iter().map(|v| if v.is_nan() { u64::MAX } else { (v + 0.0).to_bits() })).collect();
         if seen.insert(key) {
             out.push(i);
             if out.len() >= limit {
@@ -152,20 +114,8 @@ fn rows_as_centers(d: &Encoded, rows: &[usize]) -> (Vec<u32>, Vec<f64>) {
     let mut modes = Vec::with_capacity(rows.len() * d.m);
     let mut means = Vec::with_capacity(rows.len() * d.p);
     for &i in rows {
-        modes.extend(d.cat_row(i).iter().enumerate().map(|(a, &s)| {
-            if s == d.missing[a] {
-                d.col_modes[a]
-            } else {
-                s
-            }
-        }));
-        means.extend(d.num_row(i).iter().enumerate().map(|(j, &v)| {
-            if v.is_nan() {
-                d.col_means[j]
-            } else {
-                v
-            }
-        }));
+        modes.extend(d.cat_row(i).iter().enumerate().map(|(a, &s)| if s == d.missing[a] { d.col_modes[a] } else { s }));
+        means.extend(d.num_row(i).iter().enumerate().map(|(j, &v)| if v.is_nan() { d.col_means[j] } else { v }));
     }
     (modes, means)
 }
@@ -181,20 +131,11 @@ struct Runner<'a, 'p> {
 
 impl Runner<'_, '_> {
     /// One initialisation and its iterations. `given` fixes the initial centres.
-    fn run(
-        &mut self,
-        init_no: usize,
-        given: Option<(Vec<u32>, Vec<f64>)>,
-        mut rng: Rng,
-    ) -> Result<Fit, TrainError> {
+    fn run(&mut self, init_no: usize, given: Option<(Vec<u32>, Vec<f64>)>, mut rng: Rng) -> Result<Fit, TrainError> {
         let (d, s) = (self.d, self.s);
         let mut state = match given {
             Some((modes, means)) => {
-                let mut state = State::new(
-                    d,
-                    Centers::new(s.k, d.m, d.p, d.slots(), s.gamma, modes, means),
-                    rng,
-                );
+                let mut state = State::new(d, Centers::new(s.k, d.m, d.p, d.slots(), s.gamma, modes, means), rng);
                 state.initial_assignment();
                 state
             }
@@ -202,11 +143,7 @@ impl Runner<'_, '_> {
                 let mut tries = 0;
                 loop {
                     tries += 1;
-                    let init = if tries > MAX_INIT_TRIES {
-                        Init::Random
-                    } else {
-                        s.init
-                    };
+                    let init = if tries > MAX_INIT_TRIES { Init::Random } else { s.init };
                     let (modes, means) = initial_centers(d, s.k, init, &mut rng);
                     let centers = Centers::new(s.k, d.m, d.p, d.slots(), s.gamma, modes, means);
                     let mut state = State::new(d, centers, rng.clone());
@@ -230,16 +167,8 @@ impl Runner<'_, '_> {
             // No move, no centre changed: the labels and cost are those we have.
             let new_cost = if moves == 0 { cost } else { state.labels_cost(&mut labels) };
             self.epoch += 1;
-            let metrics = [
-                ("cost", new_cost),
-                ("moved", moves as f64),
-                ("init", (init_no + 1) as f64),
-                ("iteration", iterations as f64),
-            ];
-            if !self
-                .progress
-                .epoch(self.epoch, self.total.max(self.epoch), &metrics)
-            {
+            let metrics = [("cost", new_cost), ("moved", moves as f64), ("init", (init_no + 1) as f64), ("iteration", iterations as f64)];
+            if !self.progress.epoch(self.epoch, self.total.max(self.epoch), &metrics) {
                 return Err(TrainError::Cancelled);
             }
             let converged = moves == 0 || new_cost >= cost;
@@ -256,12 +185,7 @@ impl Runner<'_, '_> {
                 cost = state.labels_cost(&mut labels);
             }
             self.epoch += 1;
-            let metrics = [
-                ("cost", cost),
-                ("moved", moves as f64),
-                ("init", (init_no + 1) as f64),
-                ("iteration", iterations as f64),
-            ];
+            let metrics = [("cost", cost), ("moved", moves as f64), ("init", (init_no + 1) as f64), ("iteration", iterations as f64)];
             if !self.progress.epoch(self.epoch, self.total.max(self.epoch), &metrics) {
                 return Err(TrainError::Cancelled);
             }
@@ -269,15 +193,7 @@ impl Runner<'_, '_> {
                 break;
             }
         }
-        Ok(Fit {
-            k: s.k,
-            modes: state.centers.modes,
-            means: state.centers.means,
-            labels,
-            cost,
-            iterations,
-            runs: 1,
-        })
+        Ok(Fit { k: s.k, modes: state.centers.modes, means: state.centers.means, labels, cost, iterations, runs: 1 })
     }
 }
 
@@ -368,11 +284,7 @@ fn nearest_new_row(dist: &[u32], is_new: impl Fn(usize) -> bool, rng: &mut Rng) 
 }
 
 fn first_min(values: &[u32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, v)| **v)
-        .map_or(0, |(i, _)| i)
+    values.iter().enumerate().min_by_key(|(_, v)| **v).map_or(0, |(i, _)| i)
 }
 
 /// Cao et al. [2009] as init_methods.py: the densest row first, then each next
@@ -454,16 +366,7 @@ struct State<'a> {
 impl<'a> State<'a> {
     fn new(d: &'a Encoded, centers: Centers, rng: Rng) -> State<'a> {
         let k = centers.k;
-        State {
-            d,
-            centers,
-            assign: vec![0; d.n],
-            sizes: vec![0; k],
-            freq: vec![0; k * d.slots()],
-            sums: vec![0.0; k * d.p],
-            known: vec![0; k * d.p],
-            rng,
-        }
+        State { d, centers, assign: vec![0; d.n], sizes: vec![0; k], freq: vec![0; k * d.slots()], sums: vec![0.0; k * d.p], known: vec![0; k * d.p], rng }
     }
 
     /// Assigns every row to its nearest initial centre, then sets every centre
@@ -564,10 +467,7 @@ impl<'a> State<'a> {
             return; // cannot happen while k ≤ distinct rows; never empty another cluster
         }
         let pick = self.rng.below(self.sizes[from] as usize);
-        let row = (0..self.d.n)
-            .filter(|&i| self.assign[i] as usize == from)
-            .nth(pick)
-            .expect("member");
+        let row = (0..self.d.n).filter(|&i| self.assign[i] as usize == from).nth(pick).expect("member");
         self.move_row(row, from, c);
     }
 
@@ -677,10 +577,7 @@ pub(crate) mod tests {
         let mut columns: Vec<Column> = (0..m)
             .map(|a| Column {
                 name: format!("c{a}"),
-                data: ColumnData::Categorical(Categorical {
-                    codes: (0..n).map(|i| code(i, a)).collect(),
-                    levels: (0..4).map(|l| l.to_string()).collect(),
-                }),
+                data: ColumnData::Categorical(Categorical { codes: (0..n).map(|i| code(i, a)).collect(), levels: (0..4).map(|l| l.to_string()).collect() }),
             })
             .collect();
         if numeric {

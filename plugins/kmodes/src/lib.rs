@@ -27,8 +27,7 @@ pub fn info() -> PluginInfo {
     PluginInfo {
         name: "kmodes".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        description: "K-Modes (categorical) and K-Prototypes (mixed) clustering, costs as the Python kmodes package"
-            .into(),
+        description: "K-Modes (categorical) and K-Prototypes (mixed) clustering, costs as the Python kmodes package".into(),
         tasks: vec![Task::Clustering],
         params: vec![
             int("nClusters", 8, Some(2), Some(1000), "Number of clusters (modes / prototypes) to form."),
@@ -100,30 +99,17 @@ impl Config {
             "huang" => Init::Huang,
             "cao" => Init::Cao,
             "random" => Init::Random,
-            other => {
-                return Err(invalid(
-                    "init",
-                    &format!("'{other}' is not one of huang, cao, random"),
-                ))
-            }
+            other => return Err(invalid("init", &format!("'{other}' is not one of huang, cao, random"))),
         };
         let algorithm = match p.choice("algorithm")? {
             "auto" => None,
             "kmodes" => Some(Algorithm::KModes),
             "kprototypes" => Some(Algorithm::KPrototypes),
-            other => {
-                return Err(invalid(
-                    "algorithm",
-                    &format!("'{other}' is not one of auto, kmodes, kprototypes"),
-                ))
-            }
+            other => return Err(invalid("algorithm", &format!("'{other}' is not one of auto, kmodes, kprototypes"))),
         };
         let gamma = p.float("gamma")?;
         if !(gamma >= 0.0 && gamma.is_finite()) {
-            return Err(invalid(
-                "gamma",
-                "must be a finite number ≥ 0 (0 = automatic)",
-            ));
+            return Err(invalid("gamma", "must be a finite number ≥ 0 (0 = automatic)"));
         }
         Ok(Config {
             k: bounded("nClusters", 2, 1000)?,
@@ -138,20 +124,14 @@ impl Config {
     }
 }
 
-pub fn train(
-    request: &TrainRequest,
-    progress: &mut dyn Progress,
-) -> Result<TrainedModel, TrainError> {
+pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
     if request.task != Task::Clustering {
-        return Err(TrainError::InvalidData(
-            "kmodes only does clustering: set the task to clustering".into(),
-        ));
+        return Err(TrainError::InvalidData("kmodes only does clustering: set the task to clustering".into()));
     }
     let config = Config::from_params(&request.params)?;
     let table = &request.train.features;
     let algorithm = choose_algorithm(&config, table)?;
-    let schema = Schema::from_table(table, algorithm, config.standardize)
-        .map_err(TrainError::InvalidData)?;
+    let schema = Schema::from_table(table, algorithm, config.standardize).map_err(TrainError::InvalidData)?;
     let cells = config.k.saturating_mul(schema.total_slots());
     if cells > MAX_FREQ_CELLS {
         return Err(TrainError::InvalidData(format!(
@@ -163,94 +143,40 @@ pub fn train(
     }
     let data = Encoded::encode(&schema, table).map_err(TrainError::InvalidData)?;
     if data.n < config.k {
-        return Err(invalid(
-            "nClusters",
-            &format!(
-                "{} clusters need at least as many rows; the table has {}",
-                config.k, data.n
-            ),
-        ));
+        return Err(invalid("nClusters", &format!("{} clusters need at least as many rows; the table has {}", config.k, data.n)));
     }
     let gamma = match algorithm {
         Algorithm::KModes => 1.0,
         Algorithm::KPrototypes if config.gamma > 0.0 => config.gamma,
         Algorithm::KPrototypes => default_gamma(&data),
     };
-    progress.log(
-        LogLevel::Info,
-        &format!(
-            "{algorithm:?}: {} rows, {} categorical and {} numeric columns, gamma {gamma}",
-            data.n, data.m, data.p
-        ),
-    );
-    let settings = Settings {
-        k: config.k,
-        init: config.init,
-        n_init: config.n_init,
-        max_iter: config.max_iter,
-        seed: request.seed,
-        gamma,
-        refine: config.refine,
-    };
+    progress.log(LogLevel::Info, &format!("{algorithm:?}: {} rows, {} categorical and {} numeric columns, gamma {gamma}", data.n, data.m, data.p));
+    let settings =
+        Settings { k: config.k, init: config.init, n_init: config.n_init, max_iter: config.max_iter, seed: request.seed, gamma, refine: config.refine };
     let fit = engine::fit(&data, &settings, progress)?;
 
-    let modes = fit
-        .modes
-        .iter()
-        .enumerate()
-        .map(|(idx, &slot)| slot - data.offsets[idx % data.m.max(1)])
-        .collect();
-    let model = Model {
-        algorithm,
-        gamma,
-        k: fit.k,
-        schema,
-        modes,
-        means: fit.means.clone(),
-    };
+    let modes = fit.modes.iter().enumerate().map(|(idx, &slot)| slot - data.offsets[idx % data.m.max(1)]).collect();
+    let model = Model { algorithm, gamma, k: fit.k, schema, modes, means: fit.means.clone() };
     let mut metrics = vec![
-        Metric {
-            name: "cost".into(),
-            value: fit.cost,
-        },
-        Metric {
-            name: "iterations".into(),
-            value: fit.iterations as f64,
-        },
-        Metric {
-            name: "runs".into(),
-            value: fit.runs as f64,
-        },
+        Metric { name: "cost".into(), value: fit.cost },
+        Metric { name: "iterations".into(), value: fit.iterations as f64 },
+        Metric { name: "runs".into(), value: fit.runs as f64 },
     ];
     if algorithm == Algorithm::KPrototypes {
-        metrics.push(Metric {
-            name: "gamma".into(),
-            value: gamma,
-        });
+        metrics.push(Metric { name: "gamma".into(), value: gamma });
     }
-    Ok(TrainedModel {
-        model: model.to_bytes(),
-        metrics,
-        feature_importances: None,
-        cluster_sizes: Some(fit.sizes()),
-    })
+    Ok(TrainedModel { model: model.to_bytes(), metrics, feature_importances: None, cluster_sizes: Some(fit.sizes()) })
 }
 
 fn choose_algorithm(config: &Config, table: &Table) -> Result<Algorithm, TrainError> {
     if table.rows == 0 || table.columns.is_empty() {
-        return Err(TrainError::InvalidData(
-            "the table is empty: clustering needs rows and feature columns".into(),
-        ));
+        return Err(TrainError::InvalidData("the table is empty: clustering needs rows and feature columns".into()));
     }
-    let any_numeric = table
-        .columns
-        .iter()
-        .any(|c| matches!(c.data, ColumnData::Numeric(_)));
+    let any_numeric = table.columns.iter().any(|c| matches!(c.data, ColumnData::Numeric(_)));
     match config.algorithm {
-        Some(Algorithm::KPrototypes) if !any_numeric => Err(invalid(
-            "algorithm",
-            "kprototypes needs a numeric column; every column is categorical, use kmodes",
-        )),
+        Some(Algorithm::KPrototypes) if !any_numeric => {
+            Err(invalid("algorithm", "kprototypes needs a numeric column; every column is categorical, use kmodes"))
+        }
         Some(algorithm) => Ok(algorithm),
         None if any_numeric => Ok(Algorithm::KPrototypes),
         None => Ok(Algorithm::KModes),
@@ -274,24 +200,9 @@ fn default_gamma(data: &Encoded) -> f64 {
 pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictError> {
     let model = Model::from_bytes(model).map_err(PredictError::InvalidModel)?;
     let data = Encoded::encode(&model.schema, features).map_err(PredictError::InvalidData)?;
-    let modes = model
-        .modes
-        .iter()
-        .enumerate()
-        .map(|(idx, &level)| level + data.offsets[idx % data.m.max(1)])
-        .collect();
-    let mut centers = Centers::new(
-        model.k,
-        data.m,
-        data.p,
-        data.slots(),
-        model.gamma,
-        modes,
-        model.means,
-    );
-    Ok(Predictions::Clusters(
-        (0..data.n).map(|i| centers.nearest(&data, i).0).collect(),
-    ))
+    let modes = model.modes.iter().enumerate().map(|(idx, &level)| level + data.offsets[idx % data.m.max(1)]).collect();
+    let mut centers = Centers::new(model.k, data.m, data.p, data.slots(), model.gamma, modes, model.means);
+    Ok(Predictions::Clusters((0..data.n).map(|i| centers.nearest(&data, i).0).collect()))
 }
 
 export_trainer!(describe: info, train: train, predict: predict);

@@ -67,15 +67,11 @@ impl Model {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
-        let body = bytes
-            .strip_prefix(MAGIC)
-            .ok_or("not a kmodes model (bad magic)")?;
+        let body = bytes.strip_prefix(MAGIC).ok_or("not a kmodes model (bad magic)")?;
         let mut r = Reader { bytes: body };
         let version = r.u8()?;
         if version != VERSION {
-            return Err(format!(
-                "kmodes model version {version} is not supported (this plugin reads {VERSION})"
-            ));
+            return Err(format!("kmodes model version {version} is not supported (this plugin reads {VERSION})"));
         }
         let algorithm = match r.u8()? {
             0 => Algorithm::KModes,
@@ -84,10 +80,7 @@ impl Model {
         };
         let gamma = r.f64()?;
         let (k, m, p) = (r.len()?, r.len()?, r.len()?);
-        let mut schema = Schema {
-            cat: Vec::with_capacity(m.min(4096)),
-            num: Vec::with_capacity(p.min(4096)),
-        };
+        let mut schema = Schema { cat: Vec::with_capacity(m.min(4096)), num: Vec::with_capacity(p.min(4096)) };
         for _ in 0..m {
             let name = r.str()?;
             let source = match r.u8()? {
@@ -98,18 +91,11 @@ impl Model {
             schema.cat.push(CatColumn { name, source });
         }
         for _ in 0..p {
-            schema.num.push(NumColumn {
-                name: r.str()?,
-                shift: r.f64()?,
-                scale: r.f64()?,
-            });
+            schema.num.push(NumColumn { name: r.str()?, shift: r.f64()?, scale: r.f64()? });
         }
         // In u128: on wasm32 a corrupt k × m could overflow usize.
         if k as u128 * m as u128 * 4 + k as u128 * p as u128 * 8 != r.bytes.len() as u128 {
-            return Err(
-                "model size does not match its cluster and column counts (truncated or corrupt)"
-                    .into(),
-            );
+            return Err("model size does not match its cluster and column counts (truncated or corrupt)".into());
         }
         let (cells, centroids) = (k * m, k * p);
         let modes: Vec<u32> = (0..cells).map(|_| r.u32()).collect::<Result<_, _>>()?;
@@ -122,14 +108,7 @@ impl Model {
         if k == 0 {
             return Err("model has no cluster".into());
         }
-        Ok(Model {
-            algorithm,
-            gamma,
-            k,
-            schema,
-            modes,
-            means,
-        })
+        Ok(Model { algorithm, gamma, k, schema, modes, means })
     }
 }
 
@@ -157,9 +136,7 @@ impl Reader<'_> {
     }
 
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
 
     /// A count; bounded by the bytes left so that a corrupt count cannot make us
@@ -173,14 +150,11 @@ impl Reader<'_> {
     }
 
     fn f64(&mut self) -> Result<f64, String> {
-        Ok(f64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
 
     fn str(&mut self) -> Result<String, String> {
         let n = self.u32()? as usize;
-        String::from_utf8(self.take(n)?.to_vec())
-            .map_err(|_| "model string is not UTF-8".to_string())
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "model string is not UTF-8".to_string())
     }
 }

@@ -11,14 +11,7 @@ use trainhost_sdk::splitmix64 as splitmix;
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         let mut state = seed;
-        Rng {
-            s: [
-                splitmix(&mut state),
-                splitmix(&mut state),
-                splitmix(&mut state),
-                splitmix(&mut state),
-            ],
-        }
+        Rng { s: [splitmix(&mut state), splitmix(&mut state), splitmix(&mut state), splitmix(&mut state)] }
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -99,9 +92,6 @@ mod tests {
         let xs: Vec<f64> = (0..20000).map(|_| r.normal()).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        assert!(
-            mean.abs() < 0.05 && (var - 1.0).abs() < 0.05,
-            "mean {mean} var {var}"
-        );
+        assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
     }
 }

@@ -37,8 +37,7 @@ fn costs_on_real_datasets_stay_within_measured_bounds() {
     let mut failures = vec![];
     for &(name, label, k, algorithm, init, (lower, upper)) in CASES {
         let (table, _) = dataset(name, label, true);
-        let overrides =
-            [("nClusters", int(k)), ("nInit", int(10)), ("init", choice(init)), ("algorithm", choice(algorithm))];
+        let overrides = [("nClusters", int(k)), ("nInit", int(10)), ("init", choice(init)), ("algorithm", choice(algorithm))];
         let trained = kmodes::train(&request(table, 0, &overrides), &mut NoProgress).unwrap();
         let cost = metric(&trained, "cost");
         println!("{name} {init}: cost {cost}");

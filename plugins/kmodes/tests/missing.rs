@@ -18,7 +18,15 @@ fn two_groups() -> Table {
     let mut c = vec![];
     for i in 0..40 {
         a.push(if i < 20 { 0 } else { 1 });
-        c.push(if i < 20 { if i % 5 == 0 { 1 } else { M } } else { 2 });
+        c.push(if i < 20 {
+            if i % 5 == 0 {
+                1
+            } else {
+                M
+            }
+        } else {
+            2
+        });
     }
     Table { rows: 40, columns: vec![categorical("a", a.clone(), 2), categorical("b", a, 2), categorical("c", c, 3)] }
 }
@@ -43,14 +51,7 @@ fn missing_values_never_decide_the_assignment() {
     let trained = kmodes::train(&request(table.clone(), 1, &[("nClusters", int(2))]), &mut NoProgress).unwrap();
     let ids = clusters(kmodes::predict(&trained.model, &table).unwrap());
     // Rows with a (or b) missing go where their other values point.
-    let probe = Table {
-        rows: 3,
-        columns: vec![
-            categorical("a", vec![M, 1, M], 2),
-            categorical("b", vec![0, M, M], 2),
-            categorical("c", vec![M, M, 2], 3),
-        ],
-    };
+    let probe = Table { rows: 3, columns: vec![categorical("a", vec![M, 1, M], 2), categorical("b", vec![0, M, M], 2), categorical("c", vec![M, M, 2], 3)] };
     let got = clusters(kmodes::predict(&trained.model, &probe).unwrap());
     assert_eq!(got, vec![ids[0], ids[39], ids[39]]);
 }
@@ -80,9 +81,7 @@ fn a_missing_numeric_value_is_left_out_of_distance_and_means() {
         row.columns.push(Column {
             name: column.name.clone(),
             data: match &column.data {
-                ColumnData::Categorical(c) => {
-                    ColumnData::Categorical(Categorical { codes: vec![c.codes[1]], levels: c.levels.clone() })
-                }
+                ColumnData::Categorical(c) => ColumnData::Categorical(Categorical { codes: vec![c.codes[1]], levels: c.levels.clone() }),
                 ColumnData::Numeric(_) => ColumnData::Numeric(vec![f64::NAN]),
             },
         });

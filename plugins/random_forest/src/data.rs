@@ -160,8 +160,9 @@ fn bin_table(table: &Table, keep: &[u32], max_bins: usize) -> Result<Binned, Str
         let out = &mut bins[f * rows..(f + 1) * rows];
         let fb = match &column.data {
             ColumnData::Numeric(v) => numeric_feature(v, keep, max_bins, out),
-            ColumnData::Categorical(c) => categorical_feature(&c.codes, &c.levels, keep, max_bins, out)
-                .map_err(|e| format!("column {:?}: {e}", column.name))?,
+            ColumnData::Categorical(c) => {
+                categorical_feature(&c.codes, &c.levels, keep, max_bins, out).map_err(|e| format!("column {:?}: {e}", column.name))?
+            }
         };
         features.push(fb);
     }
@@ -171,8 +172,7 @@ fn bin_table(table: &Table, keep: &[u32], max_bins: usize) -> Result<Binned, Str
 
 fn numeric_feature(values: &[f64], keep: &[u32], max_bins: usize, out: &mut [u8]) -> FeatureBins {
     let step = keep.len().div_ceil(BIN_SAMPLE).max(1);
-    let mut sample: Vec<f32> =
-        keep.iter().step_by(step).map(|&i| values[i as usize] as f32).filter(|x| !x.is_nan()).collect();
+    let mut sample: Vec<f32> = keep.iter().step_by(step).map(|&i| values[i as usize] as f32).filter(|x| !x.is_nan()).collect();
     sample.sort_unstable_by(f32::total_cmp);
     let edges = quantile_edges(&sample, max_bins);
     for (o, &i) in out.iter_mut().zip(keep) {

@@ -219,10 +219,8 @@ impl Scorer {
                 (seen > 0).then(|| right as f64 / seen as f64)
             }
             Truth::Values(y) => {
-                let rows: Vec<(f64, f64)> = (0..y.len())
-                    .filter(|&r| self.votes[r] > 0 && y[r].is_finite())
-                    .map(|r| (y[r], self.sums[r] / self.votes[r] as f64))
-                    .collect();
+                let rows: Vec<(f64, f64)> =
+                    (0..y.len()).filter(|&r| self.votes[r] > 0 && y[r].is_finite()).map(|r| (y[r], self.sums[r] / self.votes[r] as f64)).collect();
                 r2(&rows)
             }
         }

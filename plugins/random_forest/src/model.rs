@@ -60,13 +60,8 @@ impl Tree {
     /// Converts a grown tree's bin splits into value thresholds and level sets.
     pub fn from_grown(t: &TrainTree, bins: &[FeatureBins], regression: bool) -> Tree {
         let n = t.feature.len();
-        let mut out = Tree {
-            feature: Vec::with_capacity(n),
-            flags: Vec::with_capacity(n),
-            thr: Vec::with_capacity(n),
-            index: Vec::with_capacity(n),
-            ..Tree::default()
-        };
+        let mut out =
+            Tree { feature: Vec::with_capacity(n), flags: Vec::with_capacity(n), thr: Vec::with_capacity(n), index: Vec::with_capacity(n), ..Tree::default() };
         for i in 0..t.feature.len() {
             let (f, child) = (t.feature[i], t.child[i]);
             if f == LEAF {
@@ -137,8 +132,7 @@ impl Model {
     pub fn predict(&self, table: &Table) -> Result<Predictions, String> {
         let rows = table.rows as usize;
         let x = self.columns(table)?;
-        let n_levels: Vec<u32> =
-            self.features.iter().map(|f| f.levels.as_ref().map_or(0, |l| l.len() as u32)).collect();
+        let n_levels: Vec<u32> = self.features.iter().map(|f| f.levels.as_ref().map_or(0, |l| l.len() as u32)).collect();
         let n_trees = self.trees.len().max(1) as f64;
         let k = self.n_classes();
         if k == 0 {
@@ -186,12 +180,8 @@ impl Model {
                         *o = f32::from_bits(map.get(code as usize).copied().unwrap_or(MISSING_CODE));
                     }
                 }
-                (ColumnData::Numeric(_), Some(_)) => {
-                    return Err(format!("column {:?} is numeric but was categorical in training", feature.name))
-                }
-                (ColumnData::Categorical(_), None) => {
-                    return Err(format!("column {:?} is categorical but was numeric in training", feature.name))
-                }
+                (ColumnData::Numeric(_), Some(_)) => return Err(format!("column {:?} is numeric but was categorical in training", feature.name)),
+                (ColumnData::Categorical(_), None) => return Err(format!("column {:?} is categorical but was numeric in training", feature.name)),
             }
         }
         Ok(x)

@@ -132,10 +132,7 @@ fn max_features(params: &Params, task: Task, n_features: usize) -> Result<MaxFea
         Err(v) if !(v > 0.0) => Err(invalid("maxFeatures", &format!("must be positive, got {v}"))),
         Err(v) if v <= 1.0 => Ok(MaxFeatures::Fraction(v)),
         Err(v) if v.fract() != 0.0 => Err(invalid("maxFeatures", &format!("a count above 1 must be whole, got {v}"))),
-        Err(v) if v as usize > n_features => Err(invalid(
-            "maxFeatures",
-            &format!("{v} features per split asked, but the table has only {n_features}"),
-        )),
+        Err(v) if v as usize > n_features => Err(invalid("maxFeatures", &format!("{v} features per split asked, but the table has only {n_features}"))),
         Err(v) => Ok(MaxFeatures::Count(v as usize)),
     }
 }

@@ -607,9 +607,22 @@ impl<'a> Builder<'a> {
                 let mtry = settings.max_features.resolve(n_features);
                 let max_bins = binned.n_bins.iter().copied().max().unwrap_or(2);
                 // Measured: a histogram pays off from about as many samples as bins.
-                if n_classes == 0 && 2 * mtry >= n_features { max_bins.max(1) } else { usize::MAX }
+                if n_classes == 0 && 2 * mtry >= n_features {
+                    max_bins.max(1)
+                } else {
+                    usize::MAX
+                }
             },
-            hist_offsets: binned.n_bins.iter().scan(0, |at, &n| { let o = *at; *at += n; Some(o) }).chain(std::iter::once(binned.n_bins.iter().sum::<usize>())).collect(),
+            hist_offsets: binned
+                .n_bins
+                .iter()
+                .scan(0, |at, &n| {
+                    let o = *at;
+                    *at += n;
+                    Some(o)
+                })
+                .chain(std::iter::once(binned.n_bins.iter().sum::<usize>()))
+                .collect(),
             hist_pool: Vec::new(),
             tree: TrainTree::new(n_features),
             packed: n_classes == 2 && {
@@ -993,9 +1006,7 @@ impl<'a> Builder<'a> {
 
     /// Small regression nodes on numeric features take the fused path.
     fn sparse_regression(&self, f: usize, job: &Pending, _totals: &[f64]) -> bool {
-        self.n_classes == 0
-            && !self.binned.features[f].is_categorical()
-            && (job.end - job.start) * SPARSE_RATIO < self.binned.n_bins[f]
+        self.n_classes == 0 && !self.binned.features[f].is_categorical() && (job.end - job.start) * SPARSE_RATIO < self.binned.n_bins[f]
     }
 
     fn scan_sparse_values(&mut self, f: usize, job: &Pending, totals: &[f64]) -> bool {
@@ -1015,9 +1026,7 @@ impl<'a> Builder<'a> {
         e.stats.clear();
         let (w, wy, y) = (&self.local_w[..], &self.local_wy[..], &self.local_y[..]);
         match self.target {
-            Target::Classes { .. } => {
-                collect_with(&ClassAcc { w, y }, col, idx, width, n_bins, &mut self.hist, &mut self.sort_keys, e)
-            }
+            Target::Classes { .. } => collect_with(&ClassAcc { w, y }, col, idx, width, n_bins, &mut self.hist, &mut self.sort_keys, e),
             Target::Values(_) => collect_with(&ValueAcc { w, wy }, col, idx, width, n_bins, &mut self.hist, &mut self.sort_keys, e),
         }
     }

@@ -53,9 +53,7 @@ fn cross_validate(name: &str, target: &str, task: Task, params: &[(&str, &str)],
 
 fn score(predictions: &Predictions, truth: &ColumnData) -> f64 {
     match (predictions, truth) {
-        (Predictions::Classes(p), ColumnData::Categorical(c)) => {
-            p.labels.iter().zip(&c.codes).filter(|(a, b)| a == b).count() as f64 / c.codes.len() as f64
-        }
+        (Predictions::Classes(p), ColumnData::Categorical(c)) => p.labels.iter().zip(&c.codes).filter(|(a, b)| a == b).count() as f64 / c.codes.len() as f64,
         (Predictions::Values(p), ColumnData::Numeric(y)) => {
             let mean = y.iter().sum::<f64>() / y.len() as f64;
             let ss_tot: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
@@ -197,10 +195,7 @@ fn missing_table(n: usize) -> LabelledTable {
     LabelledTable {
         features: Table {
             rows: n as u32,
-            columns: vec![
-                Column { name: "x".into(), data: ColumnData::Numeric(x) },
-                Column { name: "noise".into(), data: ColumnData::Numeric(noise) },
-            ],
+            columns: vec![Column { name: "x".into(), data: ColumnData::Numeric(x) }, Column { name: "noise".into(), data: ColumnData::Numeric(noise) }],
         },
         target: Some(ColumnData::Categorical(Categorical { codes: y, levels: vec!["no".into(), "yes".into()] })),
     }
@@ -229,10 +224,7 @@ fn a_categorical_split_separates_unordered_levels_in_one_step() {
     let y: Vec<u32> = codes.iter().map(|c| c % 2).collect();
     let levels = ["a", "b", "c", "d", "e", "f"].map(String::from).to_vec();
     let table = LabelledTable {
-        features: Table {
-            rows: n as u32,
-            columns: vec![Column { name: "c".into(), data: ColumnData::Categorical(Categorical { codes, levels }) }],
-        },
+        features: Table { rows: n as u32, columns: vec![Column { name: "c".into(), data: ColumnData::Categorical(Categorical { codes, levels }) }] },
         target: Some(ColumnData::Categorical(Categorical { codes: y.clone(), levels: vec!["0".into(), "1".into()] })),
     };
     let stump = [("nEstimators", "1"), ("maxDepth", "1"), ("bootstrap", "false")];
@@ -245,10 +237,7 @@ fn a_categorical_split_separates_unordered_levels_in_one_step() {
         rows: 3,
         columns: vec![Column {
             name: "c".into(),
-            data: ColumnData::Categorical(Categorical {
-                codes: vec![0, 1, 2],
-                levels: vec!["f".into(), "a".into(), "zzz".into()],
-            }),
+            data: ColumnData::Categorical(Categorical { codes: vec![0, 1, 2], levels: vec!["f".into(), "a".into(), "zzz".into()] }),
         }],
     };
     let Predictions::Classes(p) = predict(&model.model, &renamed).unwrap() else { panic!() };

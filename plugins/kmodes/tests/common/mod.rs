@@ -36,13 +36,7 @@ pub fn choice(v: &str) -> ParamValue {
 }
 
 pub fn request(features: Table, seed: u64, overrides: &[(&str, ParamValue)]) -> TrainRequest {
-    TrainRequest {
-        task: Task::Clustering,
-        train: LabelledTable { features, target: None },
-        validation: None,
-        params: params(overrides),
-        seed,
-    }
+    TrainRequest { task: Task::Clustering, train: LabelledTable { features, target: None }, validation: None, params: params(overrides), seed }
 }
 
 pub fn metric(model: &TrainedModel, name: &str) -> f64 {
@@ -76,10 +70,7 @@ pub fn dataset(name: &str, label: &str, drop_incomplete: bool) -> (Table, Vec<St
 }
 
 pub fn categorical(name: &str, codes: Vec<u32>, levels: usize) -> Column {
-    Column {
-        name: name.into(),
-        data: ColumnData::Categorical(Categorical { codes, levels: (0..levels).map(|l| format!("v{l}")).collect() }),
-    }
+    Column { name: name.into(), data: ColumnData::Categorical(Categorical { codes, levels: (0..levels).map(|l| format!("v{l}")).collect() }) }
 }
 
 /// Planted clusters: each cluster has a prototype value per attribute; a cell
@@ -92,10 +83,7 @@ pub fn planted(n: usize, m: usize, levels: u32, k: usize, purity: f64, numeric: 
     let truth: Vec<u32> = (0..n).map(|_| rng.below(k) as u32).collect();
     let mut columns = vec![];
     for a in 0..m {
-        let codes = truth
-            .iter()
-            .map(|&t| if rng.unit() < purity { protos[t as usize * m + a] } else { rng.below(levels as usize) as u32 })
-            .collect();
+        let codes = truth.iter().map(|&t| if rng.unit() < purity { protos[t as usize * m + a] } else { rng.below(levels as usize) as u32 }).collect();
         columns.push(categorical(&format!("c{a}"), codes, levels as usize));
     }
     for j in 0..numeric {

@@ -41,21 +41,14 @@ fn split_line(line: &str) -> Vec<String> {
 /// Numeric if every present cell parses as a number, else categorical with
 /// levels sorted (so codes do not depend on row order).
 pub fn column_data(cells: &[&str], force_categorical: bool) -> ColumnData {
-    let numbers: Option<Vec<f64>> = cells
-        .iter()
-        .map(|c| if MISSING.contains(c) { Some(f64::NAN) } else { c.parse().ok() })
-        .collect();
+    let numbers: Option<Vec<f64>> = cells.iter().map(|c| if MISSING.contains(c) { Some(f64::NAN) } else { c.parse().ok() }).collect();
     match numbers {
         Some(v) if !force_categorical => ColumnData::Numeric(v),
         _ => {
-            let mut levels: Vec<String> =
-                cells.iter().filter(|c| !c.is_empty()).map(|c| c.to_string()).collect();
+            let mut levels: Vec<String> = cells.iter().filter(|c| !c.is_empty()).map(|c| c.to_string()).collect();
             levels.sort();
             levels.dedup();
-            let codes = cells
-                .iter()
-                .map(|c| levels.binary_search_by(|l| l.as_str().cmp(c)).map_or(MISSING_CODE, |i| i as u32))
-                .collect();
+            let codes = cells.iter().map(|c| levels.binary_search_by(|l| l.as_str().cmp(c)).map_or(MISSING_CODE, |i| i as u32)).collect();
             ColumnData::Categorical(Categorical { codes, levels })
         }
     }
@@ -73,10 +66,8 @@ impl Csv {
 
     /// Every column but `target` as features.
     pub fn features(&self, target: Option<usize>) -> Table {
-        let columns = (0..self.header.len())
-            .filter(|&i| Some(i) != target)
-            .map(|i| Column { name: self.header[i].clone(), data: self.column(i, false) })
-            .collect();
+        let columns =
+            (0..self.header.len()).filter(|&i| Some(i) != target).map(|i| Column { name: self.header[i].clone(), data: self.column(i, false) }).collect();
         Table { rows: self.rows.len() as u32, columns }
     }
 
@@ -90,25 +81,14 @@ impl Csv {
 fn take_column(data: &ColumnData, rows: &[usize]) -> ColumnData {
     match data {
         ColumnData::Numeric(v) => ColumnData::Numeric(rows.iter().map(|&r| v[r]).collect()),
-        ColumnData::Categorical(c) => ColumnData::Categorical(Categorical {
-            codes: rows.iter().map(|&r| c.codes[r]).collect(),
-            levels: c.levels.clone(),
-        }),
+        ColumnData::Categorical(c) => ColumnData::Categorical(Categorical { codes: rows.iter().map(|&r| c.codes[r]).collect(), levels: c.levels.clone() }),
     }
 }
 
 /// The given rows of a table (levels kept whole).
 pub fn take_rows(t: &LabelledTable, rows: &[usize]) -> LabelledTable {
-    let columns = t
-        .features
-        .columns
-        .iter()
-        .map(|c| Column { name: c.name.clone(), data: take_column(&c.data, rows) })
-        .collect();
-    LabelledTable {
-        features: Table { rows: rows.len() as u32, columns },
-        target: t.target.as_ref().map(|d| take_column(d, rows)),
-    }
+    let columns = t.features.columns.iter().map(|c| Column { name: c.name.clone(), data: take_column(&c.data, rows) }).collect();
+    LabelledTable { features: Table { rows: rows.len() as u32, columns }, target: t.target.as_ref().map(|d| take_column(d, rows)) }
 }
 
 /// Every declared parameter at its default, then the overrides, coerced to
