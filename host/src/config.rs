@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::Limits;
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -118,6 +116,36 @@ impl Default for Config {
             plugin_dir: PathBuf::from("build/plugins"),
             plugins: vec![],
         }
+    }
+}
+
+/// Limits an admin sets per plugin in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// All linear memories of one job's store together, in MiB.
+    pub memory_mib: u64,
+    /// Wall-clock time of one call into the plugin, in seconds.
+    pub time_secs: f64,
+    /// Largest model a plugin may return, in MiB.
+    pub model_mib: u64,
+    /// Log text kept per job (log() calls plus stdout/stderr), in KiB.
+    pub log_kib: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_mib: 2048, time_secs: 600.0, model_mib: 256, log_kib: 256 }
+    }
+}
+
+impl Limits {
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mib as usize).saturating_mul(1 << 20)
+    }
+
+    pub fn log_bytes(&self) -> usize {
+        (self.log_kib as usize).saturating_mul(1 << 10)
     }
 }
 

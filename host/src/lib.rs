@@ -14,6 +14,8 @@ pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod data;
+pub mod files;
+pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod queue;

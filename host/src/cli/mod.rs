@@ -197,7 +197,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
     let table = crate::data::read_table(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
     let sink = output::TerminalProgress::new(args.json);
     let outcome = training::train(plugin, &table, &spec, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
-    write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
+    crate::files::write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
     output::print_summary(&outcome, &args.out, args.json);
     Ok(ExitCode::SUCCESS)
 }
@@ -211,15 +211,8 @@ fn predict(runtime: &Arc<Runtime>, config: &Config, model: &Path, data: &Path, o
     let predictions = training::predict(plugin, &artifact, &table).map_err(|e| e.to_string())?;
     let csv = output::predictions_csv(&predictions);
     match out {
-        Some(path) => write_atomically(path, csv.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?,
+        Some(path) => crate::files::write_atomically(path, csv.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?,
         None => print!("{csv}"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes next to the destination, then renames: a crash never leaves half a file.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("partial{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }

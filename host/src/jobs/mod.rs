@@ -204,15 +204,4 @@ pub struct JobPage {
     pub total: usize,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-pub fn new_job_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Job and dataset ids are UUIDs; anything else is refused before it reaches a key or a path.
-pub fn is_valid_id(id: &str) -> bool {
-    uuid::Uuid::try_parse(id).is_ok() && id.len() == 36
-}
+pub use crate::ids::{is_valid_id, new_id as new_job_id, now_ms};

@@ -5,7 +5,7 @@
 //! cache instead of loading incompatible machine code.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -40,7 +40,7 @@ impl CompileCache {
         }
         let compiled = engine.precompile_component(wasm)?;
         if let Some(path) = entry.as_deref() {
-            if let Err(err) = write_atomically(path, &compiled) {
+            if let Err(err) = crate::files::write_atomically(path, &compiled) {
                 tracing::warn!(path = %path.display(), %err, "could not write compile cache entry");
             }
         }
@@ -48,13 +48,4 @@ impl CompileCache {
         let component = unsafe { Component::deserialize(engine, &compiled)? };
         Ok((component, false))
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
 }

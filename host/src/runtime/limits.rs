@@ -1,41 +1,12 @@
 //! Per-plugin resource limits and the memory budget that enforces them.
 //!
-//! Owns the numbers and the `ResourceLimiter`; the clock side (wall time) is
+//! Owns the `ResourceLimiter` that enforces the numbers (`config::Limits`); the clock side (wall time) is
 //! the store's `StopWhen` in `runtime::sandbox`, asked by the epoch ticker's
 //! callback in `runtime::mod` and by the plugin's waits in `wasi:io/poll`.
 
-use serde::{Deserialize, Serialize};
 use wasmtime::ResourceLimiter;
 
-/// Limits an admin sets per plugin in the config file.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// All linear memories of one job's store together, in MiB.
-    pub memory_mib: u64,
-    /// Wall-clock time of one call into the plugin, in seconds.
-    pub time_secs: f64,
-    /// Largest model a plugin may return, in MiB.
-    pub model_mib: u64,
-    /// Log text kept per job (log() calls plus stdout/stderr), in KiB.
-    pub log_kib: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { memory_mib: 2048, time_secs: 600.0, model_mib: 256, log_kib: 256 }
-    }
-}
-
-impl Limits {
-    pub fn memory_bytes(&self) -> usize {
-        (self.memory_mib as usize).saturating_mul(1 << 20)
-    }
-
-    pub fn log_bytes(&self) -> usize {
-        (self.log_kib as usize).saturating_mul(1 << 10)
-    }
-}
+pub use crate::config::Limits;
 
 /// Counts every linear memory of a store against one budget, so a component
 /// made of several core modules cannot multiply its allowance. Growth past the

@@ -61,7 +61,7 @@ pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Pat
         rows: profile.rows,
         columns: profile.columns,
         preview: profile.preview,
-        created_at: crate::jobs::now_ms(),
+        created_at: crate::ids::now_ms(),
     };
     storage.put_file(&data_key(&record)?, file).await?;
     storage.put(&meta_key(id)?, serde_json::to_vec(&record).expect("plain data").into()).await?;
@@ -69,7 +69,7 @@ pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Pat
 }
 
 pub async fn get(storage: &Arc<dyn Storage>, id: &str) -> Result<Option<DatasetRecord>, StorageError> {
-    if !crate::jobs::is_valid_id(id) {
+    if !crate::ids::is_valid_id(id) {
         return Ok(None);
     }
     let Some(bytes) = storage.get(&meta_key(id)?).await? else { return Ok(None) };

@@ -16,29 +16,14 @@ impl LocalStorage {
         std::fs::create_dir_all(&root)?;
         Ok(LocalStorage { root })
     }
-
-    fn tmp_path(&self, dest: &Path) -> PathBuf {
-        dest.with_file_name(format!(".partial-{}", uuid::Uuid::new_v4()))
-    }
 }
 
 #[async_trait]
 impl Storage for LocalStorage {
     async fn put(&self, key: &Key, bytes: Bytes) -> Result<()> {
         let path = key.under(&self.root);
-        // Written beside, then renamed: readers never see half a file. One trip
-        // to a blocking thread for the three calls, not one each.
-        let tmp = self.tmp_path(&path);
-        tokio::task::spawn_blocking(move || {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&tmp, &bytes)?;
-            std::fs::rename(&tmp, &path)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        Ok(())
+        // Readers never see half a file; one trip to a blocking thread for the whole write.
+        Ok(crate::files::write_atomically_async(path, bytes).await?)
     }
 
     async fn put_file(&self, key: &Key, file: &Path) -> Result<()> {
@@ -47,7 +32,7 @@ impl Storage for LocalStorage {
             tokio::fs::create_dir_all(parent).await?;
         }
         if tokio::fs::rename(file, &path).await.is_err() {
-            let tmp = self.tmp_path(&path);
+            let tmp = crate::files::partial_path(&path);
             tokio::fs::copy(file, &tmp).await?;
             tokio::fs::rename(&tmp, &path).await?;
             let _ = tokio::fs::remove_file(file).await;

@@ -164,7 +164,7 @@ impl ObjectStorage {
             }
             let _ = tokio::fs::remove_file(&stamp_path).await;
             tokio::fs::rename(file, &dest).await?;
-            write_atomically(&stamp_path, stamp(size, &e_tag).as_bytes()).await
+            crate::files::write_atomically_async(stamp_path, stamp(size, &e_tag)).await
         }
         .await;
         if kept.is_err() {
@@ -265,14 +265,6 @@ async fn mark_used(copy: &Path) {
     let _ = tokio::task::spawn_blocking(move || std::fs::File::options().write(true).open(&copy)?.set_modified(SystemTime::now())).await;
 }
 
-async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_file_name(format!(".partial-{}", uuid::Uuid::new_v4()));
-    tokio::fs::write(&tmp, bytes).await?;
-    tokio::fs::rename(&tmp, path).await.inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
 /// The URL without user, password, query or fragment.
 fn redacted(url: &url::Url) -> String {
     let mut url = url.clone();
@@ -363,7 +355,7 @@ impl Storage for ObjectStorage {
 
         let parent = dest.parent().expect("a key has at least one segment");
         tokio::fs::create_dir_all(parent).await?;
-        let tmp = parent.join(format!(".partial-{}", uuid::Uuid::new_v4()));
+        let tmp = crate::files::partial_path(&dest);
         let downloaded = async {
             // Pinned to the version just looked at, so the stamp describes the bytes.
             let options = GetOptions { if_match: meta.e_tag.clone(), ..Default::default() };
@@ -381,7 +373,7 @@ impl Storage for ObjectStorage {
             }
             let _ = tokio::fs::remove_file(&stamp_path).await;
             tokio::fs::rename(&tmp, &dest).await?;
-            write_atomically(&stamp_path, wanted.as_bytes()).await?;
+            crate::files::write_atomically_async(stamp_path, wanted).await?;
             Ok(())
         }
         .await;
