@@ -17,15 +17,16 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use polars::prelude::DataFrame;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::contract::Task;
-use crate::jobs::{Ending, Event};
+use crate::jobs::{Ending, Event, JobResults, JobSpec};
 use crate::metrics::METRICS;
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
-use crate::runtime::{CallReport, CancelToken, Epoch, ProgressSink, RunError, SharedRegistry};
+use crate::runtime::{CancelToken, Epoch, LoadedPlugin, ProgressSink, RunError, SharedRegistry};
 use crate::storage::{datasets, Storage};
-use crate::training::{self, PreparedTable, TrainFailure, TrainSpec};
+use crate::training::{self, PreparedTable, TrainFailure, TrainOutcome, TrainSpec};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -144,8 +145,7 @@ impl Worker {
         METRICS.jobs_started.inc();
         let started = std::time::Instant::now();
         let ending = match self.train(&claim, &force_stop, slot).await {
-            Ok(Some(ending)) => ending,
-            Ok(None) => return,
+            Ok(ending) => ending,
             Err(Stop::Requeue) => {
                 match self.broker.requeue(&claim).await {
                     Ok(()) => tracing::info!("re-queued for another worker"),
@@ -170,29 +170,23 @@ impl Worker {
         }
     }
 
-    /// `Ok(Some)`: how it ended; `Err`: it must not be finished by this worker.
-    async fn train(&self, claim: &Claim, force_stop: &Arc<AtomicBool>, slot: OwnedSemaphorePermit) -> Result<Option<Ending>, Stop> {
-        let job = &claim.job;
-        let spec = &job.spec;
-        // The job keeps this plugin to its end, whatever a reload swaps in meanwhile.
-        let registry = self.registry.current();
-        let Some(plugin) = registry.get(&spec.plugin).cloned() else {
-            let why = if registry.is_disabled(&spec.plugin) {
-                "is disabled in the config of".to_string()
-            } else if let Some(reason) = registry.failures().get(&spec.plugin) {
-                format!("could not be loaded ({reason}) on")
-            } else {
-                "is not enabled on".to_string()
-            };
-            return Ok(Some(Ending::Failed(format!("plugin `{}` {why} worker {}", spec.plugin, self.id))));
+    /// `Ok`: how the job ended; `Err`: it must not be finished by this worker.
+    async fn train(&self, claim: &Claim, force_stop: &Arc<AtomicBool>, slot: OwnedSemaphorePermit) -> Result<Ending, Stop> {
+        let input = match self.gather(&claim.job.spec).await {
+            Ok(input) => input,
+            Err(message) => return Ok(Ending::Failed(message)),
         };
-        let Some(task) = Task::parse(&spec.task_type) else {
-            return Ok(Some(Ending::Failed(format!("unknown task `{}`", spec.task_type))));
-        };
-        let table = match self.table(&spec.dataset_id).await {
-            Ok(table) => table,
-            Err(message) => return Ok(Some(Ending::Failed(message))),
-        };
+        match self.run_watched(claim, force_stop, slot, input).await? {
+            Run::Trained(outcome) => Ok(self.store_model(claim.job_id(), outcome).await),
+            Run::Ended(ending) => Ok(ending),
+        }
+    }
+
+    /// Everything the run needs, or why the job cannot run here.
+    async fn gather(&self, spec: &JobSpec) -> Result<JobInput, String> {
+        let plugin = self.resolve_plugin(&spec.plugin)?;
+        let task = Task::parse(&spec.task_type).ok_or_else(|| format!("unknown task `{}`", spec.task_type))?;
+        let table = self.table(&spec.dataset_id).await?;
         let train_spec = TrainSpec {
             task,
             target: spec.target_column.clone(),
@@ -201,115 +195,146 @@ impl Worker {
             validation_fraction: spec.validation_fraction,
             evaluation_column: None,
         };
+        Ok(JobInput { plugin, dataset_id: spec.dataset_id.clone(), table, spec: train_spec })
+    }
+
+    /// The plugin from the registry as it is now: the job keeps it to its end,
+    /// whatever a reload swaps in meanwhile.
+    fn resolve_plugin(&self, name: &str) -> Result<Arc<LoadedPlugin>, String> {
+        let registry = self.registry.current();
+        if let Some(plugin) = registry.get(name) {
+            return Ok(plugin.clone());
+        }
+        let why = if registry.is_disabled(name) {
+            "is disabled in the config of".to_string()
+        } else if let Some(reason) = registry.failures().get(name) {
+            format!("could not be loaded ({reason}) on")
+        } else {
+            "is not enabled on".to_string()
+        };
+        Err(format!("plugin `{name}` {why} worker {}", self.id))
+    }
+
+    /// Trains on a blocking thread while the job's cancel flag is watched and
+    /// its epochs are sent as `progress` events.
+    async fn run_watched(&self, claim: &Claim, force_stop: &Arc<AtomicBool>, slot: OwnedSemaphorePermit, input: JobInput) -> Result<Run, Stop> {
         let cancel = CancelToken::default();
-        let (tx, mut epochs) = mpsc::unbounded_channel();
-        let training = {
-            let cancel = cancel.clone();
-            let plugin = plugin.clone();
-            let span = tracing::Span::current();
-            let (data, dataset_id) = (self.data.clone(), spec.dataset_id.clone());
-            tokio::task::spawn_blocking(move || {
-                // The slot is freed as soon as the plugin is done, not once its
-                // progress events have reached the broker: those wait on I/O.
-                let _slot = slot;
-                let _span = span.enter();
-                let params = training::validate(&plugin, &train_spec)?;
-                let prepared = data.prepared(&dataset_id, &table, &train_spec)?;
-                training::train_prepared(&plugin, &prepared, &table, &train_spec, params, cancel, Box::new(ChannelSink(tx)))
-            })
-        };
+        let (sink, epochs) = mpsc::unbounded_channel();
+        let training = self.spawn_training(slot, input, cancel.clone(), ChannelSink(sink));
+        let (watcher, requeue) = self.watch_cancel_flag(claim.job_id(), cancel.clone(), force_stop.clone());
+        let stale = self.forward_progress(claim, epochs, &cancel).await;
+        let result = training.await;
+        watcher.abort();
+        if stale {
+            return Err(Stop::Stale);
+        }
+        match result {
+            Ok(Ok(outcome)) => Ok(Run::Trained(outcome)),
+            Ok(Err(TrainFailure::Run(RunError::Cancelled))) if requeue.load(Ordering::SeqCst) => Err(Stop::Requeue),
+            Ok(Err(TrainFailure::Run(RunError::Cancelled))) => Ok(Run::Ended(Ending::Cancelled("Training cancelled".into()))),
+            Ok(Err(e)) => Ok(Run::Ended(Ending::Failed(e.to_string()))),
+            Err(e) => Ok(Run::Ended(Ending::Failed(format!("the training thread failed: {e}")))),
+        }
+    }
+
+    fn spawn_training(
+        &self,
+        slot: OwnedSemaphorePermit,
+        input: JobInput,
+        cancel: CancelToken,
+        sink: ChannelSink,
+    ) -> JoinHandle<Result<TrainOutcome, TrainFailure>> {
+        let span = tracing::Span::current();
+        let data = self.data.clone();
+        tokio::task::spawn_blocking(move || {
+            // The slot is freed as soon as the plugin is done, not once its
+            // progress events have reached the broker: those wait on I/O.
+            let _slot = slot;
+            let _span = span.enter();
+            let JobInput { plugin, dataset_id, table, spec } = input;
+            let params = training::validate(&plugin, &spec)?;
+            let prepared = data.prepared(&dataset_id, &table, &spec)?;
+            training::train_prepared(&plugin, &prepared, &table, &spec, params, cancel, Box::new(sink))
+        })
+    }
+
+    /// Cancels the run once the job's cancel flag is set, or the pool is
+    /// forced to stop; the returned flag then says the job goes back on the queue.
+    fn watch_cancel_flag(&self, job_id: &str, cancel: CancelToken, force_stop: Arc<AtomicBool>) -> (JoinHandle<()>, Arc<AtomicBool>) {
         let requeue = Arc::new(AtomicBool::new(false));
-        let stale = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let broker = self.broker.clone();
-            let id = claim.job_id().to_string();
-            let (cancel, force_stop, requeue) = (cancel.clone(), force_stop.clone(), requeue.clone());
-            let poll = self.settings.cancel_poll;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(poll).await;
-                    if force_stop.load(Ordering::SeqCst) {
-                        requeue.store(true, Ordering::SeqCst);
-                        cancel.cancel();
-                        return;
-                    }
-                    if broker.cancel_requested(&id).await.unwrap_or(false) {
-                        cancel.cancel();
-                        return;
-                    }
+        let (broker, job_id, poll, requeued) = (self.broker.clone(), job_id.to_string(), self.settings.cancel_poll, requeue.clone());
+        let watcher = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(poll).await;
+                if force_stop.load(Ordering::SeqCst) {
+                    requeued.store(true, Ordering::SeqCst);
+                    cancel.cancel();
+                    return;
                 }
-            })
-        };
+                if broker.cancel_requested(&job_id).await.unwrap_or(false) {
+                    cancel.cancel();
+                    return;
+                }
+            }
+        });
+        (watcher, requeue)
+    }
+
+    /// Emits each epoch as a `progress` event until the plugin is done. `true`
+    /// when the claim was taken over meanwhile: the run is then cancelled.
+    async fn forward_progress(&self, claim: &Claim, mut epochs: mpsc::UnboundedReceiver<Epoch>, cancel: &CancelToken) -> bool {
+        let mut stale = false;
         while let Some(epoch) = epochs.recv().await {
             let metrics: BTreeMap<String, f64> = epoch.metrics.into_iter().collect();
             match self.broker.emit(claim, Event::progress(claim.job_id(), epoch.epoch, epoch.total, metrics)).await {
                 Ok(_) => {}
                 Err(BrokerError::Stale(_)) => {
-                    stale.store(true, Ordering::SeqCst);
+                    stale = true;
                     cancel.cancel();
                 }
                 Err(e) => tracing::warn!(error = %e, "progress event lost"),
             }
         }
-        let result = training.await;
-        watcher.abort();
-        if stale.load(Ordering::SeqCst) {
-            return Err(Stop::Stale);
-        }
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(e) => return Ok(Some(Ending::Failed(format!("the training thread failed: {e}")))),
+        stale
+    }
+
+    /// Stores the model file, then the job completes with results that point to it.
+    async fn store_model(&self, job_id: &str, outcome: TrainOutcome) -> Ending {
+        let stored = match datasets::model_key(job_id) {
+            Ok(key) => self.storage.put(&key, outcome.artifact.to_bytes().into()).await,
+            Err(e) => Err(e),
         };
-        match outcome {
-            Ok(outcome) => {
-                let key = datasets::model_key(claim.job_id()).map_err(|_| Stop::Stale)?;
-                if let Err(e) = self.storage.put(&key, outcome.artifact.to_bytes().into()).await {
-                    return Ok(Some(Ending::Failed(format!("storing the model failed: {e}"))));
-                }
-                let summary = &outcome.summary;
-                let model_path = format!("/jobs/{}/model", claim.job_id());
-                let metrics = serde_json::to_value(&summary.metrics.values).unwrap_or_default();
-                let headline = summary.metrics.headline;
-                let results = serde_json::json!({
-                    "status": "completed",
-                    "accuracy": headline.is_finite().then_some(headline),
-                    "headline_metric": summary.metrics.headline_name,
-                    "metrics": metrics,
-                    "model_path": model_path,
-                    "summary": summary,
-                    "log": plugin_log(&outcome.report),
-                    "dropped_log_lines": outcome.report.dropped_log_lines,
-                });
-                Ok(Some(Ending::Completed { results, headline, metrics, model_path }))
-            }
-            Err(TrainFailure::Run(RunError::Cancelled)) if requeue.load(Ordering::SeqCst) => Err(Stop::Requeue),
-            Err(TrainFailure::Run(RunError::Cancelled)) => Ok(Some(Ending::Cancelled("Training cancelled".into()))),
-            Err(e) => Ok(Some(Ending::Failed(e.to_string()))),
+        match stored {
+            Ok(()) => Ending::Completed { results: JobResults::new(job_id, outcome.summary, &outcome.report) },
+            Err(e) => Ending::Failed(format!("storing the model failed: {e}")),
         }
     }
 
+    /// The dataset's table, from the cache or from storage.
     async fn table(&self, dataset_id: &str) -> Result<Arc<DataFrame>, String> {
         if let Some(table) = self.data.tables.get(&dataset_id.to_string()) {
             return Ok(table);
         }
-        let missing = || format!("dataset {dataset_id} no longer exists");
-        let record = datasets::get(&self.storage, dataset_id).await.map_err(|e| e.to_string())?.ok_or_else(missing)?;
-        let key = datasets::data_key(&record).map_err(|e| e.to_string())?;
-        let path = self.storage.local_copy(&key).await.map_err(|e| e.to_string())?.ok_or_else(missing)?;
-        let table = tokio::task::spawn_blocking(move || crate::data::read_table(&path))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("dataset {dataset_id}: {e}"))?;
-        let table = Arc::new(table);
+        let table = Arc::new(datasets::load_table(&self.storage, dataset_id).await.map_err(|e| e.to_string())?);
         self.data.tables.put(dataset_id.to_string(), table.clone());
         Ok(table)
     }
 }
 
-/// The plugin's `log()` lines (capped by its `log_kib` limit), kept with the
-/// results: they often say what the plugin did with the data.
-fn plugin_log(report: &CallReport) -> Vec<serde_json::Value> {
-    report.log.iter().map(|(level, message)| serde_json::json!({ "level": level, "message": message })).collect()
+/// What a claimed job trains with.
+struct JobInput {
+    plugin: Arc<LoadedPlugin>,
+    dataset_id: String,
+    table: Arc<DataFrame>,
+    spec: TrainSpec,
+}
+
+/// How a plugin run came back, once the worker's own stops are taken out.
+enum Run {
+    /// A model, to store.
+    Trained(TrainOutcome),
+    /// No model: the run failed, or the user cancelled it.
+    Ended(Ending),
 }
 
 enum Stop {

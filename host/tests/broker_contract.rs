@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use trainhost::jobs::{Ending, Event, JobQuery, JobSpec, JobStatus};
+use trainhost::jobs::{Ending, Event, JobQuery, JobResults, JobSpec, JobStatus};
 use trainhost::queue::{embedded::EmbeddedBroker, redis::RedisBroker, Broker, BrokerError, CancelOutcome, ReapPolicy};
 
 fn spec(plugin: &str) -> JobSpec {
@@ -19,6 +19,18 @@ fn spec(plugin: &str) -> JobSpec {
         seed: 1,
         validation_fraction: 0.2,
     }
+}
+
+/// The results of a completed job, in the shape a worker stores them.
+fn results(job_id: &str, accuracy: f64) -> JobResults {
+    let metrics = json!({"accuracy": accuracy, "f1_macro": 0.85});
+    serde_json::from_value(json!({
+        "accuracy": accuracy, "dropped_log_lines": 0, "headline_metric": "accuracy", "log": [], "metrics": metrics,
+        "model_path": format!("/jobs/{job_id}/model"), "status": "completed",
+        "summary": {"evaluated_on": "holdout", "feature_importances": null, "metrics": {"headline": accuracy, "headline_name": "accuracy", "values": metrics},
+            "plugin_metrics": {}, "rows_train": 8, "rows_validation": 2, "skipped_columns": []},
+    }))
+    .expect("results in the stored shape")
 }
 
 fn id() -> String {
@@ -120,7 +132,7 @@ async fn contract(broker: Arc<dyn Broker>) {
     for i in &ids {
         let claim = broker.claim("w4", wait).await.unwrap().unwrap();
         assert_eq!(claim.job_id(), i);
-        broker.finish(&claim, Ending::Completed { results: json!({}), headline: 1.0, metrics: json!({}), model_path: String::new() }).await.unwrap();
+        broker.finish(&claim, Ending::Completed { results: results(i, 1.0) }).await.unwrap();
     }
 }
 
@@ -174,9 +186,7 @@ async fn redis_rebuilds_the_terminal_event_once_the_stream_expired() {
     broker.submit(&done, spec("baseline")).await.unwrap();
     let claim = broker.claim("w", Duration::from_millis(200)).await.unwrap().unwrap();
     broker.emit(&claim, Event::progress(&done, 1, 1, Default::default())).await.unwrap();
-    let (metrics, model_path) = (json!({"accuracy": 0.9, "f1_macro": 0.85}), format!("/jobs/{done}/model"));
-    let results = json!({"status": "completed", "accuracy": 0.9, "metrics": metrics.clone(), "model_path": model_path.clone()});
-    broker.finish(&claim, Ending::Completed { results, headline: 0.9, metrics, model_path }).await.unwrap();
+    broker.finish(&claim, Ending::Completed { results: results(&done, 0.9) }).await.unwrap();
     broker.submit(&cancelled, spec("baseline")).await.unwrap();
     assert_eq!(broker.cancel(&cancelled).await.unwrap(), CancelOutcome::Cancelled);
 

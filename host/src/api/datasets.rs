@@ -8,20 +8,18 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState, ErrorCode};
 use crate::metrics::METRICS;
 use crate::storage::datasets::{self, DatasetError};
 
 pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiResult<Response> {
     let limit = state.config.server.upload_limit_mib.saturating_mul(1 << 20);
-    let bad_multipart = |e: axum::extract::multipart::MultipartError| ApiError::bad_request("invalid_upload", format!("cannot read the upload: {e}"));
+    let bad_multipart = |e: axum::extract::multipart::MultipartError| ApiError::new(ErrorCode::InvalidUpload, format!("cannot read the upload: {e}"));
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         let Some(file_name) = field.file_name().map(str::to_string) else { continue };
         let lower = file_name.to_ascii_lowercase();
         if !(lower.ends_with(".csv") || lower.ends_with(".parquet") || lower.ends_with(".pq")) {
-            return Err(
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_format", format!("`{file_name}`: upload a .csv or .parquet file")).field("file")
-            );
+            return Err(ApiError::new(ErrorCode::UnsupportedFormat, format!("`{file_name}`: upload a .csv or .parquet file")).field("file"));
         }
         tokio::fs::create_dir_all(&state.upload_dir).await.map_err(ApiError::internal)?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -33,8 +31,7 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
                 size += chunk.len() as u64;
                 if size > limit {
                     return Err(ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "upload_too_large",
+                        ErrorCode::UploadTooLarge,
                         format!("the file is larger than the upload limit of {} MiB", state.config.server.upload_limit_mib),
                     )
                     .field("file"));
@@ -55,7 +52,7 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(match e {
-                    DatasetError::Data(e) => ApiError::unprocessable("invalid_table", format!("`{file_name}`: {e}")).field("file"),
+                    DatasetError::Data(e) => ApiError::new(ErrorCode::InvalidTable, format!("`{file_name}`: {e}")).field("file"),
                     DatasetError::Storage(e) => e.into(),
                 });
             }
@@ -63,7 +60,7 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
         METRICS.datasets_uploaded.inc();
         return Ok((StatusCode::CREATED, Json(json!({ "data": record }))).into_response());
     }
-    Err(ApiError::bad_request("missing_field", "send the table as a multipart form field named `file` (with a file name)").field("file"))
+    Err(ApiError::new(ErrorCode::MissingField, "send the table as a multipart form field named `file` (with a file name)").field("file"))
 }
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
@@ -76,13 +73,13 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 pub async fn get_dataset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let record = datasets::get(&state.storage, &id).await?.ok_or_else(|| ApiError::not_found("dataset_not_found", format!("no dataset `{id}`")))?;
+    let record = datasets::get(&state.storage, &id).await?.ok_or_else(|| ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")))?;
     Ok(Json(json!({ "data": record })))
 }
 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     if !datasets::delete(&state.storage, &id).await? {
-        return Err(ApiError::not_found("dataset_not_found", format!("no dataset `{id}`")));
+        return Err(ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")));
     }
     Ok(Json(json!({ "data": { "id": id, "deleted": true } })))
 }

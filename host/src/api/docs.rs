@@ -58,7 +58,7 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
-        path: "/jobs/{id}/model",
+        path: crate::jobs::MODEL_ROUTE,
         summary: "Download the model file of a completed job (use with `trainhost predict --model`).",
         request: None,
         responses: &[(200, "application/octet-stream", ""), (409, "Not completed", ERR)],

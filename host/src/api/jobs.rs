@@ -9,11 +9,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{validate, ApiError, ApiResult, AppState};
+use super::{validate, ApiError, ApiResult, AppState, ErrorCode};
 use crate::jobs::{is_valid_id, new_job_id, JobQuery, JobRecord, JobStatus};
 use crate::metrics::METRICS;
 use crate::queue::CancelOutcome;
-use crate::storage::datasets;
+use crate::storage::datasets::{self, LoadError};
 use crate::training::ModelArtifact;
 
 pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
@@ -26,11 +26,15 @@ pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
+fn no_job(id: &str) -> ApiError {
+    ApiError::new(ErrorCode::JobNotFound, format!("no job `{id}`"))
+}
+
 async fn find(state: &AppState, id: &str) -> ApiResult<JobRecord> {
     if !is_valid_id(id) {
-        return Err(ApiError::not_found("job_not_found", format!("no job `{id}`")));
+        return Err(no_job(id));
     }
-    state.broker.get(id).await?.ok_or_else(|| ApiError::not_found("job_not_found", format!("no job `{id}`")))
+    state.broker.get(id).await?.ok_or_else(|| no_job(id))
 }
 
 pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -51,7 +55,7 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
     let status = match p.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request("invalid_field", format!("status `{s}`: use queued, running, completed, failed or cancelled")).field("status")
+            ApiError::new(ErrorCode::InvalidField, format!("status `{s}`: use queued, running, completed, failed or cancelled")).field("status")
         })?),
     };
     let limit = p.limit.unwrap_or(50).clamp(1, 500);
@@ -66,9 +70,7 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     let (status, message) = match state.broker.cancel(&id).await? {
         CancelOutcome::Cancelled => ("cancelled", "The job was cancelled before it started"),
         CancelOutcome::Requested => ("running", "Cancellation requested; the job stops within a second"),
-        CancelOutcome::AlreadyEnded(status) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "job_finished", format!("job {id} already ended: {}", status.as_str())))
-        }
+        CancelOutcome::AlreadyEnded(status) => return Err(ApiError::new(ErrorCode::JobFinished, format!("job {id} already ended: {}", status.as_str()))),
     };
     Ok((StatusCode::ACCEPTED, Json(json!({ "data": { "jobId": id, "status": status, "message": message } }))).into_response())
 }
@@ -76,17 +78,14 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Ap
 async fn artifact_bytes(state: &AppState, id: &str) -> ApiResult<Bytes> {
     let job = find(state, id).await?;
     if job.status != JobStatus::Completed {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "model_not_ready",
-            format!("job {id} is {}; a model exists once it has completed", job.status.as_str()),
-        ));
+        let message = format!("job {id} is {}; a model exists once it has completed", job.status.as_str());
+        return Err(ApiError::new(ErrorCode::ModelNotReady, message));
     }
     state
         .storage
         .get(&datasets::model_key(id)?)
         .await?
-        .ok_or_else(|| ApiError::not_found("model_not_found", format!("the model of job {id} is no longer stored")))
+        .ok_or_else(|| ApiError::new(ErrorCode::ModelNotFound, format!("the model of job {id} is no longer stored")))
 }
 
 pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -97,35 +96,34 @@ pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> Api
 
 /// Body: `{"datasetId": "..."}` (an uploaded table) or `{"rows": [{"column": value, ...}, ...]}`.
 pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
-    let request: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let request: Value = serde_json::from_slice(&body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
     let bytes = artifact_bytes(&state, &id).await?;
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(ApiError::internal)?;
     let plugin = state.registry.current().get(&artifact.header.plugin).cloned().ok_or_else(|| {
-        ApiError::unprocessable("plugin_unavailable", format!("the model needs plugin `{}`, which is not enabled on this server", artifact.header.plugin))
+        ApiError::new(ErrorCode::PluginUnavailable, format!("the model needs plugin `{}`, which is not enabled on this server", artifact.header.plugin))
     })?;
     let table = if let Some(dataset_id) = request.get("datasetId").and_then(Value::as_str) {
-        let record = datasets::get(&state.storage, dataset_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("dataset_not_found", format!("no dataset `{dataset_id}`")).field("datasetId"))?;
-        let path = state
-            .storage
-            .local_copy(&datasets::data_key(&record)?)
-            .await?
-            .ok_or_else(|| ApiError::not_found("dataset_not_found", format!("dataset `{dataset_id}` has no data")).field("datasetId"))?;
-        tokio::task::spawn_blocking(move || crate::data::read_table(&path))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::unprocessable("invalid_table", e.to_string()).field("datasetId"))?
+        datasets::load_table(&state.storage, dataset_id).await.map_err(dataset_error)?
     } else if let Some(Value::Array(rows)) = request.get("rows") {
-        rows_to_table(rows).map_err(|e| ApiError::unprocessable("invalid_rows", e).field("rows"))?
+        rows_to_table(rows).map_err(|e| ApiError::new(ErrorCode::InvalidRows, e).field("rows"))?
     } else {
-        return Err(ApiError::bad_request("missing_field", "give `datasetId` (an uploaded table) or `rows` (a list of objects)").field("rows"));
+        return Err(ApiError::new(ErrorCode::MissingField, "give `datasetId` (an uploaded table) or `rows` (a list of objects)").field("rows"));
     };
     let predictions = tokio::task::spawn_blocking(move || crate::training::predict(&plugin, &artifact, &table))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::unprocessable("predict_failed", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::PredictFailed, e.to_string()))?;
     Ok(Json(json!({ "data": predictions })))
+}
+
+/// The answer when the dataset to predict on cannot be loaded.
+fn dataset_error(e: LoadError) -> ApiError {
+    match e {
+        LoadError::NotFound(id) => ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")).field("datasetId"),
+        LoadError::NoData(id) => ApiError::new(ErrorCode::DatasetNotFound, format!("dataset `{id}` has no data")).field("datasetId"),
+        LoadError::Unreadable { source, .. } => ApiError::new(ErrorCode::InvalidTable, source.to_string()).field("datasetId"),
+        LoadError::ReaderFailed { .. } | LoadError::Storage(_) => ApiError::internal(e),
+    }
 }
 
 /// Builds a table from JSON rows: a column of numbers becomes f64, of booleans bool, anything else text.

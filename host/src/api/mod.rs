@@ -1,6 +1,6 @@
 //! The HTTP API (axum): routes, WebSocket delivery, request validation, and
-//! the ONE place errors become HTTP responses (`ApiError`):
-//! `{"error": {"code", "message", "field"?}}` with the right status.
+//! the ONE place errors become HTTP responses (`error`: `ApiError` and its
+//! `ErrorCode`s, `{"error": {"code", "message", "field"?}}` with the right status).
 //!
 //! Owns the wire format of the older contract (field names exactly as the old
 //! clients send and read them). It must not run training or touch storage
@@ -8,6 +8,7 @@
 
 mod datasets;
 pub mod docs;
+mod error;
 mod jobs;
 mod ui;
 pub mod validate;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,9 +27,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
 use crate::metrics::METRICS;
-use crate::queue::{Broker, BrokerError};
+use crate::queue::Broker;
 use crate::runtime::SharedRegistry;
-use crate::storage::{Storage, StorageError};
+use crate::storage::Storage;
+pub use error::{ApiError, ApiResult, ErrorCode};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -43,76 +45,6 @@ pub struct AppState {
     pub upload_dir: PathBuf,
 }
 
-/// Every error the API returns, mapped to a status once, here.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub field: Option<String>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), field: None }
-    }
-
-    pub fn field(mut self, field: impl Into<String>) -> ApiError {
-        self.field = Some(field.into());
-        self
-    }
-
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    pub fn internal(message: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
-    }
-}
-
-impl From<BrokerError> for ApiError {
-    fn from(e: BrokerError) -> Self {
-        match e {
-            BrokerError::NotFound(id) => ApiError::not_found("job_not_found", format!("no job {id}")),
-            BrokerError::Stale(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            BrokerError::Backend(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable", e.to_string()),
-        }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        ApiError::internal(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut message = self.message;
-        if self.status.is_server_error() {
-            let request_id = uuid::Uuid::new_v4().to_string();
-            tracing::error!(request_id = %request_id, code = self.code, error = %message, "server fault");
-            message = format!("{message} (request id {request_id})");
-        }
-        let mut error = json!({ "code": self.code, "message": message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
-
 pub fn router(state: AppState) -> Router {
     let upload_limit = (state.config.server.upload_limit_mib as usize).saturating_mul(1 << 20);
     let api = Router::new()
@@ -120,7 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", get(jobs::list).post(jobs::submit))
         .route("/jobs/{id}", get(jobs::get_job))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/jobs/{id}/model", get(jobs::model))
+        .route(crate::jobs::MODEL_ROUTE, get(jobs::model))
         .route("/jobs/{id}/predict", post(jobs::predict))
         .route("/datasets", get(datasets::list).post(datasets::upload).layer(DefaultBodyLimit::max(upload_limit.saturating_add(1 << 20))))
         .route("/datasets/{id}", get(datasets::get_dataset).delete(datasets::delete))
@@ -135,7 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .merge(ui::routes())
-        .fallback(|| async { ApiError::not_found("not_found", "no such route; see /docs") })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /docs") })
         .layer(axum::middleware::map_response(count_response))
         .layer(cors(&state.config))
         .with_state(state)
@@ -178,7 +110,7 @@ async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.broker.ping().await {
         Ok(()) => Json(json!({ "status": "ready", "plugins": state.registry.current().iter().count() })).into_response(),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
+        Err(e) => ApiError::new(ErrorCode::NotReady, e.to_string()).into_response(),
     }
 }
 

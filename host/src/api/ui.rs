@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorCode};
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -50,7 +50,7 @@ fn serve(name: &str) -> Response {
             *bytes,
         )
             .into_response(),
-        None => ApiError::not_found("not_found", format!("no UI file `{name}`")).into_response(),
+        None => ApiError::new(ErrorCode::NotFound, format!("no UI file `{name}`")).into_response(),
     }
 }
 

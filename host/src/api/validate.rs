@@ -1,137 +1,239 @@
-//! Checks a training request before anything is stored or queued: the body's
-//! shape, the plugin (unknown, disabled, failed to load), the task, every
-//! parameter against the plugin's `describe()` schema, the dataset and the
+//! Checks a training request before anything is stored or queued, in two
+//! steps. First the body is parsed into a `TrainRequest`: a field of the wrong
+//! type is refused, naming it. Then its meaning is checked: the plugin
+//! (unknown, disabled, failed to load), the task and the parameters (by
+//! `training`'s own check, the one a worker repeats), the dataset and the
 //! target column. Each failure names the field and what to fix.
+//!
+//! Owns the request's wire shape and these answers. It must not queue or
+//! store anything: it returns the `JobSpec` for the broker.
 
-use axum::http::StatusCode;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorCode};
 use crate::contract::Task;
 use crate::data::ColumnKind;
 use crate::jobs::JobSpec;
-use crate::runtime::PluginRegistry;
-use crate::storage::datasets;
+use crate::runtime::{LoadedPlugin, PluginRegistry};
+use crate::storage::datasets::{self, DatasetRecord};
+use crate::training::{self, TrainFailure};
 
 const DEFAULT_SEED: u64 = 42;
 const DEFAULT_VALIDATION: f64 = 0.2;
+const SELECTED_MODEL: &str = "modelConfig.selectedModel";
 
-fn string_field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(ApiError::bad_request("invalid_field", format!("`{name}` must be a string")).field(name)),
+/// The body of `POST /train` and `POST /api/jobs`, as sent. Every field may
+/// be absent or null here: which are required is a question of meaning.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainRequest {
+    pub dataset_id: Option<String>,
+    pub target_column: Option<String>,
+    pub task_type: Option<String>,
+    pub model_config: Option<ModelConfig>,
+    pub seed: Option<u64>,
+    pub validation_fraction: Option<f64>,
+}
+
+/// `modelConfig`: the plugin to train with, and its parameters.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelConfig {
+    pub selected_model: Option<String>,
+    /// Every other key: the hyperparameters, checked against the plugin's schema.
+    #[serde(flatten)]
+    pub params: Map<String, Value>,
+}
+
+impl TrainRequest {
+    /// Parses a body, refusing what is not a JSON object and any field of the wrong type.
+    pub fn parse(body: &[u8]) -> Result<TrainRequest, ApiError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            let message = "the body must be a JSON object with datasetId, targetColumn, taskType and modelConfig";
+            return Err(ApiError::new(ErrorCode::InvalidBody, message));
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| wrong_type(&e.path().to_string()))
     }
 }
 
+/// The answer for a field whose value has the wrong type, by its path.
+fn wrong_type(path: &str) -> ApiError {
+    match path {
+        "seed" => ApiError::new(ErrorCode::InvalidNumber, "`seed` must be a non-negative integer").field(path),
+        "validationFraction" => validation_fraction_error(),
+        "modelConfig" => ApiError::new(ErrorCode::InvalidField, "`modelConfig` must be an object").field(path),
+        SELECTED_MODEL => ApiError::new(ErrorCode::InvalidField, "`selectedModel` must be a string").field(path),
+        _ => ApiError::new(ErrorCode::InvalidField, format!("`{path}` must be a string")).field(path),
+    }
+}
+
+fn validation_fraction_error() -> ApiError {
+    ApiError::new(ErrorCode::InvalidNumber, "`validationFraction` must be a number from 0 to 0.9").field("validationFraction")
+}
+
+/// A string field's value, with a blank string taken as not given.
+fn given(field: &Option<String>) -> Option<&str> {
+    field.as_deref().filter(|text| !text.trim().is_empty())
+}
+
+fn missing(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::MissingField, message).field(field)
+}
+
+/// The job a training request asks for, once the body parses and makes sense.
 pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(body) = value else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object with datasetId, targetColumn, taskType and modelConfig"));
-    };
-
-    let task_text = string_field(&body, "taskType")?
-        .ok_or_else(|| ApiError::bad_request("missing_field", "`taskType` is required: classification, regression or clustering").field("taskType"))?;
-    let task = Task::parse(task_text).ok_or_else(|| {
-        ApiError::unprocessable("invalid_task", format!("taskType `{task_text}` is not a task; use classification, regression or clustering")).field("taskType")
-    })?;
-
-    let config = match body.get("modelConfig") {
-        Some(Value::Object(c)) => c,
-        None | Some(Value::Null) => {
-            return Err(ApiError::bad_request("missing_field", "`modelConfig` is required, with at least `selectedModel`").field("modelConfig"))
-        }
-        Some(_) => return Err(ApiError::bad_request("invalid_field", "`modelConfig` must be an object").field("modelConfig")),
-    };
-    let plugin_name = string_field(config, "selectedModel").map_err(|e| e.field("modelConfig.selectedModel"))?.ok_or_else(|| {
-        ApiError::bad_request("missing_field", "`modelConfig.selectedModel` is required: the plugin to train with (see GET /plugins)")
-            .field("modelConfig.selectedModel")
-    })?;
+    let request = TrainRequest::parse(body)?;
+    let task = task_of(&request)?;
+    let config = request.model_config.as_ref().ok_or_else(|| missing("modelConfig", "`modelConfig` is required, with at least `selectedModel`"))?;
+    let plugin_name = given(&config.selected_model)
+        .ok_or_else(|| missing(SELECTED_MODEL, "`modelConfig.selectedModel` is required: the plugin to train with (see GET /plugins)"))?;
     let registry = state.registry.current();
     let plugin = registry.get(plugin_name).ok_or_else(|| unknown_plugin(&registry, plugin_name))?;
+    check_plugin_request(plugin, plugin_name, task, &config.params)?;
 
-    if !plugin.schema.supports(task) {
-        return Err(ApiError::unprocessable(
-            "unsupported_task",
-            format!("plugin `{plugin_name}` does not do {}; it does: {}", task.as_str(), plugin.schema.tasks.join(", ")),
-        )
-        .field("taskType"));
+    let seed = request.seed.unwrap_or(DEFAULT_SEED);
+    let validation_fraction = request.validation_fraction.unwrap_or(DEFAULT_VALIDATION);
+    if !(0.0..=0.9).contains(&validation_fraction) {
+        return Err(validation_fraction_error());
     }
 
-    let mut params = config.clone();
-    params.remove("selectedModel");
-    crate::runtime::schema::validate(&plugin.schema, &params)
-        .map_err(|e| ApiError::unprocessable("invalid_parameter", format!("modelConfig.{}: {}", e.name, e.reason)).field(format!("modelConfig.{}", e.name)))?;
-
-    let seed = match body.get("seed") {
-        None | Some(Value::Null) => DEFAULT_SEED,
-        Some(v) => v.as_u64().ok_or_else(|| ApiError::unprocessable("invalid_field", "`seed` must be a non-negative integer").field("seed"))?,
-    };
-    let validation_fraction = match body.get("validationFraction") {
-        None | Some(Value::Null) => DEFAULT_VALIDATION,
-        Some(v) => v
-            .as_f64()
-            .filter(|f| (0.0..=0.9).contains(f))
-            .ok_or_else(|| ApiError::unprocessable("invalid_field", "`validationFraction` must be a number from 0 to 0.9").field("validationFraction"))?,
-    };
-
-    let dataset_id = string_field(&body, "datasetId")?
-        .ok_or_else(|| ApiError::bad_request("missing_field", "`datasetId` is required: upload a table with POST /datasets first").field("datasetId"))?;
+    let dataset_id = given(&request.dataset_id).ok_or_else(|| missing("datasetId", "`datasetId` is required: upload a table with POST /datasets first"))?;
     let dataset = datasets::get(&state.storage, dataset_id).await?.ok_or_else(|| {
-        ApiError::not_found("dataset_not_found", format!("no dataset `{dataset_id}`; upload one with POST /datasets or list them with GET /datasets"))
-            .field("datasetId")
+        let message = format!("no dataset `{dataset_id}`; upload one with POST /datasets or list them with GET /datasets");
+        ApiError::new(ErrorCode::DatasetNotFound, message).field("datasetId")
     })?;
+    let target = target_of(task, given(&request.target_column), &dataset)?;
 
-    let target = string_field(&body, "targetColumn")?;
-    let target = match (task, target) {
-        (Task::Clustering, _) => None,
-        (_, None) => return Err(ApiError::bad_request("missing_field", format!("`targetColumn` is required for {}", task.as_str())).field("targetColumn")),
-        (_, Some(column)) => {
-            let Some(profile) = dataset.columns.iter().find(|c| c.name == column) else {
-                let names: Vec<&str> = dataset.columns.iter().map(|c| c.name.as_str()).collect();
-                return Err(ApiError::unprocessable(
-                    "unknown_column",
-                    format!("column `{column}` is not in dataset `{dataset_id}`; its columns are: {}", names.join(", ")),
-                )
-                .field("targetColumn"));
-            };
-            if task == Task::Regression && profile.kind != ColumnKind::Numeric {
-                return Err(ApiError::unprocessable(
-                    "invalid_target",
-                    format!("column `{column}` is {:?}, not numeric: regression needs a numeric target; choose classification or another column", profile.kind)
-                        .to_lowercase(),
-                )
-                .field("targetColumn"));
-            }
-            Some(column.to_string())
-        }
-    };
-
+    let mut model_config = config.params.clone();
+    model_config.insert("selectedModel".into(), Value::from(plugin_name));
     Ok(JobSpec {
         dataset_id: dataset_id.to_string(),
         target_column: target,
         task_type: task.as_str().to_string(),
-        model_config: config.clone(),
+        model_config,
         plugin: plugin_name.to_string(),
-        params,
+        params: config.params.clone(),
         seed,
         validation_fraction,
     })
 }
 
+fn task_of(request: &TrainRequest) -> Result<Task, ApiError> {
+    let text = given(&request.task_type).ok_or_else(|| missing("taskType", "`taskType` is required: classification, regression or clustering"))?;
+    Task::parse(text).ok_or_else(|| {
+        let message = format!("taskType `{text}` is not a task; use classification, regression or clustering");
+        ApiError::new(ErrorCode::InvalidTask, message).field("taskType")
+    })
+}
+
+/// The task and the parameters, by the check training itself runs.
+fn check_plugin_request(plugin: &LoadedPlugin, plugin_name: &str, task: Task, params: &Map<String, Value>) -> Result<(), ApiError> {
+    match training::check_plugin_request(plugin, task, params) {
+        Ok(_) => Ok(()),
+        // Named as the request named it: the registry's name, not the plugin's own.
+        Err(TrainFailure::UnsupportedTask { task, supported, .. }) => {
+            let message = format!("plugin `{plugin_name}` does not do {task}; it does: {supported}");
+            Err(ApiError::new(ErrorCode::UnsupportedTask, message).field("taskType"))
+        }
+        Err(TrainFailure::Param(e)) => {
+            let field = format!("modelConfig.{}", e.name);
+            Err(ApiError::new(ErrorCode::InvalidParameter, format!("{field}: {}", e.reason)).field(field))
+        }
+        Err(other) => Err(ApiError::internal(other)),
+    }
+}
+
+/// The target column: none for clustering, else a column of the dataset that fits the task.
+fn target_of(task: Task, column: Option<&str>, dataset: &DatasetRecord) -> Result<Option<String>, ApiError> {
+    if task == Task::Clustering {
+        return Ok(None);
+    }
+    let column = column.ok_or_else(|| missing("targetColumn", format!("`targetColumn` is required for {}", task.as_str())))?;
+    let Some(profile) = dataset.columns.iter().find(|c| c.name == column) else {
+        let names: Vec<&str> = dataset.columns.iter().map(|c| c.name.as_str()).collect();
+        let message = format!("column `{column}` is not in dataset `{}`; its columns are: {}", dataset.id, names.join(", "));
+        return Err(ApiError::new(ErrorCode::UnknownColumn, message).field("targetColumn"));
+    };
+    if task == Task::Regression && profile.kind != ColumnKind::Numeric {
+        let message =
+            format!("column `{column}` is {:?}, not numeric: regression needs a numeric target; choose classification or another column", profile.kind);
+        return Err(ApiError::new(ErrorCode::InvalidTarget, message.to_lowercase()).field("targetColumn"));
+    }
+    Ok(Some(column.to_string()))
+}
+
 fn unknown_plugin(registry: &PluginRegistry, name: &str) -> ApiError {
-    let field = "modelConfig.selectedModel";
-    if registry.is_disabled(name) {
-        return ApiError::unprocessable(
-            "plugin_disabled",
-            format!("plugin `{name}` is disabled in this server's config; choose an enabled one (GET /plugins)"),
-        )
-        .field(field);
+    let error = if registry.is_disabled(name) {
+        let message = format!("plugin `{name}` is disabled in this server's config; choose an enabled one (GET /plugins)");
+        ApiError::new(ErrorCode::PluginDisabled, message)
+    } else if let Some(reason) = registry.failures().get(name) {
+        ApiError::new(ErrorCode::PluginUnavailable, format!("plugin `{name}` could not be loaded: {reason}"))
+    } else {
+        let enabled: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
+        ApiError::new(ErrorCode::UnknownPlugin, format!("no plugin `{name}`; enabled plugins: {}", enabled.join(", ")))
+    };
+    error.field(SELECTED_MODEL)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn refusal(body: Value) -> ApiError {
+        TrainRequest::parse(body.to_string().as_bytes()).expect_err("refused")
     }
-    if let Some(reason) = registry.failures().get(name) {
-        return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_unavailable", format!("plugin `{name}` could not be loaded: {reason}")).field(field);
+
+    #[test]
+    fn a_full_request_parses_with_its_free_parameters() {
+        let body = json!({"datasetId": "d", "targetColumn": "species", "taskType": "classification",
+            "modelConfig": {"selectedModel": "baseline", "maxDepth": 3, "criterion": "gini"}, "seed": 7, "validationFraction": 0, "other": true});
+        let request = TrainRequest::parse(body.to_string().as_bytes()).unwrap();
+        let config = request.model_config.unwrap();
+        assert_eq!(config.selected_model.as_deref(), Some("baseline"));
+        assert_eq!(Value::Object(config.params), json!({"maxDepth": 3, "criterion": "gini"}));
+        assert_eq!((request.seed, request.validation_fraction), (Some(7), Some(0.0)));
+        let empty = TrainRequest::parse(br#"{"seed": null, "modelConfig": null}"#).unwrap();
+        assert_eq!((empty.seed, empty.model_config, empty.dataset_id), (None, None, None));
     }
-    let enabled: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
-    ApiError::unprocessable("unknown_plugin", format!("no plugin `{name}`; enabled plugins: {}", enabled.join(", "))).field(field)
+
+    #[test]
+    fn a_wrong_type_names_its_field_with_the_status_it_always_had() {
+        let cases = [
+            (json!({"datasetId": 5}), "datasetId", 400, "`datasetId` must be a string"),
+            (json!({"targetColumn": ["a"]}), "targetColumn", 400, "`targetColumn` must be a string"),
+            (json!({"taskType": true}), "taskType", 400, "`taskType` must be a string"),
+            (json!({"modelConfig": "baseline"}), "modelConfig", 400, "`modelConfig` must be an object"),
+            (json!({"modelConfig": {"selectedModel": 1}}), "modelConfig.selectedModel", 400, "`selectedModel` must be a string"),
+            (json!({"seed": -1}), "seed", 422, "non-negative integer"),
+            (json!({"seed": 1.5}), "seed", 422, "non-negative integer"),
+            (json!({"validationFraction": "half"}), "validationFraction", 422, "from 0 to 0.9"),
+        ];
+        for (body, field, status, hint) in cases {
+            let error = refusal(body.clone());
+            assert_eq!(error.code.as_str(), "invalid_field", "{body}");
+            assert_eq!(error.field.as_deref(), Some(field), "{body}");
+            assert_eq!(error.status().as_u16(), status, "{body}");
+            assert!(error.message.contains(hint), "{body}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn not_json_and_not_an_object_are_told_apart() {
+        assert_eq!(TrainRequest::parse(b"{not json").unwrap_err().code, ErrorCode::InvalidJson);
+        for body in [json!([]), json!(["d", null, "classification"]), json!("text"), Value::Null] {
+            let error = refusal(body);
+            assert_eq!((error.code, error.field), (ErrorCode::InvalidBody, None));
+        }
+    }
+
+    #[test]
+    fn blank_strings_count_as_not_given() {
+        assert_eq!(given(&Some("  ".into())), None);
+        assert_eq!(given(&Some(" x ".into())), Some(" x "));
+        assert_eq!(given(&None), None);
+    }
 }

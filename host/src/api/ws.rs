@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorCode};
 use crate::jobs::{is_valid_id, StoredEvent};
 use crate::metrics::METRICS;
 use crate::queue::{BrokerError, Subscription};
@@ -29,7 +29,7 @@ const READ_BUFFER: usize = 4 * 1024;
 
 pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
     if !is_valid_id(&id) {
-        return ApiError::not_found("job_not_found", format!("no job `{id}`")).into_response();
+        return ApiError::new(ErrorCode::JobNotFound, format!("no job `{id}`")).into_response();
     }
     // Subscribed before the stored events are read, so nothing falls between
     // the two; reading them also tells whether the job exists (one broker call).
@@ -39,7 +39,7 @@ pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: 
     };
     let replay = match state.broker.events_after(&id, 0).await {
         Ok(events) => events,
-        Err(BrokerError::NotFound(_)) => return ApiError::not_found("job_not_found", format!("no job `{id}`")).into_response(),
+        Err(BrokerError::NotFound(_)) => return ApiError::new(ErrorCode::JobNotFound, format!("no job `{id}`")).into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
     // Clients only ever send close and ping frames: tungstenite's default 128 KiB

@@ -6,7 +6,7 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::runtime::{Epoch, PluginRegistry, ProgressSink};
-use crate::training::{PredictionSet, TrainOutcome};
+use crate::training::{EvaluatedOn, PredictionSet, TrainOutcome};
 
 /// Shows a bar on a terminal; on a pipe (or with --json) prints one line per epoch to stderr.
 pub struct TerminalProgress {
@@ -59,7 +59,7 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool) {
     println!(
         "trained on {} rows, evaluated on {} {} rows in {:.2} s (peak plugin memory {:.1} MiB)",
         summary.rows_train,
-        if summary.evaluated_on == "holdout" { summary.rows_validation } else { summary.rows_train },
+        if summary.evaluated_on == EvaluatedOn::Holdout { summary.rows_validation } else { summary.rows_train },
         summary.evaluated_on,
         outcome.report.duration.as_secs_f64(),
         outcome.report.peak_memory_bytes as f64 / (1 << 20) as f64,

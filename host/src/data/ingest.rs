@@ -39,11 +39,41 @@ pub struct DatasetProfile {
 /// Markers that mean "no value" in the tables people actually upload.
 const NULL_MARKERS: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];
 
-/// Reads a CSV or Parquet file, chosen by its first bytes (Parquet starts with `PAR1`).
+/// How a table file is written. Told by its first bytes, never by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Csv,
+    Parquet,
+}
+
+impl TableFormat {
+    /// Parquet files start with `PAR1`; anything else (an unreadable file
+    /// included) is read as CSV, whose reader then says what is wrong.
+    pub fn of_file(path: &Path) -> TableFormat {
+        let mut head = [0u8; 4];
+        let read = std::fs::File::open(path).and_then(|mut file| std::io::Read::read_exact(&mut file, &mut head));
+        if read.is_ok() && &head == b"PAR1" {
+            TableFormat::Parquet
+        } else {
+            TableFormat::Csv
+        }
+    }
+
+    /// The name stored in a dataset record and used as its file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableFormat::Csv => "csv",
+            TableFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// Reads a CSV or Parquet file, chosen by its first bytes.
 pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
-    let mut head = [0u8; 4];
-    let is_parquet = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).map(|_| &head == b"PAR1").unwrap_or(false);
-    let df = if is_parquet { read_parquet(path)? } else { read_csv(path)? };
+    let df = match TableFormat::of_file(path) {
+        TableFormat::Parquet => read_parquet(path)?,
+        TableFormat::Csv => read_csv(path)?,
+    };
     if df.height() == 0 {
         return Err(DataError::Empty);
     }

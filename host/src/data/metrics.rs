@@ -15,7 +15,9 @@ use super::encode::{EncodedColumn, EncodedTable};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Metrics {
     pub headline_name: String,
+    #[serde(deserialize_with = "null_as_nan::number")]
     pub headline: f64,
+    #[serde(deserialize_with = "null_as_nan::map")]
     pub values: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confusion_matrix: Option<Vec<Vec<u64>>>,
@@ -194,6 +196,39 @@ pub fn purity(clusters: &[u32], labels: &[u32]) -> f64 {
     }
     let majority: u64 = counts.values().map(|by_label| by_label.values().copied().max().unwrap_or(0)).sum();
     majority as f64 / clusters.len().max(1) as f64
+}
+
+/// serde_json writes a NaN (or infinite) `f64` as `null`, and refuses to read
+/// `null` back as one. A score can be undefined (R² of a constant target, a
+/// plugin's own NaN), so everything that stores scores reads them with these:
+/// a `null` comes back as NaN instead of losing the whole record.
+pub mod null_as_nan {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// One score: a number, or `null` for NaN.
+    #[derive(Deserialize)]
+    #[serde(transparent)]
+    struct Score(#[serde(deserialize_with = "number")] f64);
+
+    pub fn number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+    }
+
+    pub fn map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        Ok(BTreeMap::<String, Score>::deserialize(deserializer)?.into_iter().map(|(name, Score(value))| (name, value)).collect())
+    }
+
+    pub fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Score>::deserialize(deserializer)?.into_iter().map(|Score(value)| value).collect())
+    }
+
+    /// `[[name, score], ...]` or `null`.
+    pub fn optional_pairs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<(String, f64)>>, D::Error> {
+        let pairs = Option::<Vec<(String, Score)>>::deserialize(deserializer)?;
+        Ok(pairs.map(|pairs| pairs.into_iter().map(|(name, Score(value))| (name, value)).collect()))
+    }
 }
 
 #[cfg(test)]

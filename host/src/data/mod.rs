@@ -11,7 +11,7 @@ pub mod metrics;
 pub mod split;
 
 pub use encode::{EncodedColumn, EncodedTable, Encoding};
-pub use ingest::{read_table, ColumnKind, ColumnProfile, DatasetProfile};
+pub use ingest::{read_table, ColumnKind, ColumnProfile, DatasetProfile, TableFormat};
 
 /// A table the user gave us cannot be used as asked.
 #[derive(Debug, thiserror::Error)]

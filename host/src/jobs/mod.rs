@@ -6,6 +6,7 @@
 //! broker or run training: `queue` persists records and events, `worker` runs jobs.
 
 pub mod events;
+pub mod results;
 
 /// Message (event and record) of a job cancelled while still queued.
 pub const CANCELLED_BEFORE_START: &str = "Training cancelled before it started";
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use events::{Event, EventText, StoredEvent};
+pub use results::{model_path, JobResults, MODEL_ROUTE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -80,7 +82,7 @@ pub struct JobRecord {
     pub progress: u8,
     /// How many times a worker has claimed it.
     pub attempts: u32,
-    pub results: Option<Value>,
+    pub results: Option<JobResults>,
     pub error: Option<String>,
     pub cancel_requested: bool,
     pub worker: Option<String>,
@@ -117,13 +119,10 @@ impl JobRecord {
     pub fn terminal_event(&self) -> Option<StoredEvent> {
         let id = self.job_id.as_str();
         let event = match self.status {
-            JobStatus::Completed => {
-                let field = |name: &str| self.results.as_ref().and_then(|r| r.get(name));
-                let headline = field("accuracy").and_then(Value::as_f64).unwrap_or(f64::NAN);
-                let metrics = field("metrics").cloned().unwrap_or_else(|| Value::Object(Map::new()));
-                let model_path = field("model_path").and_then(Value::as_str).map_or_else(|| format!("/jobs/{id}/model"), str::to_string);
-                Event::complete(id, headline, metrics, &model_path)
-            }
+            JobStatus::Completed => match &self.results {
+                Some(results) => results.complete_event(id),
+                None => Event::complete(id, f64::NAN, Value::Object(Map::new()), &model_path(id)),
+            },
             JobStatus::Failed => Event::Error { seq: 0, job_id: id.into(), message: self.error.clone().unwrap_or_default() },
             JobStatus::Cancelled => Event::Cancelled { seq: 0, job_id: id.into(), message: self.error.clone().unwrap_or_default() },
             JobStatus::Queued | JobStatus::Running => return None,
@@ -156,7 +155,7 @@ impl JobRecord {
 /// How a job ended, as the worker reports it.
 #[derive(Debug, Clone)]
 pub enum Ending {
-    Completed { results: Value, headline: f64, metrics: Value, model_path: String },
+    Completed { results: JobResults },
     Failed(String),
     Cancelled(String),
 }
@@ -173,7 +172,7 @@ impl Ending {
     /// The terminal event this ending emits.
     pub fn event(&self, job_id: &str) -> Event {
         match self {
-            Ending::Completed { headline, metrics, model_path, .. } => Event::complete(job_id, *headline, metrics.clone(), model_path),
+            Ending::Completed { results } => results.complete_event(job_id),
             Ending::Failed(message) => Event::Error { seq: 0, job_id: job_id.into(), message: message.clone() },
             Ending::Cancelled(message) => Event::Cancelled { seq: 0, job_id: job_id.into(), message: message.clone() },
         }

@@ -539,7 +539,7 @@ impl Broker for RedisBroker {
     async fn finish(&self, claim: &Claim, ending: Ending) -> Result<()> {
         let id = claim.job_id();
         let (field, value, progress) = match &ending {
-            Ending::Completed { results, .. } => ("results", results.to_string(), "100"),
+            Ending::Completed { results, .. } => ("results", serde_json::to_string(results).expect("results are plain data"), "100"),
             Ending::Failed(m) | Ending::Cancelled(m) => ("error", m.clone(), ""),
         };
         let seq: i64 = self

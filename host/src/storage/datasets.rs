@@ -1,5 +1,11 @@
 //! Dataset records: an uploaded table stored as `datasets/{id}/data.{csv|parquet}`
-//! beside `datasets/{id}/meta.json` (rows, columns with their kind, preview).
+//! beside `datasets/{id}/meta.json` (rows, columns with their kind, preview),
+//! and the one way back from an id to its table (`load_table`), for the API
+//! and the workers alike.
+//!
+//! Owns these keys and the record's JSON. It must not decide what a caller
+//! answers when a dataset is missing: `LoadError` says what went wrong, the
+//! API turns it into a status, a worker into a failure message.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +13,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Key, Storage, StorageError};
-use crate::data::{self, ColumnProfile, DataError};
+use polars::prelude::DataFrame;
+
+use crate::data::{self, ColumnProfile, DataError, TableFormat};
 
 const PREVIEW_ROWS: usize = 10;
 
@@ -46,9 +54,7 @@ pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Pat
     let path = file.to_path_buf();
     let (format, profile) = tokio::task::spawn_blocking(move || {
         let df = data::read_table(&path)?;
-        let mut head = [0u8; 4];
-        let parquet = std::fs::File::open(&path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"PAR1";
-        Ok::<_, DataError>((if parquet { "parquet" } else { "csv" }, data::ingest::profile(&df, PREVIEW_ROWS)))
+        Ok::<_, DataError>((TableFormat::of_file(&path), data::ingest::profile(&df, PREVIEW_ROWS)))
     })
     .await
     .map_err(|e| DataError::Read(e.to_string()))??;
@@ -56,7 +62,7 @@ pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Pat
     let record = DatasetRecord {
         id: id.to_string(),
         name: display_name,
-        format: format.to_string(),
+        format: format.as_str().to_string(),
         size_bytes: size,
         rows: profile.rows,
         columns: profile.columns,
@@ -66,6 +72,35 @@ pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Pat
     storage.put_file(&data_key(&record)?, file).await?;
     storage.put(&meta_key(id)?, serde_json::to_vec(&record).expect("plain data").into()).await?;
     Ok(record)
+}
+
+/// Why `load_table` has no table to give.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No record: never uploaded, deleted, or not a dataset id at all.
+    #[error("dataset {0} no longer exists")]
+    NotFound(String),
+    /// The record is there but its data file is not.
+    #[error("dataset {0} no longer exists")]
+    NoData(String),
+    #[error("dataset {id}: {source}")]
+    Unreadable { id: String, source: DataError },
+    #[error("reading dataset {id} failed: {reason}")]
+    ReaderFailed { id: String, reason: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The table of dataset `id`, read from a local copy of its data file
+/// (on a blocking thread: parsing a large table takes a while).
+pub async fn load_table(storage: &Arc<dyn Storage>, id: &str) -> Result<DataFrame, LoadError> {
+    let record = get(storage, id).await?.ok_or_else(|| LoadError::NotFound(id.to_string()))?;
+    let path = storage.local_copy(&data_key(&record)?).await?.ok_or_else(|| LoadError::NoData(id.to_string()))?;
+    match tokio::task::spawn_blocking(move || data::read_table(&path)).await {
+        Ok(Ok(table)) => Ok(table),
+        Ok(Err(source)) => Err(LoadError::Unreadable { id: id.to_string(), source }),
+        Err(e) => Err(LoadError::ReaderFailed { id: id.to_string(), reason: e.to_string() }),
+    }
 }
 
 pub async fn get(storage: &Arc<dyn Storage>, id: &str) -> Result<Option<DatasetRecord>, StorageError> {

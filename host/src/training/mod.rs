@@ -11,10 +11,11 @@ pub mod artifact;
 use std::collections::BTreeMap;
 
 use polars::prelude::DataFrame;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::contract::{self, Task};
-use crate::data::{self, metrics::Metrics, split, DataError, Encoding};
+use crate::data::metrics::{null_as_nan, Metrics};
+use crate::data::{self, split, DataError, Encoding};
 use crate::runtime::{CallReport, CancelToken, LoadedPlugin, ParamError, ProgressSink, RunError};
 pub use artifact::{ArtifactError, ArtifactHeader, ModelArtifact};
 
@@ -46,28 +47,58 @@ pub enum TrainFailure {
     Run(#[from] RunError),
 }
 
-#[derive(Debug, Serialize)]
+/// What a run did and how well, as the CLI prints it and a job's results keep
+/// it (so it reads back what it wrote: scores may be NaN, written as null).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSummary {
     pub rows_train: usize,
     pub rows_validation: usize,
-    /// "holdout" when metrics come from held-out rows, "train" otherwise.
-    pub evaluated_on: &'static str,
+    pub evaluated_on: EvaluatedOn,
     pub metrics: Metrics,
+    #[serde(deserialize_with = "null_as_nan::map")]
     pub plugin_metrics: BTreeMap<String, f64>,
+    #[serde(deserialize_with = "null_as_nan::optional_pairs")]
     pub feature_importances: Option<Vec<(String, f64)>>,
     pub skipped_columns: Vec<data::encode::SkippedColumn>,
     /// The class names the confusion matrix's rows and columns index (classification).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_labels: Option<Vec<String>>,
     /// Actual and predicted values of (a sample of) the judged rows (regression), for a plot.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutSample>,
 }
 
+/// Which rows the metrics were computed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvaluatedOn {
+    /// Rows held out from training.
+    Holdout,
+    /// The training rows themselves: there was no holdout (clustering, or a fraction of 0).
+    Train,
+}
+
+impl EvaluatedOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvaluatedOn::Holdout => "holdout",
+            EvaluatedOn::Train => "train",
+        }
+    }
+}
+
+impl std::fmt::Display for EvaluatedOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// At most `HoldoutSample::MAX` judged rows, evenly spaced, with their actual and predicted values.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HoldoutSample {
+    #[serde(deserialize_with = "null_as_nan::list")]
     pub actual: Vec<f64>,
+    #[serde(deserialize_with = "null_as_nan::list")]
     pub predicted: Vec<f64>,
     /// True when only a sample of the judged rows is given.
     pub sampled: bool,
@@ -90,13 +121,23 @@ pub struct TrainOutcome {
     pub report: CallReport,
 }
 
-/// Checks what can be checked before any work is queued: the task, the
-/// parameters, the target. Returns the validated parameters.
+/// Checks what can be checked before any work is queued: the task and the
+/// parameters. Returns the validated parameters.
 pub fn validate(plugin: &LoadedPlugin, spec: &TrainSpec) -> Result<Vec<contract::Param>, TrainFailure> {
-    if !plugin.schema.supports(spec.task) {
-        return Err(TrainFailure::UnsupportedTask { plugin: plugin.name().to_string(), task: spec.task.as_str(), supported: plugin.schema.tasks.join(", ") });
+    check_plugin_request(plugin, spec.task, &spec.params)
+}
+
+/// `validate` for a request that has no table yet (the API's submit path):
+/// the plugin does the task, and the parameters fit its schema.
+pub fn check_plugin_request(
+    plugin: &LoadedPlugin,
+    task: Task,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<contract::Param>, TrainFailure> {
+    if !plugin.schema.supports(task) {
+        return Err(TrainFailure::UnsupportedTask { plugin: plugin.name().to_string(), task: task.as_str(), supported: plugin.schema.tasks.join(", ") });
     }
-    Ok(crate::runtime::schema::validate(&plugin.schema, &spec.params)?)
+    Ok(crate::runtime::schema::validate(&plugin.schema, params)?)
 }
 
 /// A table encoded for one target and task: the part of a run that depends
@@ -166,8 +207,8 @@ pub fn train_prepared(
     drop(request);
 
     let (evaluated_on, judged) = match &validation_part {
-        Some(v) => ("holdout", v),
-        None => ("train", &train_part),
+        Some(v) => (EvaluatedOn::Holdout, v),
+        None => (EvaluatedOn::Train, &train_part),
     };
     let predictions = plugin.predict(&trained.model, &encoding.to_contract(judged).features)?;
     let mut metrics = evaluate(&encoding, judged, &predictions, spec.seed)?;
