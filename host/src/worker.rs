@@ -330,6 +330,8 @@ struct JobInput {
 }
 
 /// How a plugin run came back, once the worker's own stops are taken out.
+// One per job: its size does not matter (see `Ending`).
+#[allow(clippy::large_enum_variant)]
 enum Run {
     /// A model, to store.
     Trained(TrainOutcome),

@@ -37,10 +37,10 @@ pub fn classification(truth: &[u32], predicted: &[u32], probabilities: Option<&[
     let n = truth.len().max(1) as f64;
     let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
     let (mut precision, mut recall, mut f1) = (0.0, 0.0, 0.0);
-    for c in 0..classes {
-        let tp = confusion[c][c] as f64;
-        let predicted_c: f64 = (0..classes).map(|t| confusion[t][c] as f64).sum();
-        let actual_c: f64 = confusion[c].iter().sum::<u64>() as f64;
+    for (c, row) in confusion.iter().enumerate() {
+        let tp = row[c] as f64;
+        let predicted_c: f64 = confusion.iter().map(|r| r[c] as f64).sum();
+        let actual_c: f64 = row.iter().sum::<u64>() as f64;
         let p = if predicted_c > 0.0 { tp / predicted_c } else { 0.0 };
         let r = if actual_c > 0.0 { tp / actual_c } else { 0.0 };
         precision += p;

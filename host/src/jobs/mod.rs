@@ -153,6 +153,8 @@ impl JobRecord {
 }
 
 /// How a job ended, as the worker reports it.
+// One per job, moved a handful of times: boxing the results would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Ending {
     Completed { results: JobResults },

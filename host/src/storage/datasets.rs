@@ -118,7 +118,7 @@ pub async fn list(storage: &Arc<dyn Storage>) -> Result<Vec<DatasetRecord>, Stor
             records.push(record);
         }
     }
-    records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    records.sort_by_key(|r| std::cmp::Reverse(r.created_at));
     Ok(records)
 }
 

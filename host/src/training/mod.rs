@@ -211,7 +211,7 @@ pub fn train_prepared(
         None => (EvaluatedOn::Train, &train_part),
     };
     let predictions = plugin.predict(&trained.model, &encoding.to_contract(judged).features)?;
-    let mut metrics = evaluate(&encoding, judged, &predictions, spec.seed)?;
+    let mut metrics = evaluate(encoding, judged, &predictions, spec.seed)?;
     if let Some(column) = spec.evaluation_column.as_deref().filter(|_| spec.task == Task::Clustering) {
         add_external_labels(&mut metrics, table, column, &predictions)?;
     }
