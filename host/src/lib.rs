@@ -7,7 +7,7 @@
 //! `cli` (the `trainhost` command). The service: `jobs` (records, states,
 //! events), `queue` (the broker: Redis or embedded), `storage` (datasets and
 //! models), `worker` (runs claimed jobs), `api` (HTTP and WebSocket),
-//! `metrics`, and `service` (starting and stopping it all).
+//! `telemetry` (Prometheus counters), and `service` (starting and stopping it all).
 
 pub mod api;
 pub mod cli;
@@ -17,11 +17,11 @@ pub mod data;
 pub mod files;
 pub mod ids;
 pub mod jobs;
-pub mod metrics;
 pub mod queue;
 pub mod runtime;
 pub mod service;
 pub mod storage;
+pub mod telemetry;
 pub mod training;
 pub mod worker;
 

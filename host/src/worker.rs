@@ -22,10 +22,10 @@ use tracing::Instrument;
 
 use crate::contract::Task;
 use crate::jobs::{Ending, Event, JobResults, JobSpec};
-use crate::metrics::METRICS;
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
 use crate::runtime::{CancelToken, Epoch, LoadedPlugin, ProgressSink, RunError, SharedRegistry};
 use crate::storage::{datasets, Storage};
+use crate::telemetry::COUNTERS;
 use crate::training::{self, PreparedTable, TrainFailure, TrainOutcome, TrainSpec};
 
 #[derive(Debug, Clone)]
@@ -142,7 +142,7 @@ impl Worker {
     /// `slot` is held while the plugin trains, and released before its progress
     /// is reported and the model stored: those wait on I/O, not on a core.
     async fn run_job(&self, claim: Claim, force_stop: Arc<AtomicBool>, slot: OwnedSemaphorePermit) {
-        METRICS.jobs_started.inc();
+        COUNTERS.jobs_started.inc();
         let started = std::time::Instant::now();
         let ending = match self.train(&claim, &force_stop, slot).await {
             Ok(ending) => ending,
@@ -159,11 +159,11 @@ impl Worker {
             }
         };
         match &ending {
-            Ending::Completed { .. } => METRICS.jobs_completed.inc(),
-            Ending::Failed(_) => METRICS.jobs_failed.inc(),
-            Ending::Cancelled(_) => METRICS.jobs_cancelled.inc(),
+            Ending::Completed { .. } => COUNTERS.jobs_completed.inc(),
+            Ending::Failed(_) => COUNTERS.jobs_failed.inc(),
+            Ending::Cancelled(_) => COUNTERS.jobs_cancelled.inc(),
         }
-        METRICS.train_seconds.add(started.elapsed().as_secs_f64());
+        COUNTERS.train_seconds.add(started.elapsed().as_secs_f64());
         tracing::info!(status = ending.status().as_str(), ms = started.elapsed().as_millis() as u64, "job ended");
         if let Err(e) = self.broker.finish(&claim, ending).await {
             tracing::warn!(error = %e, "could not record the end of the job");

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::{ApiError, ApiResult, AppState, ErrorCode};
-use crate::metrics::METRICS;
 use crate::storage::datasets::{self, DatasetError};
+use crate::telemetry::COUNTERS;
 
 pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiResult<Response> {
     let limit = state.config.server.upload_limit_mib.saturating_mul(1 << 20);
@@ -57,7 +57,7 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
                 });
             }
         };
-        METRICS.datasets_uploaded.inc();
+        COUNTERS.datasets_uploaded.inc();
         return Ok((StatusCode::CREATED, Json(json!({ "data": record }))).into_response());
     }
     Err(ApiError::new(ErrorCode::MissingField, "send the table as a multipart form field named `file` (with a file name)").field("file"))

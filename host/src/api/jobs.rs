@@ -11,16 +11,16 @@ use serde_json::{json, Value};
 
 use super::{validate, ApiError, ApiResult, AppState, ErrorCode};
 use crate::jobs::{is_valid_id, new_job_id, JobQuery, JobRecord, JobStatus};
-use crate::metrics::METRICS;
 use crate::queue::CancelOutcome;
 use crate::storage::datasets::{self, LoadError};
+use crate::telemetry::COUNTERS;
 use crate::training::ModelArtifact;
 
 pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let spec = validate::train_request(&state, &body).await?;
     let job_id = new_job_id();
     let record = state.broker.submit(&job_id, spec).await?;
-    METRICS.jobs_submitted.inc();
+    COUNTERS.jobs_submitted.inc();
     tracing::info!(job_id = %job_id, plugin = %record.spec.plugin, "job queued");
     let body = json!({ "data": { "jobId": job_id, "status": "queued", "message": "Training job queued" } });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())

@@ -26,10 +26,10 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
-use crate::metrics::METRICS;
 use crate::queue::Broker;
 use crate::runtime::SharedRegistry;
 use crate::storage::Storage;
+use crate::telemetry::COUNTERS;
 pub use error::{ApiError, ApiResult, ErrorCode};
 
 #[derive(Clone)]
@@ -74,11 +74,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn count_response(response: Response) -> Response {
-    METRICS.http_requests.inc();
+    COUNTERS.http_requests.inc();
     if response.status().is_client_error() {
-        METRICS.http_client_errors.inc();
+        COUNTERS.http_client_errors.inc();
     } else if response.status().is_server_error() {
-        METRICS.http_server_errors.inc();
+        COUNTERS.http_server_errors.inc();
     }
     response
 }
@@ -116,6 +116,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let depth = state.broker.queue_depth().await.ok();
-    let text = crate::metrics::render(depth, state.registry.current().iter().count());
+    let text = crate::telemetry::render(depth, state.registry.current().iter().count());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

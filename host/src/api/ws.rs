@@ -17,8 +17,8 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{ApiError, AppState, ErrorCode};
 use crate::jobs::{is_valid_id, StoredEvent};
-use crate::metrics::METRICS;
 use crate::queue::{BrokerError, Subscription};
+use crate::telemetry::COUNTERS;
 
 /// A send that takes longer than this means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,9 +46,9 @@ pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: 
     // read buffer (zeroed again before every read attempt) would cost 1.3 GB and
     // a 128 KiB memset per socket per event at 10,000 sockets.
     ws.read_buffer_size(READ_BUFFER).on_upgrade(move |socket| async move {
-        METRICS.ws_open.inc();
+        COUNTERS.ws_open.inc();
         stream(socket, state, id, sub, replay).await;
-        METRICS.ws_open.dec();
+        COUNTERS.ws_open.dec();
     })
 }
 
@@ -129,7 +129,7 @@ async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscri
     let close = match end {
         End::Terminal => Some((1000, "job ended")),
         End::Slow => {
-            METRICS.ws_dropped_slow.inc();
+            COUNTERS.ws_dropped_slow.inc();
             Some((1008, "client too slow: events were dropped; reconnect to replay"))
         }
         End::Failed => Some((1011, "event delivery failed; reconnect to replay")),
@@ -167,7 +167,7 @@ async fn send_batch(tx: &mut futures::stream::SplitSink<WebSocket, Message>, eve
     .await;
     match result {
         Ok(Ok(())) => {
-            METRICS.ws_events_sent.inc_by(sent);
+            COUNTERS.ws_events_sent.inc_by(sent);
             *last = next;
             end
         }

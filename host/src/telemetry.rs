@@ -43,7 +43,7 @@ impl Sum {
     }
 }
 
-pub struct Metrics {
+pub struct Counters {
     pub http_requests: Counter,
     pub http_client_errors: Counter,
     pub http_server_errors: Counter,
@@ -59,7 +59,7 @@ pub struct Metrics {
     pub datasets_uploaded: Counter,
 }
 
-pub static METRICS: Metrics = Metrics {
+pub static COUNTERS: Counters = Counters {
     http_requests: Counter::new(),
     http_client_errors: Counter::new(),
     http_server_errors: Counter::new(),
@@ -77,7 +77,7 @@ pub static METRICS: Metrics = Metrics {
 
 /// The exposition text, with gauges the caller measured just now.
 pub fn render(queue_depth: Option<u64>, plugins: usize) -> String {
-    let m = &METRICS;
+    let m = &COUNTERS;
     let mut out = String::new();
     let mut line = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
