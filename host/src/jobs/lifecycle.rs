@@ -319,40 +319,28 @@ mod tests {
         Ending::Completed { results: json!({"accuracy": 0.5}), headline: 0.5, metrics: json!({}), model_path: "/jobs/j/model".into() }
     }
 
-    /// Every transition, by name.
-    fn every_transition() -> Vec<(&'static str, Transition)> {
+    /// Every transition: its name, the one status it is allowed from, and
+    /// whether it needs the job's current claim.
+    fn every_transition() -> Vec<(&'static str, JobStatus, bool, Transition)> {
+        use JobStatus::{Queued, Running};
         vec![
-            ("claim", claim("j", "w", 1)),
-            ("emit", emit(Event::progress("j", 1, 2, Default::default()))),
-            ("finish completed", finish("j", &completed())),
-            ("finish failed", finish("j", &Ending::Failed("boom".into()))),
-            ("finish cancelled", finish("j", &Ending::Cancelled("stop".into()))),
-            ("requeue on shutdown", requeue_on_shutdown("j")),
-            ("cancel queued", cancel_queued("j")),
-            ("request cancel", request_cancel()),
-            ("reap requeue", reap("j", 1, Some("w"), 3)),
-            ("reap fail", reap("j", 3, Some("w"), 3)),
-            ("recover after restart", recover_after_restart("j")),
+            ("claim", Queued, false, claim("j", "w", 1)),
+            ("cancel queued", Queued, false, cancel_queued("j")),
+            ("emit", Running, true, emit(Event::progress("j", 1, 2, Default::default()))),
+            ("finish completed", Running, true, finish("j", &completed())),
+            ("finish failed", Running, true, finish("j", &Ending::Failed("boom".into()))),
+            ("finish cancelled", Running, true, finish("j", &Ending::Cancelled("stop".into()))),
+            ("requeue on shutdown", Running, true, requeue_on_shutdown("j")),
+            ("reap requeue", Running, true, reap("j", 1, Some("w"), 3)),
+            ("reap fail", Running, true, reap("j", 3, Some("w"), 3)),
+            ("request cancel", Running, false, request_cancel()),
+            ("recover after restart", Running, false, recover_after_restart("j")),
         ]
     }
 
     #[test]
     fn each_transition_is_allowed_from_one_status_only() {
-        let expected_from = [
-            ("claim", JobStatus::Queued),
-            ("cancel queued", JobStatus::Queued),
-            ("emit", JobStatus::Running),
-            ("finish completed", JobStatus::Running),
-            ("finish failed", JobStatus::Running),
-            ("finish cancelled", JobStatus::Running),
-            ("requeue on shutdown", JobStatus::Running),
-            ("request cancel", JobStatus::Running),
-            ("reap requeue", JobStatus::Running),
-            ("reap fail", JobStatus::Running),
-            ("recover after restart", JobStatus::Running),
-        ];
-        for (name, transition) in every_transition() {
-            let from = expected_from.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap();
+        for (name, from, _, transition) in every_transition() {
             for status in ALL {
                 let verdict = transition.permits(status, true);
                 if status == from {
@@ -366,15 +354,17 @@ mod tests {
 
     #[test]
     fn a_worker_change_needs_the_current_claim() {
-        for (name, transition) in every_transition() {
-            let needs_claim =
-                matches!(name, "emit" | "finish completed" | "finish failed" | "finish cancelled" | "requeue on shutdown" | "reap requeue" | "reap fail");
-            let without = transition.permits(transition.from, false);
-            if needs_claim {
-                assert_eq!(without, Err(Refused::StaleClaim), "{name}");
-            } else {
-                assert_eq!(without, Ok(()), "{name}");
-            }
+        for (name, from, needs_claim, transition) in every_transition() {
+            let expected = if needs_claim { Err(Refused::StaleClaim) } else { Ok(()) };
+            assert_eq!(transition.permits(from, false), expected, "{name}");
+            assert_eq!(transition.guard == Guard::CurrentClaim, needs_claim, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_cancelling_a_running_job_emits_nothing() {
+        for (name, _, _, transition) in every_transition() {
+            assert_eq!(transition.event.is_none(), name == "request cancel", "{name}");
         }
     }
 

@@ -21,11 +21,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::{JobRecord, StoredEvent};
 
-/// One line of the journal.
+/// One line of the journal. Written from borrowed data (nothing is copied);
+/// an `Op` lives only while its line is read or written, so its size is moot.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)]
 enum Op<'a> {
-    Job { record: JobRecord },
+    Job { record: Cow<'a, JobRecord> },
     Event { id: Cow<'a, str>, json: Cow<'a, str> },
 }
 
@@ -61,7 +63,7 @@ pub(super) fn replay(dir: &Path) -> Vec<Replayed> {
             let Ok(line) = line else { break };
             // A torn last line (the process died mid-write) is skipped.
             match serde_json::from_str::<Op>(&line) {
-                Ok(Op::Job { record }) => replay_record(&mut jobs, &mut order, record),
+                Ok(Op::Job { record }) => replay_record(&mut jobs, &mut order, record.into_owned()),
                 Ok(Op::Event { id, json }) => replay_event(&mut jobs, &id, json.into_owned()),
                 Err(_) => continue,
             }
@@ -119,7 +121,7 @@ impl Journal {
         {
             let mut out = BufWriter::new(File::create(&tmp)?);
             for (record, events) in jobs {
-                writeln!(out, "{}", serde_json::to_string(&Op::Job { record: record.clone() })?)?;
+                writeln!(out, "{}", serde_json::to_string(&Op::Job { record: Cow::Borrowed(record) })?)?;
                 for event in events {
                     writeln!(out, "{}", event_line(&record.job_id, event))?;
                 }
@@ -135,7 +137,7 @@ impl Journal {
 
     /// Appends a snapshot of the record (buffered until `flush`).
     pub(super) fn record(&mut self, record: &JobRecord) {
-        let line = serde_json::to_string(&Op::Job { record: record.clone() }).expect("journal entries are plain data");
+        let line = serde_json::to_string(&Op::Job { record: Cow::Borrowed(record) }).expect("journal entries are plain data");
         self.append(&line);
     }
 
