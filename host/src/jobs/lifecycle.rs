@@ -8,9 +8,11 @@
 //! Redis by handing the writes and the serialised event to Lua scripts that
 //! only check the guard and apply them, atomically.
 //!
-//!   submit -> queued -> claim -> running -> finish -> completed | failed | cancelled
-//!   running -> (shutdown, reaper, restart) -> queued;  running -> (reaper) -> failed
-//!   queued -> cancel -> cancelled;  running -> cancel -> running, cancel requested
+//! ```text
+//! submit -> queued --claim--> running --finish--> completed | failed | cancelled
+//! running --shutdown, reaper, restart--> queued      running --reaper--> failed
+//! queued --cancel--> cancelled                       running --cancel--> running, flagged
+//! ```
 //!
 //! Owns the transitions and their messages. It must not store anything or
 //! know how a broker lays out jobs (keys, token values, queue structures).
