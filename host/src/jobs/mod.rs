@@ -1,20 +1,20 @@
 //! Jobs: the record of one training request, its state machine
-//! (queued -> running -> completed | failed | cancelled) and the seq-numbered
-//! events a job emits, in the exact JSON shapes of the older API contract.
+//! (queued -> running -> completed | failed | cancelled, decided in
+//! `lifecycle`) and the seq-numbered events a job emits, in the exact JSON
+//! shapes of the older API contract.
 //!
 //! Owns these types and their JSON. It must not store anything, talk to a
 //! broker or run training: `queue` persists records and events, `worker` runs jobs.
 
 pub mod events;
+pub mod lifecycle;
 pub mod results;
-
-/// Message (event and record) of a job cancelled while still queued.
-pub const CANCELLED_BEFORE_START: &str = "Training cancelled before it started";
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use events::{Event, EventText, StoredEvent};
+pub use lifecycle::CANCELLED_BEFORE_START;
 pub use results::{model_path, JobResults, MODEL_ROUTE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]

@@ -87,6 +87,19 @@ fn with_sorted_keys<S: Serializer>(summary: &TrainSummary, serializer: S) -> Res
     serde_json::to_value(summary).map_err(serde::ser::Error::custom)?.serialize(serializer)
 }
 
+/// Small results of a completed classification job, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn sample(job_id: &str, accuracy: f64) -> JobResults {
+    let metrics = serde_json::json!({"accuracy": accuracy});
+    serde_json::from_value(serde_json::json!({
+        "accuracy": accuracy, "dropped_log_lines": 0, "headline_metric": "accuracy", "log": [], "metrics": metrics,
+        "model_path": model_path(job_id), "status": "completed",
+        "summary": {"evaluated_on": "holdout", "feature_importances": null, "metrics": {"headline": accuracy, "headline_name": "accuracy", "values": metrics},
+            "plugin_metrics": {}, "rows_train": 8, "rows_validation": 2, "skipped_columns": []},
+    }))
+    .expect("results in the stored shape")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

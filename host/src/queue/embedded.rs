@@ -1,31 +1,31 @@
 //! The embedded broker: everything in this process's memory, every change
-//! appended to a log file in the data dir (`broker/journal.jsonl`), replayed
-//! and compacted at start. A restart loses nothing: queued jobs stay queued,
-//! and jobs that were running when the process died are queued again.
-//!
-//! Durability: each change is written to the OS before it is acknowledged or
-//! published (nothing is lost when the process is killed), and fsynced by a
-//! group-commit thread shortly after (see `spawn_syncer` for the window a power
-//! cut can lose).
+//! appended to a journal in the data dir (`broker/journal.jsonl`, see
+//! `journal`), replayed and compacted at start. A restart loses nothing:
+//! queued jobs stay queued, and jobs that were running when the process died
+//! are queued again.
 //!
 //! Only one process may use a data dir's broker at a time (the journal is
 //! locked); several processes need the Redis broker.
+//!
+//! Owns the jobs, queue and worker heartbeats of this process, and applies the
+//! transitions `jobs::lifecycle` decides, under one lock. It must not decide a
+//! transition itself, nor know the journal's file format.
 
-use std::borrow::Cow;
+mod journal;
+
 use std::collections::{HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::{Broker, BrokerError, CancelOutcome, Claim, Hub, ReapPolicy, Result, Subscription};
-use crate::jobs::{now_ms, Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent, CANCELLED_BEFORE_START};
+use crate::jobs::lifecycle::{self, ClaimChange, QueueEnd, Transition};
+use crate::jobs::{now_ms, Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent};
+use journal::{Journal, Replayed};
 
 struct Entry {
     record: JobRecord,
@@ -39,117 +39,41 @@ struct State {
     order: Vec<String>,
     queue: VecDeque<String>,
     heartbeats: HashMap<String, Instant>,
-    journal: BufWriter<File>,
-    /// Wakes the group-commit thread after a flush (see `spawn_syncer`).
-    dirty: std::sync::mpsc::SyncSender<()>,
+    journal: Journal,
 }
 
 pub struct EmbeddedBroker {
     state: Mutex<State>,
     notify: Notify,
     hub: Arc<Hub>,
-    _lock: File,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-enum Op<'a> {
-    Job { record: JobRecord },
-    Event { id: Cow<'a, str>, json: Cow<'a, str> },
 }
 
 impl EmbeddedBroker {
     pub fn open(dir: &Path) -> anyhow::Result<EmbeddedBroker> {
         std::fs::create_dir_all(dir)?;
-        let lock = lock_dir(dir)?;
-        let path = dir.join("journal.jsonl");
-        let mut jobs: HashMap<String, Entry> = HashMap::new();
-        let mut order = Vec::new();
-        if let Ok(file) = File::open(&path) {
-            for line in BufReader::new(file).lines() {
-                let Ok(line) = line else { break };
-                // A torn last line (the process died mid-write) is skipped.
-                let Ok(op) = serde_json::from_str::<Op>(&line) else { continue };
-                match op {
-                    Op::Job { record } => match jobs.get_mut(&record.job_id) {
-                        Some(entry) => entry.record = merge(record, &entry.record),
-                        None => {
-                            order.push(record.job_id.clone());
-                            jobs.insert(record.job_id.clone(), Entry { record, events: vec![], token: None });
-                        }
-                    },
-                    Op::Event { id, json } => {
-                        if let (Some(entry), Some(event)) = (jobs.get_mut(id.as_ref()), StoredEvent::parse_owned(json.into_owned())) {
-                            if event.seq == entry.events.len() as u64 + 1 {
-                                if let Some(p) = progress_of(&event.json) {
-                                    entry.record.progress = p;
-                                }
-                                entry.record.last_seq = event.seq;
-                                entry.events.push(event);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        order.sort_by_key(|id| jobs[id].record.created_at);
-        // Jobs that were running when the process stopped go back on the queue.
-        let mut requeued = vec![];
-        for id in &order {
-            let entry = jobs.get_mut(id).unwrap();
-            if entry.record.status == JobStatus::Running {
-                entry.record.status = JobStatus::Queued;
-                entry.record.worker = None;
-                requeued.push(id.clone());
-            }
-        }
-        let queue: VecDeque<String> = order.iter().filter(|id| jobs[*id].record.status == JobStatus::Queued).cloned().collect();
-        // Compact: one snapshot per job plus its events, then carry on appending.
-        let tmp = dir.join("journal.jsonl.tmp");
-        {
-            let mut out = BufWriter::new(File::create(&tmp)?);
-            for id in &order {
-                let entry = &jobs[id];
-                writeln!(out, "{}", serde_json::to_string(&Op::Job { record: entry.record.clone() })?)?;
-                for e in &entry.events {
-                    writeln!(out, "{}", serde_json::to_string(&Op::Event { id: Cow::Borrowed(id), json: Cow::Borrowed(e.json.as_str()) })?)?;
-                }
-            }
-            out.flush()?;
-            out.get_ref().sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)?;
-        let journal = BufWriter::new(OpenOptions::new().append(true).open(&path)?);
-        let dirty = spawn_syncer(journal.get_ref().try_clone()?)?;
-        let broker = EmbeddedBroker {
-            state: Mutex::new(State { jobs, order, queue, heartbeats: HashMap::new(), journal, dirty }),
-            notify: Notify::new(),
-            hub: Hub::new(),
-            _lock: lock,
-        };
-        {
-            let mut state = broker.state.lock();
-            for id in requeued {
-                broker.emit_locked(&mut state, &id, Event::status(&id, JobStatus::Queued, None, Some("re-queued: the process restarted while it ran".into())));
-            }
-            let _ = state.journal.flush();
-        }
-        if !broker.state.lock().queue.is_empty() {
-            broker.notify.notify_one();
-        }
+        let lock = journal::lock_dir(dir)?;
+        let mut jobs = journal::replay(dir);
+        let recovered = recover_running(&mut jobs);
+        let journal = Journal::compact(dir, lock, jobs.iter().map(|job| (&job.record, job.events.as_slice())))?;
+        let broker = EmbeddedBroker { state: Mutex::new(State::new(jobs, journal)), notify: Notify::new(), hub: Hub::new() };
+        broker.emit_recovered(recovered);
         Ok(broker)
     }
 
-    fn write(state: &mut State, op: &Op) {
-        let line = serde_json::to_string(op).expect("journal entries are plain data");
-        if let Err(e) = writeln!(state.journal, "{line}") {
-            tracing::error!(error = %e, "writing the broker journal");
-        }
+    pub fn journal_path(dir: &Path) -> PathBuf {
+        journal::path(dir)
     }
 
-    fn snapshot(state: &mut State, id: &str) {
-        let record = state.jobs[id].record.clone();
-        Self::write(state, &Op::Job { record });
+    /// Emits the `status: queued` events of the jobs a restart re-queued, and wakes a claimer.
+    fn emit_recovered(&self, recovered: Vec<(String, Event)>) {
+        let mut state = self.state.lock();
+        for (id, event) in recovered {
+            self.emit_locked(&mut state, &id, event);
+        }
+        state.journal.flush();
+        if !state.queue.is_empty() {
+            self.notify.notify_one();
+        }
     }
 
     /// Appends an event, persists it and delivers it live. Returns its seq.
@@ -163,92 +87,130 @@ impl EmbeddedBroker {
         let stored = StoredEvent::new(&event, seq);
         entry.events.push(stored.clone());
         // Written to the OS before anyone sees it: a kill -9 cannot lose a published event.
-        Self::write(state, &Op::Event { id: Cow::Borrowed(id), json: Cow::Borrowed(stored.json.as_str()) });
+        state.journal.event(id, &stored);
         self.hub.publish(id, stored);
         seq
     }
 
-    fn check<'a>(state: &'a mut State, claim: &Claim) -> Result<&'a mut Entry> {
-        let entry = state.jobs.get_mut(claim.job_id()).ok_or_else(|| BrokerError::NotFound(claim.job_id().into()))?;
-        if entry.token.as_deref() != Some(claim.token.as_str()) || entry.record.status != JobStatus::Running {
-            return Err(BrokerError::Stale(claim.job_id().into()));
+    /// Makes `transition` (already permitted) on job `id`: record, claim
+    /// token (`granted` is the new one), snapshot, queue and event. Returns
+    /// the seq of the event, if it emits one. The caller flushes the journal.
+    fn apply(&self, state: &mut State, id: &str, transition: Transition, granted: Option<&str>) -> Option<u64> {
+        let entry = state.jobs.get_mut(id)?;
+        transition.apply(&mut entry.record, now_ms());
+        match transition.claim {
+            ClaimChange::Grant => entry.token = granted.map(str::to_string),
+            ClaimChange::Release => entry.token = None,
+            ClaimChange::Keep => {}
         }
-        Ok(entry)
+        if transition.changes_record() {
+            state.journal.record(&entry.record);
+        }
+        if transition.leaves_queue() {
+            state.leave_queue(id);
+        }
+        let seq = transition.event.map(|event| self.emit_locked(state, id, event));
+        match transition.enqueue {
+            Some(QueueEnd::Front) => state.queue.push_front(id.to_string()),
+            Some(QueueEnd::Back) => state.queue.push_back(id.to_string()),
+            None => {}
+        }
+        seq
     }
 
-    /// Hands the buffered lines to the OS (one write), then asks for an fsync.
-    fn flush(state: &mut State) {
-        if let Err(e) = state.journal.flush() {
-            tracing::error!(error = %e, "flushing the broker journal");
-        }
-        // Full: a sync is already pending and will cover these lines too.
-        let _ = state.dirty.try_send(());
+    /// Makes a transition a worker asks for under `claim`: refused as stale
+    /// unless the claim is still the job's current one.
+    fn apply_claimed(&self, claim: &Claim, transition: Transition) -> Result<Option<u64>> {
+        let mut state = self.state.lock();
+        let entry = state.jobs.get(claim.job_id()).ok_or_else(|| BrokerError::NotFound(claim.job_id().into()))?;
+        let holds_claim = entry.token.as_deref() == Some(claim.token.as_str());
+        transition.permits(entry.record.status, holds_claim).map_err(|_| BrokerError::Stale(claim.job_id().into()))?;
+        let seq = self.apply(&mut state, claim.job_id(), transition, None);
+        state.journal.flush();
+        Ok(seq)
     }
-}
 
-/// Group commit: a thread that fsyncs the journal whenever lines were written
-/// since its last fsync, so everything written while one fsync runs is made
-/// durable by the next one. Writers never wait for it: every change reaches the
-/// OS (a `write`) before it is acknowledged or published, so a killed process
-/// (kill -9) loses nothing; a power cut or kernel crash can lose the changes of
-/// the last fsync interval or two (an fsync takes ~4 ms on the test VM).
-fn spawn_syncer(file: File) -> std::io::Result<std::sync::mpsc::SyncSender<()>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-    std::thread::Builder::new().name("journal-fsync".into()).spawn(move || {
-        // Ends when the broker (the sender) is dropped.
-        while rx.recv().is_ok() {
-            if let Err(e) = file.sync_data() {
-                tracing::error!(error = %e, "fsync of the broker journal");
+    /// Gives the first claimable job of the queue to `worker`, skipping ids
+    /// whose job is no longer queued.
+    fn claim_queued(&self, state: &mut State, worker: &str) -> Option<Claim> {
+        while let Some(id) = state.queue.front().cloned() {
+            let Some(entry) = state.jobs.get(&id) else {
+                state.queue.pop_front();
+                continue;
+            };
+            let transition = lifecycle::claim(&id, worker, entry.record.attempts + 1);
+            if transition.permits(entry.record.status, false).is_err() {
+                state.queue.pop_front();
+                continue;
             }
+            let token = uuid::Uuid::new_v4().to_string();
+            self.apply(state, &id, transition, Some(&token));
+            state.journal.flush();
+            let job = state.jobs.get(&id)?.record.clone();
+            return Some(Claim { job, token, worker: worker.to_string() });
         }
-    })?;
-    Ok(tx)
-}
-
-/// The progress a stored event carries, if any.
-fn progress_of(json: &str) -> Option<u8> {
-    #[derive(Deserialize)]
-    struct P {
-        progress: Option<u8>,
-    }
-    serde_json::from_str::<P>(json).ok()?.progress
-}
-
-/// A later snapshot wins, but progress and seq come from the events.
-fn merge(mut newer: JobRecord, older: &JobRecord) -> JobRecord {
-    newer.last_seq = older.last_seq;
-    newer.progress = older.progress.max(newer.progress);
-    newer
-}
-
-#[cfg(unix)]
-fn lock_dir(dir: &Path) -> anyhow::Result<File> {
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(_) => {
-            anyhow::bail!("another trainhost process is using the embedded broker in {}; run one process per data dir, or use Redis for several", dir.display())
-        }
+        None
     }
 }
 
-#[cfg(not(unix))]
-fn lock_dir(dir: &Path) -> anyhow::Result<File> {
-    Ok(OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?)
+impl State {
+    fn new(jobs: Vec<Replayed>, journal: Journal) -> State {
+        let order: Vec<String> = jobs.iter().map(|job| job.record.job_id.clone()).collect();
+        let queue = jobs.iter().filter(|job| job.record.status == JobStatus::Queued).map(|job| job.record.job_id.clone()).collect();
+        let jobs = jobs.into_iter().map(|job| (job.record.job_id.clone(), Entry { record: job.record, events: job.events, token: None })).collect();
+        State { jobs, order, queue, heartbeats: HashMap::new(), journal }
+    }
+
+    /// Takes `id` off the queue: at the front when it was just claimed.
+    fn leave_queue(&mut self, id: &str) {
+        if self.queue.front().is_some_and(|first| first == id) {
+            self.queue.pop_front();
+        } else {
+            self.queue.retain(|queued| queued != id);
+        }
+    }
+
+    /// Running jobs whose worker has not been heard from within `dead_after`, in submission order.
+    fn runs_of_silent_workers(&self, dead_after: Duration) -> Vec<String> {
+        let now = Instant::now();
+        let silent = |worker: &Option<String>| worker.as_ref().is_none_or(|w| self.heartbeats.get(w).is_none_or(|beat| now.duration_since(*beat) > dead_after));
+        let running = |id: &&String| self.jobs.get(*id).is_some_and(|e| e.record.status == JobStatus::Running && silent(&e.record.worker));
+        self.order.iter().filter(running).cloned().collect()
+    }
+}
+
+/// Jobs that were running when the process stopped go back to queued; returns
+/// the event each of them emits once the journal is open again.
+fn recover_running(jobs: &mut [Replayed]) -> Vec<(String, Event)> {
+    let now = now_ms();
+    let mut recovered = vec![];
+    for job in jobs.iter_mut() {
+        let transition = lifecycle::recover_after_restart(&job.record.job_id);
+        if transition.permits(job.record.status, false).is_ok() {
+            transition.apply(&mut job.record, now);
+            recovered.extend(transition.event.map(|event| (job.record.job_id.clone(), event)));
+        }
+    }
+    recovered
 }
 
 #[async_trait]
 impl Broker for EmbeddedBroker {
     async fn submit(&self, job_id: &str, spec: JobSpec) -> Result<JobRecord> {
-        let record = JobRecord::new(job_id.to_string(), spec);
+        let submission = lifecycle::submit(job_id, spec);
+        let record = submission.record.clone();
         {
             let mut state = self.state.lock();
-            state.jobs.insert(job_id.to_string(), Entry { record: record.clone(), events: vec![], token: None });
+            state.jobs.insert(job_id.to_string(), Entry { record: submission.record, events: vec![], token: None });
             state.order.push(job_id.to_string());
-            Self::snapshot(&mut state, job_id);
-            self.emit_locked(&mut state, job_id, Event::status(job_id, JobStatus::Queued, None, None));
-            state.queue.push_back(job_id.to_string());
-            Self::flush(&mut state);
+            state.journal.record(&record);
+            let seq = self.emit_locked(&mut state, job_id, submission.event);
+            debug_assert_eq!(seq, 1);
+            match submission.enqueue {
+                QueueEnd::Front => state.queue.push_front(job_id.to_string()),
+                QueueEnd::Back => state.queue.push_back(job_id.to_string()),
+            }
+            state.journal.flush();
         }
         self.notify.notify_one();
         Ok(JobRecord { last_seq: 1, ..record })
@@ -260,7 +222,7 @@ impl Broker for EmbeddedBroker {
 
     async fn list(&self, query: &JobQuery) -> Result<JobPage> {
         let state = self.state.lock();
-        let matching: Vec<&JobRecord> = state.order.iter().rev().map(|id| &state.jobs[id].record).filter(|r| query.matches(r)).collect();
+        let matching: Vec<&JobRecord> = state.order.iter().rev().filter_map(|id| state.jobs.get(id)).map(|e| &e.record).filter(|r| query.matches(r)).collect();
         let total = matching.len();
         let jobs = matching.into_iter().skip(query.offset).take(query.limit).cloned().collect();
         Ok(JobPage { jobs, total })
@@ -270,32 +232,16 @@ impl Broker for EmbeddedBroker {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.notify.notified();
-            {
+            let (claim, more) = {
                 let mut state = self.state.lock();
                 state.heartbeats.insert(worker.to_string(), Instant::now());
-                while let Some(id) = state.queue.pop_front() {
-                    let Some(entry) = state.jobs.get_mut(&id) else { continue };
-                    if entry.record.status != JobStatus::Queued {
-                        continue;
-                    }
-                    let token = uuid::Uuid::new_v4().to_string();
-                    entry.token = Some(token.clone());
-                    entry.record.status = JobStatus::Running;
-                    entry.record.attempts += 1;
-                    entry.record.worker = Some(worker.to_string());
-                    entry.record.started_at = Some(now_ms());
-                    let attempt = entry.record.attempts;
-                    Self::snapshot(&mut state, &id);
-                    self.emit_locked(&mut state, &id, Event::status(&id, JobStatus::Running, Some(attempt), None));
-                    Self::flush(&mut state);
-                    let more = !state.queue.is_empty();
-                    let job = state.jobs[&id].record.clone();
-                    drop(state);
-                    if more {
-                        self.notify.notify_one();
-                    }
-                    return Ok(Some(Claim { job, token, worker: worker.to_string() }));
+                (self.claim_queued(&mut state, worker), !state.queue.is_empty())
+            };
+            if let Some(claim) = claim {
+                if more {
+                    self.notify.notify_one();
                 }
+                return Ok(Some(claim));
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Ok(None);
@@ -304,75 +250,28 @@ impl Broker for EmbeddedBroker {
     }
 
     async fn emit(&self, claim: &Claim, event: Event) -> Result<u64> {
-        let mut state = self.state.lock();
-        Self::check(&mut state, claim)?;
-        let seq = self.emit_locked(&mut state, claim.job_id(), event);
-        Self::flush(&mut state);
-        Ok(seq)
+        let seq = self.apply_claimed(claim, lifecycle::emit(event))?;
+        Ok(seq.expect("an emit transition carries its event"))
     }
 
     async fn finish(&self, claim: &Claim, ending: Ending) -> Result<()> {
-        let mut state = self.state.lock();
-        let entry = Self::check(&mut state, claim)?;
-        entry.token = None;
-        entry.record.status = ending.status();
-        entry.record.finished_at = Some(now_ms());
-        match &ending {
-            Ending::Completed { results, .. } => {
-                entry.record.results = Some(results.clone());
-                entry.record.progress = 100;
-            }
-            Ending::Failed(m) | Ending::Cancelled(m) => entry.record.error = Some(m.clone()),
-        }
-        Self::snapshot(&mut state, claim.job_id());
-        self.emit_locked(&mut state, claim.job_id(), ending.event(claim.job_id()));
-        Self::flush(&mut state);
+        self.apply_claimed(claim, lifecycle::finish(claim.job_id(), &ending))?;
         Ok(())
     }
 
     async fn requeue(&self, claim: &Claim) -> Result<()> {
-        {
-            let mut state = self.state.lock();
-            let entry = Self::check(&mut state, claim)?;
-            entry.token = None;
-            entry.record.status = JobStatus::Queued;
-            entry.record.worker = None;
-            entry.record.attempts = entry.record.attempts.saturating_sub(1);
-            Self::snapshot(&mut state, claim.job_id());
-            self.emit_locked(
-                &mut state,
-                claim.job_id(),
-                Event::status(claim.job_id(), JobStatus::Queued, None, Some("re-queued: its worker is shutting down".into())),
-            );
-            state.queue.push_front(claim.job_id().to_string());
-            Self::flush(&mut state);
-        }
+        self.apply_claimed(claim, lifecycle::requeue_on_shutdown(claim.job_id()))?;
         self.notify.notify_one();
         Ok(())
     }
 
     async fn cancel(&self, job_id: &str) -> Result<CancelOutcome> {
         let mut state = self.state.lock();
-        let entry = state.jobs.get_mut(job_id).ok_or_else(|| BrokerError::NotFound(job_id.into()))?;
-        let outcome = match entry.record.status {
-            JobStatus::Queued => {
-                entry.record.status = JobStatus::Cancelled;
-                entry.record.cancel_requested = true;
-                entry.record.finished_at = Some(now_ms());
-                entry.record.error = Some(CANCELLED_BEFORE_START.into());
-                state.queue.retain(|id| id != job_id);
-                Self::snapshot(&mut state, job_id);
-                self.emit_locked(&mut state, job_id, Event::Cancelled { seq: 0, job_id: job_id.into(), message: CANCELLED_BEFORE_START.into() });
-                CancelOutcome::Cancelled
-            }
-            JobStatus::Running => {
-                entry.record.cancel_requested = true;
-                Self::snapshot(&mut state, job_id);
-                CancelOutcome::Requested
-            }
-            status => CancelOutcome::AlreadyEnded(status),
-        };
-        Self::flush(&mut state);
+        let status = state.jobs.get(job_id).ok_or_else(|| BrokerError::NotFound(job_id.into()))?.record.status;
+        let Some(transition) = lifecycle::cancel(job_id, status) else { return Ok(CancelOutcome::AlreadyEnded(status)) };
+        let outcome = if transition.to == JobStatus::Cancelled { CancelOutcome::Cancelled } else { CancelOutcome::Requested };
+        self.apply(&mut state, job_id, transition, None);
+        state.journal.flush();
         Ok(outcome)
     }
 
@@ -392,48 +291,18 @@ impl Broker for EmbeddedBroker {
 
     async fn reap(&self, policy: ReapPolicy) -> Result<Vec<String>> {
         let mut state = self.state.lock();
-        let now = Instant::now();
-        let dead = |state: &State, worker: &Option<String>| {
-            worker.as_ref().is_none_or(|w| state.heartbeats.get(w).is_none_or(|t| now.duration_since(*t) > policy.dead_after))
-        };
-        let stale: Vec<String> = state
-            .order
-            .iter()
-            .filter(|id| {
-                let r = &state.jobs[*id].record;
-                r.status == JobStatus::Running && dead(&state, &r.worker)
-            })
-            .cloned()
-            .collect();
-        for id in &stale {
-            let entry = state.jobs.get_mut(id).unwrap();
-            let worker = entry.record.worker.take().unwrap_or_default();
-            entry.token = None;
-            if entry.record.attempts >= policy.max_attempts {
-                let message = format!(
-                    "the job failed after {} attempts: each time its worker stopped responding while training (last worker: {worker})",
-                    entry.record.attempts
-                );
-                entry.record.status = JobStatus::Failed;
-                entry.record.error = Some(message.clone());
-                entry.record.finished_at = Some(now_ms());
-                Self::snapshot(&mut state, id);
-                self.emit_locked(&mut state, id, Event::Error { seq: 0, job_id: id.clone(), message });
-            } else {
-                entry.record.status = JobStatus::Queued;
-                let attempts = entry.record.attempts;
-                Self::snapshot(&mut state, id);
-                let message = format!("re-queued: worker {worker} stopped responding (attempt {attempts} of {})", policy.max_attempts);
-                self.emit_locked(&mut state, id, Event::status(id, JobStatus::Queued, None, Some(message)));
-                state.queue.push_front(id.clone());
-            }
+        let silent = state.runs_of_silent_workers(policy.dead_after);
+        for id in &silent {
+            let Some(record) = state.jobs.get(id).map(|e| &e.record) else { continue };
+            let transition = lifecycle::reap(id, record.attempts, record.worker.as_deref(), policy.max_attempts);
+            self.apply(&mut state, id, transition, None);
         }
-        Self::flush(&mut state);
+        state.journal.flush();
         drop(state);
-        if !stale.is_empty() {
+        if !silent.is_empty() {
             self.notify.notify_one();
         }
-        Ok(stale)
+        Ok(silent)
     }
 
     async fn events_after(&self, job_id: &str, after: u64) -> Result<Vec<StoredEvent>> {
@@ -456,11 +325,5 @@ impl Broker for EmbeddedBroker {
 
     fn shared(&self) -> bool {
         false
-    }
-}
-
-impl EmbeddedBroker {
-    pub fn journal_path(dir: &Path) -> PathBuf {
-        dir.join("journal.jsonl")
     }
 }

@@ -3,9 +3,10 @@
 //! processes and machines) and `embedded` (one process, persisted in the data
 //! dir). Both pass the same contract suite (`tests/broker_contract.rs`).
 //!
-//! Owns where jobs and events live and the rules that keep them consistent:
-//! seq numbering, claim tokens, attempts, cancellation flags. It must not run
-//! training, read datasets or know about HTTP.
+//! Owns where jobs and events live and what keeps them consistent: seq
+//! numbering, claim tokens, and applying each transition `jobs::lifecycle`
+//! decides atomically. It must not decide transitions itself, run training,
+//! read datasets or know about HTTP.
 
 pub mod embedded;
 pub mod hub;
