@@ -109,12 +109,12 @@ async fn contract(broker: Arc<dyn Broker>) {
     broker.heartbeat("w2").await.unwrap();
     assert!(broker.reap(policy).await.unwrap().is_empty(), "a live worker keeps its job");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(broker.reap(policy).await.unwrap(), [d.clone()]);
+    assert_eq!(broker.reap(policy).await.unwrap(), std::slice::from_ref(&d));
     assert!(matches!(broker.emit(&again, Event::progress(&d, 1, 1, Default::default())).await, Err(BrokerError::Stale(_))), "the dead worker's claim is void");
     let third = broker.claim("w3", wait).await.unwrap().unwrap();
     assert_eq!(third.job.attempts, 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(broker.reap(policy).await.unwrap(), [d.clone()]);
+    assert_eq!(broker.reap(policy).await.unwrap(), std::slice::from_ref(&d));
     let failed = broker.get(&d).await.unwrap().unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     assert!(failed.error.unwrap().contains("after 2 attempts"));

@@ -56,7 +56,7 @@ fn a_setting_in_the_wrong_section_is_refused_by_name() {
     let dir = temp_dir();
     let misplaced = dir.path().join("trainhost.toml");
     std::fs::write(&misplaced, shipped.replacen("\n[broker]\n", "\n[broker]\ncache_mib = 10240\n", 1)).unwrap();
-    let err = load(&misplaced).err().expect("cache_mib under [broker] was accepted");
+    let err = load(&misplaced).expect_err("cache_mib under [broker] was accepted");
     assert!(err.to_string().contains("unknown field `cache_mib`"), "{err}");
 }
 
