@@ -50,7 +50,7 @@ fn categorical(name: &str, codes: Vec<u32>, n_levels: usize) -> Column {
 /// features and a noisy signal of them (a few of its values missing).
 fn synthetic(rows: usize) -> (Table, Vec<f64>) {
     let mut s = Stream(0x9E37_79B9_7F4A_7C15);
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); 5];
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); 5];
     let (mut city, mut colour) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
     let mut signal = Vec::with_capacity(rows);
     for i in 0..rows {
