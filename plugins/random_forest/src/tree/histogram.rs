@@ -69,6 +69,7 @@ impl Histograms {
     /// `mid..end`: the smaller child's samples are accumulated (into a new
     /// buffer if it carries histograms, else subtracted straight from the
     /// parent's), the larger child keeps the rest.
+    #[inline]
     pub fn children(
         &mut self,
         binned: &Binned,

