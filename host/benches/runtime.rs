@@ -8,7 +8,10 @@
 //!    (epoch deadline, fuel, none), to show what enforcing limits costs,
 //! 4. random_forest's fit built natively vs as wasm under each mode: the
 //!    sandbox's overhead on a real algorithm.
+//!
 //! Needs the plugins built: scripts/build-plugins.
+// A benchmark, not the service: a failed set-up step may stop it with a panic.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

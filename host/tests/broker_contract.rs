@@ -1,5 +1,8 @@
 //! One contract, two brokers: the embedded one and Redis (under its own key
 //! prefix, deleted at the end) must behave the same.
+#![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +10,8 @@ use std::time::Duration;
 use serde_json::json;
 use trainhost::jobs::{Ending, Event, JobQuery, JobResults, JobSpec, JobStatus};
 use trainhost::queue::{embedded::EmbeddedBroker, redis::RedisBroker, Broker, BrokerError, CancelOutcome, ReapPolicy};
+
+use common::{redis_prefix, temp_dir, REDIS};
 
 fn spec(plugin: &str) -> JobSpec {
     JobSpec {
@@ -104,12 +109,12 @@ async fn contract(broker: Arc<dyn Broker>) {
     broker.heartbeat("w2").await.unwrap();
     assert!(broker.reap(policy).await.unwrap().is_empty(), "a live worker keeps its job");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(broker.reap(policy).await.unwrap(), [d.clone()]);
+    assert_eq!(broker.reap(policy).await.unwrap(), std::slice::from_ref(&d));
     assert!(matches!(broker.emit(&again, Event::progress(&d, 1, 1, Default::default())).await, Err(BrokerError::Stale(_))), "the dead worker's claim is void");
     let third = broker.claim("w3", wait).await.unwrap().unwrap();
     assert_eq!(third.job.attempts, 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(broker.reap(policy).await.unwrap(), [d.clone()]);
+    assert_eq!(broker.reap(policy).await.unwrap(), std::slice::from_ref(&d));
     let failed = broker.get(&d).await.unwrap().unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     assert!(failed.error.unwrap().contains("after 2 attempts"));
@@ -138,13 +143,13 @@ async fn contract(broker: Arc<dyn Broker>) {
 
 #[tokio::test]
 async fn embedded_broker_keeps_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     contract(Arc::new(EmbeddedBroker::open(dir.path()).unwrap())).await;
 }
 
 #[tokio::test]
 async fn embedded_broker_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (queued, running) = (id(), id());
     {
         let broker = EmbeddedBroker::open(dir.path()).unwrap();
@@ -168,8 +173,8 @@ async fn embedded_broker_survives_a_restart() {
 
 #[tokio::test]
 async fn redis_broker_keeps_the_contract() {
-    let prefix = format!("trainhost-test-{}", uuid::Uuid::new_v4());
-    let broker = Arc::new(RedisBroker::connect("redis://127.0.0.1:6379", &prefix).await.expect("Redis at 127.0.0.1:6379 (scripts/test starts it)"));
+    let prefix = redis_prefix();
+    let broker = Arc::new(RedisBroker::connect(REDIS, &prefix).await.expect("Redis at 127.0.0.1:6379 (scripts/test starts it)"));
     contract(broker.clone()).await;
     assert!(broker.delete_all_keys().await.unwrap() > 0);
 }
@@ -178,9 +183,9 @@ async fn redis_broker_keeps_the_contract() {
 /// asks later still learns how it ended, from the record, in the same shape.
 #[tokio::test]
 async fn redis_rebuilds_the_terminal_event_once_the_stream_expired() {
-    let prefix = format!("trainhost-test-{}", uuid::Uuid::new_v4());
-    let broker = RedisBroker::connect("redis://127.0.0.1:6379", &prefix).await.expect("Redis at 127.0.0.1:6379 (scripts/test starts it)");
-    let mut raw = redis::Client::open("redis://127.0.0.1:6379").unwrap().get_multiplexed_async_connection().await.unwrap();
+    let prefix = redis_prefix();
+    let broker = RedisBroker::connect(REDIS, &prefix).await.expect("Redis at 127.0.0.1:6379 (scripts/test starts it)");
+    let mut raw = redis::Client::open(REDIS).unwrap().get_multiplexed_async_connection().await.unwrap();
 
     let (done, cancelled) = (id(), id());
     broker.submit(&done, spec("baseline")).await.unwrap();

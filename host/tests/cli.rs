@@ -1,19 +1,20 @@
 //! The `trainhost` binary as a user runs it: train with progress and holdout
 //! metrics, predict from the saved model, list plugins, check plugin files.
+#![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
+use common::*;
 
 /// A config that enables the built plugins with small limits, in its own data dir.
 fn config(dir: &Path) -> PathBuf {
     let path = dir.join("trainhost.toml");
     let text = format!(
         "plugin_dir = {:?}\n[storage]\ndata_dir = {:?}\n[default_limits]\nmemory_mib = 128\ntime_secs = 2.0\nmodel_mib = 8\nlog_kib = 64\n",
-        workspace().join("build/plugins"),
+        plugins_dir(),
         dir.join("data"),
     );
     std::fs::write(&path, text).unwrap();
@@ -21,9 +22,7 @@ fn config(dir: &Path) -> PathBuf {
 }
 
 fn trainhost(dir: &Path, args: &[&str]) -> Output {
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_trainhost")).arg("--config").arg(config(dir)).args(args).current_dir(dir).output().expect("running trainhost");
-    output
+    trainhost_command(&config(dir)).args(args).current_dir(dir).output().expect("running trainhost")
 }
 
 fn text(output: &Output) -> (String, String) {
@@ -31,12 +30,12 @@ fn text(output: &Output) -> (String, String) {
 }
 
 fn data(name: &str) -> String {
-    workspace().join("testdata").join(name).display().to_string()
+    testdata(name).display().to_string()
 }
 
 #[test]
 fn train_prints_epochs_and_holdout_metrics_then_predict_uses_the_model() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let out = trainhost(
         dir.path(),
         &["train", "--plugin", "baseline", "--data", &data("penguins.csv"), "--target", "species", "--task", "classification", "--out", "m.bin"],
@@ -61,7 +60,7 @@ fn train_prints_epochs_and_holdout_metrics_then_predict_uses_the_model() {
 
 #[test]
 fn bad_requests_get_a_message_that_says_what_to_fix() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let cases: [(&[&str], &str); 4] = [
         (&["train", "--plugin", "nope", "--data", "x.csv", "--task", "regression"], "no enabled plugin `nope`"),
         (
@@ -83,7 +82,7 @@ fn bad_requests_get_a_message_that_says_what_to_fix() {
 
 #[test]
 fn plugins_lists_each_schema() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let out = trainhost(dir.path(), &["plugins"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
@@ -95,7 +94,7 @@ fn plugins_lists_each_schema() {
 
 #[test]
 fn plugin_check_names_the_exact_fault_of_each_bad_plugin() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let cases = [
         ("test_endless_loop", "time limit of 2 s"),
         ("test_memory_bomb", "memory limit of 128 MiB"),
@@ -105,17 +104,17 @@ fn plugin_check_names_the_exact_fault_of_each_bad_plugin() {
         ("test_wrong_version", "exports trainhost:plugin/trainer@0.2.0, but this host accepts only trainhost:plugin/trainer@0.1.0"),
     ];
     for (name, fault) in cases {
-        let file = workspace().join("build/plugins").join(format!("{name}.wasm"));
+        let file = plugin_file(name);
         let out = trainhost(dir.path(), &["plugin", "check", &file.display().to_string()]);
         let (stdout, stderr) = text(&out);
         assert!(!out.status.success(), "{name} passed the check: {stdout}");
         assert!(stdout.contains(fault), "{name}: expected `{fault}` in:\n{stdout}\n{stderr}");
     }
-    let flood = workspace().join("build/plugins/test_log_flood.wasm");
+    let flood = plugin_file("test_log_flood");
     let out = trainhost(dir.path(), &["plugin", "check", &flood.display().to_string()]);
     assert!(text(&out).0.contains("log capped"), "{}", text(&out).0);
 
-    let good = workspace().join("build/plugins/baseline.wasm");
+    let good = plugin_file("baseline");
     let out = trainhost(dir.path(), &["plugin", "check", &good.display().to_string()]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -133,7 +132,7 @@ fn holdout_metric(stdout: &str, name: &str) -> f64 {
 
 #[test]
 fn random_forest_through_the_host_learns_real_tables() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     // Floors sit below scikit-learn's cross-validated scores (testdata/README.md:
     // penguins 0.994, diabetes R² 0.419) to allow for one 20% holdout's noise.
     let out = trainhost(
@@ -174,7 +173,7 @@ fn random_forest_through_the_host_learns_real_tables() {
 
 #[test]
 fn kmodes_through_the_host_clusters_zoo_as_well_as_the_python_package() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let out = trainhost(
         dir.path(),
         &[

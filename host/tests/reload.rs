@@ -2,13 +2,12 @@
 //! restart, running jobs keep their plugin, queued jobs of a plugin that went
 //! away fail clearly, a broken config file changes nothing, and settings that
 //! need a restart are reported. Against the real binary, like the service tests.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,7 +16,7 @@ use trainhost::config::PluginEntry;
 use trainhost::runtime::{Limits, PluginRegistry, Runtime};
 
 fn plugin(name: &str, file: &str, enabled: bool) -> String {
-    format!("[[plugins]]\nname = {name:?}\npath = {:?}\nenabled = {enabled}\n", workspace().join("build/plugins").join(file))
+    format!("[[plugins]]\nname = {name:?}\npath = {:?}\nenabled = {enabled}\n", plugins_dir().join(file))
 }
 
 /// The config file `path` (rewritten in place on every call) with data in
@@ -36,67 +35,13 @@ fn write_config(path: &Path, data: &Path, redis_prefix: Option<&str>, concurrenc
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// Every line the process writes to stderr (echoed to the test's own stderr).
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn lines_with(&self, needle: &str) -> Vec<String> {
-        self.0.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
-    }
-
-    /// Waits until `needle` appears in more than `seen` lines; returns the new count.
-    async fn wait_for(&self, needle: &str, seen: usize, within: Duration) -> usize {
-        let deadline = Instant::now() + within;
-        loop {
-            let count = self.lines_with(needle).len();
-            if count > seen {
-                return count;
-            }
-            assert!(Instant::now() < deadline, "no new log line with {needle:?} within {within:?}");
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-    }
-}
-
-/// `trainhost --config CONFIG <args>` with stdout and stderr read; returns
-/// once `ready` is printed (serve: the URL).
-fn start(config: &Path, args: &[&str], ready: &str) -> (Process, Log) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainhost"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("TRAINHOST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting trainhost");
-    let log = Log::default();
-    let stderr = child.stderr.take().unwrap();
-    let lines = log.0.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = loop {
-        let line = stdout.next().expect("trainhost exited before it was ready").unwrap();
-        if line.starts_with(ready) {
-            break line;
-        }
-    };
-    std::thread::spawn(move || for _ in stdout {});
-    let url = first.strip_prefix("trainhost listening on ").map(|r| r.split_whitespace().next().unwrap().to_string()).unwrap_or_default();
-    let pid = child.id();
-    (Process { child, url, pid }, log)
+/// `trainhost --config CONFIG <args>`, once it printed `ready` (serve: the URL).
+fn start(config: &Path, args: &[&str], ready: &str) -> Process {
+    Process::start(config, args, &[], ready)
 }
 
 fn sighup(process: &Process) {
-    let status = Command::new("kill").arg("-HUP").arg(process.pid.to_string()).status().unwrap();
-    assert!(status.success());
+    process.signal(libc::SIGHUP);
 }
 
 async fn plugin_names(url: &str) -> Vec<String> {
@@ -124,10 +69,11 @@ fn kmodes_job(dataset: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_adds_and_disables_plugins_and_a_broken_config_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (config, data) = (dir.path().join("trainhost.toml"), dir.path().join("data"));
     write_config(&config, &data, None, 2, &[plugin("baseline", "baseline.wasm", true)]);
-    let (mut server, log) = start(&config, &["serve"], "trainhost listening on ");
+    let mut server = start(&config, &["serve"], LISTENING);
+    let log = server.log.clone();
     wait_ready(&server.url).await;
     let url = server.url.clone();
     assert_eq!(plugin_names(&url).await, ["baseline"]);
@@ -159,11 +105,12 @@ async fn sighup_adds_and_disables_plugins_and_a_broken_config_changes_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_jobs_keep_their_plugin_and_queued_jobs_of_a_disabled_one_fail() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (config, data) = (dir.path().join("trainhost.toml"), dir.path().join("data"));
     // One slot: the slow job holds it, so the baseline job waits in the queue.
     write_config(&config, &data, None, 1, &[plugin("baseline", "baseline.wasm", true), plugin("slow", "test_slow.wasm", true)]);
-    let (server, log) = start(&config, &["serve"], "trainhost listening on ");
+    let server = start(&config, &["serve"], LISTENING);
+    let log = &server.log;
     wait_ready(&server.url).await;
     let url = server.url.clone();
     let ds = upload(&url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();
@@ -194,17 +141,18 @@ async fn running_jobs_keep_their_plugin_and_queued_jobs_of_a_disabled_one_fail()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_process_reloads_its_plugins_on_sighup() {
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("trainhost-test-{}", uuid::Uuid::new_v4());
+    let dir = temp_dir();
+    let prefix = redis_prefix();
     // One storage for both processes, each with its own config file.
     let data = dir.path().join("data");
     let (api_config, worker_config) = (dir.path().join("api.toml"), dir.path().join("worker.toml"));
     let both = [plugin("baseline", "baseline.wasm", true), plugin("slow", "test_slow.wasm", true)];
     write_config(&api_config, &data, Some(&prefix), 1, &both);
-    let (api, _) = start(&api_config, &["serve", "--api-only"], "trainhost listening on ");
+    let api = start(&api_config, &["serve", "--api-only"], LISTENING);
     wait_ready(&api.url).await;
     write_config(&worker_config, &data, Some(&prefix), 1, &both[1..]);
-    let (worker, log) = start(&worker_config, &["worker"], "trainhost worker");
+    let worker = start(&worker_config, &["worker"], WORKER_STARTED);
+    let log = worker.log.clone();
     let url = api.url.clone();
     let ds = upload(&url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();
 
@@ -221,16 +169,15 @@ async fn a_worker_process_reloads_its_plugins_on_sighup() {
     assert_eq!(record["status"], "completed", "{record}");
 
     drop((api, worker));
-    let broker = trainhost::queue::redis::RedisBroker::connect(REDIS, &prefix).await.unwrap();
-    broker.delete_all_keys().await.unwrap();
+    delete_redis_keys(&prefix).await;
 }
 
 #[test]
 fn a_reload_reuses_unchanged_plugins_and_loads_changed_ones() {
     let runtime = Runtime::new(None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let file = dir.path().join("p.wasm");
-    std::fs::copy(workspace().join("build/plugins/baseline.wasm"), &file).unwrap();
+    std::fs::copy(plugin_file("baseline"), &file).unwrap();
     let entry = |limits: Limits, pin: Option<&str>| PluginEntry { name: "p".into(), path: file.clone(), sha256: pin.map(str::to_string), limits };
     let limits = Limits::default();
     let first = PluginRegistry::load(&runtime, &[entry(limits, None)]);
@@ -251,7 +198,7 @@ fn a_reload_reuses_unchanged_plugins_and_loads_changed_ones() {
     assert!(wrong_pin.get("p").is_none(), "a pin that no longer matches is checked even for a loaded plugin");
     assert!(wrong_pin.failures()["p"].contains("sha256"), "{:?}", wrong_pin.failures());
 
-    std::fs::copy(workspace().join("build/plugins/kmodes.wasm"), &file).unwrap();
+    std::fs::copy(plugin_file("kmodes"), &file).unwrap();
     let replaced = PluginRegistry::reload(&runtime, &[entry(limits, None)], &first);
     assert_ne!(replaced.get("p").unwrap().sha256, loaded.sha256, "a new file at the same path is loaded");
     assert_eq!(replaced.get("p").unwrap().name(), "kmodes");

@@ -1,6 +1,9 @@
 //! The sandbox holds: each misbehaving test plugin fails only its own job,
 //! with a reason naming what happened, and the next job succeeds.
 //! Needs the plugins built by `scripts/build-plugins` (the test command does it).
+#![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,15 +13,7 @@ use trainhost::contract::Task;
 use trainhost::runtime::{CancelToken, Discard, Epoch, Limits, LoadError, LoadedPlugin, ProgressSink, RunError, Runtime};
 use trainhost::training::{self, TrainFailure, TrainOutcome, TrainSpec};
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn plugin_file(name: &str) -> PathBuf {
-    let path = workspace().join("build/plugins").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run scripts/build-plugins first", path.display());
-    path
-}
+use common::{plugin_file, temp_dir, testdata};
 
 fn runtime() -> &'static Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
@@ -32,7 +27,7 @@ fn load(name: &str, limits: Limits) -> LoadedPlugin {
 }
 
 fn iris() -> polars::prelude::DataFrame {
-    trainhost::data::read_table(&workspace().join("testdata/iris.csv")).expect("iris")
+    trainhost::data::read_table(&testdata("iris.csv")).expect("iris")
 }
 
 fn spec(task: Task, target: Option<&str>) -> TrainSpec {
@@ -143,7 +138,7 @@ fn wrong_contract_version_is_refused_at_load_with_both_versions_named() {
 
 #[test]
 fn a_core_module_and_a_bad_pin_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
     let err = runtime().load(&core, None, LIMITS).err().expect("core module");
@@ -237,7 +232,7 @@ fn a_runaway_job_does_not_stop_another_from_finishing() {
 
 #[test]
 fn compiled_plugins_come_from_the_disk_cache_the_second_time() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let runtime = Runtime::new(Some(dir.path().to_path_buf())).unwrap();
     let first = runtime.load(&plugin_file("baseline"), None, LIMITS).unwrap();
     let second = runtime.load(&plugin_file("baseline"), None, LIMITS).unwrap();

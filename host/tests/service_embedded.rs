@@ -2,6 +2,7 @@
 //! older contract's JSON through a whole `baseline` job, the validation
 //! errors, datasets, the service routes, and a kill -9 and restart with jobs
 //! queued.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_baseline_job_speaks_the_older_contract_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let setup = Setup::embedded(dir.path());
     let server = Process::serve(&setup, &[]);
     wait_ready(&server.url).await;
@@ -101,7 +102,7 @@ async fn a_baseline_job_speaks_the_older_contract_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_validation_error_is_a_4xx_naming_the_field_and_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let setup = Setup::embedded(dir.path());
     let server = Process::serve(&setup, &[]);
     wait_ready(&server.url).await;
@@ -253,7 +254,7 @@ async fn every_validation_error_is_a_4xx_naming_the_field_and_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datasets_plugins_and_service_routes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let server = Process::serve(&Setup::embedded(dir.path()), &[]);
     wait_ready(&server.url).await;
     let url = &server.url;
@@ -293,7 +294,7 @@ async fn datasets_plugins_and_service_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_restart_with_jobs_queued_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let setup = Setup::embedded(dir.path());
     // API only: nothing runs the jobs, so they are all still queued when the process dies.
     let mut server = Process::serve(&setup, &["--api-only"]);
@@ -320,7 +321,7 @@ async fn kill_and_restart_with_jobs_queued_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_is_cancelled_and_a_stopping_server_requeues_nothing_lost() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let mut setup = Setup::embedded(dir.path());
     setup.grace_secs = 0.5;
     let mut server = Process::serve(&setup, &[]);
@@ -355,7 +356,7 @@ async fn a_running_job_is_cancelled_and_a_stopping_server_requeues_nothing_lost(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugins_log_lines_come_back_with_the_results() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (server, dataset) = serve_with_penguins(dir.path()).await;
     let url = &server.url;
     let job = submit(url, &json!({"datasetId": dataset, "taskType": "clustering", "modelConfig": {"selectedModel": "kmodes", "nClusters": 3}})).await;
@@ -377,7 +378,7 @@ async fn the_plugins_log_lines_come_back_with_the_results() {
 /// every event, in order, all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_dropped_and_the_others_get_every_event() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (server, dataset) = serve_with_penguins(dir.path()).await;
     let url = &server.url;
     let job = submit(url, &slow_job(&dataset, 3_000, 1)).await;

@@ -2,6 +2,7 @@
 //! own key prefix, deleted at the end): sockets on another API node, a worker
 //! killed with SIGKILL mid-job, a job that keeps killing its workers, and a
 //! cancel from one node stopping a job on another.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -17,7 +18,7 @@ fn worker_pid(worker: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_before_during_and_after_a_job_on_another_api_node_get_every_event_once_in_order() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let setup = Setup::redis(dir.path());
     let api_a = Process::serve(&setup, &[]);
     let api_b = Process::serve(&setup, &["--api-only"]);
@@ -55,7 +56,7 @@ async fn sockets_before_during_and_after_a_job_on_another_api_node_get_every_eve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_is_replaced_and_another_worker_finishes_the_job() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let mut setup = Setup::redis(dir.path());
     setup.concurrency = 1;
     let api = Process::serve(&setup, &["--api-only"]);
@@ -82,7 +83,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_another_worker_finishes_the_job
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_keeps_killing_its_worker_fails_after_max_attempts_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let mut setup = Setup::redis(dir.path());
     setup.concurrency = 1;
     setup.max_attempts = 2;
@@ -122,7 +123,7 @@ async fn a_job_that_keeps_killing_its_worker_fails_after_max_attempts_with_a_cle
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_on_one_node_stops_a_job_running_on_another_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let setup = Setup::redis(dir.path());
     let api_a = Process::serve(&setup, &["--api-only"]);
     wait_ready(&api_a.url).await;

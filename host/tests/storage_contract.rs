@@ -4,6 +4,7 @@
 //! endpoint (`python3 -m moto.server`). Then the real service with
 //! `TRAINHOST_STORAGE_URL=file://...`: a dataset and a model go to the object
 //! store, not to the data directory.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -223,7 +224,7 @@ fn keys_accept_only_plain_segments() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_directory_keeps_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let root = dir.path().join("store");
     let storage = LocalStorage::new(root.clone()).unwrap();
     contract(&storage, &Raw::Dir(root), None, dir.path()).await;
@@ -231,7 +232,7 @@ async fn local_directory_keeps_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_store_on_a_file_url_keeps_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let bucket = dir.path().join("bucket");
     let (store, label) = object::store_for_url(&format!("file://{}", bucket.display()), []).unwrap();
     let counting = Counting::new(store.clone());
@@ -245,7 +246,7 @@ async fn object_store_on_a_file_url_keeps_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_store_in_memory_keeps_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let (store, label) = object::store_for_url("memory://", []).unwrap();
     let counting = Counting::new(store.clone());
     let storage = ObjectStorage::from_store(counting.clone(), label, dir.path().join("cache"));
@@ -254,7 +255,7 @@ async fn object_store_in_memory_keeps_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_lives_under_the_url_prefix() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let bucket = dir.path().join("bucket");
     std::fs::create_dir_all(bucket.join("outside")).unwrap();
     std::fs::write(bucket.join("outside/keep.txt"), b"not ours").unwrap();
@@ -276,7 +277,7 @@ async fn every_key_lives_under_the_url_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_storage_url_fails_at_startup_naming_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let cases = [
         ("ftp://host/x", "unsupported scheme `ftp:`"),
         ("not a url", "not a URL"),
@@ -325,7 +326,7 @@ fn say(message: &str) {
 }
 
 async fn start_moto() -> Result<Moto, String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let child = std::process::Command::new("python3")
         .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
@@ -370,7 +371,7 @@ async fn object_store_on_s3_keeps_the_contract() {
         ("AWS_REGION", "us-east-1"),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let (store, label) = object::store_for_url(&format!("s3://{bucket}/deploy"), options.clone()).unwrap();
     let counting = Counting::new(store.clone());
     let storage = ObjectStorage::from_store(counting.clone(), label, dir.path().join("cache"));
@@ -388,7 +389,7 @@ async fn object_store_on_s3_keeps_the_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_keeps_datasets_and_models_in_the_object_store() {
     use common::*;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let bucket = dir.path().join("bucket");
     let mut setup = Setup::embedded(dir.path());
     setup.env.push(("TRAINHOST_STORAGE_URL".into(), format!("file://{}/trainhost", bucket.display())));
@@ -430,15 +431,9 @@ async fn the_service_keeps_datasets_and_models_in_the_object_store() {
 
 #[test]
 fn a_bad_storage_url_stops_the_server_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let setup = common::Setup::embedded(dir.path());
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trainhost"))
-        .arg("--config")
-        .arg(setup.config_path())
-        .arg("serve")
-        .env("TRAINHOST_STORAGE_URL", "s3:/no-bucket")
-        .output()
-        .unwrap();
+    let output = common::trainhost_command(&setup.config_path()).arg("serve").env("TRAINHOST_STORAGE_URL", "s3:/no-bucket").output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("storage.url `s3:/no-bucket`: no bucket"), "{stderr}");
@@ -448,7 +443,7 @@ fn a_bad_storage_url_stops_the_server_with_a_clear_message() {
 /// goes first, and a deleted copy is downloaded again when asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_copies_are_trimmed_least_recently_used_first() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let (store, label) = object::store_for_url("memory://", []).unwrap();
     let storage = ObjectStorage::from_store(store, label, dir.path().join("cache")).with_cache_limit(2_500, Duration::ZERO);
     let keys: Vec<Key> = ["a", "b", "c"].iter().map(|name| key(&["datasets", name, "data.csv"])).collect();
@@ -477,7 +472,7 @@ async fn local_copies_are_trimmed_least_recently_used_first() {
     assert!(!a.exists() && c.exists(), "now a was the least recently used");
 
     // Copies handed out recently are never deleted, even over the bound.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::temp_dir();
     let (store, label) = object::store_for_url("memory://", []).unwrap();
     let storage = ObjectStorage::from_store(store, label, dir.path().join("cache")).with_cache_limit(10, Duration::from_secs(3600));
     storage.put(&keys[0], Bytes::from(vec![b'x'; 100])).await.unwrap();

@@ -3,7 +3,7 @@
 //! `endless-loop`, `memory-bomb`, `panic`, `escape` (opens a file and a socket),
 //! `log-flood`, `huge-model`, `sleep` (one hour-long `thread::sleep`). With no
 //! feature it trains a trivial model, so a test can tell the misbehaviour from a
-//! broken build.
+//! broken build. (The well-behaved `slow` fixture is its own crate, `test_slow`.)
 
 // Only meaningful as a component; natively the crate is empty.
 #![cfg(target_arch = "wasm32")]
@@ -27,8 +27,6 @@ fn name() -> &'static str {
         "huge_model"
     } else if cfg!(feature = "sleep") {
         "sleep"
-    } else if cfg!(feature = "slow") {
-        "slow"
     } else {
         "well_behaved"
     }
@@ -92,50 +90,6 @@ fn misbehave(rows: u32) -> Result<Vec<u8>, TrainError> {
     Ok(vec![rows as u8])
 }
 
-#[cfg(not(feature = "slow"))]
-fn params() -> Vec<ParamSpec> {
-    vec![]
-}
-
-#[cfg(feature = "slow")]
-fn params() -> Vec<ParamSpec> {
-    let int = |name: &str, default: i64, max: i64, help: &str| ParamSpec {
-        name: name.into(),
-        kind: ParamKind::Int(IntSpec { default, min: Some(1), max: Some(max) }),
-        help: help.into(),
-    };
-    vec![int("epochs", 10, 10_000, "epochs to report"), int("epochMillis", 100, 60_000, "time per epoch (slept), in milliseconds")]
-}
-
-/// Sleeps `epochMillis` per epoch for `epochs` epochs, reporting each epoch
-/// (stamped with the wall clock); stops early when cancelled. It sleeps rather
-/// than spins, so a slow job holds a worker slot but not a CPU core.
-#[cfg(feature = "slow")]
-fn slow(request: &TrainRequest) -> Result<TrainedModel, TrainError> {
-    let get = |name: &str| {
-        request.params.iter().find(|p| p.name == name).and_then(|p| match p.value {
-            ParamValue::Int(v) => Some(v),
-            _ => None,
-        })
-    };
-    let (epochs, millis) = (get("epochs").unwrap_or(10) as u32, get("epochMillis").unwrap_or(100) as u64);
-    for epoch in 1..=epochs {
-        std::thread::sleep(std::time::Duration::from_millis(millis));
-        // `emitted_at_ms` (wall clock, ms since the Unix epoch) lets the load
-        // benchmark measure delivery lag from the moment the epoch was reported.
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-        trainhost::plugin::host::report_epoch(
-            epoch,
-            epochs,
-            &[Metric { name: "loss".into(), value: 1.0 / epoch as f64 }, Metric { name: "emitted_at_ms".into(), value: now }],
-        );
-        if trainhost::plugin::host::cancelled() {
-            return Err(TrainError::Cancelled);
-        }
-    }
-    Ok(TrainedModel { model: vec![1], metrics: vec![], feature_importances: None, cluster_sizes: None })
-}
-
 impl Guest for Component {
     fn describe() -> PluginInfo {
         PluginInfo {
@@ -143,14 +97,11 @@ impl Guest for Component {
             version: "0.1.0".into(),
             description: "misbehaves on purpose (test only)".into(),
             tasks: vec![Task::Classification, Task::Regression, Task::Clustering],
-            params: params(),
+            params: vec![],
         }
     }
 
-    #[allow(unreachable_code)]
     fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
-        #[cfg(feature = "slow")]
-        return slow(&request);
         let model = misbehave(request.train.features.rows)?;
         Ok(TrainedModel { model, metrics: vec![], feature_importances: None, cluster_sizes: None })
     }
