@@ -30,6 +30,8 @@ pub enum ErrorCode {
     InvalidUpload,
     UnsupportedFormat,
     UploadTooLarge,
+    /// A table past the `[limits]` of the config, told before it is decoded.
+    TableTooLarge,
     InvalidTable,
     InvalidTask,
     UnsupportedTask,
@@ -67,6 +69,7 @@ impl ErrorCode {
             InvalidUpload => "invalid_upload",
             UnsupportedFormat => "unsupported_format",
             UploadTooLarge => "upload_too_large",
+            TableTooLarge => "table_too_large",
             InvalidTable => "invalid_table",
             InvalidTask => "invalid_task",
             UnsupportedTask => "unsupported_task",
@@ -96,7 +99,7 @@ impl ErrorCode {
         match self {
             InvalidJson | InvalidBody | InvalidField | MissingField | InvalidUpload => StatusCode::BAD_REQUEST,
             UnsupportedFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            UploadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UploadTooLarge | TableTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidNumber | InvalidTable | InvalidTask | UnsupportedTask | InvalidParameter | UnknownPlugin | PluginDisabled | PluginUnavailable
             | UnknownColumn | InvalidTarget | InvalidRows | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
             JobNotFound | DatasetNotFound | ModelNotFound | NotFound => StatusCode::NOT_FOUND,
