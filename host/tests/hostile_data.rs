@@ -49,7 +49,7 @@ fn stored_datasets(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parquet_bomb_is_refused_before_it_is_decoded_and_nothing_is_stored() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let bomb = parquet_bomb(dir.path());
     let server = Process::serve(&Setup::embedded(dir.path()), &[]);
     wait_ready(&server.url).await;
@@ -71,16 +71,14 @@ async fn a_parquet_bomb_is_refused_before_it_is_decoded_and_nothing_is_stored() 
 
 #[test]
 fn the_cli_refuses_the_bomb_too() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let bomb = parquet_bomb(dir.path());
     let config = dir.path().join("trainhost.toml");
-    std::fs::write(&config, format!("plugin_dir = {:?}\n[storage]\ndata_dir = {:?}\n", workspace().join("build/plugins"), dir.path().join("data"))).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trainhost"))
-        .arg("--config")
-        .arg(&config)
+    std::fs::write(&config, format!("plugin_dir = {:?}\n[storage]\ndata_dir = {:?}\n", plugins_dir(), dir.path().join("data"))).unwrap();
+    let output = trainhost_command(&config)
         .args(["train", "--plugin", "baseline", "--task", "clustering", "--data"])
         .arg(&bomb)
-        .args(["--out"])
+        .arg("--out")
         .arg(dir.path().join("m.trainhost"))
         .output()
         .unwrap();
@@ -91,7 +89,7 @@ fn the_cli_refuses_the_bomb_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_or_prediction_on_a_table_past_the_limits_fails_at_once_with_the_figure() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (server, dataset) = serve_with_penguins(dir.path()).await;
     let job = submit(&server.url, &baseline_job(&dataset)).await;
     assert_eq!(wait_status(&server.url, &job, &["completed", "failed"], Duration::from_secs(60)).await["status"], "completed");
@@ -113,7 +111,7 @@ async fn a_job_or_prediction_on_a_table_past_the_limits_fails_at_once_with_the_f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previews_are_capped_and_the_list_gives_summaries() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let server = Process::serve(&Setup::embedded(dir.path()), &[]);
     wait_ready(&server.url).await;
     let big_cell = "x".repeat(300_000);
@@ -139,7 +137,7 @@ async fn previews_are_capped_and_the_list_gives_summaries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predict_refuses_wrong_typed_cells_and_names_every_missing_column() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (server, dataset) = serve_with_penguins(dir.path()).await;
     let url = &server.url;
     let job = submit(url, &baseline_job(&dataset)).await;
