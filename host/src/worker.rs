@@ -36,6 +36,8 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     /// How often a running job's cancel flag is read.
     pub cancel_poll: Duration,
+    /// A dataset past these fails its job before it is decoded.
+    pub tables: crate::config::TableLimits,
 }
 
 impl WorkerSettings {
@@ -47,6 +49,7 @@ impl WorkerSettings {
             reap: ReapPolicy { dead_after: Duration::from_secs_f64(w.dead_after_secs.max(0.1)), max_attempts: w.max_attempts.max(1) },
             shutdown_grace: Duration::from_secs_f64(w.shutdown_grace_secs.max(0.0)),
             cancel_poll: Duration::from_millis(200),
+            tables: config.limits,
         }
     }
 }
@@ -315,7 +318,7 @@ impl Worker {
         if let Some(table) = self.data.tables.get(&dataset_id.to_string()) {
             return Ok(table);
         }
-        let table = Arc::new(datasets::load_table(&self.storage, dataset_id).await.map_err(|e| e.to_string())?);
+        let table = Arc::new(datasets::load_table(&self.storage, dataset_id, self.settings.tables).await.map_err(|e| e.to_string())?);
         self.data.tables.put(dataset_id.to_string(), table.clone());
         Ok(table)
     }

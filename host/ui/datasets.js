@@ -122,10 +122,12 @@ async function showPreview(box, id) {
       h('td', { class: 'muted' }, c.dtype),
       h('td', { class: `num${c.missing ? ' warn' : ''}` }, fmtNumber(c.missing)),
       h('td', { class: 'num' }, fmtNumber(c.distinct))))));
-  const names = cols.map((c) => c.name);
   const rows = d.preview || [];
+  // The preview keeps only the first columns of a wide table: show those it has.
+  const names = cols.map((c) => c.name).filter((n) => !rows.length || n in rows[0]);
+  const shownCols = names.length < cols.length ? ` (first ${names.length} of ${cols.length} columns)` : '';
   const rowTable = h('table', { class: 'data compact', id: 'preview-rows' },
-    h('caption', {}, `First ${rows.length} rows`),
+    h('caption', {}, `First ${rows.length} rows${shownCols}`),
     h('thead', {}, h('tr', {}, names.map((n) => h('th', { scope: 'col' }, n)))),
     h('tbody', {}, rows.map((r) => h('tr', {}, names.map((n) => {
       const v = r[n];

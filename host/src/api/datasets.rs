@@ -1,5 +1,6 @@
-//! Dataset routes: multipart upload streamed to disk under the size limit,
-//! list, schema and preview, delete.
+//! Dataset routes: multipart upload streamed to disk under the size limit and
+//! refused if its table is past the table limits, list (summaries), schema and
+//! preview, delete.
 
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
@@ -9,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::{ApiError, ApiResult, AppState, ErrorCode};
+use crate::data::DataError;
 use crate::storage::datasets::{self, DatasetError};
 use crate::telemetry::COUNTERS;
 
@@ -47,12 +49,12 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
-        let record = match datasets::ingest(&state.storage, &id, &file_name, &tmp, size).await {
+        let record = match datasets::ingest(&state.storage, &id, &file_name, &tmp, size, state.config.limits).await {
             Ok(record) => record,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(match e {
-                    DatasetError::Data(e) => ApiError::new(ErrorCode::InvalidTable, format!("`{file_name}`: {e}")).field("file"),
+                    DatasetError::Data(e) => table_error(&file_name, &e).field("file"),
                     DatasetError::Storage(e) => e.into(),
                 });
             }
@@ -63,11 +65,18 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
     Err(ApiError::new(ErrorCode::MissingField, "send the table as a multipart form field named `file` (with a file name)").field("file"))
 }
 
+/// Why an uploaded file's table is refused.
+fn table_error(file_name: &str, e: &DataError) -> ApiError {
+    let code = if matches!(e, DataError::TooLarge { .. }) { ErrorCode::TableTooLarge } else { ErrorCode::InvalidTable };
+    ApiError::new(code, format!("`{file_name}`: {e}"))
+}
+
+/// Summaries only: `columns` is a count here; `GET /datasets/{id}` has the profiles and the preview.
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let records = datasets::list(&state.storage).await?;
-    let summaries: Vec<Value> = records
+    let summaries: Vec<Value> = datasets::list(&state.storage)
+        .await?
         .iter()
-        .map(|r| json!({ "id": r.id, "name": r.name, "format": r.format, "sizeBytes": r.size_bytes, "rows": r.rows, "columns": r.columns, "createdAt": r.created_at }))
+        .map(|r| json!({ "id": r.id, "name": r.name, "format": r.format, "sizeBytes": r.size_bytes, "rows": r.rows, "columns": r.column_count, "createdAt": r.created_at }))
         .collect();
     Ok(Json(json!({ "data": summaries })))
 }

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     InvalidUpload,
     UnsupportedFormat,
     UploadTooLarge,
+    /// A table past the `[limits]` of the config, told before it is decoded.
+    TableTooLarge,
     InvalidTable,
     InvalidTask,
     UnsupportedTask,
@@ -78,6 +80,7 @@ impl ErrorCode {
             InvalidUpload => "invalid_upload",
             UnsupportedFormat => "unsupported_format",
             UploadTooLarge => "upload_too_large",
+            TableTooLarge => "table_too_large",
             InvalidTable => "invalid_table",
             InvalidTask => "invalid_task",
             UnsupportedTask => "unsupported_task",
@@ -113,7 +116,7 @@ impl ErrorCode {
         match self {
             InvalidJson | InvalidBody | InvalidField | MissingField | InvalidUpload | InvalidRequest => StatusCode::BAD_REQUEST,
             UnsupportedFormat | UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            UploadTooLarge | BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UploadTooLarge | BodyTooLarge | TableTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ForbiddenOrigin => StatusCode::FORBIDDEN,
             InvalidHost => StatusCode::MISDIRECTED_REQUEST,

@@ -10,11 +10,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{validate, ApiError, ApiResult, AppState, ErrorCode};
+use crate::data::DataError;
 use crate::jobs::{is_valid_id, new_job_id, JobQuery, JobRecord, JobStatus};
 use crate::queue::CancelOutcome;
 use crate::storage::datasets::{self, LoadError};
 use crate::telemetry::COUNTERS;
-use crate::training::ModelArtifact;
+use crate::training::{ModelArtifact, PredictFailure};
 
 pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let spec = validate::train_request(&state, &body).await?;
@@ -102,18 +103,39 @@ pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, body
     let plugin = state.registry.current().get(&artifact.header.plugin).cloned().ok_or_else(|| {
         ApiError::new(ErrorCode::PluginUnavailable, format!("the model needs plugin `{}`, which is not enabled on this server", artifact.header.plugin))
     })?;
-    let table = if let Some(dataset_id) = request.get("datasetId").and_then(Value::as_str) {
-        datasets::load_table(&state.storage, dataset_id).await.map_err(dataset_error)?
+    let (table, source) = if let Some(dataset_id) = request.get("datasetId").and_then(Value::as_str) {
+        (datasets::load_table(&state.storage, dataset_id, state.config.limits).await.map_err(dataset_error)?, TableSource::Dataset)
     } else if let Some(Value::Array(rows)) = request.get("rows") {
-        rows_to_table(rows).map_err(|e| ApiError::new(ErrorCode::InvalidRows, e).field("rows"))?
+        (rows_to_table(rows).map_err(|e| ApiError::new(ErrorCode::InvalidRows, e).field("rows"))?, TableSource::Rows)
     } else {
         return Err(ApiError::new(ErrorCode::MissingField, "give `datasetId` (an uploaded table) or `rows` (a list of objects)").field("rows"));
     };
     let predictions = tokio::task::spawn_blocking(move || crate::training::predict(&plugin, &artifact, &table))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::new(ErrorCode::PredictFailed, e.to_string()))?;
+        .map_err(|e| predict_error(e, source))?;
     Ok(Json(json!({ "data": predictions })))
+}
+
+/// Where the rows to predict on came from: the field a table's fault is told against.
+#[derive(Clone, Copy)]
+enum TableSource {
+    Dataset,
+    Rows,
+}
+
+/// A table that does not fit the model (missing columns, wrong-typed cells)
+/// is the request's fault, told against its field; anything else is the prediction's.
+fn predict_error(e: PredictFailure, source: TableSource) -> ApiError {
+    match (e, source) {
+        (PredictFailure::Data(e @ (DataError::MissingColumns(_) | DataError::WrongTypes(_))), TableSource::Rows) => {
+            ApiError::new(ErrorCode::InvalidRows, e.to_string()).field("rows")
+        }
+        (PredictFailure::Data(e @ (DataError::MissingColumns(_) | DataError::WrongTypes(_))), TableSource::Dataset) => {
+            ApiError::new(ErrorCode::InvalidTable, e.to_string()).field("datasetId")
+        }
+        (e, _) => ApiError::new(ErrorCode::PredictFailed, e.to_string()),
+    }
 }
 
 /// The answer when the dataset to predict on cannot be loaded.
@@ -121,6 +143,9 @@ fn dataset_error(e: LoadError) -> ApiError {
     match e {
         LoadError::NotFound(id) => ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")).field("datasetId"),
         LoadError::NoData(id) => ApiError::new(ErrorCode::DatasetNotFound, format!("dataset `{id}` has no data")).field("datasetId"),
+        LoadError::Unreadable { source: source @ DataError::TooLarge { .. }, .. } => {
+            ApiError::new(ErrorCode::TableTooLarge, source.to_string()).field("datasetId")
+        }
         LoadError::Unreadable { source, .. } => ApiError::new(ErrorCode::InvalidTable, source.to_string()).field("datasetId"),
         LoadError::ReaderFailed { .. } | LoadError::Storage(_) => ApiError::internal(e),
     }

@@ -194,7 +194,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
         evaluation_column: args.evaluate,
     };
     training::validate(plugin, &spec).map_err(|e| e.to_string())?;
-    let table = crate::data::read_table(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let table = crate::data::read_table_within(&args.data, &config.limits).map_err(|e| format!("{}: {e}", args.data.display()))?;
     let sink = output::TerminalProgress::new(args.json);
     let outcome = training::train(plugin, &table, &spec, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
     crate::files::write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
@@ -207,7 +207,7 @@ fn predict(runtime: &Arc<Runtime>, config: &Config, model: &Path, data: &Path, o
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(|e| format!("{}: {e}", model.display()))?;
     let registry = load_registry(runtime, config)?;
     let plugin = registry.get(&artifact.header.plugin).ok_or_else(|| format!("the model needs plugin `{}`, which is not enabled", artifact.header.plugin))?;
-    let table = crate::data::read_table(data).map_err(|e| format!("{}: {e}", data.display()))?;
+    let table = crate::data::read_table_within(data, &config.limits).map_err(|e| format!("{}: {e}", data.display()))?;
     let predictions = training::predict(plugin, &artifact, &table).map_err(|e| e.to_string())?;
     let csv = output::predictions_csv(&predictions);
     match out {

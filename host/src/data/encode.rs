@@ -203,6 +203,21 @@ impl Encoding {
         Ok(if known.len() == table.rows { table } else { table.take(&known) })
     }
 
+    /// Refuses a table to predict on that lacks feature columns (every one is
+    /// named) or whose number or date columns hold other values (the first
+    /// few are named, by column and row), rather than reading those as missing.
+    pub fn check_prediction_table(&self, df: &DataFrame) -> Result<(), DataError> {
+        let missing: Vec<String> = self.features.iter().filter(|f| df.column(&f.name).is_err()).map(|f| f.name.clone()).collect();
+        if !missing.is_empty() {
+            return Err(DataError::MissingColumns(missing));
+        }
+        let mut found = WrongValues::default();
+        for feature in self.features.iter().filter(|f| matches!(f.kind, ColumnKind::Numeric | ColumnKind::Datetime)) {
+            found.collect(&feature.name, feature.kind, series(df, &feature.name)?);
+        }
+        found.into_result()
+    }
+
     /// The target column of every row, missing values included.
     pub fn encode_target(&self, df: &DataFrame) -> Result<EncodedColumn, DataError> {
         let target = self.target.as_ref().ok_or_else(|| DataError::Invalid("this encoding has no target".into()))?;
@@ -234,6 +249,65 @@ fn column_data(column: &EncodedColumn, levels: &[String]) -> contract::ColumnDat
     match column {
         EncodedColumn::Numeric(v) => contract::ColumnData::Numeric(v.clone()),
         EncodedColumn::Codes(c) => contract::ColumnData::Categorical(contract::Categorical { codes: c.clone(), levels: levels.to_vec() }),
+    }
+}
+
+/// Values of number and date columns that are neither, as found: a count and the first few.
+#[derive(Default)]
+struct WrongValues {
+    total: usize,
+    first: Vec<String>,
+}
+
+impl WrongValues {
+    const LISTED: usize = 5;
+
+    fn collect(&mut self, name: &str, kind: ColumnKind, s: &Series) {
+        let expected = if kind == ColumnKind::Datetime { "dates or numbers" } else { "numbers" };
+        let (count, first) = wrong_typed_rows(s, Self::LISTED - self.first.len());
+        self.total += count;
+        for row in first {
+            let value = s.get(row).map(|v| shown_value(&v)).unwrap_or_default();
+            self.first.push(format!("column `{name}` holds {expected}, but row {} has {value}", row + 1));
+        }
+    }
+
+    fn into_result(self) -> Result<(), DataError> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        let more = self.total - self.first.len();
+        let tail = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+        Err(DataError::WrongTypes(format!("{}{tail}; rows are counted from 1", self.first.join("; "))))
+    }
+}
+
+/// How many rows of a column meant to hold numbers (or dates) have a value
+/// that is not missing but would read as missing (text that is no number,
+/// booleans, lists), and the first `keep` of them.
+fn wrong_typed_rows(s: &Series, keep: usize) -> (usize, Vec<usize>) {
+    let dtype = s.dtype();
+    if dtype.is_primitive_numeric() || dtype.is_temporal() || dtype.is_null() {
+        return (0, vec![]);
+    }
+    let present = |row: usize| !matches!(s.get(row), Ok(AnyValue::Null));
+    let blank = |row: usize| matches!(s.get(row), Ok(AnyValue::String(t)) if t.trim().is_empty());
+    let numbers = if dtype.is_bool() { None } else { s.cast(&DataType::Float64).ok() };
+    let readable = |row: usize| numbers.as_ref().is_some_and(|n| !matches!(n.get(row), Ok(AnyValue::Null)));
+    let mut wrong = (0..s.len()).filter(|&row| present(row) && !blank(row) && !readable(row));
+    let first: Vec<usize> = wrong.by_ref().take(keep).collect();
+    (first.len() + wrong.count(), first)
+}
+
+fn shown_value(value: &AnyValue) -> String {
+    let text = match value {
+        AnyValue::String(t) => format!("{t:?}"),
+        AnyValue::StringOwned(t) => format!("{:?}", t.as_str()),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
     }
 }
 
@@ -312,5 +386,20 @@ mod tests {
         assert!(err.to_string().contains("choose classification"), "{err}");
         let err = Encoding::fit(&frame(), Some("nope"), Task::Regression).unwrap_err();
         assert!(matches!(err, DataError::MissingColumn(_)));
+    }
+
+    #[test]
+    fn prediction_tables_with_wrong_typed_cells_or_missing_columns_are_refused() {
+        let enc = Encoding::fit(&frame(), Some("label"), Task::Classification).unwrap();
+        let text = df!("x" => ["1.5", "abc", "", "7", "yes"], "colour" => ["red"; 5]).unwrap();
+        let err = enc.check_prediction_table(&text).unwrap_err().to_string();
+        assert!(err.contains("column `x` holds numbers, but row 2 has \"abc\"") && err.contains("row 5 has \"yes\""), "{err}");
+        assert!(!err.contains("row 1 ") && !err.contains("row 3 ") && !err.contains("row 4 "), "numbers and blanks pass: {err}");
+        let flags = df!("x" => (0..8).map(|i| i % 2 == 0).collect::<Vec<_>>(), "colour" => ["red"; 8]).unwrap();
+        let err = enc.check_prediction_table(&flags).unwrap_err().to_string();
+        assert!(err.contains("row 1 has true") && err.contains("(and 3 more)"), "{err}");
+        let err = enc.check_prediction_table(&df!("other" => [1.0]).unwrap()).unwrap_err();
+        assert_eq!(err.to_string(), "the table lacks columns the model needs: `x`, `colour`");
+        assert!(enc.check_prediction_table(&df!("x" => [1.0], "colour" => [true]).unwrap()).is_ok(), "a category column takes any value");
     }
 }

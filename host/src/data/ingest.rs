@@ -5,7 +5,8 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::DataError;
+use super::{size, DataError};
+use crate::config::TableLimits;
 
 /// What a column holds, as inferred from its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +81,15 @@ pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
     Ok(df)
 }
 
+/// `read_table` for a file nobody vouches for: its size is measured before it
+/// is decoded and refused past `limits`, then checked again once decoded.
+pub fn read_table_within(path: &Path, limits: &TableLimits) -> Result<DataFrame, DataError> {
+    size::measure(path)?.check(limits)?;
+    let df = read_table(path)?;
+    size::decoded(&df).check(limits)?;
+    Ok(df)
+}
+
 fn read_csv(path: &Path) -> Result<DataFrame, DataError> {
     let nulls = NullValues::AllColumns(NULL_MARKERS.iter().map(|m| PlSmallStr::from(*m)).collect());
     CsvReadOptions::default()
@@ -143,11 +153,39 @@ fn nan_count(series: &Series) -> usize {
     series.cast(&DataType::Float64).ok().and_then(|s| s.f64().ok().map(|ca| ca.iter().filter(|v| v.is_some_and(f64::is_nan)).count())).unwrap_or(0)
 }
 
+/// A preview shows at most this many columns (the first ones) ...
+pub const PREVIEW_COLUMNS: usize = 50;
+/// ... and at most this many characters of a text cell, then `CUT_MARKER` and the full length.
+pub const PREVIEW_CELL_CHARS: usize = 200;
+/// Ends a preview cell that was cut, before its length in characters.
+pub const CUT_MARKER: &str = "… [cut, ";
+
 fn preview(df: &DataFrame, rows: usize) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let head = df.head(Some(rows));
-    (0..head.height())
-        .map(|i| head.columns().iter().map(|column| (column.name().to_string(), json_value(column.get(i).unwrap_or(AnyValue::Null)))).collect())
-        .collect()
+    let shown = &head.columns()[..head.width().min(PREVIEW_COLUMNS)];
+    (0..head.height()).map(|i| shown.iter().map(|column| (column.name().to_string(), json_value(column.get(i).unwrap_or(AnyValue::Null)))).collect()).collect()
+}
+
+/// The preview rows within the caps above, whatever wrote them: records
+/// stored before the caps existed are cut when read.
+pub fn cap_preview(rows: &mut Vec<serde_json::Map<String, serde_json::Value>>, max_rows: usize) {
+    rows.truncate(max_rows);
+    for row in rows {
+        if row.len() > PREVIEW_COLUMNS {
+            // The stored order is not the table's (JSON objects are sorted), so which columns stay is arbitrary here.
+            let extra: Vec<String> = row.keys().skip(PREVIEW_COLUMNS).cloned().collect();
+            extra.iter().for_each(|k| drop(row.remove(k)));
+        }
+        row.values_mut().for_each(cap_cell);
+    }
+}
+
+fn cap_cell(value: &mut serde_json::Value) {
+    let serde_json::Value::String(text) = value else { return };
+    let Some((end, _)) = text.char_indices().nth(PREVIEW_CELL_CHARS) else { return };
+    if !text[end..].starts_with(CUT_MARKER) {
+        *text = cut_at(text, end);
+    }
 }
 
 fn json_value(value: AnyValue) -> serde_json::Value {
@@ -155,10 +193,49 @@ fn json_value(value: AnyValue) -> serde_json::Value {
     match value {
         AnyValue::Null => Value::Null,
         AnyValue::Boolean(b) => Value::Bool(b),
-        AnyValue::String(s) => Value::String(s.to_string()),
-        AnyValue::StringOwned(s) => Value::String(s.to_string()),
+        AnyValue::String(s) => text_cell(s),
+        AnyValue::StringOwned(s) => text_cell(&s),
         v if v.is_integer() => v.extract::<i64>().map_or(Value::Null, Value::from),
         v if v.is_float() => v.extract::<f64>().filter(|f| f.is_finite()).map_or(Value::Null, Value::from),
-        other => Value::String(other.to_string()),
+        other => text_cell(&other.to_string()),
+    }
+}
+
+/// A preview cell of text: cut and marked past `PREVIEW_CELL_CHARS`.
+fn text_cell(text: &str) -> serde_json::Value {
+    serde_json::Value::String(match text.char_indices().nth(PREVIEW_CELL_CHARS) {
+        Some((end, _)) => cut_at(text, end),
+        None => text.to_string(),
+    })
+}
+
+/// `text` up to byte `end`, marked as cut, with its full length.
+fn cut_at(text: &str, end: usize) -> String {
+    format!("{}{CUT_MARKER}{} characters]", &text[..end], text.chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_capped_in_rows_columns_and_characters_and_cut_cells_are_marked() {
+        let long = "é".repeat(PREVIEW_CELL_CHARS * 5);
+        let columns: Vec<Column> = (0..PREVIEW_COLUMNS + 5).map(|i| Column::new(format!("c{i:03}").into(), vec![long.as_str(); 30])).collect();
+        let df = DataFrame::new(30, columns).unwrap();
+        let rows = profile(&df, 10).preview;
+        assert_eq!((rows.len(), rows[0].len()), (10, PREVIEW_COLUMNS));
+        let cell = rows[0]["c000"].as_str().unwrap();
+        assert!(cell.starts_with(&long[..PREVIEW_CELL_CHARS * 2]) && cell.ends_with(&format!("{CUT_MARKER}{} characters]", PREVIEW_CELL_CHARS * 5)), "{cell}");
+
+        // A record stored uncapped is cut once, and cutting again changes nothing.
+        let mut stored: Vec<serde_json::Map<String, serde_json::Value>> =
+            (0..20).map(|_| (0..PREVIEW_COLUMNS + 5).map(|i| (format!("c{i}"), serde_json::json!(long))).collect()).collect();
+        cap_preview(&mut stored, 10);
+        assert_eq!((stored.len(), stored[0].len()), (10, PREVIEW_COLUMNS));
+        let once = stored.clone();
+        cap_preview(&mut stored, 10);
+        assert_eq!(stored, once);
+        assert_eq!(once[0]["c0"].as_str().unwrap(), cell);
     }
 }

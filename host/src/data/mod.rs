@@ -8,10 +8,11 @@
 pub mod encode;
 pub mod ingest;
 pub mod metrics;
+pub mod size;
 pub mod split;
 
 pub use encode::{EncodedColumn, EncodedTable, Encoding};
-pub use ingest::{read_table, ColumnKind, ColumnProfile, DatasetProfile, TableFormat};
+pub use ingest::{read_table, read_table_within, ColumnKind, ColumnProfile, DatasetProfile, TableFormat};
 
 /// A table the user gave us cannot be used as asked.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +25,21 @@ pub enum DataError {
     Empty,
     #[error("column `{0}` is not in the table")]
     MissingColumn(String),
+    /// Past a `[limits]` bound of the config: told before the table is decoded.
+    #[error("the table is too large: {figure}, more than the limit `{limit}` = {allowed}")]
+    TooLarge { limit: &'static str, allowed: String, figure: String },
+    /// Columns the model needs that the table lacks, every one of them.
+    #[error("the table lacks {} the model needs: {}", if .0.len() == 1 { "a column" } else { "columns" }, quoted(.0))]
+    MissingColumns(Vec<String>),
+    /// Values a column cannot hold, by column and row (rows counted from 1).
+    #[error("{0}")]
+    WrongTypes(String),
     #[error("target column `{column}`: {reason}")]
     BadTarget { column: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

@@ -1,7 +1,8 @@
 //! Dataset records: an uploaded table stored as `datasets/{id}/data.{csv|parquet}`
-//! beside `datasets/{id}/meta.json` (rows, columns with their kind, preview),
-//! and the one way back from an id to its table (`load_table`), for the API
-//! and the workers alike.
+//! beside `datasets/{id}/meta.json` (rows, columns with their kind, a capped
+//! preview), their summaries for listing, and the one way back from an id to
+//! its table (`load_table`, within the table limits), for the API and the
+//! workers alike.
 //!
 //! Owns these keys and the record's JSON. It must not decide what a caller
 //! answers when a dataset is missing: `LoadError` says what went wrong, the
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{Key, Storage, StorageError};
 use polars::prelude::DataFrame;
 
+use crate::config::TableLimits;
 use crate::data::{self, ColumnProfile, DataError, TableFormat};
 
 const PREVIEW_ROWS: usize = 10;
@@ -49,11 +51,31 @@ pub fn data_key(record: &DatasetRecord) -> Result<Key, StorageError> {
     Key::new(&["datasets", &record.id, &format!("data.{}", record.format)])
 }
 
-/// Profiles an uploaded file and stores it with its record. The file is consumed.
-pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Path, size: u64) -> Result<DatasetRecord, DatasetError> {
+/// What a list of datasets shows of each: no column profiles, no preview.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetSummary {
+    pub id: String,
+    pub name: String,
+    pub format: String,
+    pub size_bytes: u64,
+    pub rows: usize,
+    /// How many columns: the profiles are counted as they are skipped, not kept.
+    #[serde(rename = "columns", deserialize_with = "count_items")]
+    pub column_count: usize,
+    pub created_at: i64,
+}
+
+fn count_items<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    Ok(Vec::<serde::de::IgnoredAny>::deserialize(deserializer)?.len())
+}
+
+/// Profiles an uploaded file and stores it with its record. The file is
+/// consumed. A table past `limits` is refused before it is decoded, and nothing is stored.
+pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Path, size: u64, limits: TableLimits) -> Result<DatasetRecord, DatasetError> {
     let path = file.to_path_buf();
     let (format, profile) = tokio::task::spawn_blocking(move || {
-        let df = data::read_table(&path)?;
+        let df = data::read_table_within(&path, &limits)?;
         Ok::<_, DataError>((TableFormat::of_file(&path), data::ingest::profile(&df, PREVIEW_ROWS)))
     })
     .await
@@ -92,11 +114,12 @@ pub enum LoadError {
 }
 
 /// The table of dataset `id`, read from a local copy of its data file
-/// (on a blocking thread: parsing a large table takes a while).
-pub async fn load_table(storage: &Arc<dyn Storage>, id: &str) -> Result<DataFrame, LoadError> {
+/// (on a blocking thread: parsing a large table takes a while), refused
+/// before it is decoded if it is past `limits`.
+pub async fn load_table(storage: &Arc<dyn Storage>, id: &str, limits: TableLimits) -> Result<DataFrame, LoadError> {
     let record = get(storage, id).await?.ok_or_else(|| LoadError::NotFound(id.to_string()))?;
     let path = storage.local_copy(&data_key(&record)?).await?.ok_or_else(|| LoadError::NoData(id.to_string()))?;
-    match tokio::task::spawn_blocking(move || data::read_table(&path)).await {
+    match tokio::task::spawn_blocking(move || data::read_table_within(&path, &limits)).await {
         Ok(Ok(table)) => Ok(table),
         Ok(Err(source)) => Err(LoadError::Unreadable { id: id.to_string(), source }),
         Err(e) => Err(LoadError::ReaderFailed { id: id.to_string(), reason: e.to_string() }),
@@ -104,6 +127,13 @@ pub async fn load_table(storage: &Arc<dyn Storage>, id: &str) -> Result<DataFram
 }
 
 pub async fn get(storage: &Arc<dyn Storage>, id: &str) -> Result<Option<DatasetRecord>, StorageError> {
+    let Some(mut record) = read_record::<DatasetRecord>(storage, id).await? else { return Ok(None) };
+    // Records stored before previews were capped are cut as they are read.
+    data::ingest::cap_preview(&mut record.preview, PREVIEW_ROWS);
+    Ok(Some(record))
+}
+
+async fn read_record<T: serde::de::DeserializeOwned>(storage: &Arc<dyn Storage>, id: &str) -> Result<Option<T>, StorageError> {
     if !crate::ids::is_valid_id(id) {
         return Ok(None);
     }
@@ -111,19 +141,20 @@ pub async fn get(storage: &Arc<dyn Storage>, id: &str) -> Result<Option<DatasetR
     serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Io(format!("dataset {id}: corrupt record: {e}")))
 }
 
-pub async fn list(storage: &Arc<dyn Storage>) -> Result<Vec<DatasetRecord>, StorageError> {
-    let mut records = vec![];
+/// Every dataset's summary, newest first.
+pub async fn list(storage: &Arc<dyn Storage>) -> Result<Vec<DatasetSummary>, StorageError> {
+    let mut summaries = vec![];
     for id in storage.list(&Key::new(&["datasets"])?).await? {
-        if let Some(record) = get(storage, &id).await? {
-            records.push(record);
+        if let Some(summary) = read_record::<DatasetSummary>(storage, &id).await? {
+            summaries.push(summary);
         }
     }
-    records.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-    Ok(records)
+    summaries.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+    Ok(summaries)
 }
 
 pub async fn delete(storage: &Arc<dyn Storage>, id: &str) -> Result<bool, StorageError> {
-    if get(storage, id).await?.is_none() {
+    if read_record::<serde::de::IgnoredAny>(storage, id).await?.is_none() {
         return Ok(false);
     }
     storage.delete_prefix(&Key::new(&["datasets", id])?).await?;

@@ -342,6 +342,7 @@ pub fn predict(plugin: &LoadedPlugin, artifact: &ModelArtifact, table: &DataFram
         return Err(PredictFailure::WrongPlugin { wanted: artifact.header.plugin.clone(), given: plugin.name().to_string() });
     }
     let encoding = &artifact.header.encoding;
+    encoding.check_prediction_table(table)?;
     let encoded = encoding.encode(table, false)?;
     let predictions = plugin.predict(&artifact.model, &encoding.to_contract(&encoded).features)?;
     let mut set = PredictionSet {
