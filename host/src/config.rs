@@ -30,13 +30,22 @@ pub struct ServerConfig {
     pub upload_limit_mib: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
     /// Empty: the embedded in-process broker. Otherwise a `redis://` URL.
     pub redis_url: String,
     /// Prefix of every Redis key, so several deployments (or tests) share one server.
     pub key_prefix: String,
+    /// A request to Redis that takes longer fails (503 `broker_unavailable`)
+    /// instead of hanging while Redis is down. Workers' blocking waits for a job are not bounded by it.
+    pub timeout_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig { redis_url: String::new(), key_prefix: String::new(), timeout_ms: 2000 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,6 +60,9 @@ pub struct StorageConfig {
     /// With `url`: local copies of datasets kept on this machine (MiB) before
     /// the least recently used are deleted.
     pub cache_mib: u64,
+    /// The embedded broker keeps the events of a finished job this many days
+    /// (the job's record, and so its terminal event, stays). Redis keeps a week.
+    pub event_retention_days: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -101,7 +113,7 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data"), url: String::new(), cache_mib: 10 * 1024 }
+        StorageConfig { data_dir: PathBuf::from("data"), url: String::new(), cache_mib: 10 * 1024, event_retention_days: 7.0 }
     }
 }
 
@@ -272,6 +284,18 @@ impl Config {
             changed.extend(names.into_iter().filter(|n| before.get(*n) != after.get(*n)).map(|n| format!("{section}.{n}")));
         }
         changed
+    }
+
+    /// How long finished jobs' events are kept (at least a second, at most a century).
+    pub fn event_retention(&self) -> std::time::Duration {
+        let secs = self.storage.event_retention_days * 86_400.0;
+        let secs = if secs.is_finite() { secs.clamp(1.0, 100.0 * 365.0 * 86_400.0) } else { 7.0 * 86_400.0 };
+        std::time::Duration::from_secs_f64(secs)
+    }
+
+    /// The bound on one request to the broker (at least 50 ms).
+    pub fn broker_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.broker.timeout_ms.max(50))
     }
 
     pub fn worker_count(&self) -> usize {
