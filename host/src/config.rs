@@ -414,6 +414,15 @@ mod tests {
     }
 
     #[test]
+    fn retention_and_broker_timeout_read_as_durations() {
+        let config = with_env("[storage]\nevent_retention_days = 7\n[broker]\ntimeout_ms = 500\n", &[]).unwrap();
+        assert_eq!(config.event_retention(), std::time::Duration::from_secs(7 * 86_400));
+        assert_eq!(config.broker_timeout(), std::time::Duration::from_millis(500));
+        let defaults = Config::default();
+        assert_eq!((defaults.event_retention(), defaults.broker_timeout()), (std::time::Duration::from_secs(7 * 86_400), std::time::Duration::from_secs(2)));
+    }
+
+    #[test]
     fn misspelled_field_is_refused() {
         assert!(with_env("[server]\nbnd = \"x\"\n", &[]).is_err());
     }

@@ -297,7 +297,7 @@ fn enlarge(dir: &Path, dataset: &str, rows: usize) {
 async fn a_cancel_lands_within_a_second_while_a_large_table_loads() {
     let dir = tempfile::tempdir().unwrap();
     let (server, ds) = serve_with_penguins(dir.path()).await;
-    enlarge(dir.path(), &ds, 1_500_000);
+    enlarge(dir.path(), &ds, 300_000);
     let job = submit(&server.url, &slow_job(&ds, 5, 100)).await;
     wait_status(&server.url, &job, &["running"], Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
