@@ -28,8 +28,8 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start(dir: &Path) -> OwnRedis {
-        std::fs::create_dir_all(dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        std::fs::create_dir_all(dir).expect("the Redis dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let mut redis = OwnRedis { child: spawn_redis(port, dir), port, dir: dir.to_path_buf() };
         redis.wait_up();
         redis
@@ -52,7 +52,7 @@ impl OwnRedis {
     }
 
     fn signal(&self, signal: &str) {
-        Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().expect("kill runs");
     }
 
     fn wait_up(&mut self) {
@@ -92,7 +92,7 @@ fn setup_on(redis: &OwnRedis, dir: &Path) -> Setup {
 }
 
 async fn dataset_of(url: &str) -> String {
-    upload(url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string()
+    upload(url, &testdata("penguins.csv")).await["id"].as_str().expect("an uploaded dataset has an id").to_string()
 }
 
 fn message(body: &Value) -> String {
@@ -184,8 +184,8 @@ async fn requests_fail_within_the_broker_timeout_while_redis_is_down_or_frozen()
 
 /// Sets a file's modification time `ago` in the past.
 fn age(path: &Path, ago: Duration) {
-    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    file.set_modified(SystemTime::now() - ago).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(path).expect("a planted file");
+    file.set_modified(SystemTime::now() - ago).expect("setting its modification time");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +235,7 @@ fn spec(dataset: &str) -> JobSpec {
         dataset_id: dataset.into(),
         target_column: Some("y".into()),
         task_type: "classification".into(),
-        model_config: serde_json::from_value(json!({"selectedModel": "baseline"})).unwrap(),
+        model_config: serde_json::from_value(json!({"selectedModel": "baseline"})).expect("an object"),
         plugin: "baseline".into(),
         params: Default::default(),
         seed: 1,
@@ -268,20 +268,20 @@ async fn the_journal_drops_the_events_of_jobs_that_ended_before_the_retention() 
 }
 
 async fn check_events_rebuilt(broker: &EmbeddedBroker, ended: &str, waiting: &str) {
-    let events = broker.events_after(ended, 0).await.unwrap();
+    let events = broker.events_after(ended, 0).await.expect("the ended job is known");
     assert_eq!(events.len(), 1, "only the terminal event, rebuilt from the record");
     assert_eq!(events[0].seq, 3);
     assert!(events[0].terminal && events[0].json.contains("boom"), "{}", events[0].json);
-    assert!(broker.events_after(ended, 3).await.unwrap().is_empty());
-    assert_eq!(broker.get(ended).await.unwrap().unwrap().status, JobStatus::Failed);
-    assert_eq!(broker.events_after(waiting, 0).await.unwrap().len(), 1, "a queued job keeps its events");
+    assert!(broker.events_after(ended, 3).await.is_ok_and(|e| e.is_empty()));
+    assert_eq!(broker.get(ended).await.ok().flatten().map(|r| r.status), Some(JobStatus::Failed));
+    assert_eq!(broker.events_after(waiting, 0).await.map(|e| e.len()).ok(), Some(1), "a queued job keeps its events");
 }
 
 /// Overwrites the stored table of `dataset` with `rows` rows of penguins (same columns).
 fn enlarge(dir: &Path, dataset: &str, rows: usize) {
-    let text = std::fs::read_to_string(testdata("penguins.csv")).unwrap();
+    let text = std::fs::read_to_string(testdata("penguins.csv")).expect("penguins.csv");
     let mut lines = text.lines();
-    let header = lines.next().unwrap();
+    let header = lines.next().expect("a header line");
     let body: Vec<&str> = lines.collect();
     let mut out = String::with_capacity(rows * 60);
     out.push_str(header);
@@ -290,7 +290,7 @@ fn enlarge(dir: &Path, dataset: &str, rows: usize) {
         out.push_str(body[i % body.len()]);
         out.push('\n');
     }
-    std::fs::write(dir.join("data/store/datasets").join(dataset).join("data.csv"), out).unwrap();
+    std::fs::write(dir.join("data/store/datasets").join(dataset).join("data.csv"), out).expect("the enlarged table");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
