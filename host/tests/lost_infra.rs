@@ -117,7 +117,8 @@ async fn a_redis_that_restarts_empty_is_noticed_and_the_jobs_it_lost_say_so() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let (status, ready) = loop {
         let (status, body) = get_json(&server.url, "/readyz").await;
-        if status == 503 || Instant::now() > deadline {
+        // A first 503 may be the reconnect itself ("broken pipe"): wait for the one that says why.
+        if (status == 503 && message(&body).contains("Redis lost its data")) || Instant::now() > deadline {
             break (status, body);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
