@@ -47,13 +47,22 @@ pub struct ServerConfig {
     pub max_connections: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
     /// Empty: the embedded in-process broker. Otherwise a `redis://` URL.
     pub redis_url: String,
     /// Prefix of every Redis key, so several deployments (or tests) share one server.
     pub key_prefix: String,
+    /// A request to Redis that takes longer fails (503 `broker_unavailable`)
+    /// instead of hanging while Redis is down. Workers' blocking waits for a job are not bounded by it.
+    pub timeout_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig { redis_url: String::new(), key_prefix: String::new(), timeout_ms: 2000 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,6 +77,9 @@ pub struct StorageConfig {
     /// With `url`: local copies of datasets kept on this machine (MiB) before
     /// the least recently used are deleted.
     pub cache_mib: u64,
+    /// The embedded broker keeps the events of a finished job this many days
+    /// (the job's record, and so its terminal event, stays). Redis keeps a week.
+    pub event_retention_days: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -126,7 +138,7 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data"), url: String::new(), cache_mib: 10 * 1024 }
+        StorageConfig { data_dir: PathBuf::from("data"), url: String::new(), cache_mib: 10 * 1024, event_retention_days: 7.0 }
     }
 }
 
@@ -320,6 +332,18 @@ impl Config {
         changed
     }
 
+    /// How long finished jobs' events are kept (at least a second, at most a century).
+    pub fn event_retention(&self) -> std::time::Duration {
+        let secs = self.storage.event_retention_days * 86_400.0;
+        let secs = if secs.is_finite() { secs.clamp(1.0, 100.0 * 365.0 * 86_400.0) } else { 7.0 * 86_400.0 };
+        std::time::Duration::from_secs_f64(secs)
+    }
+
+    /// The bound on one request to the broker (at least 50 ms).
+    pub fn broker_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.broker.timeout_ms.max(50))
+    }
+
     pub fn worker_count(&self) -> usize {
         match self.workers.concurrency {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -445,6 +469,15 @@ mod tests {
         assert_eq!(config.server.allowed_hosts, ["api.example", "localhost:9000"]);
         assert_eq!(config.server.max_connections, 8);
         assert_eq!(config.server.idle_timeout_secs, 60.0);
+    }
+
+    #[test]
+    fn retention_and_broker_timeout_read_as_durations() {
+        let config = with_env("[storage]\nevent_retention_days = 7\n[broker]\ntimeout_ms = 500\n", &[]).unwrap();
+        assert_eq!(config.event_retention(), std::time::Duration::from_secs(7 * 86_400));
+        assert_eq!(config.broker_timeout(), std::time::Duration::from_millis(500));
+        let defaults = Config::default();
+        assert_eq!((defaults.event_retention(), defaults.broker_timeout()), (std::time::Duration::from_secs(7 * 86_400), std::time::Duration::from_secs(2)));
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! SIGTERM: the API stops accepting, the workers finish or re-queue their jobs;
 //! and SIGHUP: the config is read again and a new plugin registry swapped in.
 //!
+//! At start, what a crash left behind goes (`storage::cleanup`): temporary
+//! uploads and partial files at once, then in the background the model files
+//! of jobs the broker no longer has (or that did not complete) and dataset
+//! folders without a record.
+//!
 //! Owns process wiring. It must not contain request or job logic.
 
 use std::sync::Arc;
@@ -14,9 +19,10 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::{Config, ConfigSource};
-use crate::queue::{self, Broker};
+use crate::jobs::{JobQuery, JobStatus};
+use crate::queue::{self, Broker, BrokerError};
 use crate::runtime::{PluginRegistry, Runtime, SharedRegistry};
-use crate::storage;
+use crate::storage::{self, cleanup};
 use crate::worker::{Worker, WorkerSettings};
 
 struct Parts {
@@ -24,10 +30,17 @@ struct Parts {
     storage: Arc<dyn storage::Storage>,
     registry: SharedRegistry,
     runtime: Arc<Runtime>,
+    /// Held while the process runs: see `storage::cleanup`.
+    _data_dir: cleanup::DataDirUse,
+}
+
+fn upload_dir(config: &Config) -> std::path::PathBuf {
+    config.storage.data_dir.join("uploads")
 }
 
 async fn start(config: &Config) -> anyhow::Result<Parts> {
     std::fs::create_dir_all(&config.storage.data_dir).with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
+    let (data_dir, _) = cleanup::at_start(&config.storage.data_dir, &upload_dir(config)).context("taking the data dir")?;
     // First, so that a wrong storage URL or unreachable store stops the process at once.
     let storage = storage::open(config).await?;
     let cache = config.storage.data_dir.join("compile-cache");
@@ -42,7 +55,49 @@ async fn start(config: &Config) -> anyhow::Result<Parts> {
         tracing::warn!(plugin = %name, reason = %why, "plugin left out");
     }
     let broker = queue::connect(config).await.context("connecting the broker")?;
-    Ok(Parts { broker, storage, registry: SharedRegistry::new(registry), runtime })
+    tokio::spawn(remove_orphans(storage.clone(), broker.clone()));
+    Ok(Parts { broker, storage, registry: SharedRegistry::new(registry), runtime, _data_dir: data_dir })
+}
+
+/// Removes orphaned dataset folders and model files, logging what went.
+async fn remove_orphans(storage: Arc<dyn storage::Storage>, broker: Arc<dyn Broker>) {
+    match cleanup::remove_orphan_datasets(&storage).await {
+        Ok(removed) if removed.files > 0 => tracing::warn!(datasets = removed.files, bytes = removed.bytes, "removed orphaned dataset files"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "looking for orphaned dataset files failed"),
+    }
+    match remove_orphan_models(&storage, broker.as_ref()).await {
+        Ok(removed) if removed.files > 0 => tracing::warn!(models = removed.files, bytes = removed.bytes, "removed orphaned model files"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "looking for orphaned model files failed"),
+    }
+}
+
+/// The model files of jobs the broker does not have, or that ended without
+/// completing (a store abandoned by a cancel): nothing can serve them.
+async fn remove_orphan_models(storage: &Arc<dyn storage::Storage>, broker: &dyn Broker) -> anyhow::Result<cleanup::Removed> {
+    let mut removed = cleanup::Removed::default();
+    let models = cleanup::model_files(storage).await?;
+    if models.is_empty() {
+        return Ok(removed);
+    }
+    if broker.list(&JobQuery { limit: 1, ..JobQuery::default() }).await?.total == 0 {
+        tracing::warn!(models = models.len(), "the broker holds no jobs at all: keeping every model file (check broker.key_prefix and storage.url)");
+        return Ok(removed);
+    }
+    for job_id in models {
+        let orphan = match broker.get(&job_id).await {
+            Ok(None) | Err(BrokerError::Lost(_)) => true,
+            Ok(Some(job)) => matches!(job.status, JobStatus::Failed | JobStatus::Cancelled),
+            Err(e) => return Err(e.into()),
+        };
+        if orphan {
+            let bytes = cleanup::remove_model(storage, &job_id).await?;
+            tracing::info!(job_id = %job_id, bytes, "removed the model file of a job that no longer has one");
+            removed.add(bytes);
+        }
+    }
+    Ok(removed)
 }
 
 /// SIGHUP, caught from the start of the process so that it never kills it,
@@ -149,7 +204,7 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
         broker: parts.broker.clone(),
         storage: parts.storage.clone(),
         registry: parts.registry.clone(),
-        upload_dir: config.storage.data_dir.join("uploads"),
+        upload_dir: upload_dir(&config),
         config: Arc::new(config.clone()),
     };
     let broker_kind = if parts.broker.shared() { "redis" } else { "embedded" };

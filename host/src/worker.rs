@@ -5,11 +5,18 @@
 //! and reports how the job ended. A stopping pool finishes its jobs within the
 //! grace period, then stops the rest and puts them back on the queue.
 //!
+//! The cancel flag is watched from the moment a job is claimed: loading the
+//! table and storing the model are abandoned when it is set, the plugin is
+//! stopped, and encoding (which cannot be interrupted) is abandoned after
+//! `ABANDON_AFTER`, its result dropped, so a cancel lands within a second
+//! whatever the job is doing. A job cancelled because its dataset was deleted says so.
+//!
 //! Owns the life of a claimed job. It must not decide HTTP responses or
 //! validate requests (the API did), and it never writes a job record except
 //! through the broker with its claim token.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +28,17 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::contract::Task;
+use crate::jobs::lifecycle::CancelCause;
 use crate::jobs::{Ending, Event, JobResults, JobSpec};
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
 use crate::runtime::{CancelToken, Epoch, LoadedPlugin, ProgressSink, RunError, SharedRegistry};
 use crate::storage::{datasets, Storage};
 use crate::telemetry::COUNTERS;
 use crate::training::{self, PreparedTable, TrainFailure, TrainOutcome, TrainSpec};
+
+/// How long a cancelled run's training thread may take to return before the
+/// job ends without it (it is then encoding, which cannot be interrupted).
+const ABANDON_AFTER: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -147,7 +159,11 @@ impl Worker {
     async fn run_job(&self, claim: Claim, force_stop: Arc<AtomicBool>, slot: OwnedSemaphorePermit) {
         COUNTERS.jobs_started.inc();
         let started = std::time::Instant::now();
-        let ending = match self.train(&claim, &force_stop, slot).await {
+        let cancel = CancelToken::default();
+        let (watcher, requeue) = self.watch_cancel_flag(claim.job_id(), cancel.clone(), force_stop);
+        let trained = self.train(&claim, &cancel, &requeue, slot).await;
+        watcher.abort();
+        let ending = match trained {
             Ok(ending) => ending,
             Err(Stop::Requeue) => {
                 match self.broker.requeue(&claim).await {
@@ -174,15 +190,34 @@ impl Worker {
     }
 
     /// `Ok`: how the job ended; `Err`: it must not be finished by this worker.
-    async fn train(&self, claim: &Claim, force_stop: &Arc<AtomicBool>, slot: OwnedSemaphorePermit) -> Result<Ending, Stop> {
-        let input = match self.gather(&claim.job.spec).await {
-            Ok(input) => input,
-            Err(message) => return Ok(Ending::Failed(message)),
+    /// `cancel` fires when the job is cancelled or the pool stops (`requeue` then set).
+    async fn train(&self, claim: &Claim, cancel: &CancelToken, requeue: &AtomicBool, slot: OwnedSemaphorePermit) -> Result<Ending, Stop> {
+        let input = match until_cancelled(cancel, self.gather(&claim.job.spec)).await {
+            None => return self.stopped(claim, requeue).await,
+            Some(Err(message)) => return Ok(Ending::Failed(message)),
+            Some(Ok(input)) => input,
         };
-        match self.run_watched(claim, force_stop, slot, input).await? {
-            Run::Trained(outcome) => Ok(self.store_model(claim.job_id(), outcome).await),
+        match self.run_watched(claim, cancel, slot, input).await? {
+            Run::Trained(outcome) => match until_cancelled(cancel, self.store_model(claim.job_id(), outcome)).await {
+                Some(ending) => Ok(ending),
+                None => self.stopped(claim, requeue).await,
+            },
             Run::Ended(ending) => Ok(ending),
+            Run::Stopped => self.stopped(claim, requeue).await,
         }
+    }
+
+    /// How a run the cancel token stopped ends: back on the queue when the
+    /// pool is stopping, else cancelled, saying why.
+    async fn stopped(&self, claim: &Claim, requeue: &AtomicBool) -> Result<Ending, Stop> {
+        if requeue.load(Ordering::SeqCst) {
+            return Err(Stop::Requeue);
+        }
+        let cause = match datasets::get(&self.storage, &claim.job.spec.dataset_id).await {
+            Ok(None) => CancelCause::DatasetDeleted,
+            Ok(Some(_)) | Err(_) => CancelCause::Requested,
+        };
+        Ok(Ending::Cancelled(cause.while_running().into()))
     }
 
     /// Everything the run needs, or why the job cannot run here.
@@ -218,25 +253,33 @@ impl Worker {
         Err(format!("plugin `{name}` {why} worker {}", self.id))
     }
 
-    /// Trains on a blocking thread while the job's cancel flag is watched and
-    /// its epochs are sent as `progress` events.
-    async fn run_watched(&self, claim: &Claim, force_stop: &Arc<AtomicBool>, slot: OwnedSemaphorePermit, input: JobInput) -> Result<Run, Stop> {
-        let cancel = CancelToken::default();
+    /// Trains on a blocking thread while its epochs are sent as `progress`
+    /// events. Once `cancel` fires, the thread gets `ABANDON_AFTER` to return
+    /// (the plugin stops at once; encoding cannot be interrupted): after that
+    /// the run ends without it, and its slot is freed when it returns.
+    async fn run_watched(&self, claim: &Claim, cancel: &CancelToken, slot: OwnedSemaphorePermit, input: JobInput) -> Result<Run, Stop> {
         let (sink, epochs) = mpsc::unbounded_channel();
         let training = self.spawn_training(slot, input, cancel.clone(), ChannelSink(sink));
-        let (watcher, requeue) = self.watch_cancel_flag(claim.job_id(), cancel.clone(), force_stop.clone());
-        let stale = self.forward_progress(claim, epochs, &cancel).await;
-        let result = training.await;
-        watcher.abort();
-        if stale {
+        let stale = AtomicBool::new(false);
+        let abandoned = async {
+            cancel.wait().await;
+            tokio::time::sleep(ABANDON_AFTER).await;
+        };
+        let result = tokio::select! {
+            result = async {
+                self.forward_progress(claim, epochs, cancel, &stale).await;
+                training.await
+            } => Some(result),
+            () = abandoned => None,
+        };
+        if stale.load(Ordering::SeqCst) {
             return Err(Stop::Stale);
         }
         match result {
-            Ok(Ok(outcome)) => Ok(Run::Trained(outcome)),
-            Ok(Err(TrainFailure::Run(RunError::Cancelled))) if requeue.load(Ordering::SeqCst) => Err(Stop::Requeue),
-            Ok(Err(TrainFailure::Run(RunError::Cancelled))) => Ok(Run::Ended(Ending::Cancelled("Training cancelled".into()))),
-            Ok(Err(e)) => Ok(Run::Ended(Ending::Failed(e.to_string()))),
-            Err(e) => Ok(Run::Ended(Ending::Failed(format!("the training thread failed: {e}")))),
+            None | Some(Ok(Err(TrainFailure::Run(RunError::Cancelled)))) => Ok(Run::Stopped),
+            Some(Ok(Ok(outcome))) => Ok(Run::Trained(outcome)),
+            Some(Ok(Err(e))) => Ok(Run::Ended(Ending::Failed(e.to_string()))),
+            Some(Err(e)) => Ok(Run::Ended(Ending::Failed(format!("the training thread failed: {e}")))),
         }
     }
 
@@ -283,22 +326,20 @@ impl Worker {
         (watcher, requeue)
     }
 
-    /// Emits each epoch as a `progress` event until the plugin is done. `true`
-    /// when the claim was taken over meanwhile: the run is then cancelled.
-    async fn forward_progress(&self, claim: &Claim, mut epochs: mpsc::UnboundedReceiver<Epoch>, cancel: &CancelToken) -> bool {
-        let mut stale = false;
+    /// Emits each epoch as a `progress` event until the plugin is done. Sets
+    /// `stale` when the claim was taken over meanwhile: the run is then cancelled.
+    async fn forward_progress(&self, claim: &Claim, mut epochs: mpsc::UnboundedReceiver<Epoch>, cancel: &CancelToken, stale: &AtomicBool) {
         while let Some(epoch) = epochs.recv().await {
             let metrics: BTreeMap<String, f64> = epoch.metrics.into_iter().collect();
             match self.broker.emit(claim, Event::progress(claim.job_id(), epoch.epoch, epoch.total, metrics)).await {
                 Ok(_) => {}
-                Err(BrokerError::Stale(_)) => {
-                    stale = true;
+                Err(BrokerError::Stale(_) | BrokerError::Lost(_)) => {
+                    stale.store(true, Ordering::SeqCst);
                     cancel.cancel();
                 }
                 Err(e) => tracing::warn!(error = %e, "progress event lost"),
             }
         }
-        stale
     }
 
     /// Stores the model file, then the job completes with results that point to it.
@@ -338,8 +379,19 @@ struct JobInput {
 enum Run {
     /// A model, to store.
     Trained(TrainOutcome),
-    /// No model: the run failed, or the user cancelled it.
+    /// No model: the run failed.
     Ended(Ending),
+    /// The cancel token stopped it (a cancel, or the pool stopping).
+    Stopped,
+}
+
+/// The output of `work`, or `None` once `cancel` fired first (`work` is then dropped).
+async fn until_cancelled<T>(cancel: &CancelToken, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = cancel.wait() => None,
+        out = work => Some(out),
+    }
 }
 
 enum Stop {

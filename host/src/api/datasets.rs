@@ -90,5 +90,10 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     if !datasets::delete(&state.storage, &id).await? {
         return Err(ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")));
     }
+    // Deleted first, so that a worker stopping one of its jobs finds it gone and says so.
+    let (cancelled, requested) = crate::queue::cancel_jobs_of_dataset(state.broker.as_ref(), &id).await?;
+    if cancelled + requested > 0 {
+        tracing::info!(dataset = %id, cancelled, cancel_requested = requested, "dataset deleted: its jobs are cancelled");
+    }
     Ok(Json(json!({ "data": { "id": id, "deleted": true } })))
 }

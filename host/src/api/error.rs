@@ -162,7 +162,9 @@ impl From<BrokerError> for ApiError {
         match e {
             BrokerError::NotFound(id) => ApiError::new(ErrorCode::JobNotFound, format!("no job {id}")),
             BrokerError::Stale(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
-            BrokerError::Backend(_) => ApiError::new(ErrorCode::BrokerUnavailable, e.to_string()),
+            BrokerError::Backend(_) | BrokerError::DataLost(_) => ApiError::new(ErrorCode::BrokerUnavailable, e.to_string()),
+            // Still "not found", with the reason it can no longer be found.
+            BrokerError::Lost(_) => ApiError::new(ErrorCode::JobNotFound, e.to_string()),
         }
     }
 }

@@ -21,6 +21,12 @@ use super::{Ending, Event, JobRecord, JobResults, JobSpec, JobStatus};
 
 /// Message (event and record) of a job cancelled while still queued.
 pub const CANCELLED_BEFORE_START: &str = "Training cancelled before it started";
+/// Message of a job cancelled while it ran.
+pub const CANCELLED_WHILE_RUNNING: &str = "Training cancelled";
+/// Message of a queued job cancelled because its dataset was deleted.
+pub const DATASET_DELETED_BEFORE_START: &str = "Training cancelled before it started: its dataset was deleted";
+/// Message of a running job cancelled because its dataset was deleted.
+pub const DATASET_DELETED_WHILE_RUNNING: &str = "Training cancelled: its dataset was deleted";
 /// Message of a job its worker handed back while shutting down.
 pub const REQUEUED_ON_SHUTDOWN: &str = "re-queued: its worker is shutting down";
 /// Message of a job the embedded broker found running when it started again.
@@ -211,10 +217,42 @@ pub fn requeue_on_shutdown(job_id: &str) -> Transition {
     }
 }
 
+/// Why a job is cancelled: its messages say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelCause {
+    /// A user asked (`POST /jobs/{id}/cancel`).
+    Requested,
+    /// The dataset it trains on was deleted.
+    DatasetDeleted,
+}
+
+impl CancelCause {
+    /// The message of a job cancelled for this cause before it started.
+    pub fn before_start(self) -> &'static str {
+        match self {
+            CancelCause::Requested => CANCELLED_BEFORE_START,
+            CancelCause::DatasetDeleted => DATASET_DELETED_BEFORE_START,
+        }
+    }
+
+    /// The message its worker ends a running job with.
+    pub fn while_running(self) -> &'static str {
+        match self {
+            CancelCause::Requested => CANCELLED_WHILE_RUNNING,
+            CancelCause::DatasetDeleted => DATASET_DELETED_WHILE_RUNNING,
+        }
+    }
+}
+
 /// What cancelling a job in `status` does; `None` once it has ended.
 pub fn cancel(job_id: &str, status: JobStatus) -> Option<Transition> {
+    cancel_for(job_id, status, CancelCause::Requested)
+}
+
+/// `cancel`, for `cause`.
+pub fn cancel_for(job_id: &str, status: JobStatus, cause: CancelCause) -> Option<Transition> {
     match status {
-        JobStatus::Queued => Some(cancel_queued(job_id)),
+        JobStatus::Queued => Some(cancel_queued_for(job_id, cause)),
         JobStatus::Running => Some(request_cancel()),
         JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => None,
     }
@@ -222,14 +260,20 @@ pub fn cancel(job_id: &str, status: JobStatus) -> Option<Transition> {
 
 /// A queued job is cancelled at once: it never starts.
 pub fn cancel_queued(job_id: &str) -> Transition {
+    cancel_queued_for(job_id, CancelCause::Requested)
+}
+
+/// `cancel_queued`, with the message of `cause`.
+pub fn cancel_queued_for(job_id: &str, cause: CancelCause) -> Transition {
+    let message = cause.before_start();
     Transition {
         from: JobStatus::Queued,
         guard: Guard::Status,
         to: JobStatus::Cancelled,
-        writes: vec![Write::CancelRequested, Write::FinishedNow, Write::Error(CANCELLED_BEFORE_START.into())],
+        writes: vec![Write::CancelRequested, Write::FinishedNow, Write::Error(message.into())],
         claim: ClaimChange::Keep,
         enqueue: None,
-        event: Some(Event::Cancelled { seq: 0, job_id: job_id.into(), message: CANCELLED_BEFORE_START.into() }),
+        event: Some(Event::Cancelled { seq: 0, job_id: job_id.into(), message: message.into() }),
     }
 }
 
@@ -438,6 +482,18 @@ mod tests {
         claim("j", "w", 1).apply(&mut running, 1);
         request_cancel().apply(&mut running, 2);
         assert_eq!((running.status, running.cancel_requested, running.finished_at), (JobStatus::Running, true, None));
+    }
+
+    #[test]
+    fn a_deleted_dataset_says_why_its_jobs_were_cancelled() {
+        let mut record = submit("j", spec()).record;
+        let cancelled = cancel_for("j", JobStatus::Queued, CancelCause::DatasetDeleted).expect("a queued job is cancelled");
+        cancelled.apply(&mut record, 7);
+        assert_eq!((record.status, record.error.as_deref()), (JobStatus::Cancelled, Some(DATASET_DELETED_BEFORE_START)));
+        assert!(event_text(&cancelled).contains("its dataset was deleted"));
+        assert_eq!(cancel_for("j", JobStatus::Running, CancelCause::DatasetDeleted), Some(request_cancel()));
+        assert!(CancelCause::DatasetDeleted.while_running().contains("its dataset was deleted"));
+        assert_eq!(CancelCause::Requested.while_running(), CANCELLED_WHILE_RUNNING);
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! queued jobs stay queued, and jobs that were running when the process died
 //! are queued again.
 //!
+//! The events of a job that ended longer ago than the retention (a week by
+//! default, `storage.event_retention_days`) are dropped, at start and by a
+//! periodic sweep that compacts the journal again; the record stays, and a
+//! late client gets its terminal event rebuilt from it, as with Redis.
+//!
 //! Only one process may use a data dir's broker at a time (the journal is
 //! locked); several processes need the Redis broker.
 //!
@@ -15,7 +20,7 @@ mod journal;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,7 +28,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::{Broker, BrokerError, CancelOutcome, Claim, Hub, ReapPolicy, Result, Subscription};
-use crate::jobs::lifecycle::{self, ClaimChange, QueueEnd, Transition};
+use crate::jobs::lifecycle::{self, CancelCause, ClaimChange, QueueEnd, Transition};
 use crate::jobs::{now_ms, Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent};
 use journal::{Journal, Replayed};
 
@@ -40,7 +45,12 @@ struct State {
     queue: VecDeque<String>,
     heartbeats: HashMap<String, Instant>,
     journal: Journal,
+    /// How long the events of an ended job are kept.
+    retention: Duration,
 }
+
+/// How long ended jobs' events are kept unless the config says otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub struct EmbeddedBroker {
     state: Mutex<State>,
@@ -50,14 +60,61 @@ pub struct EmbeddedBroker {
 
 impl EmbeddedBroker {
     pub fn open(dir: &Path) -> anyhow::Result<EmbeddedBroker> {
+        EmbeddedBroker::open_with(dir, DEFAULT_RETENTION)
+    }
+
+    /// Opens the journal in `dir`, keeping ended jobs' events for `retention`.
+    pub fn open_with(dir: &Path, retention: Duration) -> anyhow::Result<EmbeddedBroker> {
         std::fs::create_dir_all(dir)?;
         let lock = journal::lock_dir(dir)?;
         let mut jobs = journal::replay(dir);
         let recovered = recover_running(&mut jobs);
+        let now = now_ms();
+        let dropped = jobs.iter_mut().filter(|job| expired(&job.record, retention, now)).map(|job| std::mem::take(&mut job.events).len()).sum::<usize>();
+        if dropped > 0 {
+            tracing::info!(events = dropped, retention_secs = retention.as_secs(), "dropped the events of jobs that ended before the retention");
+        }
         let journal = Journal::compact(dir, lock, jobs.iter().map(|job| (&job.record, job.events.as_slice())))?;
-        let broker = EmbeddedBroker { state: Mutex::new(State::new(jobs, journal)), notify: Notify::new(), hub: Hub::new() };
+        let broker = EmbeddedBroker { state: Mutex::new(State::new(jobs, journal, retention)), notify: Notify::new(), hub: Hub::new() };
         broker.emit_recovered(recovered);
         Ok(broker)
+    }
+
+    /// Drops the events of the jobs that ended longer ago than the retention
+    /// and, if there were any, compacts the journal. Returns how many were dropped.
+    pub fn sweep(&self) -> usize {
+        let mut state = self.state.lock();
+        let (retention, now) = (state.retention, now_ms());
+        let dropped: usize =
+            state.jobs.values_mut().filter(|e| !e.events.is_empty() && expired(&e.record, retention, now)).map(|e| std::mem::take(&mut e.events).len()).sum();
+        if dropped == 0 {
+            return 0;
+        }
+        let State { jobs, order, journal, .. } = &mut *state;
+        let kept = order.iter().filter_map(|id| jobs.get(id)).map(|e| (&e.record, e.events.as_slice()));
+        match journal.rewrite(kept) {
+            Ok(()) => tracing::info!(events = dropped, "dropped the events of jobs that ended before the retention; journal compacted"),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "compacting the broker journal failed (it keeps growing until the next start)"),
+        }
+        dropped
+    }
+
+    /// Sweeps (see `sweep`) a few times per retention period, at most hourly,
+    /// until the broker is dropped.
+    pub fn sweep_periodically(broker: &Arc<EmbeddedBroker>) {
+        let every = {
+            let state = broker.state.lock();
+            (state.retention / 4).clamp(Duration::from_millis(200), Duration::from_secs(3600))
+        };
+        let weak: Weak<EmbeddedBroker> = Arc::downgrade(broker);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(broker) = weak.upgrade() else { return };
+                // The rewrite is file I/O under the broker's lock: off the async threads.
+                let _ = tokio::task::spawn_blocking(move || broker.sweep()).await;
+            }
+        });
     }
 
     pub fn journal_path(dir: &Path) -> PathBuf {
@@ -154,11 +211,11 @@ impl EmbeddedBroker {
 }
 
 impl State {
-    fn new(jobs: Vec<Replayed>, journal: Journal) -> State {
+    fn new(jobs: Vec<Replayed>, journal: Journal, retention: Duration) -> State {
         let order: Vec<String> = jobs.iter().map(|job| job.record.job_id.clone()).collect();
         let queue = jobs.iter().filter(|job| job.record.status == JobStatus::Queued).map(|job| job.record.job_id.clone()).collect();
         let jobs = jobs.into_iter().map(|job| (job.record.job_id.clone(), Entry { record: job.record, events: job.events, token: None })).collect();
-        State { jobs, order, queue, heartbeats: HashMap::new(), journal }
+        State { jobs, order, queue, heartbeats: HashMap::new(), journal, retention }
     }
 
     /// Takes `id` off the queue: at the front when it was just claimed.
@@ -177,6 +234,12 @@ impl State {
         let running = |id: &&String| self.jobs.get(*id).is_some_and(|e| e.record.status == JobStatus::Running && silent(&e.record.worker));
         self.order.iter().filter(running).cloned().collect()
     }
+}
+
+/// Whether `record` ended longer than `retention` before `now` (Unix ms).
+fn expired(record: &JobRecord, retention: Duration, now: i64) -> bool {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    record.status.is_terminal() && record.finished_at.is_some_and(|at| now.saturating_sub(at) > retention_ms)
 }
 
 /// Jobs that were running when the process stopped go back to queued; returns
@@ -265,10 +328,10 @@ impl Broker for EmbeddedBroker {
         Ok(())
     }
 
-    async fn cancel(&self, job_id: &str) -> Result<CancelOutcome> {
+    async fn cancel_for(&self, job_id: &str, cause: CancelCause) -> Result<CancelOutcome> {
         let mut state = self.state.lock();
         let status = state.jobs.get(job_id).ok_or_else(|| BrokerError::NotFound(job_id.into()))?.record.status;
-        let Some(transition) = lifecycle::cancel(job_id, status) else { return Ok(CancelOutcome::AlreadyEnded(status)) };
+        let Some(transition) = lifecycle::cancel_for(job_id, status, cause) else { return Ok(CancelOutcome::AlreadyEnded(status)) };
         let outcome = if transition.to == JobStatus::Cancelled { CancelOutcome::Cancelled } else { CancelOutcome::Requested };
         self.apply(&mut state, job_id, transition, None);
         state.journal.flush();
@@ -308,6 +371,10 @@ impl Broker for EmbeddedBroker {
     async fn events_after(&self, job_id: &str, after: u64) -> Result<Vec<StoredEvent>> {
         let state = self.state.lock();
         let entry = state.jobs.get(job_id).ok_or_else(|| BrokerError::NotFound(job_id.into()))?;
+        if entry.events.is_empty() {
+            // Dropped after the retention: the record still tells how the job ended.
+            return Ok(entry.record.terminal_event().filter(|e| e.seq > after).into_iter().collect());
+        }
         Ok(entry.events.iter().skip(after as usize).cloned().collect())
     }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::Config;
+use crate::jobs::lifecycle::CancelCause;
 use crate::jobs::{Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent};
 pub use hub::{Hub, Subscription};
 
@@ -30,6 +31,12 @@ pub enum BrokerError {
     Stale(String),
     #[error("broker: {0}")]
     Backend(String),
+    /// A job this process knew whose record is gone: the broker lost its data.
+    #[error("job {0}: the broker lost this job's record (Redis restarted without persistence)")]
+    Lost(String),
+    /// The broker came back without the data it held (readiness says so).
+    #[error("{0}")]
+    DataLost(String),
 }
 
 impl From<::redis::RedisError> for BrokerError {
@@ -90,7 +97,12 @@ pub trait Broker: Send + Sync + 'static {
     /// Puts a claimed job back on the queue without counting the attempt
     /// (a worker shutting down).
     async fn requeue(&self, claim: &Claim) -> Result<()>;
-    async fn cancel(&self, job_id: &str) -> Result<CancelOutcome>;
+    /// Cancels at a user's request.
+    async fn cancel(&self, job_id: &str) -> Result<CancelOutcome> {
+        self.cancel_for(job_id, CancelCause::Requested).await
+    }
+    /// Cancels for `cause`, which the job's messages tell.
+    async fn cancel_for(&self, job_id: &str, cause: CancelCause) -> Result<CancelOutcome>;
     async fn cancel_requested(&self, job_id: &str) -> Result<bool>;
     /// Says `worker` is alive.
     async fn heartbeat(&self, worker: &str) -> Result<()>;
@@ -114,8 +126,29 @@ pub trait Broker: Send + Sync + 'static {
 pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Broker>> {
     if config.broker.redis_url.trim().is_empty() {
         let dir = config.storage.data_dir.join("broker");
-        Ok(Arc::new(embedded::EmbeddedBroker::open(&dir)?))
+        let broker = Arc::new(embedded::EmbeddedBroker::open_with(&dir, config.event_retention())?);
+        embedded::EmbeddedBroker::sweep_periodically(&broker);
+        Ok(broker)
     } else {
-        Ok(Arc::new(redis::RedisBroker::connect(&config.broker.redis_url, &config.broker.key_prefix).await?))
+        let settings = redis::RedisSettings { timeout: config.broker_timeout() };
+        Ok(Arc::new(redis::RedisBroker::connect_with(&config.broker.redis_url, &config.broker.key_prefix, settings).await?))
     }
+}
+
+/// Cancels the jobs of a dataset that was just deleted: queued ones at once,
+/// running ones by their flag (their worker tells why). Returns how many of each.
+pub async fn cancel_jobs_of_dataset(broker: &dyn Broker, dataset_id: &str) -> Result<(usize, usize)> {
+    let (mut cancelled, mut requested) = (0, 0);
+    for status in [JobStatus::Queued, JobStatus::Running] {
+        let query = JobQuery { status: Some(status), dataset_id: Some(dataset_id.to_string()), limit: usize::MAX, ..JobQuery::default() };
+        for job in broker.list(&query).await?.jobs {
+            match broker.cancel_for(&job.job_id, CancelCause::DatasetDeleted).await {
+                Ok(CancelOutcome::Cancelled) => cancelled += 1,
+                Ok(CancelOutcome::Requested) => requested += 1,
+                Ok(CancelOutcome::AlreadyEnded(_)) | Err(BrokerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok((cancelled, requested))
 }

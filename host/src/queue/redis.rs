@@ -12,8 +12,15 @@
 //!   back), then the claim script gives it a token.
 //! - `P:running`: set of running job ids; `P:workers`: sorted set of worker
 //!   heartbeats (Redis server time, ms), read by the reaper.
+//! - `P:epoch`: a random marker, set by the first process that finds it
+//!   absent; a process that finds it gone knows Redis lost its data
+//!   (`generation`).
 //! - `P:events:{id}`: the job's event stream (capped; expires a week after
 //!   the job ends); every event is also published on channel `job_{id}`.
+//!
+//! Every call but a worker's blocking wait for a job gives up after
+//! `broker.timeout_ms` (a request then answers 503 instead of hanging while
+//! Redis is down).
 //!
 //! Every change that must be atomic is one Lua script (`redis/*.lua`), and
 //! every change a worker makes checks its claim token there, so a worker
@@ -23,6 +30,7 @@
 //! guard and applies it. Scripts name keys they compute from the prefix, so
 //! this works on one Redis (or Sentinel), not on Redis Cluster.
 
+mod generation;
 mod listen;
 mod reaper;
 mod record;
@@ -38,8 +46,10 @@ use redis::AsyncConnectionConfig;
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::{Broker, BrokerError, CancelOutcome, Claim, Hub, ReapPolicy, Result, Subscription};
-use crate::jobs::lifecycle::{self, Transition};
+use crate::jobs::lifecycle::{self, CancelCause, Transition};
 use crate::jobs::{Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent};
+use generation::Generation;
+pub use generation::Persistence;
 use scripts::Scripts;
 
 /// Events kept per job stream.
@@ -50,31 +60,96 @@ const STREAM_TTL_SECS: u64 = 7 * 24 * 3600;
 /// `start()` writes the claimed job's id over it (with its attempt over 0).
 const CLAIMED_JOB_ID: &str = "JOBID";
 
+/// How the broker talks to Redis.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisSettings {
+    /// The bound on every call but the blocking wait for a job (`broker.timeout_ms`).
+    pub timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings { timeout: Duration::from_secs(2) }
+    }
+}
+
 pub struct RedisBroker {
     prefix: String,
+    client: redis::Client,
     conn: ConnectionManager,
-    /// BLMOVE blocks its connection: it gets its own, without a response timeout.
-    blocking: AsyncMutex<MultiplexedConnection>,
+    /// BLMOVE blocks its connection: it gets its own, without a response
+    /// timeout; made again after it failed (a restarted Redis).
+    blocking: AsyncMutex<Option<MultiplexedConnection>>,
     hub: Arc<Hub>,
     scripts: Scripts,
+    timeout: Duration,
+    generation: Arc<Generation>,
 }
 
 impl RedisBroker {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisBroker> {
+        RedisBroker::connect_with(url, prefix, RedisSettings::default()).await
+    }
+
+    pub async fn connect_with(url: &str, prefix: &str, settings: RedisSettings) -> anyhow::Result<RedisBroker> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(10))).set_connection_timeout(Some(Duration::from_secs(5)));
-        let conn = client.get_connection_manager_with_config(config).await?;
-        let blocking = client
-            .get_multiplexed_async_connection_with_config(
-                &AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(Some(Duration::from_secs(5))),
-            )
-            .await?;
+        // Requests are bounded by `bounded`; a worker's script may take longer
+        // (a reply lost to a timeout leaves its claim unknown), and reconnects
+        // are tried quickly and few times rather than with a long backoff.
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(settings.timeout.max(Duration::from_secs(10))))
+            .set_connection_timeout(Some(settings.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(settings.timeout / 4);
+        let mut conn = client.get_connection_manager_with_config(config).await?;
         let hub = Hub::new();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(listen::listen(client, hub.clone(), ready_tx));
+        tokio::spawn(listen::listen(client.clone(), hub.clone(), ready_tx));
         ready_rx.await.map_err(|_| anyhow::anyhow!("the Redis pub/sub listener stopped"))??;
         let prefix = if prefix.is_empty() { "trainhost".to_string() } else { prefix.to_string() };
-        Ok(RedisBroker { prefix, conn, blocking: AsyncMutex::new(blocking), hub, scripts: Scripts::load() })
+        generation::warn_unless_persistent(&mut conn).await;
+        let generation = Arc::new(Generation::adopt(&mut conn, format!("{prefix}:epoch")).await?);
+        Generation::watch(&generation, conn.clone(), settings.timeout);
+        let broker =
+            RedisBroker { prefix, client, conn, blocking: AsyncMutex::new(None), hub, scripts: Scripts::load(), timeout: settings.timeout, generation };
+        drop(broker.blocking_connection().await?);
+        Ok(broker)
+    }
+
+    /// What Redis keeps across a restart; `None` when `CONFIG` is disabled.
+    pub async fn persistence(&self) -> Option<Persistence> {
+        generation::persistence(&mut self.conn()).await
+    }
+
+    /// Runs one call to Redis, giving up after the configured timeout.
+    async fn bounded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(BrokerError::Backend(format!("Redis did not answer within {} ms", self.timeout.as_millis()))),
+        }
+    }
+
+    /// The connection BLMOVE blocks on, made again if the last one failed.
+    async fn blocking_connection(&self) -> Result<tokio::sync::MutexGuard<'_, Option<MultiplexedConnection>>> {
+        let mut blocking = self.blocking.lock().await;
+        if blocking.is_none() {
+            let config = AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(Some(self.timeout));
+            *blocking = Some(self.client.get_multiplexed_async_connection_with_config(&config).await?);
+        }
+        Ok(blocking)
+    }
+
+    /// The record of a job that is missing: `Lost` when this process knew the
+    /// job and Redis has lost its data, else nothing.
+    async fn missing(&self, job_id: &str) -> Result<Option<JobRecord>> {
+        if self.generation.knew(job_id) {
+            // Checked now: the loss may have happened since the last tick.
+            let _ = self.generation.check(&mut self.conn()).await;
+            if self.generation.lost_at().is_some() {
+                return Err(BrokerError::Lost(job_id.to_string()));
+            }
+        }
+        Ok(None)
     }
 
     /// Deletes every key under this broker's prefix (tests use their own prefix).
@@ -119,7 +194,11 @@ impl RedisBroker {
 
     async fn record(&self, id: &str) -> Result<Option<JobRecord>> {
         let fields: HashMap<String, String> = redis::cmd("HGETALL").arg(self.job_key(id)).query_async(&mut self.conn()).await?;
-        record::parse(id, &fields)
+        let record = record::parse(id, &fields)?;
+        if record.is_some() {
+            self.generation.remember(id);
+        }
+        Ok(record)
     }
 
     /// Claims the next queued job without waiting (and heartbeats), in one round trip.
@@ -148,15 +227,21 @@ impl RedisBroker {
     async fn claim_when_queued(&self, worker: &str, wait: Duration) -> Result<Option<Claim>> {
         let claiming = self.key(&["claiming", worker]);
         let id: Option<String> = {
-            let mut blocking = self.blocking.lock().await;
-            redis::cmd("BLMOVE")
+            let mut blocking = self.blocking_connection().await?;
+            let Some(connection) = blocking.as_mut() else { return Ok(None) };
+            let moved = redis::cmd("BLMOVE")
                 .arg(self.key(&["queue"]))
                 .arg(&claiming)
                 .arg("RIGHT")
                 .arg("LEFT")
                 .arg(wait.as_secs_f64().max(0.01))
-                .query_async(&mut *blocking)
-                .await?
+                .query_async(connection)
+                .await;
+            if moved.is_err() {
+                // A connection that failed once stays broken: the next wait makes another.
+                *blocking = None;
+            }
+            moved?
         };
         let Some(id) = id else { return Ok(None) };
         let token = uuid::Uuid::new_v4().to_string();
@@ -276,45 +361,30 @@ fn cancel_outcome(reply: &str, job_id: &str) -> Result<CancelOutcome> {
 #[async_trait]
 impl Broker for RedisBroker {
     async fn submit(&self, job_id: &str, spec: JobSpec) -> Result<JobRecord> {
-        let submission = lifecycle::submit(job_id, spec);
-        self.scripts
-            .submit
-            .key(self.job_key(job_id))
-            .key(self.stream_key(job_id))
-            .key(self.key(&["jobs"]))
-            .key(self.key(&["queue"]))
-            .key(self.key(&["submissions"]))
-            .arg(channel(job_id))
-            .arg(STREAM_MAXLEN)
-            .arg(job_id)
-            .arg(record::new_record(&submission.record))
-            .arg(submission.event.template())
-            .arg(record::queue_end(Some(submission.enqueue)))
-            .invoke_async::<i64>(&mut self.conn())
-            .await?;
-        Ok(JobRecord { last_seq: 1, ..submission.record })
+        self.generation.remember(job_id);
+        self.bounded(self.submit_job(job_id, spec)).await
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<JobRecord>> {
-        self.record(job_id).await
+        match self.bounded(self.record(job_id)).await? {
+            Some(record) => Ok(Some(record)),
+            None => self.missing(job_id).await,
+        }
     }
 
     async fn list(&self, query: &JobQuery) -> Result<JobPage> {
-        let matching = self.matching_ids(query).await?;
-        let mut jobs = Vec::new();
-        for id in matching.iter().skip(query.offset).take(query.limit) {
-            if let Some(r) = self.record(id).await? {
-                jobs.push(r);
-            }
-        }
-        Ok(JobPage { jobs, total: matching.len() })
+        self.bounded(self.list_jobs(query)).await
     }
 
     async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Claim>> {
-        match self.claim_next(worker).await? {
-            Some(claim) => Ok(Some(claim)),
-            None => self.claim_when_queued(worker, wait).await,
+        let claim = match self.claim_next(worker).await? {
+            Some(claim) => Some(claim),
+            None => self.claim_when_queued(worker, wait).await?,
+        };
+        if let Some(claim) = &claim {
+            self.generation.remember(claim.job_id());
         }
+        Ok(claim)
     }
 
     async fn emit(&self, claim: &Claim, event: Event) -> Result<u64> {
@@ -346,28 +416,19 @@ impl Broker for RedisBroker {
         self.end_run(claim, &lifecycle::requeue_on_shutdown(claim.job_id())).await
     }
 
-    async fn cancel(&self, job_id: &str) -> Result<CancelOutcome> {
-        let (cancel, flag) = (lifecycle::cancel_queued(job_id), lifecycle::request_cancel());
-        let reply: String = self
-            .scripts
-            .cancel
-            .key(self.job_key(job_id))
-            .key(self.stream_key(job_id))
-            .key(self.key(&["queue"]))
-            .arg(channel(job_id))
-            .arg(STREAM_MAXLEN)
-            .arg(job_id)
-            .arg(events_ttl(&cancel))
-            .arg(record::writes(&cancel, None))
-            .arg(event_template(&cancel))
-            .arg(record::writes(&flag, None))
-            .invoke_async(&mut self.conn())
-            .await?;
-        cancel_outcome(&reply, job_id)
+    async fn cancel_for(&self, job_id: &str, cause: CancelCause) -> Result<CancelOutcome> {
+        match self.bounded(self.cancel_job(job_id, cause)).await {
+            Err(BrokerError::NotFound(_)) => {
+                self.missing(job_id).await?;
+                Err(BrokerError::NotFound(job_id.into()))
+            }
+            outcome => outcome,
+        }
     }
 
     async fn cancel_requested(&self, job_id: &str) -> Result<bool> {
-        let flag: Option<String> = redis::cmd("HGET").arg(self.job_key(job_id)).arg("cancel").query_async(&mut self.conn()).await?;
+        let flag: Option<String> =
+            self.bounded(async { Ok(redis::cmd("HGET").arg(self.job_key(job_id)).arg("cancel").query_async(&mut self.conn()).await?) }).await?;
         Ok(flag.as_deref() == Some("1"))
     }
 
@@ -386,6 +447,99 @@ impl Broker for RedisBroker {
     }
 
     async fn events_after(&self, job_id: &str, after: u64) -> Result<Vec<StoredEvent>> {
+        match self.bounded(self.stored_events(job_id, after)).await {
+            Err(BrokerError::NotFound(_)) => {
+                self.missing(job_id).await?;
+                Err(BrokerError::NotFound(job_id.into()))
+            }
+            events => events,
+        }
+    }
+
+    async fn subscribe(&self, job_id: &str) -> Result<Subscription> {
+        Ok(self.hub.subscribe(job_id))
+    }
+
+    async fn queue_depth(&self) -> Result<u64> {
+        self.bounded(async { Ok(redis::cmd("LLEN").arg(self.key(&["queue"])).query_async(&mut self.conn()).await?) }).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.bounded(async { Ok(redis::cmd("PING").query_async::<String>(&mut self.conn()).await?) }).await?;
+        if let Some(at) = self.generation.lost_at() {
+            let when = noticed_at(at);
+            return Err(BrokerError::DataLost(format!(
+                "Redis lost its data ({when}: it restarted without persistence, or was flushed): the jobs submitted before are gone; \
+                 run Redis with --appendonly yes, then restart this process"
+            )));
+        }
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+/// When the loss was noticed, for a message (Unix time: no calendar crate in the build).
+fn noticed_at(ms: i64) -> String {
+    format!("noticed at Unix time {}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// The calls behind the trait's requests, each bounded by its caller.
+impl RedisBroker {
+    async fn submit_job(&self, job_id: &str, spec: JobSpec) -> Result<JobRecord> {
+        let submission = lifecycle::submit(job_id, spec);
+        self.scripts
+            .submit
+            .key(self.job_key(job_id))
+            .key(self.stream_key(job_id))
+            .key(self.key(&["jobs"]))
+            .key(self.key(&["queue"]))
+            .key(self.key(&["submissions"]))
+            .arg(channel(job_id))
+            .arg(STREAM_MAXLEN)
+            .arg(job_id)
+            .arg(record::new_record(&submission.record))
+            .arg(submission.event.template())
+            .arg(record::queue_end(Some(submission.enqueue)))
+            .invoke_async::<i64>(&mut self.conn())
+            .await?;
+        Ok(JobRecord { last_seq: 1, ..submission.record })
+    }
+
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+        let matching = self.matching_ids(query).await?;
+        let mut jobs = Vec::new();
+        for id in matching.iter().skip(query.offset).take(query.limit) {
+            if let Some(r) = self.record(id).await? {
+                jobs.push(r);
+            }
+        }
+        Ok(JobPage { jobs, total: matching.len() })
+    }
+
+    async fn cancel_job(&self, job_id: &str, cause: CancelCause) -> Result<CancelOutcome> {
+        let (cancel, flag) = (lifecycle::cancel_queued_for(job_id, cause), lifecycle::request_cancel());
+        let reply: String = self
+            .scripts
+            .cancel
+            .key(self.job_key(job_id))
+            .key(self.stream_key(job_id))
+            .key(self.key(&["queue"]))
+            .arg(channel(job_id))
+            .arg(STREAM_MAXLEN)
+            .arg(job_id)
+            .arg(events_ttl(&cancel))
+            .arg(record::writes(&cancel, None))
+            .arg(event_template(&cancel))
+            .arg(record::writes(&flag, None))
+            .invoke_async(&mut self.conn())
+            .await?;
+        cancel_outcome(&reply, job_id)
+    }
+
+    async fn stored_events(&self, job_id: &str, after: u64) -> Result<Vec<StoredEvent>> {
         let entries: Vec<(String, Vec<(String, String)>)> =
             redis::cmd("XRANGE").arg(self.stream_key(job_id)).arg("-").arg("+").query_async(&mut self.conn()).await?;
         if entries.is_empty() {
@@ -394,28 +548,12 @@ impl Broker for RedisBroker {
             let record = self.record(job_id).await?.ok_or_else(|| BrokerError::NotFound(job_id.into()))?;
             return Ok(record.terminal_event().filter(|e| e.seq > after).into_iter().collect());
         }
+        self.generation.remember(job_id);
         Ok(entries
             .into_iter()
             .filter_map(|(_, fields)| fields.into_iter().find(|(k, _)| k == "e").and_then(|(_, v)| StoredEvent::parse(&v)))
             .filter(|e| e.seq > after)
             .collect())
-    }
-
-    async fn subscribe(&self, job_id: &str) -> Result<Subscription> {
-        Ok(self.hub.subscribe(job_id))
-    }
-
-    async fn queue_depth(&self) -> Result<u64> {
-        Ok(redis::cmd("LLEN").arg(self.key(&["queue"])).query_async(&mut self.conn()).await?)
-    }
-
-    async fn ping(&self) -> Result<()> {
-        redis::cmd("PING").query_async::<String>(&mut self.conn()).await?;
-        Ok(())
-    }
-
-    fn shared(&self) -> bool {
-        true
     }
 }
 

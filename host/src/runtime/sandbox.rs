@@ -72,7 +72,7 @@ impl CancelToken {
     }
 
     /// Resolves once the token is cancelled.
-    async fn wait(&self) {
+    pub async fn wait(&self) {
         // Registered before the flag is read, so a cancel in between still wakes it.
         let woken = self.0.wake.notified();
         if self.is_cancelled() {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Key, Result, Storage};
+use super::{Key, Result, Stat, Storage};
 
 pub struct LocalStorage {
     root: PathBuf,
@@ -78,6 +78,15 @@ impl Storage for LocalStorage {
         }
         names.sort();
         Ok(names)
+    }
+
+    async fn stat(&self, key: &Key) -> Result<Option<Stat>> {
+        match tokio::fs::metadata(key.under(&self.root)).await {
+            Ok(meta) if meta.is_file() => Ok(Some(Stat { bytes: meta.len(), modified: meta.modified()? })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn describe(&self) -> String {

@@ -8,6 +8,7 @@
 //! dataset id or an uploaded file name is never used as a path unchecked. It
 //! must not parse tables beyond profiling an upload, nor know about jobs.
 
+pub mod cleanup;
 pub mod datasets;
 pub mod local;
 pub mod local_copies;
@@ -36,6 +37,14 @@ impl From<std::io::Error> for StorageError {
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// What `Storage::stat` tells of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub bytes: u64,
+    /// When it was last written.
+    pub modified: std::time::SystemTime,
+}
 
 /// A storage key: `/`-separated segments of `[A-Za-z0-9._-]`, none starting with a dot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,6 +85,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete_prefix(&self, prefix: &Key) -> Result<()>;
     /// The first-level names under `prefix`.
     async fn list(&self, prefix: &Key) -> Result<Vec<String>>;
+    /// The size and age of the object at `key`; `None` when there is none
+    /// (or the store cannot tell, which the default says).
+    async fn stat(&self, _key: &Key) -> Result<Option<Stat>> {
+        Ok(None)
+    }
     fn describe(&self) -> String;
 }
 

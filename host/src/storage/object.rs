@@ -23,7 +23,7 @@ use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutPaylo
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::local_copies;
-use super::{Key, Result, Storage, StorageError};
+use super::{Key, Result, Stat, Storage, StorageError};
 
 /// Files larger than this are uploaded in parts of this size (S3 wants at
 /// least 5 MiB per part and at most 10,000 parts: up to ~80 GB).
@@ -419,6 +419,14 @@ impl Storage for ObjectStorage {
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    async fn stat(&self, key: &Key) -> Result<Option<Stat>> {
+        match self.store.head(&Self::path(key)?).await {
+            Ok(meta) => Ok(Some(Stat { bytes: meta.size, modified: meta.last_modified.into() })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error("reading the metadata of", key, e)),
+        }
     }
 
     fn describe(&self) -> String {

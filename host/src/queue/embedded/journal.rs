@@ -7,6 +7,9 @@
 //! group-commit thread shortly after (see `spawn_syncer` for the window a power
 //! cut can lose). The data dir is locked: one process uses it at a time.
 //!
+//! Compaction drops nothing itself: the broker hands it the jobs as they are
+//! to be kept (the events of jobs finished long ago already dropped).
+//!
 //! Owns the file format, replay, compaction and fsync. It must not decide
 //! job transitions (`jobs::lifecycle`) or keep the broker's queue.
 
@@ -44,6 +47,7 @@ pub(super) struct DirLock {
 
 /// The open journal, appended to.
 pub(super) struct Journal {
+    dir: PathBuf,
     writer: BufWriter<File>,
     /// Wakes the group-commit thread after a flush (see `spawn_syncer`).
     dirty: SyncSender<()>,
@@ -117,22 +121,18 @@ impl Journal {
     /// Compacts the journal of `dir` to one snapshot per job plus its events
     /// (written aside, fsynced, then renamed over it) and opens it for appending.
     pub(super) fn compact<'a>(dir: &Path, lock: DirLock, jobs: impl Iterator<Item = (&'a JobRecord, &'a [StoredEvent])>) -> anyhow::Result<Journal> {
-        let tmp = dir.join("journal.jsonl.tmp");
-        {
-            let mut out = BufWriter::new(File::create(&tmp)?);
-            for (record, events) in jobs {
-                writeln!(out, "{}", serde_json::to_string(&Op::Job { record: Cow::Borrowed(record) })?)?;
-                for event in events {
-                    writeln!(out, "{}", event_line(&record.job_id, event))?;
-                }
-            }
-            out.flush()?;
-            out.get_ref().sync_all()?;
-        }
-        std::fs::rename(&tmp, path(dir))?;
-        let writer = BufWriter::new(OpenOptions::new().append(true).open(path(dir))?);
-        let dirty = spawn_syncer(writer.get_ref().try_clone()?)?;
-        Ok(Journal { writer, dirty, _lock: lock })
+        let (writer, dirty) = write_compacted(dir, jobs)?;
+        Ok(Journal { dir: dir.to_path_buf(), writer, dirty, _lock: lock })
+    }
+
+    /// Compacts the open journal to `jobs` (the broker's whole state, which
+    /// already holds every line buffered here), then appends to the new file.
+    pub(super) fn rewrite<'a>(&mut self, jobs: impl Iterator<Item = (&'a JobRecord, &'a [StoredEvent])>) -> anyhow::Result<()> {
+        let (writer, dirty) = write_compacted(&self.dir, jobs)?;
+        // The old writer's buffer went to the old file, which the rename unlinked.
+        self.writer = writer;
+        self.dirty = dirty;
+        Ok(())
     }
 
     /// Appends a snapshot of the record (buffered until `flush`).
@@ -161,6 +161,27 @@ impl Journal {
             tracing::error!(error = %e, "writing the broker journal");
         }
     }
+}
+
+/// Writes one snapshot per job plus its events aside, fsyncs, renames it over
+/// the journal, and opens that for appending (with its fsync thread).
+fn write_compacted<'a>(dir: &Path, jobs: impl Iterator<Item = (&'a JobRecord, &'a [StoredEvent])>) -> anyhow::Result<(BufWriter<File>, SyncSender<()>)> {
+    let tmp = dir.join("journal.jsonl.tmp");
+    {
+        let mut out = BufWriter::new(File::create(&tmp)?);
+        for (record, events) in jobs {
+            writeln!(out, "{}", serde_json::to_string(&Op::Job { record: Cow::Borrowed(record) })?)?;
+            for event in events {
+                writeln!(out, "{}", event_line(&record.job_id, event))?;
+            }
+        }
+        out.flush()?;
+        out.get_ref().sync_all()?;
+    }
+    std::fs::rename(&tmp, path(dir))?;
+    let writer = BufWriter::new(OpenOptions::new().append(true).open(path(dir))?);
+    let dirty = spawn_syncer(writer.get_ref().try_clone()?)?;
+    Ok((writer, dirty))
 }
 
 fn event_line(id: &str, event: &StoredEvent) -> String {
