@@ -2,6 +2,7 @@
 //! its request head a byte at a time, one that keeps an idle connection, and
 //! more clients than `server.max_connections` (the extra ones wait to be
 //! accepted until a slot frees).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

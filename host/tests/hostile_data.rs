@@ -3,6 +3,7 @@
 //! a job on a table past the limits fails at once with the figure, previews
 //! stay small whatever a cell holds, listing gives summaries, and predict
 //! refuses wrong-typed cells and names missing columns.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

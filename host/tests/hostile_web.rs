@@ -3,6 +3,7 @@
 //! another origin, a rebinding `Host`; and the edge's answers: the error JSON
 //! for the framework's own rejections, security headers everywhere, close
 //! codes for WebSocket clients that break the protocol.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! restarts empty or goes away, a crash's leftovers in the data dir, old
 //! events in the embedded journal, a cancel while a large table loads, and a
 //! dataset deleted under its jobs.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
