@@ -26,8 +26,23 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub bind: String,
+    /// Other origins (`scheme://host[:port]`) whose pages may call the API
+    /// (CORS, and state-changing requests that carry their `Origin`); "*": any.
     pub cors_origins: Vec<String>,
     pub upload_limit_mib: u64,
+    /// `Host` values the server answers (`name`: any port, `name:port`, "*":
+    /// any). Empty: the bind address and localhost, 127.0.0.1 and [::1], with
+    /// the bound port. Guards a local server against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// A request's head (request line and headers) must arrive within this
+    /// long of its first byte.
+    pub header_read_timeout_secs: f64,
+    /// A connection that moves no bytes this long while the server waits on
+    /// the client (between requests, or for a request body) is closed.
+    /// WebSockets are not: they close when their job ends or their client is slow.
+    pub idle_timeout_secs: f64,
+    /// Connections open at once (WebSockets included); more wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -95,7 +110,15 @@ fn yes() -> bool {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { bind: "127.0.0.1:8080".into(), cors_origins: vec![], upload_limit_mib: 512 }
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            cors_origins: vec![],
+            upload_limit_mib: 512,
+            allowed_hosts: vec![],
+            header_read_timeout_secs: 10.0,
+            idle_timeout_secs: 60.0,
+            max_connections: 4096,
+        }
     }
 }
 
@@ -315,7 +338,11 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         let toml::Value::Table(section_table) = entry else {
             return Err(ConfigError::Env { var, message: format!("`{section}` is not a section in the config file") });
         };
-        let value = if field == "cors_origins" { toml::Value::Array(value.split(',').map(|o| toml::Value::String(o.trim().into())).collect()) } else { parsed };
+        let value = if field == "cors_origins" || field == "allowed_hosts" {
+            toml::Value::Array(value.split(',').map(|o| toml::Value::String(o.trim().into())).collect())
+        } else {
+            parsed
+        };
         section_table.insert(field, value);
     }
     Ok(())
@@ -387,6 +414,14 @@ mod tests {
         .unwrap();
         assert_eq!(old.restart_only_changes(&new), ["server.bind", "workers.max_attempts"]);
         assert!(old.restart_only_changes(&old).is_empty());
+    }
+
+    #[test]
+    fn host_and_origin_lists_split_on_commas_from_the_environment() {
+        let config = with_env("", &[("TRAINHOST_SERVER_ALLOWED_HOSTS", "api.example, localhost:9000"), ("TRAINHOST_SERVER_MAX_CONNECTIONS", "8")]).unwrap();
+        assert_eq!(config.server.allowed_hosts, ["api.example", "localhost:9000"]);
+        assert_eq!(config.server.max_connections, 8);
+        assert_eq!(config.server.idle_timeout_secs, 60.0);
     }
 
     #[test]

@@ -159,12 +159,12 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
         "trainhost listening on http://{addr} (broker: {broker_kind}, workers: {})",
         if api_only { "none".to_string() } else { config.worker_count().to_string() }
     );
-    let app = api::router(state);
-    let mut stop = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    if addr.ip().is_unspecified() && config.server.allowed_hosts.is_empty() {
+        tracing::warn!(%addr, "bound to every address, but only localhost names are answered: list the names clients use in server.allowed_hosts");
+    }
+    let app = api::router(state, addr);
+    let limits = api::connections::ConnectionLimits::from_config(&config.server);
+    let server = tokio::spawn(api::connections::serve(listener, app, limits, shutdown.clone()));
     let mut stop = shutdown.clone();
     let _ = stop.wait_for(|s| *s).await;
     // Open WebSockets would hold the server forever: give them a moment.

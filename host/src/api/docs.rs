@@ -2,10 +2,15 @@
 //! tests walk to check every documented route answers), and `GET /docs`, a
 //! self-contained page that renders it with no network access.
 
+use std::sync::LazyLock;
+
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use base64::Engine as _;
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::AppState;
 
@@ -154,22 +159,41 @@ pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
     Json(doc)
 }
 
-pub async fn page() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+/// `/docs`, with a CSP that allows exactly its own style and script (by
+/// hash) and requests to this server: the page needs no network beyond it.
+pub async fn page() -> Response {
+    ([(header::CONTENT_SECURITY_POLICY, DOCS_CSP.as_str())], Html(DOCS_PAGE.as_str())).into_response()
 }
 
-const DOCS_PAGE: &str = r#"<!doctype html>
+static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| format!("{DOCS_HEAD}<style>{DOCS_STYLE}</style>{DOCS_BODY}<script>{DOCS_SCRIPT}</script>{DOCS_END}"));
+
+static DOCS_CSP: LazyLock<String> = LazyLock::new(|| {
+    let hash = |text: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()));
+    format!(
+        "default-src 'none'; connect-src 'self'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        hash(DOCS_STYLE),
+        hash(DOCS_SCRIPT)
+    )
+});
+
+const DOCS_HEAD: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>trainhost API</title>
-<style>
+"#;
+
+const DOCS_STYLE: &str = r#"
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 .op{border:1px solid #ddd;border-radius:6px;margin:1rem 0;padding:.6rem 1rem}
 .m{display:inline-block;min-width:4.5rem;font-weight:700;text-transform:uppercase}
 .get{color:#0a6}.post{color:#06c}.delete{color:#c30}
 code,pre{background:#f5f5f5;border-radius:4px}pre{padding:.5rem;overflow:auto;font-size:13px}
-</style></head><body>
+"#;
+
+const DOCS_BODY: &str = r#"</head><body>
 <h1>trainhost API</h1><p id="desc"></p><p>Machine-readable: <a href="/openapi.json">/openapi.json</a>. Plugins and their parameters: <a href="/plugins">/plugins</a>.</p>
 <div id="ops">Loading…</div>
-<script>
+"#;
+
+const DOCS_SCRIPT: &str = r#"
 fetch('/openapi.json').then(r=>r.json()).then(doc=>{
   document.getElementById('desc').textContent=doc.info.description;
   const ops=document.getElementById('ops');ops.textContent='';
@@ -191,4 +215,22 @@ fetch('/openapi.json').then(r=>r.json()).then(doc=>{
     }
   }
 }).catch(e=>{document.getElementById('ops').textContent='Could not load /openapi.json: '+e});
-</script></body></html>"#;
+"#;
+
+const DOCS_END: &str = r#"</body></html>"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_csp_names_the_hashes_of_its_only_style_and_script() {
+        let page = DOCS_PAGE.as_str();
+        let between = |open: &str, close: &str| page.split_once(open).and_then(|(_, rest)| rest.split_once(close)).map(|(inside, _)| inside).unwrap();
+        let hash = |text: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()));
+        assert!(DOCS_CSP.contains(&format!("script-src 'sha256-{}'", hash(between("<script>", "</script>")))));
+        assert!(DOCS_CSP.contains(&format!("style-src 'sha256-{}'", hash(between("<style>", "</style>")))));
+        assert_eq!(page.matches("<script").count(), 1);
+        assert_eq!(page.matches("<style").count(), 1);
+    }
+}

@@ -53,6 +53,17 @@ pub enum ErrorCode {
     BrokerUnavailable,
     NotReady,
     Internal,
+    /// A request the framework could not read (bad path or query, not an upgrade).
+    InvalidRequest,
+    MethodNotAllowed,
+    /// A body above the route's limit (uploads have their own `UploadTooLarge`).
+    BodyTooLarge,
+    /// A body of a content type the route does not take.
+    UnsupportedMediaType,
+    /// A state-changing request or WebSocket from a page of another origin.
+    ForbiddenOrigin,
+    /// A `Host` outside `server.allowed_hosts` (DNS rebinding).
+    InvalidHost,
 }
 
 impl ErrorCode {
@@ -88,15 +99,24 @@ impl ErrorCode {
             BrokerUnavailable => "broker_unavailable",
             NotReady => "not_ready",
             Internal => "internal",
+            InvalidRequest => "invalid_request",
+            MethodNotAllowed => "method_not_allowed",
+            BodyTooLarge => "body_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            ForbiddenOrigin => "forbidden_origin",
+            InvalidHost => "invalid_host",
         }
     }
 
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            InvalidJson | InvalidBody | InvalidField | MissingField | InvalidUpload => StatusCode::BAD_REQUEST,
-            UnsupportedFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            UploadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            InvalidJson | InvalidBody | InvalidField | MissingField | InvalidUpload | InvalidRequest => StatusCode::BAD_REQUEST,
+            UnsupportedFormat | UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UploadTooLarge | BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ForbiddenOrigin => StatusCode::FORBIDDEN,
+            InvalidHost => StatusCode::MISDIRECTED_REQUEST,
             InvalidNumber | InvalidTable | InvalidTask | UnsupportedTask | InvalidParameter | UnknownPlugin | PluginDisabled | PluginUnavailable
             | UnknownColumn | InvalidTarget | InvalidRows | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
             JobNotFound | DatasetNotFound | ModelNotFound | NotFound => StatusCode::NOT_FOUND,

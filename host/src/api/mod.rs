@@ -5,15 +5,21 @@
 //! Owns the wire format of the older contract (field names exactly as the old
 //! clients send and read them). It must not run training or touch storage
 //! paths directly: it calls the broker, `storage::datasets` and `training::predict`.
+//! What reaches the routes at all is decided at the edge: `guard` (hosts,
+//! origins, content types, headers, framework errors) and `connections`
+//! (connection cap and timeouts).
 
+pub mod connections;
 mod datasets;
 pub mod docs;
 mod error;
+mod guard;
 mod jobs;
 mod ui;
 pub mod validate;
 mod ws;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,19 +51,29 @@ pub struct AppState {
     pub upload_dir: PathBuf,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole application as served on `bound` (the address the listener got,
+/// whose port the default `Host` allow-list names).
+pub fn router(state: AppState, bound: SocketAddr) -> Router {
     let upload_limit = (state.config.server.upload_limit_mib as usize).saturating_mul(1 << 20);
+    let policy = Arc::new(guard::EdgePolicy::new(&state.config.server, bound));
+    let json = || axum::middleware::from_fn(guard::json_body);
     let api = Router::new()
-        .route("/train", post(jobs::submit))
-        .route("/jobs", get(jobs::list).post(jobs::submit))
+        .route("/train", post(jobs::submit).layer(json()))
+        .route("/jobs", get(jobs::list).post(jobs::submit).layer(json()))
         .route("/jobs/{id}", get(jobs::get_job))
-        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/cancel", post(jobs::cancel).layer(json()))
         .route(crate::jobs::MODEL_ROUTE, get(jobs::model))
-        .route("/jobs/{id}/predict", post(jobs::predict))
-        .route("/datasets", get(datasets::list).post(datasets::upload).layer(DefaultBodyLimit::max(upload_limit.saturating_add(1 << 20))))
+        .route("/jobs/{id}/predict", post(jobs::predict).layer(json()))
+        .route(
+            "/datasets",
+            get(datasets::list)
+                .post(datasets::upload)
+                .layer(DefaultBodyLimit::max(upload_limit.saturating_add(1 << 20)))
+                .layer(axum::middleware::from_fn(guard::multipart_body)),
+        )
         .route("/datasets/{id}", get(datasets::get_dataset).delete(datasets::delete))
         .route("/plugins", get(plugins));
-    Router::new()
+    let routes = Router::new()
         .merge(api.clone())
         .nest("/api", api)
         .route("/ws/{id}", get(ws::handler))
@@ -68,9 +84,9 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(docs::page))
         .merge(ui::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /docs") })
-        .layer(axum::middleware::map_response(count_response))
         .layer(cors(&state.config))
-        .with_state(state)
+        .with_state(state);
+    guard::edge(routes, policy).layer(axum::middleware::map_response(count_response))
 }
 
 async fn count_response(response: Response) -> Response {

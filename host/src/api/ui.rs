@@ -32,7 +32,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
 ];
 
 /// Only this origin: no CDN, no external request of any kind.
-const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+pub(super) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(|| async { serve("index.html") })).route("/ui/{file}", get(|Path(file): Path<String>| async move { serve(&file) }))

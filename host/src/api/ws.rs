@@ -5,7 +5,9 @@
 //! are dropped, and a gap (a pub/sub message lost while Redis reconnected) is
 //! filled from the stored events. It closes after the terminal event. A slow
 //! client whose buffer overflows, or that takes nothing for `SEND_TIMEOUT`, is
-//! closed; the others never wait for it.
+//! closed; the others never wait for it. Clients send nothing but ping and
+//! close: a data message, a broken frame or an oversized one closes the socket
+//! with the matching close code (1003, 1002, 1009) and a reason.
 
 use std::time::Duration;
 
@@ -26,6 +28,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const RESYNC_EVERY: Duration = Duration::from_secs(5);
 /// Read buffer per socket (grows for a larger frame).
 const READ_BUFFER: usize = 4 * 1024;
+/// Largest frame and message a client may send: control frames carry at most
+/// 125 bytes, and clients send nothing else.
+const MAX_CLIENT_FRAME: usize = 4 * 1024;
 
 pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
     if !is_valid_id(&id) {
@@ -45,7 +50,7 @@ pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: 
     // Clients only ever send close and ping frames: tungstenite's default 128 KiB
     // read buffer (zeroed again before every read attempt) would cost 1.3 GB and
     // a 128 KiB memset per socket per event at 10,000 sockets.
-    ws.read_buffer_size(READ_BUFFER).on_upgrade(move |socket| async move {
+    ws.read_buffer_size(READ_BUFFER).max_frame_size(MAX_CLIENT_FRAME).max_message_size(MAX_CLIENT_FRAME).on_upgrade(move |socket| async move {
         COUNTERS.ws_open.inc();
         stream(socket, state, id, sub, replay).await;
         COUNTERS.ws_open.dec();
@@ -57,6 +62,28 @@ enum End {
     ClientGone,
     Slow,
     Failed,
+    /// The client broke the protocol or sent what this socket does not take.
+    Refused(u16, &'static str),
+}
+
+/// What to do with what the client sent: None to keep going.
+fn answer_to(incoming: Option<Result<Message, axum::Error>>) -> Option<End> {
+    match incoming {
+        None | Some(Ok(Message::Close(_))) => Some(End::ClientGone),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+        Some(Ok(Message::Text(_) | Message::Binary(_))) => Some(End::Refused(1003, "this socket only sends events; clients send nothing but ping and close")),
+        Some(Err(e)) => Some(read_error(e)),
+    }
+}
+
+fn read_error(e: axum::Error) -> End {
+    use tungstenite::error::{CapacityError, Error};
+    match e.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Capacity(CapacityError::MessageTooLong { .. })) => End::Refused(1009, "frame too large: clients send nothing but ping and close"),
+        Ok(Error::Capacity(_) | Error::Protocol(_)) => End::Refused(1002, "WebSocket protocol error"),
+        Ok(Error::Utf8(_)) => End::Refused(1007, "invalid UTF-8 in a text frame"),
+        _ => End::ClientGone,
+    }
 }
 
 async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscription, replay: Vec<StoredEvent>) {
@@ -115,9 +142,9 @@ async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscri
                         Err(_) => return End::Failed,
                     }
                 },
-                incoming = rx.next() => match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return End::ClientGone,
-                    Some(Ok(_)) => continue,
+                incoming = rx.next() => match answer_to(incoming) {
+                    Some(end) => return end,
+                    None => continue,
                 },
             }
             if let Some(end) = send_batch(&mut tx, batch, &mut last).await {
@@ -133,6 +160,7 @@ async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscri
             Some((1008, "client too slow: events were dropped; reconnect to replay"))
         }
         End::Failed => Some((1011, "event delivery failed; reconnect to replay")),
+        End::Refused(code, reason) => Some((code, reason)),
         End::ClientGone => None,
     };
     if let Some((code, reason)) = close {

@@ -1,5 +1,6 @@
 //! Behaviour of the kmodes plugin through its public native API (the same
 //! functions the component exports).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! mismatch against every cluster, so it never decides an assignment) and never
 //! votes for a mode; a missing numeric value is left out of the distance and of
 //! the centroid means. Missing is never a category of its own.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -129,7 +129,7 @@ fn max_features(params: &Params, task: Task, n_features: usize) -> Result<MaxFea
         Ok("sqrt") => Ok(MaxFeatures::Sqrt),
         Ok("log2") => Ok(MaxFeatures::Log2),
         Ok(other) => Err(invalid("maxFeatures", &format!("unknown choice {other:?}; use auto, sqrt, log2, all or a number"))),
-        Err(v) if !(v > 0.0) => Err(invalid("maxFeatures", &format!("must be positive, got {v}"))),
+        Err(v) if v.is_nan() || v <= 0.0 => Err(invalid("maxFeatures", &format!("must be positive, got {v}"))),
         Err(v) if v <= 1.0 => Ok(MaxFeatures::Fraction(v)),
         Err(v) if v.fract() != 0.0 => Err(invalid("maxFeatures", &format!("a count above 1 must be whole, got {v}"))),
         Err(v) if v as usize > n_features => Err(invalid("maxFeatures", &format!("{v} features per split asked, but the table has only {n_features}"))),

@@ -1,4 +1,5 @@
 //! Behaviour of the forest on real tables and on small constructed ones.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

@@ -1,0 +1,303 @@
+//! Accepting and holding HTTP connections: at most `server.max_connections`
+//! open at once (more wait in the listen backlog until one closes), a request
+//! head must arrive within `header_read_timeout_secs` of its first byte, and a
+//! connection on which the server waits for the client (for the next request,
+//! or for a request body) and that moves no bytes for `idle_timeout_secs` is
+//! closed. An upgraded connection (a WebSocket) keeps its slot until it
+//! closes, but leaves the timeouts to the socket's own handler.
+//!
+//! Owns the accept loop and each connection's watchdog. It must not look at
+//! requests: the router does.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::config::ServerConfig;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl ConnectionLimits {
+    pub fn from_config(server: &ServerConfig) -> ConnectionLimits {
+        let secs = |s: f64| Duration::try_from_secs_f64(s).ok().filter(|d| !d.is_zero()).unwrap_or(Duration::MAX);
+        ConnectionLimits {
+            header_read_timeout: secs(server.header_read_timeout_secs),
+            idle_timeout: secs(server.idle_timeout_secs),
+            max_connections: server.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` turns true, then waits for the
+/// open connections to finish (the caller bounds that wait).
+pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut stop = shutdown.clone();
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the connection semaphore is never closed"),
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, slot, app.clone(), limits, shutdown.clone()));
+            }
+            // Out of file descriptors and the like: wait rather than spin.
+            Err(e) if !is_per_connection(&e) => {
+                tracing::warn!(error = %e, "accepting a connection failed; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => {}
+        }
+    }
+    drop(listener);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
+}
+
+/// An error of the one connection being accepted, not of the listener.
+fn is_per_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+async fn serve_connection(stream: TcpStream, slot: OwnedSemaphorePermit, app: Router, limits: ConnectionLimits, mut shutdown: watch::Receiver<bool>) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), _slot: slot });
+    let watched = activity.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let in_flight = InFlight::start(watched.clone());
+        let request = request.map(|body| axum::body::Body::new(WatchedBody { inner: body, activity: watched.clone(), waiting: false }));
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await;
+            drop(in_flight);
+            response
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own timer waits for each request head from the moment the
+    // connection is free: a backstop no shorter than either of ours.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout.max(limits.idle_timeout));
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    let mut draining = false;
+    loop {
+        let wake = activity.next_check(&limits);
+        tokio::select! {
+            // Done, failed, or upgraded (the socket now lives in the WebSocket handler).
+            _ = connection.as_mut() => break,
+            _ = activity.changed.notified() => {}
+            _ = tokio::time::sleep_until(wake) => {
+                if let Some(why) = activity.expired(&limits) {
+                    tracing::debug!(reason = why, "closing a connection");
+                    break;
+                }
+            }
+            _ = shutdown.wait_for(|s| *s), if !draining => {
+                draining = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// What the watchdog of one connection knows.
+struct Activity {
+    state: Mutex<ActivityState>,
+    /// Woken when a deadline may have moved earlier.
+    changed: Notify,
+}
+
+struct ActivityState {
+    last_bytes: Instant,
+    in_flight: usize,
+    /// When the first byte of a request head came (no request being served).
+    head_since: Option<Instant>,
+    /// Request bodies whose handler waits for the client's next bytes.
+    bodies_waiting: usize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        let state = ActivityState { last_bytes: Instant::now(), in_flight: 0, head_since: None, bodies_waiting: 0 };
+        Activity { state: Mutex::new(state), changed: Notify::new() }
+    }
+
+    fn read(&self) {
+        let mut state = self.state.lock();
+        state.last_bytes = Instant::now();
+        if state.in_flight == 0 && state.head_since.is_none() {
+            state.head_since = Some(state.last_bytes);
+            self.changed.notify_one();
+        }
+    }
+
+    fn wrote(&self) {
+        self.state.lock().last_bytes = Instant::now();
+    }
+
+    fn deadlines(&self, limits: &ConnectionLimits) -> (Option<Instant>, Option<Instant>) {
+        let state = self.state.lock();
+        let head = state.head_since.and_then(|since| since.checked_add(limits.header_read_timeout));
+        let waiting_on_client = state.in_flight == 0 || state.bodies_waiting > 0;
+        let idle = waiting_on_client.then(|| state.last_bytes.checked_add(limits.idle_timeout)).flatten();
+        (head, idle)
+    }
+
+    fn next_check(&self, limits: &ConnectionLimits) -> Instant {
+        let (head, idle) = self.deadlines(limits);
+        let far = Instant::now() + Duration::from_secs(3600);
+        head.into_iter().chain(idle).min().unwrap_or(far).min(far)
+    }
+
+    fn expired(&self, limits: &ConnectionLimits) -> Option<&'static str> {
+        let now = Instant::now();
+        match self.deadlines(limits) {
+            (Some(head), _) if head <= now => Some("request head not received in time"),
+            (_, Some(idle)) if idle <= now => Some("idle"),
+            _ => None,
+        }
+    }
+}
+
+/// A request being served: from its head to its response.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: Arc<Activity>) -> InFlight {
+        {
+            let mut state = activity.state.lock();
+            state.in_flight += 1;
+            state.head_since = None;
+        }
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock();
+        state.in_flight -= 1;
+        state.last_bytes = Instant::now();
+        self.0.changed.notify_one();
+    }
+}
+
+/// The socket, counting its bytes and holding its connection slot (an
+/// upgraded connection takes this along).
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.wrote();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, data: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A request body that tells the watchdog while its handler waits for the
+/// client (a stalled upload is idle; a handler busy after reading is not).
+struct WatchedBody {
+    inner: Incoming,
+    activity: Arc<Activity>,
+    waiting: bool,
+}
+
+impl WatchedBody {
+    fn set_waiting(&mut self, waiting: bool) {
+        if waiting != self.waiting {
+            self.waiting = waiting;
+            let mut state = self.activity.state.lock();
+            if waiting {
+                state.bodies_waiting += 1;
+                self.activity.changed.notify_one();
+            } else {
+                state.bodies_waiting -= 1;
+            }
+        }
+    }
+}
+
+impl hyper::body::Body for WatchedBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        self.set_waiting(polled.is_pending());
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        self.set_waiting(false);
+    }
+}
