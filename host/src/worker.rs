@@ -230,7 +230,7 @@ impl Worker {
             target: spec.target_column.clone(),
             params: spec.params.clone(),
             seed: spec.seed,
-            validation_fraction: spec.validation_fraction,
+            fractions: spec.fractions(),
             evaluation_column: None,
         };
         Ok(JobInput { plugin, dataset_id: spec.dataset_id.clone(), table, spec: train_spec })
@@ -410,6 +410,8 @@ impl ProgressSink for ChannelSink {
 /// The last few tables read, and their encodings: datasets never change once
 /// uploaded, and an encoding depends only on the table, the target and the
 /// task, so the next jobs on the same data skip reading and encoding it.
+/// The split is not cached: each run draws it from its own fractions and seed
+/// (`training::train_prepared`), so the key need not name them.
 #[derive(Default)]
 struct DataCache {
     tables: Recent<String, Arc<DataFrame>>,
@@ -464,9 +466,10 @@ impl<K: PartialEq, V: Clone> Recent<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::split::SplitFractions;
 
     fn spec(target: &str, task: Task) -> TrainSpec {
-        TrainSpec { task, target: Some(target.into()), params: Default::default(), seed: 1, validation_fraction: 0.2, evaluation_column: None }
+        TrainSpec { task, target: Some(target.into()), params: Default::default(), seed: 1, fractions: SplitFractions::DEFAULT, evaluation_column: None }
     }
 
     #[test]
@@ -477,6 +480,10 @@ mod tests {
         let species = cache.prepared("d1", &table, &spec("species", Task::Classification)).unwrap();
         let again = cache.prepared("d1", &table, &spec("species", Task::Classification)).unwrap();
         assert!(Arc::ptr_eq(&species, &again), "the second job reuses the encoding");
+        let other_split = TrainSpec { seed: 9, fractions: SplitFractions::test_only(0.5), ..spec("species", Task::Classification) };
+        let reused = cache.prepared("d1", &table, &other_split).unwrap();
+        assert!(Arc::ptr_eq(&species, &reused), "the prepared table holds every row, whatever the split");
+        assert_eq!(reused.encoded.rows, table.height());
         let island = cache.prepared("d1", &table, &spec("island", Task::Classification)).unwrap();
         assert_eq!((species.encoding.target_name(), island.encoding.target_name()), ("species", "island"));
         let mass = cache.prepared("d1", &table, &spec("body_mass_g", Task::Regression)).unwrap();

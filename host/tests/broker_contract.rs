@@ -22,7 +22,8 @@ fn spec(plugin: &str) -> JobSpec {
         plugin: plugin.into(),
         params: Default::default(),
         seed: 1,
-        validation_fraction: 0.2,
+        test_fraction: 0.2,
+        plugin_validation_fraction: 0.1,
     }
 }
 

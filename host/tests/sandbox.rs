@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use trainhost::contract::Task;
+use trainhost::data::split::SplitFractions;
 use trainhost::runtime::{CancelToken, Discard, Epoch, Limits, LoadError, LoadedPlugin, ProgressSink, RunError, Runtime};
 use trainhost::training::{self, TrainFailure, TrainOutcome, TrainSpec};
 
@@ -31,7 +32,14 @@ fn iris() -> polars::prelude::DataFrame {
 }
 
 fn spec(task: Task, target: Option<&str>) -> TrainSpec {
-    TrainSpec { task, target: target.map(str::to_string), params: Default::default(), seed: 3, validation_fraction: 0.2, evaluation_column: None }
+    TrainSpec {
+        task,
+        target: target.map(str::to_string),
+        params: Default::default(),
+        seed: 3,
+        fractions: SplitFractions::test_only(0.2),
+        evaluation_column: None,
+    }
 }
 
 fn train(plugin: &LoadedPlugin, cancel: CancelToken) -> Result<TrainOutcome, TrainFailure> {

@@ -100,6 +100,39 @@ async fn a_baseline_job_speaks_the_older_contract_end_to_end() {
     assert_eq!(list["data"][0]["jobId"], job, "newest first, so the first job is on the second page");
 }
 
+/// The split fields of a request reach the worker, and the results count each part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_splits_its_rows_as_asked_and_counts_each_part() {
+    let dir = temp_dir();
+    let server = Process::serve(&Setup::embedded(dir.path()), &[]);
+    wait_ready(&server.url).await;
+    let url = &server.url;
+    let dataset = upload(url, &testdata("penguins.csv")).await;
+    let ds = dataset["id"].as_str().unwrap();
+    let counts = |job: &Value| {
+        let summary = &job["results"]["summary"];
+        (summary["rows_train"].as_u64(), summary["rows_validation"].as_u64(), summary["rows_test"].as_u64(), summary["evaluated_on"].clone())
+    };
+    // Penguins: 152 Adelie, 68 Chinstrap, 124 Gentoo; each class split on its own.
+    let asked = [
+        (json!({"testFraction": 0.25, "pluginValidationFraction": 0.15}), (206, 52, 86)),
+        // The older contract's field alone: the same test rows as before, and the default validation share.
+        (json!({"validationFraction": 0.2}), (241, 34, 69)),
+        (json!({"testFraction": 0.2, "pluginValidationFraction": 0}), (275, 0, 69)),
+    ];
+    for (fractions, (train, validation, test)) in asked {
+        let mut body = baseline_job(ds);
+        body.as_object_mut().unwrap().extend(fractions.as_object().unwrap().clone());
+        let job = submit(url, &body).await;
+        let record = wait_status(url, &job, &["completed"], Duration::from_secs(30)).await;
+        assert_eq!(counts(&record), (Some(train), Some(validation), Some(test), json!("holdout")), "{fractions}");
+    }
+    let mut body = baseline_job(ds);
+    body["testFraction"] = json!(0);
+    let record = wait_status(url, &submit(url, &body).await, &["completed"], Duration::from_secs(30)).await;
+    assert_eq!(counts(&record), (Some(310), Some(34), Some(0), json!("train")), "no test part: the metrics say they are on the training rows");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_validation_error_is_a_4xx_naming_the_field_and_stores_nothing() {
     let dir = temp_dir();
@@ -204,6 +237,20 @@ async fn every_validation_error_is_a_4xx_naming_the_field_and_stores_nothing() {
             "missing_field",
             "modelConfig.selectedModel",
             "GET /plugins",
+        ),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}, "testFraction": 0.95}),
+            422,
+            "invalid_field",
+            "testFraction",
+            "from 0 to 0.9",
+        ),
+        (
+            json!({"datasetId": ds, "targetColumn": "species", "taskType": "classification", "modelConfig": {"selectedModel": "baseline"}, "validationFraction": 0.6, "pluginValidationFraction": 0.4}),
+            422,
+            "invalid_field",
+            "pluginValidationFraction",
+            "at most 0.9",
         ),
     ];
     let mut accepted = 0;

@@ -216,20 +216,39 @@ const METRIC_NAMES = {
 };
 const metricName = (k) => METRIC_NAMES[k] || k;
 
+/** How many rows each part of the split had. Jobs from before the three-way split have no test count. */
+function splitRows(summary, threeWay) {
+  const item = (id, count, text) => h('li', { id }, h('strong', { class: 'num' }, fmtNumber(count)), ` ${text}`);
+  const items = [item('rows-train', summary.rows_train, 'trained on')];
+  if (threeWay) {
+    items.push(item('rows-validation', summary.rows_validation, 'handed to the algorithm as its validation rows (early stopping, progress; not scored)'));
+    items.push(item('rows-test', summary.rows_test, summary.rows_test
+      ? 'test rows: scored by the host, never shown to the algorithm' : 'test rows: the metrics are on the training rows'));
+  } else {
+    items.push(item('rows-validation', summary.rows_validation,
+      'held out and scored (this job ran before the three-way split: the algorithm was also handed these rows for validation)'));
+  }
+  return h('div', { class: 'split-rows' }, h('h3', {}, 'Rows'), h('ul', { id: 'split-rows' }, items));
+}
+
 function showResults(box, job, datasetName) {
   const r = job.results || {};
   const summary = r.summary || {};
   const m = summary.metrics || {};
   const values = m.values || r.metrics || {};
   const headlineName = r.headline_metric || m.headline_name;
-  const on = summary.evaluated_on === 'train' ? 'the training rows (no holdout)' : `${fmtNumber(summary.rows_validation)} holdout rows`;
+  const threeWay = summary.rows_test !== undefined && summary.rows_test !== null;
+  const on = summary.evaluated_on === 'train' ? 'the training rows (no test rows)'
+    : threeWay ? `${fmtNumber(summary.rows_test)} test rows` : `${fmtNumber(summary.rows_validation)} holdout rows`;
   box.hidden = false;
   const parts = [h('h2', { id: 'results-h' }, 'Results')];
   parts.push(h('p', { class: 'headline', id: 'headline' },
     h('span', { class: 'headline-value' }, fmtNumber(r.accuracy)), ' ',
     h('span', {}, `${metricName(headlineName || 'score')} on ${on}`),
     summary.rows_train ? h('span', { class: 'muted' }, ` · trained on ${fmtNumber(summary.rows_train)} rows`) : null));
-  parts.push(h('h3', {}, summary.evaluated_on === 'train' ? 'Metrics (computed by the host on the training rows)' : 'Holdout metrics (computed by the host)'));
+  if (summary.rows_train !== undefined) parts.push(splitRows(summary, threeWay));
+  parts.push(h('h3', {}, summary.evaluated_on === 'train' ? 'Metrics (computed by the host on the training rows)'
+    : threeWay ? 'Test metrics (computed by the host on rows the algorithm never saw)' : 'Holdout metrics (computed by the host)'));
   parts.push(tableWrap(h('table', { class: 'data metrics', id: 'metrics-table' },
     h('caption', { class: 'sr-only' }, 'Metrics computed by the host'),
     h('tbody', {}, Object.entries(values).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, metricName(k)), h('td', { class: 'num' }, fmtNumber(v)))))), 'Metrics'));

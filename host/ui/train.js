@@ -51,6 +51,15 @@ function describeType(p) {
   }
 }
 
+/** A fraction field's value and whether it is one from 0 to 0.9 (reported through `fail`). */
+function checkFraction(fld, example, fail) {
+  const text = fld.control.value.trim();
+  const value = Number(text);
+  const ok = text !== '' && Number.isFinite(value) && value >= 0 && value <= 0.9;
+  fail(fld, ok ? null : `Enter a fraction from 0 to 0.9, for example ${example}.`);
+  return [value, ok];
+}
+
 function field(id, labelText, control, help, extra) {
   const err = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
   const helpEl = help ? h('p', { class: 'help', id: `${id}-help` }, help) : null;
@@ -106,8 +115,11 @@ export async function render({ main, query }) {
     'Classification predicts a category, regression a number, clustering finds groups without a target.');
   f.plugin = field('f-plugin', 'Algorithm', h('select', { name: 'selectedModel' }));
   f.target = field('f-target', 'Target column', h('select', { name: 'targetColumn' }));
-  f.validation = field('f-validation', 'Holdout fraction', h('input', { type: 'text', inputmode: 'decimal', value: '0.2', name: 'validationFraction' }),
-    'Share of rows kept aside to score the model, from 0 to 0.9. Default 0.2.');
+  f.test = field('f-test-fraction', 'Test fraction', h('input', { type: 'text', inputmode: 'decimal', value: '0.2', name: 'testFraction' }),
+    'Share of rows kept aside to score the model. The algorithm never sees them. From 0 to 0.9; default 0.2; 0 scores the model on its own training rows.');
+  f.pluginValidation = field('f-plugin-validation', 'Validation fraction (for the algorithm)',
+    h('input', { type: 'text', inputmode: 'decimal', value: '0.1', name: 'pluginValidationFraction' }),
+    'Share of rows handed to the algorithm to check itself while it trains (early stopping, progress). Not used for the score. Default 0.1; 0 for none. With the test fraction, at most 0.9.');
   f.seed = field('f-seed', 'Random seed', h('input', { type: 'text', inputmode: 'numeric', value: '42', name: 'seed' }),
     'Same seed, same split and same model. Whole number, at least 0.');
   const pluginDesc = h('p', { class: 'help', id: 'plugin-desc' });
@@ -121,7 +133,7 @@ export async function render({ main, query }) {
     h('div', { class: 'grid' }, f.dataset.box, f.task.box, f.plugin.box, f.target.box),
     pluginDesc,
     h('fieldset', { class: 'hyper' }, h('legend', {}, 'Hyperparameters'), paramsBox, h('div', { class: 'row' }, reset)),
-    h('details', { class: 'advanced' }, h('summary', {}, 'Split and seed'), h('div', { class: 'grid' }, f.validation.box, f.seed.box)),
+    h('details', { class: 'advanced' }, h('summary', {}, 'Split and seed'), h('div', { class: 'grid' }, f.test.box, f.pluginValidation.box, f.seed.box)),
     formError,
     h('div', { class: 'row' }, submit));
   main.append(form);
@@ -223,12 +235,15 @@ export async function render({ main, query }) {
       fail(fld, err);
       if (!err) config[fld.param.name] = value;
     }
-    const vf = Number(f.validation.control.value.trim());
-    fail(f.validation, f.validation.control.value.trim() !== '' && Number.isFinite(vf) && vf >= 0 && vf <= 0.9 ? null : 'Enter a fraction from 0 to 0.9, for example 0.2.');
+    const [testFraction, testOk] = checkFraction(f.test, '0.2', fail);
+    const [pluginValidationFraction, pvOk] = checkFraction(f.pluginValidation, '0.1', fail);
+    if (testOk && pvOk && testFraction + pluginValidationFraction > 0.9 + 1e-9) {
+      fail(f.pluginValidation, `With a test fraction of ${testFraction}, this may be at most ${Math.max(0, Math.round((0.9 - testFraction) * 1000) / 1000)}: the algorithm must keep at least a tenth of the rows to train on.`);
+    }
     const seedText = f.seed.control.value.trim();
     const seed = Number(seedText);
     fail(f.seed, seedText !== '' && Number.isInteger(seed) && seed >= 0 ? null : 'Enter a whole number of at least 0, for example 42.');
-    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, validationFraction: vf, seed } };
+    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, testFraction, pluginValidationFraction, seed } };
   }
 
   function fieldFor(name) {
@@ -237,7 +252,8 @@ export async function render({ main, query }) {
     if (name === 'targetColumn') return f.target;
     if (name === 'taskType') return f.task;
     if (name === 'seed') return f.seed;
-    if (name === 'validationFraction') return f.validation;
+    if (name === 'testFraction' || name === 'validationFraction') return f.test;
+    if (name === 'pluginValidationFraction') return f.pluginValidation;
     if (name === 'modelConfig' || name === 'modelConfig.selectedModel') return f.plugin;
     const m = /^modelConfig\.(.+)$/.exec(name);
     return m ? paramFields.find((x) => x.param.name === m[1]) || null : null;

@@ -223,6 +223,15 @@ test('an invalid parameter is refused with its message before any job is created
   assert.match(await page.textContent('#param-maxSamples-error'), /“lots” is not a number/);
   await shot(page, 'train-invalid-parameter');
 
+  // The two fractions: each explained, and together they must leave rows to train on.
+  await page.click('details.advanced summary');
+  assert.match(await page.textContent('#f-test-fraction-help'), /never sees them/);
+  assert.match(await page.textContent('#f-plugin-validation-help'), /Not used for the score/);
+  await page.fill('#f-plugin-validation', '0.8');
+  await page.click('#train-submit');
+  assert.match(await page.textContent('#f-plugin-validation-error'), /With a test fraction of 0\.2, this may be at most 0\.7/);
+  await page.fill('#f-plugin-validation', '0.1');
+
   assert.deepEqual(posted, [], 'nothing was sent to the server');
   assert.equal((await apiGet('/jobs')).total, 0, 'no job was created');
   await page.context().close();
@@ -264,6 +273,10 @@ test('train random_forest on species: progress, chart, metrics, confusion matrix
   const cells = await page.$$eval('#confusion tbody td', (tds) => tds.map((t) => Number(t.textContent)));
   assert.equal(cells.length, 9);
   assert.equal(cells.reduce((a, b) => a + b, 0), 69, 'the holdout is 20% of 344 rows');
+  // The three parts of the split: the test rows scored, the algorithm's validation rows, the training rows.
+  assert.match(await page.textContent('#rows-test'), /^69 test rows: scored by the host, never shown to the algorithm/);
+  assert.match(await page.textContent('#rows-validation'), /^34 handed to the algorithm/);
+  assert.match(await page.textContent('#rows-train'), /^241 trained on/);
   assert.ok((await page.locator('#importances li').count()) >= 6, 'feature importances');
   assert.equal(await page.isHidden('#cancel-job'), true, 'no cancel button once the job ended');
   await shot(page, 'job-completed');

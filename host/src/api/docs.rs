@@ -29,14 +29,14 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/train",
-        summary: "Queue a training job (older contract; same as POST /api/jobs).",
-        request: Some(r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"seed":42,"validationFraction":0.2}"#),
+        summary: "Queue a training job (older contract; same as POST /api/jobs). The rows are split three ways (seeded; stratified by class for classification; clustering is not split): testFraction (default 0.2) is judged by the host for the results and never handed to the plugin; validationFraction is its older name, used when testFraction is absent; pluginValidationFraction (default 0.1, or what testFraction leaves of 0.9; 0 for none) is handed to the plugin as its validation table for early stopping, and not judged. Each is 0 to 0.9, together at most 0.9 (else 422 naming the field). results.summary gives rows_train, rows_validation and rows_test.",
+        request: Some(r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"seed":42,"testFraction":0.2,"pluginValidationFraction":0.1}"#),
         responses: &[(202, "Queued", r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#), (400, "Malformed request", ERR), (404, "Unknown dataset", ERR), (422, "Invalid plugin, task, parameter or column", ERR)],
     },
     RouteDoc {
         method: "post",
         path: "/api/jobs",
-        summary: "Queue a training job.",
+        summary: "Queue a training job; the same body and split fields as POST /train.",
         request: Some(r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"}}"#),
         responses: &[(202, "Queued", r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#), (422, "Invalid request", ERR)],
     },

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{ApiError, AppState, ErrorCode};
 use crate::contract::Task;
+use crate::data::split::{FractionError, SplitFractions};
 use crate::data::ColumnKind;
 use crate::jobs::JobSpec;
 use crate::runtime::{LoadedPlugin, PluginRegistry};
@@ -20,7 +21,6 @@ use crate::storage::datasets::{self, DatasetRecord};
 use crate::training::{self, TrainFailure};
 
 const DEFAULT_SEED: u64 = 42;
-const DEFAULT_VALIDATION: f64 = 0.2;
 const SELECTED_MODEL: &str = "modelConfig.selectedModel";
 
 /// The body of `POST /train` and `POST /api/jobs`, as sent. Every field may
@@ -33,7 +33,12 @@ pub struct TrainRequest {
     pub task_type: Option<String>,
     pub model_config: Option<ModelConfig>,
     pub seed: Option<u64>,
+    /// Share of rows held out for the final metrics; the plugin never sees them.
+    pub test_fraction: Option<f64>,
+    /// The older contract's name for `testFraction`, with the same meaning.
     pub validation_fraction: Option<f64>,
+    /// Share of rows handed to the plugin as its validation table.
+    pub plugin_validation_fraction: Option<f64>,
 }
 
 /// `modelConfig`: the plugin to train with, and its parameters.
@@ -62,15 +67,44 @@ impl TrainRequest {
 fn wrong_type(path: &str) -> ApiError {
     match path {
         "seed" => ApiError::new(ErrorCode::InvalidNumber, "`seed` must be a non-negative integer").field(path),
-        "validationFraction" => validation_fraction_error(),
+        TEST_FRACTION | LEGACY_TEST_FRACTION | PLUGIN_VALIDATION_FRACTION => fraction_range_error(path),
         "modelConfig" => ApiError::new(ErrorCode::InvalidField, "`modelConfig` must be an object").field(path),
         SELECTED_MODEL => ApiError::new(ErrorCode::InvalidField, "`selectedModel` must be a string").field(path),
         _ => ApiError::new(ErrorCode::InvalidField, format!("`{path}` must be a string")).field(path),
     }
 }
 
-fn validation_fraction_error() -> ApiError {
-    ApiError::new(ErrorCode::InvalidNumber, "`validationFraction` must be a number from 0 to 0.9").field("validationFraction")
+const TEST_FRACTION: &str = "testFraction";
+const LEGACY_TEST_FRACTION: &str = "validationFraction";
+const PLUGIN_VALIDATION_FRACTION: &str = "pluginValidationFraction";
+
+fn fraction_range_error(field: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidNumber, format!("`{field}` must be a number from 0 to 0.9")).field(field)
+}
+
+/// The split a request asks for. `testFraction` and its older name
+/// `validationFraction` may both be given only with the same value. Each error
+/// names the field the client sent.
+fn fractions_of(request: &TrainRequest) -> Result<SplitFractions, ApiError> {
+    let (test, test_field) = match (request.test_fraction, request.validation_fraction) {
+        (Some(test), Some(legacy)) if test != legacy => {
+            let message =
+                format!("`{LEGACY_TEST_FRACTION}` is the older name of `{TEST_FRACTION}` (the share held out for the final metrics); give one of them");
+            return Err(ApiError::new(ErrorCode::InvalidNumber, message).field(LEGACY_TEST_FRACTION));
+        }
+        (Some(test), _) => (Some(test), TEST_FRACTION),
+        (None, legacy) => (legacy, LEGACY_TEST_FRACTION),
+    };
+    SplitFractions::requested(test, request.plugin_validation_fraction).check().map_err(|e| match e {
+        FractionError::Test => fraction_range_error(test_field),
+        FractionError::PluginValidation => fraction_range_error(PLUGIN_VALIDATION_FRACTION),
+        FractionError::TooMuchHeldOut(sum) => {
+            let message = format!(
+                "`{test_field}` and `{PLUGIN_VALIDATION_FRACTION}` add up to {sum}, but together they may hold out at most 0.9 of the rows; lower one of them"
+            );
+            ApiError::new(ErrorCode::InvalidNumber, message).field(PLUGIN_VALIDATION_FRACTION)
+        }
+    })
 }
 
 /// A string field's value, with a blank string taken as not given.
@@ -94,10 +128,7 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
     check_plugin_request(plugin, plugin_name, task, &config.params)?;
 
     let seed = request.seed.unwrap_or(DEFAULT_SEED);
-    let validation_fraction = request.validation_fraction.unwrap_or(DEFAULT_VALIDATION);
-    if !(0.0..=0.9).contains(&validation_fraction) {
-        return Err(validation_fraction_error());
-    }
+    let fractions = fractions_of(&request)?;
 
     let dataset_id = given(&request.dataset_id).ok_or_else(|| missing("datasetId", "`datasetId` is required: upload a table with POST /datasets first"))?;
     let dataset = datasets::get(&state.storage, dataset_id).await?.ok_or_else(|| {
@@ -116,7 +147,8 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
         plugin: plugin_name.to_string(),
         params: config.params.clone(),
         seed,
-        validation_fraction,
+        test_fraction: fractions.test,
+        plugin_validation_fraction: fractions.plugin_validation,
     })
 }
 
@@ -211,12 +243,46 @@ mod tests {
             (json!({"seed": -1}), "seed", 422, "non-negative integer"),
             (json!({"seed": 1.5}), "seed", 422, "non-negative integer"),
             (json!({"validationFraction": "half"}), "validationFraction", 422, "from 0 to 0.9"),
+            (json!({"testFraction": "half"}), "testFraction", 422, "from 0 to 0.9"),
+            (json!({"pluginValidationFraction": true}), "pluginValidationFraction", 422, "from 0 to 0.9"),
         ];
         for (body, field, status, hint) in cases {
             let error = refusal(body.clone());
             assert_eq!(error.code.as_str(), "invalid_field", "{body}");
             assert_eq!(error.field.as_deref(), Some(field), "{body}");
             assert_eq!(error.status().as_u16(), status, "{body}");
+            assert!(error.message.contains(hint), "{body}: {}", error.message);
+        }
+    }
+
+    fn fractions(body: Value) -> Result<SplitFractions, ApiError> {
+        fractions_of(&TrainRequest::parse(body.to_string().as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn the_older_validation_fraction_sets_the_test_share() {
+        assert_eq!(fractions(json!({})).unwrap(), SplitFractions::DEFAULT);
+        assert_eq!(fractions(json!({"validationFraction": 0.3})).unwrap(), SplitFractions { test: 0.3, plugin_validation: 0.1 });
+        assert_eq!(fractions(json!({"testFraction": 0.3, "validationFraction": 0.3})).unwrap().test, 0.3);
+        assert_eq!(fractions(json!({"testFraction": 0, "pluginValidationFraction": 0})).unwrap(), SplitFractions::test_only(0.0));
+        // The largest share the older contract accepted still is, with no validation table.
+        assert_eq!(fractions(json!({"validationFraction": 0.9})).unwrap(), SplitFractions::test_only(0.9));
+    }
+
+    #[test]
+    fn out_of_range_fractions_name_the_field_the_client_sent() {
+        let cases = [
+            (json!({"validationFraction": 0.95}), "validationFraction", "from 0 to 0.9"),
+            (json!({"testFraction": -0.1}), "testFraction", "from 0 to 0.9"),
+            (json!({"pluginValidationFraction": 1.5}), "pluginValidationFraction", "from 0 to 0.9"),
+            (json!({"testFraction": 0.5, "pluginValidationFraction": 0.5}), "pluginValidationFraction", "at most 0.9"),
+            (json!({"validationFraction": 0.7, "pluginValidationFraction": 0.3}), "pluginValidationFraction", "`validationFraction` and"),
+            (json!({"testFraction": 0.2, "validationFraction": 0.3}), "validationFraction", "older name of `testFraction`"),
+        ];
+        for (body, field, hint) in cases {
+            let error = fractions(body.clone()).expect_err("refused");
+            assert_eq!(error.field.as_deref(), Some(field), "{body}");
+            assert_eq!(error.status().as_u16(), 422, "{body}");
             assert!(error.message.contains(hint), "{body}: {}", error.message);
         }
     }

@@ -10,11 +10,14 @@ use polars::prelude::*;
 
 use crate::config::Config;
 use crate::contract::Task;
+use crate::data::split::SplitFractions;
 use crate::runtime::{CancelToken, Discard, Limits, LoadedPlugin, Runtime};
 use crate::training::{self, TrainSpec};
 
 /// Rows of the synthetic table used for the smoke run.
 const SAMPLE_ROWS: usize = 200;
+/// A validation table as real jobs hand one, so a plugin that fails on it fails here.
+const SMOKE_SPLIT: SplitFractions = SplitFractions { test: 0.25, plugin_validation: 0.1 };
 /// A smoke run on 200 rows that takes longer than this is a fault in itself.
 const SMOKE_TIME_LIMIT_SECS: f64 = 10.0;
 
@@ -72,7 +75,7 @@ fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
         println!("FAIL {label}: cannot build the sample table");
         return false;
     };
-    let spec = TrainSpec { task, target: target.map(str::to_string), params: Default::default(), seed: 1, validation_fraction: 0.25, evaluation_column: None };
+    let spec = TrainSpec { task, target: target.map(str::to_string), params: Default::default(), seed: 1, fractions: SMOKE_SPLIT, evaluation_column: None };
     match training::train(plugin, &table, &spec, CancelToken::default(), Box::new(Discard)) {
         Ok(outcome) => {
             let m = &outcome.summary.metrics;

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigSource};
 use crate::contract::Task;
+use crate::data::split::{FractionError, SplitFractions};
 use crate::runtime::{CancelToken, PluginRegistry, Runtime};
 use crate::training::{self, ModelArtifact, TrainSpec};
 
@@ -89,9 +90,16 @@ struct TrainArgs {
     params: Vec<String>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Share of rows held out for the final metrics.
-    #[arg(long, default_value_t = 0.2)]
-    validation: f64,
+    /// Share of rows held out for the final metrics, which the plugin never
+    /// sees (default 0.2; 0: the metrics are on the training rows). `--validation`
+    /// is its older name and means the same.
+    #[arg(long = "test-fraction", visible_alias = "validation", value_name = "FRACTION")]
+    test_fraction: Option<f64>,
+    /// Share of rows handed to the plugin as its validation table, for early
+    /// stopping and progress; never judged (default 0.1, or what --test-fraction
+    /// leaves of 0.9; 0: no validation table).
+    #[arg(long, value_name = "FRACTION")]
+    plugin_validation_fraction: Option<f64>,
     /// For clustering: a label column used only to score the clusters (ARI, purity).
     #[arg(long)]
     evaluate: Option<String>,
@@ -178,6 +186,17 @@ fn parse_params(pairs: &[String]) -> Result<serde_json::Map<String, serde_json::
         .collect()
 }
 
+/// The split the flags ask for, or what is wrong with it in the flags' names.
+fn fractions(test: Option<f64>, plugin_validation: Option<f64>) -> Result<SplitFractions, String> {
+    SplitFractions::requested(test, plugin_validation).check().map_err(|e| match e {
+        FractionError::Test => "--test-fraction (or --validation) must be a number from 0 to 0.9".to_string(),
+        FractionError::PluginValidation => "--plugin-validation-fraction must be a number from 0 to 0.9".to_string(),
+        FractionError::TooMuchHeldOut(sum) => {
+            format!("--test-fraction and --plugin-validation-fraction add up to {sum}; together they may hold out at most 0.9 of the rows")
+        }
+    })
+}
+
 fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<ExitCode, String> {
     let registry = load_registry(runtime, config)?;
     let plugin = registry.get(&args.plugin).ok_or_else(|| {
@@ -190,7 +209,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
         target: args.target,
         params: parse_params(&args.params)?,
         seed: args.seed,
-        validation_fraction: args.validation,
+        fractions: fractions(args.test_fraction, args.plugin_validation_fraction)?,
         evaluation_column: args.evaluate,
     };
     training::validate(plugin, &spec).map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::runtime::{Epoch, PluginRegistry, ProgressSink};
-use crate::training::{EvaluatedOn, PredictionSet, TrainOutcome};
+use crate::training::{EvaluatedOn, PredictionSet, TrainOutcome, TrainSummary};
 
 /// Shows a bar on a terminal; on a pipe (or with --json) prints one line per epoch to stderr.
 pub struct TerminalProgress {
@@ -50,6 +50,16 @@ impl Drop for TerminalProgress {
     }
 }
 
+/// The three parts of the split, and which rows the metrics are on.
+fn row_counts(summary: &TrainSummary) -> String {
+    let judged = match (summary.evaluated_on, summary.rows_test) {
+        (EvaluatedOn::Holdout, Some(test)) => format!("evaluated on {test} test rows the plugin never saw"),
+        (EvaluatedOn::Holdout, None) => format!("evaluated on {} holdout rows", summary.rows_validation),
+        (EvaluatedOn::Train, _) => format!("evaluated on the {} training rows (no test rows)", summary.rows_train),
+    };
+    format!("trained on {} rows, {} plugin validation rows, {judged}", summary.rows_train, summary.rows_validation)
+}
+
 pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool) {
     let summary = &outcome.summary;
     if json {
@@ -57,10 +67,8 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool) {
         return;
     }
     println!(
-        "trained on {} rows, evaluated on {} {} rows in {:.2} s (peak plugin memory {:.1} MiB)",
-        summary.rows_train,
-        if summary.evaluated_on == EvaluatedOn::Holdout { summary.rows_validation } else { summary.rows_train },
-        summary.evaluated_on,
+        "{} in {:.2} s (peak plugin memory {:.1} MiB)",
+        row_counts(summary),
         outcome.report.duration.as_secs_f64(),
         outcome.report.peak_memory_bytes as f64 / (1 << 20) as f64,
     );

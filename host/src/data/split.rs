@@ -1,16 +1,146 @@
-//! The seeded train/validation split, stratified by class for classification.
+//! The seeded three-way split of a table's rows, stratified by class for
+//! classification: the test part the host judges the model on (never handed to
+//! the plugin), the validation part handed to the plugin for early stopping and
+//! progress, and the training part.
+//!
+//! Owns which row goes where and nothing else: it must not look at the values,
+//! encode, or call a plugin (`training` does, with the row indices returned here).
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Row indices of the training and validation parts. `labels` (class codes)
-/// makes the split stratified: each class is split in the same proportion, and
-/// a class with at least two rows keeps at least one on each side.
-pub fn split(rows: usize, labels: Option<&[u32]>, validation_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let fraction = validation_fraction.clamp(0.0, 0.9);
+/// The largest share of the rows the test and validation parts may take
+/// together: the training part always keeps at least a tenth.
+pub const MAX_HELD_OUT: f64 = 0.9;
+
+/// The shares of all rows that go to the test and the validation parts; the
+/// rest is trained on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitFractions {
+    /// Share judged by the host for the final metrics; the plugin never sees these rows.
+    pub test: f64,
+    /// Share handed to the plugin as its validation table (`request.validation`).
+    pub plugin_validation: f64,
+}
+
+impl SplitFractions {
+    /// The fractions a request gets when it names neither.
+    pub const DEFAULT: SplitFractions = SplitFractions { test: 0.2, plugin_validation: 0.1 };
+
+    /// Only a test part: the plugin gets no validation table.
+    pub fn test_only(test: f64) -> SplitFractions {
+        SplitFractions { test, plugin_validation: 0.0 }
+    }
+
+    /// The fractions a request asks for, with the defaults for what it leaves
+    /// out. A plugin validation share left out is the default cut to what the
+    /// test share leaves, so every test share the older contract accepted (up
+    /// to 0.9) is still accepted alone.
+    pub fn requested(test: Option<f64>, plugin_validation: Option<f64>) -> SplitFractions {
+        let test = test.unwrap_or(Self::DEFAULT.test);
+        let plugin_validation = plugin_validation.unwrap_or_else(|| Self::DEFAULT.plugin_validation.min(MAX_HELD_OUT - test).max(0.0));
+        SplitFractions { test, plugin_validation }
+    }
+
+    /// Whether the fractions make a split: each from 0 to 0.9, and at most
+    /// 0.9 of the rows held out from training in all.
+    pub fn check(self) -> Result<SplitFractions, FractionError> {
+        let in_range = |x: f64| (0.0..=MAX_HELD_OUT).contains(&x);
+        if !in_range(self.test) {
+            return Err(FractionError::Test);
+        }
+        if !in_range(self.plugin_validation) {
+            return Err(FractionError::PluginValidation);
+        }
+        if self.held_out() > MAX_HELD_OUT + ROUNDING {
+            return Err(FractionError::TooMuchHeldOut(self.held_out()));
+        }
+        Ok(self)
+    }
+
+    fn held_out(self) -> f64 {
+        self.test + self.plugin_validation
+    }
+
+    /// The fractions brought into range: the test share within 0..=0.9, and
+    /// the validation share cut to what the test share leaves of `MAX_HELD_OUT`.
+    /// Requests are checked before they are queued; this keeps a record written
+    /// by hand (or by an older build) from emptying the training part.
+    pub fn clamped(self) -> SplitFractions {
+        let test = finite_or_zero(self.test).clamp(0.0, MAX_HELD_OUT);
+        let mut plugin_validation = finite_or_zero(self.plugin_validation).max(0.0);
+        if test + plugin_validation > MAX_HELD_OUT + ROUNDING {
+            plugin_validation = MAX_HELD_OUT - test;
+        }
+        SplitFractions { test, plugin_validation }
+    }
+}
+
+/// Slack for sums such as 0.8 + 0.1, which is a little over 0.9 in floating point.
+const ROUNDING: f64 = 1e-9;
+
+/// Why requested fractions make no split; the API and the CLI name their own field or flag.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum FractionError {
+    #[error("the test fraction must be a number from 0 to 0.9")]
+    Test,
+    #[error("the plugin validation fraction must be a number from 0 to 0.9")]
+    PluginValidation,
+    #[error("the test and plugin validation fractions add up to {0}, but together they may hold out at most 0.9 of the rows")]
+    TooMuchHeldOut(f64),
+}
+
+fn finite_or_zero(x: f64) -> f64 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// Row indices of the three parts, each in table order. Disjoint, and together
+/// every row of the table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Split {
+    pub train: Vec<usize>,
+    pub validation: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Splits `rows` rows. `labels` (class codes) makes the split stratified: each
+/// class is split in the same proportions. A class with at least two rows keeps
+/// at least one in training and one in the test part (when the test fraction is
+/// not 0); one with at least three also gives one to the validation part (when
+/// its fraction is not 0), and training never loses its last row of a class to it.
+///
+/// The test rows are drawn first, from the same seeded shuffle whatever the
+/// validation fraction: changing only the validation share never changes which
+/// rows the model is judged on, and with no validation share the split is the
+/// two-way split of earlier builds.
+pub fn split(rows: usize, labels: Option<&[u32]>, fractions: SplitFractions, seed: u64) -> Split {
+    let fractions = fractions.clamped();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let groups: Vec<Vec<usize>> = match labels {
+    let mut parts = Split { train: Vec::with_capacity(rows), ..Split::default() };
+    for mut group in class_groups(rows, labels) {
+        group.shuffle(&mut rng);
+        let test = test_take(group.len(), fractions.test);
+        let validation = validation_take(group.len(), test, fractions.plugin_validation);
+        parts.test.extend_from_slice(&group[..test]);
+        parts.validation.extend_from_slice(&group[test..test + validation]);
+        parts.train.extend_from_slice(&group[test + validation..]);
+    }
+    // Table order inside each part, so the result does not depend on how
+    // classes happened to be grouped.
+    parts.train.sort_unstable();
+    parts.validation.sort_unstable();
+    parts.test.sort_unstable();
+    parts
+}
+
+/// The rows of each class (one group of every row without labels).
+fn class_groups(rows: usize, labels: Option<&[u32]>) -> Vec<Vec<usize>> {
+    match labels {
         Some(labels) => {
             let classes = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
             let mut groups = vec![Vec::new(); classes];
@@ -20,53 +150,144 @@ pub fn split(rows: usize, labels: Option<&[u32]>, validation_fraction: f64, seed
             groups
         }
         None => vec![(0..rows).collect()],
-    };
-    let (mut train, mut validation) = (Vec::with_capacity(rows), Vec::new());
-    for mut group in groups {
-        group.shuffle(&mut rng);
-        let mut take = (group.len() as f64 * fraction).round() as usize;
-        if fraction > 0.0 && group.len() >= 2 {
-            take = take.clamp(1, group.len() - 1);
-        }
-        validation.extend_from_slice(&group[..take]);
-        train.extend_from_slice(&group[take..]);
     }
-    // Keep the original row order inside each part, so the result does not
-    // depend on how classes happened to be grouped.
-    train.sort_unstable();
-    validation.sort_unstable();
-    (train, validation)
+}
+
+/// How many of a class's `n` rows go to the test part (as earlier builds held out).
+fn test_take(n: usize, fraction: f64) -> usize {
+    let take = (n as f64 * fraction).round() as usize;
+    if fraction > 0.0 && n >= 2 {
+        take.clamp(1, n - 1)
+    } else {
+        take.min(n)
+    }
+}
+
+/// How many of a class's `n` rows go to the validation part once `test` are taken.
+fn validation_take(n: usize, test: usize, fraction: f64) -> usize {
+    let left = n - test;
+    if fraction <= 0.0 || left < 2 {
+        return 0;
+    }
+    ((n as f64 * fraction).round() as usize).clamp(1, left - 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn stratified_split_keeps_class_proportions_and_is_seeded() {
-        let labels: Vec<u32> = (0..100).map(|i| if i < 80 { 0 } else { 1 }).collect();
-        let (train, valid) = split(100, Some(&labels), 0.25, 7);
-        assert_eq!((train.len(), valid.len()), (75, 25));
-        assert_eq!(valid.iter().filter(|&&r| labels[r] == 1).count(), 5);
-        assert_eq!(split(100, Some(&labels), 0.25, 7), (train.clone(), valid.clone()));
-        assert_ne!(split(100, Some(&labels), 0.25, 8).1, valid);
-        let mut all: Vec<usize> = train.into_iter().chain(valid).collect();
+    fn fractions(test: f64, plugin_validation: f64) -> SplitFractions {
+        SplitFractions { test, plugin_validation }
+    }
+
+    fn assert_partition(split: &Split, rows: usize) {
+        let mut all: Vec<usize> = split.train.iter().chain(&split.validation).chain(&split.test).copied().collect();
         all.sort_unstable();
-        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert_eq!(all, (0..rows).collect::<Vec<_>>(), "disjoint and covering");
+    }
+
+    fn count_of(rows: &[usize], labels: &[u32], class: u32) -> usize {
+        rows.iter().filter(|&&r| labels[r] == class).count()
     }
 
     #[test]
-    fn tiny_classes_stay_on_both_sides() {
-        let labels = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1];
-        let (train, valid) = split(10, Some(&labels), 0.2, 1);
-        assert!(train.iter().any(|&r| labels[r] == 1));
-        assert!(valid.iter().any(|&r| labels[r] == 1));
+    fn the_three_parts_are_disjoint_cover_the_table_and_honour_the_fractions() {
+        let parts = split(1000, None, fractions(0.2, 0.1), 5);
+        assert_partition(&parts, 1000);
+        assert_eq!((parts.train.len(), parts.validation.len(), parts.test.len()), (700, 100, 200));
+        let parts = split(999, None, fractions(0.25, 0.15), 5);
+        assert_partition(&parts, 999);
+        assert_eq!((parts.validation.len(), parts.test.len()), (150, 250));
     }
 
     #[test]
-    fn zero_fraction_keeps_everything_for_training() {
-        let (train, valid) = split(10, None, 0.0, 1);
-        assert_eq!(train.len(), 10);
-        assert!(valid.is_empty());
+    fn stratified_split_keeps_class_proportions_in_every_part() {
+        let labels: Vec<u32> = (0..200).map(|i| if i < 160 { 0 } else { 1 }).collect();
+        let parts = split(200, Some(&labels), fractions(0.25, 0.1), 7);
+        assert_partition(&parts, 200);
+        assert_eq!((count_of(&parts.test, &labels, 0), count_of(&parts.test, &labels, 1)), (40, 10));
+        assert_eq!((count_of(&parts.validation, &labels, 0), count_of(&parts.validation, &labels, 1)), (16, 4));
+        assert_eq!((count_of(&parts.train, &labels, 0), count_of(&parts.train, &labels, 1)), (104, 26));
+    }
+
+    #[test]
+    fn the_split_is_seeded() {
+        let labels: Vec<u32> = (0..100).map(|i| (i % 3) as u32).collect();
+        let one = split(100, Some(&labels), SplitFractions::DEFAULT, 7);
+        assert_eq!(split(100, Some(&labels), SplitFractions::DEFAULT, 7), one);
+        let other = split(100, Some(&labels), SplitFractions::DEFAULT, 8);
+        assert_ne!(other.test, one.test);
+        assert_ne!(other.validation, one.validation);
+    }
+
+    #[test]
+    fn the_validation_share_never_moves_the_test_rows() {
+        let labels: Vec<u32> = (0..90).map(|i| (i % 4) as u32).collect();
+        let two_way = split(90, Some(&labels), SplitFractions::test_only(0.2), 11);
+        assert!(two_way.validation.is_empty());
+        for plugin_validation in [0.05, 0.1, 0.3] {
+            let three_way = split(90, Some(&labels), fractions(0.2, plugin_validation), 11);
+            assert_eq!(three_way.test, two_way.test, "validation {plugin_validation}");
+        }
+    }
+
+    #[test]
+    fn with_no_validation_share_it_is_the_earlier_two_way_split() {
+        // The holdout an earlier build drew for these rows, seed and fraction.
+        let labels: Vec<u32> = (0..100).map(|i| if i < 80 { 0 } else { 1 }).collect();
+        let parts = split(100, Some(&labels), SplitFractions::test_only(0.25), 7);
+        assert_eq!((parts.train.len(), parts.test.len()), (75, 25));
+        assert_eq!(count_of(&parts.test, &labels, 1), 5);
+        assert!(parts.validation.is_empty());
+    }
+
+    #[test]
+    fn tiny_classes_keep_a_training_row_and_a_test_row() {
+        let labels = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3];
+        let parts = split(labels.len(), Some(&labels), SplitFractions::DEFAULT, 1);
+        assert_partition(&parts, labels.len());
+        for class in [1, 2] {
+            assert_eq!(count_of(&parts.test, &labels, class), 1, "class {class}");
+            assert!(count_of(&parts.train, &labels, class) >= 1, "class {class}");
+        }
+        // Two rows: one to train, one to test, none left for validation.
+        assert_eq!(count_of(&parts.validation, &labels, 1), 0);
+        // Three rows: one in each part.
+        assert_eq!(count_of(&parts.validation, &labels, 2), 1);
+        // One row: it is trained on.
+        assert_eq!(parts.train.iter().filter(|&&r| labels[r] == 3).count(), 1);
+    }
+
+    #[test]
+    fn zero_fractions_keep_everything_for_training() {
+        let parts = split(10, None, fractions(0.0, 0.0), 1);
+        assert_eq!(parts.train.len(), 10);
+        assert!(parts.validation.is_empty() && parts.test.is_empty());
+        let parts = split(10, None, fractions(0.0, 0.3), 1);
+        assert_eq!((parts.train.len(), parts.validation.len(), parts.test.len()), (7, 3, 0));
+    }
+
+    #[test]
+    fn requests_get_defaults_that_fit_and_are_checked() {
+        assert_eq!(SplitFractions::requested(None, None), SplitFractions::DEFAULT);
+        assert_eq!(SplitFractions::requested(Some(0.9), None).check(), Ok(fractions(0.9, 0.0)));
+        assert_eq!(SplitFractions::requested(Some(0.85), None).plugin_validation, MAX_HELD_OUT - 0.85);
+        assert_eq!(SplitFractions::requested(Some(0.3), Some(0.0)), fractions(0.3, 0.0));
+        assert_eq!(fractions(0.8, 0.1).check(), Ok(fractions(0.8, 0.1)), "0.8 + 0.1 is 0.9, rounding aside");
+        assert_eq!(fractions(0.95, 0.0).check(), Err(FractionError::Test));
+        assert_eq!(fractions(-0.1, 0.0).check(), Err(FractionError::Test));
+        assert_eq!(fractions(f64::NAN, 0.0).check(), Err(FractionError::Test));
+        assert_eq!(fractions(0.2, 1.0).check(), Err(FractionError::PluginValidation));
+        assert!(matches!(fractions(0.5, 0.5).check(), Err(FractionError::TooMuchHeldOut(_))));
+        assert_eq!(fractions(0.8, 0.1).clamped(), fractions(0.8, 0.1));
+    }
+
+    #[test]
+    fn out_of_range_fractions_are_brought_into_range() {
+        assert_eq!(fractions(0.8, 0.5).clamped(), fractions(0.8, MAX_HELD_OUT - 0.8));
+        assert_eq!(fractions(f64::NAN, -1.0).clamped(), fractions(0.0, 0.0));
+        let parts = split(100, None, fractions(0.95, 0.5), 3);
+        assert_partition(&parts, 100);
+        assert_eq!((parts.train.len(), parts.test.len()), (10, 90));
     }
 }

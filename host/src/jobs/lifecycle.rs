@@ -354,7 +354,8 @@ mod tests {
             plugin: "baseline".into(),
             params: Default::default(),
             seed: 1,
-            validation_fraction: 0.2,
+            test_fraction: 0.2,
+            plugin_validation_fraction: 0.1,
         }
     }
 

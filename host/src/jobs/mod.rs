@@ -68,7 +68,28 @@ pub struct JobSpec {
     /// The hyperparameters: `modelConfig` without `selectedModel`.
     pub params: Map<String, Value>,
     pub seed: u64,
-    pub validation_fraction: f64,
+    /// Share of rows held out for the final metrics, which the plugin never
+    /// sees. Stored under the older contract's name, `validationFraction`,
+    /// which has always meant this share: records written before the
+    /// three-way split load with the same meaning, and older builds still read new ones.
+    #[serde(rename = "validationFraction")]
+    pub test_fraction: f64,
+    /// Share of rows handed to the plugin as its validation table (early
+    /// stopping, progress). Absent from records written before the three-way
+    /// split: they run with today's default.
+    #[serde(default = "default_plugin_validation_fraction")]
+    pub plugin_validation_fraction: f64,
+}
+
+fn default_plugin_validation_fraction() -> f64 {
+    crate::data::split::SplitFractions::DEFAULT.plugin_validation
+}
+
+impl JobSpec {
+    /// The split this job asked for.
+    pub fn fractions(&self) -> crate::data::split::SplitFractions {
+        crate::data::split::SplitFractions { test: self.test_fraction, plugin_validation: self.plugin_validation_fraction }
+    }
 }
 
 /// A job as stored by the broker: the spec plus everything that changes.
@@ -206,3 +227,19 @@ pub struct JobPage {
 }
 
 pub use crate::ids::{is_valid_id, new_id as new_job_id, now_ms};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spec as builds before the three-way split stored it.
+    const OLD_SPEC: &str = r#"{"datasetId":"d","targetColumn":"y","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"plugin":"baseline","params":{},"seed":7,"validationFraction":0.3}"#;
+
+    #[test]
+    fn a_spec_from_before_the_three_way_split_keeps_its_test_share() {
+        let spec: JobSpec = serde_json::from_str(OLD_SPEC).unwrap();
+        assert_eq!(spec.fractions(), crate::data::split::SplitFractions { test: 0.3, plugin_validation: 0.1 });
+        let written = serde_json::to_value(&spec).unwrap();
+        assert_eq!((written["validationFraction"].as_f64(), written["pluginValidationFraction"].as_f64()), (Some(0.3), Some(0.1)));
+    }
+}

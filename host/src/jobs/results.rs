@@ -125,7 +125,8 @@ mod tests {
     fn summary() -> TrainSummary {
         TrainSummary {
             rows_train: 120,
-            rows_validation: 30,
+            rows_validation: 15,
+            rows_test: Some(30),
             evaluated_on: EvaluatedOn::Holdout,
             metrics: Metrics {
                 headline_name: "accuracy".into(),
@@ -176,6 +177,7 @@ mod tests {
         assert_eq!(results.accuracy, None);
         assert!(results.metrics["r2"].is_nan() && results.summary.metrics.headline.is_nan());
         assert_eq!(results.summary.evaluated_on, EvaluatedOn::Holdout);
+        assert_eq!((results.summary.rows_validation, results.summary.rows_test), (2, None), "no test count before the three-way split");
         let holdout = results.summary.holdout.as_ref().unwrap();
         assert!(holdout.predicted[1].is_nan());
         assert_eq!(results.log[1], LogLine { level: "warn".into(), message: "column x is constant".into() });

@@ -1,6 +1,11 @@
 //! One training run from table to model: validate the request against the
-//! plugin's schema, encode and split the table, call the plugin, judge its
-//! predictions on the holdout, and package the model file.
+//! plugin's schema, encode and split the table three ways, call the plugin
+//! with the training and validation parts, judge its predictions on the test
+//! part, and package the model file.
+//!
+//! The rule the split serves: the rows the host judges a model on are never
+//! handed to the plugin, in `train` or in any other call. The validation part
+//! is the plugin's own, for early stopping and progress; it is not judged.
 //!
 //! Owns the order of those steps and nothing else: reading files is `data`'s,
 //! running wasm is `runtime`'s, and queueing, events and storage belong to the
@@ -15,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::{self, Task};
 use crate::data::metrics::{null_as_nan, Metrics};
-use crate::data::{self, split, DataError, Encoding};
+use crate::data::split::{self, Split, SplitFractions};
+use crate::data::{self, DataError, Encoding};
 use crate::runtime::{CallReport, CancelToken, LoadedPlugin, ParamError, ProgressSink, RunError};
 pub use artifact::{ArtifactError, ArtifactHeader, ModelArtifact};
 
@@ -29,8 +35,9 @@ pub struct TrainSpec {
     pub target: Option<String>,
     pub params: serde_json::Map<String, serde_json::Value>,
     pub seed: u64,
-    /// Share of rows held out for the final metrics (ignored for clustering).
-    pub validation_fraction: f64,
+    /// Shares of the rows for the judged test part and the plugin's validation
+    /// part (both ignored for clustering, which trains on and is judged on every row).
+    pub fractions: SplitFractions,
     /// A label column used only to score clustering (ARI, purity), never shown to the plugin.
     pub evaluation_column: Option<String>,
 }
@@ -51,8 +58,16 @@ pub enum TrainFailure {
 /// it (so it reads back what it wrote: scores may be NaN, written as null).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSummary {
+    /// Rows in the plugin's training table.
     pub rows_train: usize,
+    /// Rows in the plugin's validation table (`request.validation`), not judged.
+    /// In records from before the three-way split, these were also the judged rows.
     pub rows_validation: usize,
+    /// Rows the host judged the model on, which the plugin never received (0
+    /// when the metrics are on the training rows); absent in records from
+    /// before the three-way split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_test: Option<usize>,
     pub evaluated_on: EvaluatedOn,
     pub metrics: Metrics,
     #[serde(deserialize_with = "null_as_nan::map")]
@@ -72,9 +87,9 @@ pub struct TrainSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EvaluatedOn {
-    /// Rows held out from training.
+    /// The test part: rows held out from every plugin call.
     Holdout,
-    /// The training rows themselves: there was no holdout (clustering, or a fraction of 0).
+    /// The training rows themselves: there was no test part (clustering, or a test fraction of 0).
     Train,
 }
 
@@ -188,26 +203,25 @@ pub fn train_prepared(
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
     let PreparedTable { encoding, encoded } = prepared;
-    let fraction = if spec.task == Task::Clustering { 0.0 } else { spec.validation_fraction };
-    let (train_rows, validation_rows) = split::split(encoded.rows, encoded.target_codes(), fraction, spec.seed);
-    if train_rows.is_empty() {
-        return Err(DataError::Invalid("no rows are left to train on; lower the validation fraction".into()).into());
-    }
-    let train_part = encoded.take(&train_rows);
-    let validation_part = (!validation_rows.is_empty()).then(|| encoded.take(&validation_rows));
-    let request = contract::TrainRequest {
-        task: spec.task,
-        train: encoding.to_contract(&train_part),
-        validation: validation_part.as_ref().map(|v| encoding.to_contract(v)),
-        params: params.clone(),
-        seed: spec.seed,
+    let parts = split_rows(encoded, spec)?;
+    let train_part = encoded.take(&parts.train);
+    let (trained, report) = {
+        // The only rows the plugin receives: training and validation, never the test part.
+        let validation_part = (!parts.validation.is_empty()).then(|| encoded.take(&parts.validation));
+        let request = contract::TrainRequest {
+            task: spec.task,
+            train: encoding.to_contract(&train_part),
+            validation: validation_part.as_ref().map(|v| encoding.to_contract(v)),
+            params: params.clone(),
+            seed: spec.seed,
+        };
+        let (trained, report) = plugin.train(&request, cancel, sink);
+        (trained?, report)
     };
-    let (trained, report) = plugin.train(&request, cancel, sink);
-    let trained = trained?;
-    drop(request);
 
-    let (evaluated_on, judged) = match &validation_part {
-        Some(v) => (EvaluatedOn::Holdout, v),
+    let test_part = (!parts.test.is_empty()).then(|| encoded.take(&parts.test));
+    let (evaluated_on, judged) = match &test_part {
+        Some(test) => (EvaluatedOn::Holdout, test),
         None => (EvaluatedOn::Train, &train_part),
     };
     let predictions = plugin.predict(&trained.model, &encoding.to_contract(judged).features)?;
@@ -220,21 +234,11 @@ pub fn train_prepared(
         metrics.values.insert("cost".into(), *cost);
     }
     let feature_importances = trained.feature_importances.as_ref().map(|imp| encoding.features.iter().zip(imp).map(|(f, v)| (f.name.clone(), *v)).collect());
-    let header = ArtifactHeader {
-        format: artifact::FORMAT,
-        contract: contract::VERSION.into(),
-        plugin: plugin.name().into(),
-        plugin_version: plugin.schema.version.clone(),
-        plugin_sha256: plugin.sha256.clone(),
-        task: spec.task.as_str().into(),
-        encoding: encoding.clone(),
-        params: params_json(&params),
-        seed: spec.seed,
-        metrics: metrics.clone(),
-    };
+    let header = artifact_header(plugin, spec, encoding, &params, metrics.clone());
     let summary = TrainSummary {
-        rows_train: train_rows.len(),
-        rows_validation: validation_rows.len(),
+        rows_train: parts.train.len(),
+        rows_validation: parts.validation.len(),
+        rows_test: Some(parts.test.len()),
         evaluated_on,
         metrics,
         plugin_metrics,
@@ -247,6 +251,34 @@ pub fn train_prepared(
         },
     };
     Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, report })
+}
+
+/// The three parts of the table for this run. Clustering is not split: it has
+/// no target to hold out for, and its scores (silhouette, and ARI and purity
+/// against an evaluation column, which match clusters to rows by position)
+/// are computed on every row it trained on, as the summary says (`evaluated_on: train`).
+fn split_rows(encoded: &data::EncodedTable, spec: &TrainSpec) -> Result<Split, DataError> {
+    let fractions = if spec.task == Task::Clustering { SplitFractions { test: 0.0, plugin_validation: 0.0 } } else { spec.fractions };
+    let parts = split::split(encoded.rows, encoded.target_codes(), fractions, spec.seed);
+    if parts.train.is_empty() {
+        return Err(DataError::Invalid("no rows are left to train on; lower the test and validation fractions".into()));
+    }
+    Ok(parts)
+}
+
+fn artifact_header(plugin: &LoadedPlugin, spec: &TrainSpec, encoding: &Encoding, params: &[contract::Param], metrics: Metrics) -> ArtifactHeader {
+    ArtifactHeader {
+        format: artifact::FORMAT,
+        contract: contract::VERSION.into(),
+        plugin: plugin.name().into(),
+        plugin_version: plugin.schema.version.clone(),
+        plugin_sha256: plugin.sha256.clone(),
+        task: spec.task.as_str().into(),
+        encoding: encoding.clone(),
+        params: params_json(params),
+        seed: spec.seed,
+        metrics,
+    }
 }
 
 fn params_json(params: &[contract::Param]) -> serde_json::Map<String, serde_json::Value> {

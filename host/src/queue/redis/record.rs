@@ -181,7 +181,8 @@ mod tests {
             plugin: "baseline".into(),
             params: Default::default(),
             seed: 3,
-            validation_fraction: 0.2,
+            test_fraction: 0.2,
+            plugin_validation_fraction: 0.1,
         };
         let record = lifecycle::submit("j", spec).record;
         let pairs: Vec<(String, String, String)> = serde_json::from_str(&new_record(&record)).unwrap();
