@@ -241,7 +241,8 @@ fn spec(dataset: &str) -> JobSpec {
         plugin: "baseline".into(),
         params: Default::default(),
         seed: 1,
-        validation_fraction: 0.2,
+        test_fraction: 0.2,
+        plugin_validation_fraction: 0.1,
     }
 }
 
