@@ -314,7 +314,8 @@ impl Broker for EmbeddedBroker {
 
     async fn emit(&self, claim: &Claim, event: Event) -> Result<u64> {
         let seq = self.apply_claimed(claim, lifecycle::emit(event))?;
-        Ok(seq.expect("an emit transition carries its event"))
+        // An emit transition always carries its event, so it always has a seq.
+        seq.ok_or_else(|| BrokerError::Backend("an emitted event got no seq".into()))
     }
 
     async fn finish(&self, claim: &Claim, ending: Ending) -> Result<()> {

@@ -152,6 +152,18 @@ impl RedisBroker {
         Ok(None)
     }
 
+    /// `result`, except that a job this process knew, missing because Redis
+    /// lost its data, says so instead of a bare NotFound.
+    async fn lost_or<T>(&self, job_id: &str, result: Result<T>) -> Result<T> {
+        match result {
+            Err(BrokerError::NotFound(_)) => {
+                self.missing(job_id).await?;
+                Err(BrokerError::NotFound(job_id.into()))
+            }
+            other => other,
+        }
+    }
+
     /// Deletes every key under this broker's prefix (tests use their own prefix).
     pub async fn delete_all_keys(&self) -> Result<u64> {
         let mut conn = self.conn();
@@ -417,13 +429,8 @@ impl Broker for RedisBroker {
     }
 
     async fn cancel_for(&self, job_id: &str, cause: CancelCause) -> Result<CancelOutcome> {
-        match self.bounded(self.cancel_job(job_id, cause)).await {
-            Err(BrokerError::NotFound(_)) => {
-                self.missing(job_id).await?;
-                Err(BrokerError::NotFound(job_id.into()))
-            }
-            outcome => outcome,
-        }
+        let outcome = self.bounded(self.cancel_job(job_id, cause)).await;
+        self.lost_or(job_id, outcome).await
     }
 
     async fn cancel_requested(&self, job_id: &str) -> Result<bool> {
@@ -447,13 +454,8 @@ impl Broker for RedisBroker {
     }
 
     async fn events_after(&self, job_id: &str, after: u64) -> Result<Vec<StoredEvent>> {
-        match self.bounded(self.stored_events(job_id, after)).await {
-            Err(BrokerError::NotFound(_)) => {
-                self.missing(job_id).await?;
-                Err(BrokerError::NotFound(job_id.into()))
-            }
-            events => events,
-        }
+        let events = self.bounded(self.stored_events(job_id, after)).await;
+        self.lost_or(job_id, events).await
     }
 
     async fn subscribe(&self, job_id: &str) -> Result<Subscription> {
