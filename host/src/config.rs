@@ -198,12 +198,15 @@ pub struct TableLimits {
     pub max_table_cells: u64,
     /// The decoded table's size in memory, in MiB.
     pub max_table_mib: u64,
+    /// Distinct values a classification target may have: past it, a job is
+    /// refused at submit (a numeric column chosen as a label by mistake, such as a price).
+    pub max_classes: usize,
 }
 
 impl Default for TableLimits {
     /// Room for a million rows of 32 columns: training `baseline` on such a table peaked at 1.4 GiB of host memory (scripts/peak_rss.sh).
     fn default() -> Self {
-        TableLimits { max_table_cells: 32_000_000, max_table_mib: 1024 }
+        TableLimits { max_table_cells: 32_000_000, max_table_mib: 1024, max_classes: 100 }
     }
 }
 

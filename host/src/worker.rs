@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::contract::Task;
+use crate::data::ColumnChoices;
 use crate::jobs::lifecycle::CancelCause;
 use crate::jobs::{Ending, Event, JobResults, JobSpec};
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
@@ -232,6 +233,7 @@ impl Worker {
             seed: spec.seed,
             fractions: spec.fractions(),
             evaluation_column: None,
+            columns: spec.columns.clone(),
         };
         Ok(JobInput { plugin, dataset_id: spec.dataset_id.clone(), table, spec: train_spec })
     }
@@ -410,12 +412,13 @@ impl ProgressSink for ChannelSink {
 /// The last few tables read, and their encodings: datasets never change once
 /// uploaded, and an encoding depends only on the table, the target and the
 /// task, so the next jobs on the same data skip reading and encoding it.
+/// Keyed by everything that decides the encoding: dataset, target, task and the column choices.
 /// The split is not cached: each run draws it from its own fractions and seed
 /// (`training::train_prepared`), so the key need not name them.
 #[derive(Default)]
 struct DataCache {
     tables: Recent<String, Arc<DataFrame>>,
-    prepared: Recent<(String, Option<String>, Task), Arc<PreparedTable>>,
+    prepared: Recent<(String, Option<String>, Task, ColumnChoices), Arc<PreparedTable>>,
 }
 
 impl DataCache {
@@ -425,7 +428,7 @@ impl DataCache {
     fn prepared(&self, dataset_id: &str, table: &DataFrame, spec: &TrainSpec) -> Result<Arc<PreparedTable>, TrainFailure> {
         // The worker never passes an evaluation column, so it is not part of the key.
         debug_assert!(spec.evaluation_column.is_none());
-        let key = (dataset_id.to_string(), spec.target.clone(), spec.task);
+        let key = (dataset_id.to_string(), spec.target.clone(), spec.task, spec.columns.clone());
         if let Some(prepared) = self.prepared.get(&key) {
             return Ok(prepared);
         }
@@ -469,7 +472,15 @@ mod tests {
     use crate::data::split::SplitFractions;
 
     fn spec(target: &str, task: Task) -> TrainSpec {
-        TrainSpec { task, target: Some(target.into()), params: Default::default(), seed: 1, fractions: SplitFractions::DEFAULT, evaluation_column: None }
+        TrainSpec {
+            task,
+            target: Some(target.into()),
+            params: Default::default(),
+            seed: 1,
+            fractions: SplitFractions::DEFAULT,
+            evaluation_column: None,
+            columns: Default::default(),
+        }
     }
 
     #[test]

@@ -46,7 +46,15 @@ fn table() -> DataFrame {
 }
 
 fn spec(task: Task, target: Option<&str>, fractions: SplitFractions) -> TrainSpec {
-    TrainSpec { task, target: target.map(str::to_string), params: Default::default(), seed: 17, fractions, evaluation_column: None }
+    TrainSpec {
+        task,
+        target: target.map(str::to_string),
+        params: Default::default(),
+        seed: 17,
+        fractions,
+        evaluation_column: None,
+        columns: Default::default(),
+    }
 }
 
 fn train(plugin: &LoadedPlugin, spec: &TrainSpec) -> TrainOutcome {

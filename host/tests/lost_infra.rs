@@ -243,6 +243,7 @@ fn spec(dataset: &str) -> JobSpec {
         seed: 1,
         test_fraction: 0.2,
         plugin_validation_fraction: 0.1,
+        columns: Default::default(),
     }
 }
 

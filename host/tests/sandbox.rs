@@ -39,6 +39,7 @@ fn spec(task: Task, target: Option<&str>) -> TrainSpec {
         seed: 3,
         fractions: SplitFractions::test_only(0.2),
         evaluation_column: None,
+        columns: Default::default(),
     }
 }
 

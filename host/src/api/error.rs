@@ -41,6 +41,8 @@ pub enum ErrorCode {
     PluginUnavailable,
     UnknownColumn,
     InvalidTarget,
+    /// `excludeColumns` or `columnKinds` that cannot apply to the dataset.
+    InvalidColumns,
     InvalidRows,
     PredictFailed,
     JobNotFound,
@@ -90,6 +92,7 @@ impl ErrorCode {
             PluginUnavailable => "plugin_unavailable",
             UnknownColumn => "unknown_column",
             InvalidTarget => "invalid_target",
+            InvalidColumns => "invalid_columns",
             InvalidRows => "invalid_rows",
             PredictFailed => "predict_failed",
             JobNotFound => "job_not_found",
@@ -121,7 +124,7 @@ impl ErrorCode {
             ForbiddenOrigin => StatusCode::FORBIDDEN,
             InvalidHost => StatusCode::MISDIRECTED_REQUEST,
             InvalidNumber | InvalidTable | InvalidTask | UnsupportedTask | InvalidParameter | UnknownPlugin | PluginDisabled | PluginUnavailable
-            | UnknownColumn | InvalidTarget | InvalidRows | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            | UnknownColumn | InvalidTarget | InvalidColumns | InvalidRows | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
             JobNotFound | DatasetNotFound | ModelNotFound | NotFound => StatusCode::NOT_FOUND,
             Conflict | JobFinished | ModelNotReady => StatusCode::CONFLICT,
             BrokerUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,

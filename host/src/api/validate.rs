@@ -8,13 +8,15 @@
 //! Owns the request's wire shape and these answers. It must not queue or
 //! store anything: it returns the `JobSpec` for the broker.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{ApiError, AppState, ErrorCode};
 use crate::contract::Task;
 use crate::data::split::{FractionError, SplitFractions};
-use crate::data::ColumnKind;
+use crate::data::{ColumnChoices, ColumnKind, ColumnProfile};
 use crate::jobs::JobSpec;
 use crate::runtime::{LoadedPlugin, PluginRegistry};
 use crate::storage::datasets::{self, DatasetRecord};
@@ -39,6 +41,10 @@ pub struct TrainRequest {
     pub validation_fraction: Option<f64>,
     /// Share of rows handed to the plugin as its validation table.
     pub plugin_validation_fraction: Option<f64>,
+    /// Columns the model must not learn from.
+    pub exclude_columns: Option<Vec<String>>,
+    /// Columns to read as `numeric` or `categorical` rather than as inferred.
+    pub column_kinds: Option<BTreeMap<String, String>>,
 }
 
 /// `modelConfig`: the plugin to train with, and its parameters.
@@ -68,6 +74,10 @@ fn wrong_type(path: &str) -> ApiError {
     match path {
         "seed" => ApiError::new(ErrorCode::InvalidNumber, "`seed` must be a non-negative integer").field(path),
         TEST_FRACTION | LEGACY_TEST_FRACTION | PLUGIN_VALIDATION_FRACTION => fraction_range_error(path),
+        EXCLUDE_COLUMNS => ApiError::new(ErrorCode::InvalidField, "`excludeColumns` must be a list of column names").field(path),
+        p if p == COLUMN_KINDS || p.starts_with("columnKinds.") => {
+            ApiError::new(ErrorCode::InvalidField, "`columnKinds` must map column names to \"numeric\" or \"categorical\"").field(COLUMN_KINDS)
+        }
         "modelConfig" => ApiError::new(ErrorCode::InvalidField, "`modelConfig` must be an object").field(path),
         SELECTED_MODEL => ApiError::new(ErrorCode::InvalidField, "`selectedModel` must be a string").field(path),
         _ => ApiError::new(ErrorCode::InvalidField, format!("`{path}` must be a string")).field(path),
@@ -75,6 +85,8 @@ fn wrong_type(path: &str) -> ApiError {
 }
 
 const TEST_FRACTION: &str = "testFraction";
+const EXCLUDE_COLUMNS: &str = "excludeColumns";
+const COLUMN_KINDS: &str = "columnKinds";
 const LEGACY_TEST_FRACTION: &str = "validationFraction";
 const PLUGIN_VALIDATION_FRACTION: &str = "pluginValidationFraction";
 
@@ -135,7 +147,8 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
         let message = format!("no dataset `{dataset_id}`; upload one with POST /datasets or list them with GET /datasets");
         ApiError::new(ErrorCode::DatasetNotFound, message).field("datasetId")
     })?;
-    let target = target_of(task, given(&request.target_column), &dataset)?;
+    let target = target_of(task, given(&request.target_column), &dataset, state.config.limits.max_classes)?;
+    let columns = column_choices(&request, &dataset, target.as_deref())?;
 
     let mut model_config = config.params.clone();
     model_config.insert("selectedModel".into(), Value::from(plugin_name));
@@ -149,6 +162,7 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
         seed,
         test_fraction: fractions.test,
         plugin_validation_fraction: fractions.plugin_validation,
+        columns,
     })
 }
 
@@ -178,22 +192,72 @@ fn check_plugin_request(plugin: &LoadedPlugin, plugin_name: &str, task: Task, pa
 }
 
 /// The target column: none for clustering, else a column of the dataset that fits the task.
-fn target_of(task: Task, column: Option<&str>, dataset: &DatasetRecord) -> Result<Option<String>, ApiError> {
+fn target_of(task: Task, column: Option<&str>, dataset: &DatasetRecord, max_classes: usize) -> Result<Option<String>, ApiError> {
     if task == Task::Clustering {
         return Ok(None);
     }
     let column = column.ok_or_else(|| missing("targetColumn", format!("`targetColumn` is required for {}", task.as_str())))?;
-    let Some(profile) = dataset.columns.iter().find(|c| c.name == column) else {
-        let names: Vec<&str> = dataset.columns.iter().map(|c| c.name.as_str()).collect();
-        let message = format!("column `{column}` is not in dataset `{}`; its columns are: {}", dataset.id, names.join(", "));
-        return Err(ApiError::new(ErrorCode::UnknownColumn, message).field("targetColumn"));
-    };
+    let profile = column_profile(dataset, column, "targetColumn")?;
+    let invalid = |message: String| Err(ApiError::new(ErrorCode::InvalidTarget, message).field("targetColumn"));
     if task == Task::Regression && profile.kind != ColumnKind::Numeric {
-        let message =
-            format!("column `{column}` is {:?}, not numeric: regression needs a numeric target; choose classification or another column", profile.kind);
-        return Err(ApiError::new(ErrorCode::InvalidTarget, message.to_lowercase()).field("targetColumn"));
+        let kind = format!("{:?}", profile.kind).to_lowercase();
+        return invalid(format!("column `{column}` is {kind}, not numeric: regression needs a numeric target; choose classification or another column"));
+    }
+    // n_unique counts a missing value as one more value.
+    let values = profile.distinct.saturating_sub(usize::from(profile.missing > 0));
+    if values < 2 {
+        let what = if task == Task::Regression { "has the same value in every row" } else { "has only one class" };
+        return invalid(format!("column `{column}` {what}: there is nothing to learn; choose another target column"));
+    }
+    if task == Task::Classification && values > max_classes {
+        let hint = if profile.kind == ColumnKind::Numeric { "it holds numbers: choose regression" } else { "choose another target column" };
+        return invalid(format!(
+            "column `{column}` has {values} distinct values, more than the {max_classes} classes this server accepts for classification (limits.max_classes); {hint}"
+        ));
     }
     Ok(Some(column.to_string()))
+}
+
+/// The profile of a column the request names in `field`, or why there is none.
+fn column_profile<'a>(dataset: &'a DatasetRecord, column: &str, field: &str) -> Result<&'a ColumnProfile, ApiError> {
+    dataset.columns.iter().find(|c| c.name == column).ok_or_else(|| {
+        let names: Vec<&str> = dataset.columns.iter().map(|c| c.name.as_str()).collect();
+        let message = format!("column `{column}` is not in dataset `{}`; its columns are: {}", dataset.id, names.join(", "));
+        ApiError::new(ErrorCode::UnknownColumn, message).field(field)
+    })
+}
+
+/// `excludeColumns` and `columnKinds`, checked against the dataset: every
+/// column named exists, the target is not left out, a column is not both left
+/// out and given a kind, and only numbers (or booleans and dates) are read as numbers.
+fn column_choices(request: &TrainRequest, dataset: &DatasetRecord, target: Option<&str>) -> Result<ColumnChoices, ApiError> {
+    let exclude = request.exclude_columns.clone().unwrap_or_default();
+    for column in &exclude {
+        column_profile(dataset, column, EXCLUDE_COLUMNS)?;
+        if Some(column.as_str()) == target {
+            let message = format!("`{column}` is the target column; it cannot also be left out");
+            return Err(ApiError::new(ErrorCode::InvalidColumns, message).field(EXCLUDE_COLUMNS));
+        }
+    }
+    let mut kinds = BTreeMap::new();
+    for (column, kind) in request.column_kinds.iter().flatten() {
+        let profile = column_profile(dataset, column, COLUMN_KINDS)?;
+        let refuse = |message: String| Err(ApiError::new(ErrorCode::InvalidColumns, message).field(COLUMN_KINDS));
+        if exclude.contains(column) {
+            return refuse(format!("`{column}` is in excludeColumns and in columnKinds; keep it in one of them"));
+        }
+        let kind = match kind.as_str() {
+            "numeric" => ColumnKind::Numeric,
+            "categorical" => ColumnKind::Categorical,
+            other => return refuse(format!("columnKinds.{column}: `{other}` is not a kind; use \"numeric\" or \"categorical\"")),
+        };
+        let readable_as_numbers = matches!(profile.kind, ColumnKind::Numeric | ColumnKind::Boolean | ColumnKind::Datetime);
+        if kind == ColumnKind::Numeric && !readable_as_numbers {
+            return refuse(format!("columnKinds.{column}: the column holds text ({}), which cannot be read as numbers; use \"categorical\"", profile.dtype));
+        }
+        kinds.insert(column.clone(), kind);
+    }
+    Ok(ColumnChoices { exclude_columns: exclude, column_kinds: kinds })
 }
 
 fn unknown_plugin(registry: &PluginRegistry, name: &str) -> ApiError {

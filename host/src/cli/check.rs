@@ -75,7 +75,15 @@ fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
         println!("FAIL {label}: cannot build the sample table");
         return false;
     };
-    let spec = TrainSpec { task, target: target.map(str::to_string), params: Default::default(), seed: 1, fractions: SMOKE_SPLIT, evaluation_column: None };
+    let spec = TrainSpec {
+        task,
+        target: target.map(str::to_string),
+        params: Default::default(),
+        seed: 1,
+        fractions: SMOKE_SPLIT,
+        evaluation_column: None,
+        columns: Default::default(),
+    };
     match training::train(plugin, &table, &spec, CancelToken::default(), Box::new(Discard)) {
         Ok(outcome) => {
             let m = &outcome.summary.metrics;

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, ConfigSource};
 use crate::contract::Task;
 use crate::data::split::{FractionError, SplitFractions};
+use crate::data::{ColumnChoices, ColumnKind};
 use crate::runtime::{CancelToken, PluginRegistry, Runtime};
 use crate::training::{self, ModelArtifact, TrainSpec};
 
@@ -103,6 +104,13 @@ struct TrainArgs {
     /// For clustering: a label column used only to score the clusters (ARI, purity).
     #[arg(long)]
     evaluate: Option<String>,
+    /// A column the model must not learn from; repeat for several.
+    #[arg(long = "exclude", value_name = "COLUMN")]
+    exclude_columns: Vec<String>,
+    /// Read a column as numeric or categorical rather than as inferred (also
+    /// brings back a column left out by default), as NAME=KIND; repeat for several.
+    #[arg(long = "kind", value_name = "NAME=KIND")]
+    column_kinds: Vec<String>,
     /// Where to write the model file.
     #[arg(long, default_value = "model.trainhost")]
     out: PathBuf,
@@ -197,6 +205,20 @@ fn fractions(test: Option<f64>, plugin_validation: Option<f64>) -> Result<SplitF
     })
 }
 
+fn column_choices(exclude_columns: Vec<String>, kinds: &[String]) -> Result<ColumnChoices, String> {
+    let mut column_kinds = std::collections::BTreeMap::new();
+    for pair in kinds {
+        let (name, kind) = pair.split_once('=').ok_or_else(|| format!("--kind {pair}: use NAME=numeric or NAME=categorical"))?;
+        let kind = match kind.trim() {
+            "numeric" => ColumnKind::Numeric,
+            "categorical" => ColumnKind::Categorical,
+            other => return Err(format!("--kind {pair}: `{other}` is not a kind; use numeric or categorical")),
+        };
+        column_kinds.insert(name.trim().to_string(), kind);
+    }
+    Ok(ColumnChoices { exclude_columns, column_kinds })
+}
+
 fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<ExitCode, String> {
     let registry = load_registry(runtime, config)?;
     let plugin = registry.get(&args.plugin).ok_or_else(|| {
@@ -211,6 +233,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
         seed: args.seed,
         fractions: fractions(args.test_fraction, args.plugin_validation_fraction)?,
         evaluation_column: args.evaluate,
+        columns: column_choices(args.exclude_columns, &args.column_kinds)?,
     };
     training::validate(plugin, &spec).map_err(|e| e.to_string())?;
     let table = crate::data::read_table_within(&args.data, &config.limits).map_err(|e| format!("{}: {e}", args.data.display()))?;

@@ -7,7 +7,8 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ingest::{kind_of, ColumnKind};
+use super::ingest::ColumnKind;
+use super::roles::{ColumnChoices, ColumnRole};
 use super::DataError;
 use crate::contract::{self, Task, MISSING_CODE};
 
@@ -144,8 +145,9 @@ fn codes(series: &Series, levels: &[String]) -> Result<Vec<u32>, DataError> {
 }
 
 impl Encoding {
-    /// Decides which columns become features and how, and how the target is coded.
-    pub fn fit(df: &DataFrame, target: Option<&str>, task: Task) -> Result<Encoding, DataError> {
+    /// Decides which columns become features and how (by the defaults and the
+    /// user's `choices`, see `roles`), and how the target is coded.
+    pub fn fit(df: &DataFrame, target: Option<&str>, task: Task, choices: &ColumnChoices) -> Result<Encoding, DataError> {
         let target = match (task, target.map(str::trim).filter(|t| !t.is_empty())) {
             (Task::Clustering, _) => None,
             (_, None) => return Err(DataError::Invalid(format!("{} needs a target column", task.as_str()))),
@@ -159,15 +161,12 @@ impl Encoding {
             if target.as_ref().is_some_and(|t| t.name == name) {
                 continue;
             }
-            let kind = kind_of(s);
-            if s.null_count() == s.len() {
-                skipped.push(SkippedColumn { name, reason: "every value is missing".into() });
-                continue;
-            }
-            match kind {
-                ColumnKind::Text => skipped.push(SkippedColumn { name, reason: "text or identifier: about one distinct value per row".into() }),
-                ColumnKind::Numeric | ColumnKind::Datetime => features.push(FeatureEncoding { name, kind, levels: vec![] }),
-                ColumnKind::Categorical | ColumnKind::Boolean => features.push(FeatureEncoding { name, kind, levels: levels_of(s)? }),
+            match choices.role_of(s) {
+                ColumnRole::LeftOut(reason) => skipped.push(SkippedColumn { name, reason }),
+                ColumnRole::Feature(kind @ (ColumnKind::Numeric | ColumnKind::Datetime)) => features.push(FeatureEncoding { name, kind, levels: vec![] }),
+                // Text given a kind of its own is a category with many levels.
+                ColumnRole::Feature(ColumnKind::Text) => features.push(FeatureEncoding { name, kind: ColumnKind::Categorical, levels: levels_of(s)? }),
+                ColumnRole::Feature(kind) => features.push(FeatureEncoding { name, kind, levels: levels_of(s)? }),
             }
         }
         if features.is_empty() {
@@ -358,7 +357,7 @@ mod tests {
     #[test]
     fn ids_are_skipped_and_categories_coded() {
         let df = frame();
-        let enc = Encoding::fit(&df, Some("label"), Task::Classification).unwrap();
+        let enc = Encoding::fit(&df, Some("label"), Task::Classification, &ColumnChoices::default()).unwrap();
         assert_eq!(enc.skipped[0].name, "id");
         assert_eq!(enc.features.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["x", "colour"]);
         assert_eq!(enc.features[1].levels, ["blue", "red"]);
@@ -373,7 +372,7 @@ mod tests {
 
     #[test]
     fn unknown_levels_at_prediction_become_missing() {
-        let enc = Encoding::fit(&frame(), Some("label"), Task::Classification).unwrap();
+        let enc = Encoding::fit(&frame(), Some("label"), Task::Classification, &ColumnChoices::default()).unwrap();
         let new = df!("x" => [1.0], "colour" => ["green"]).unwrap();
         let table = enc.encode(&new, false).unwrap();
         assert!(matches!(&table.features[1], EncodedColumn::Codes(c) if c[0] == MISSING_CODE));
@@ -382,15 +381,15 @@ mod tests {
 
     #[test]
     fn regression_refuses_a_text_target_and_names_the_fix() {
-        let err = Encoding::fit(&frame(), Some("colour"), Task::Regression).unwrap_err();
+        let err = Encoding::fit(&frame(), Some("colour"), Task::Regression, &ColumnChoices::default()).unwrap_err();
         assert!(err.to_string().contains("choose classification"), "{err}");
-        let err = Encoding::fit(&frame(), Some("nope"), Task::Regression).unwrap_err();
+        let err = Encoding::fit(&frame(), Some("nope"), Task::Regression, &ColumnChoices::default()).unwrap_err();
         assert!(matches!(err, DataError::MissingColumn(_)));
     }
 
     #[test]
     fn prediction_tables_with_wrong_typed_cells_or_missing_columns_are_refused() {
-        let enc = Encoding::fit(&frame(), Some("label"), Task::Classification).unwrap();
+        let enc = Encoding::fit(&frame(), Some("label"), Task::Classification, &ColumnChoices::default()).unwrap();
         let text = df!("x" => ["1.5", "abc", "", "7", "yes"], "colour" => ["red"; 5]).unwrap();
         let err = enc.check_prediction_table(&text).unwrap_err().to_string();
         assert!(err.contains("column `x` holds numbers, but row 2 has \"abc\"") && err.contains("row 5 has \"yes\""), "{err}");

@@ -27,6 +27,10 @@ pub struct ColumnProfile {
     pub dtype: String,
     pub missing: usize,
     pub distinct: usize,
+    /// Why a job leaves this column out unless told otherwise (see `roles`);
+    /// absent for a column it uses, and in records from before column roles.
+    #[serde(default, rename = "excludedByDefault", skip_serializing_if = "Option::is_none")]
+    pub excluded_by_default: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -140,6 +144,7 @@ pub fn profile(df: &DataFrame, preview_rows: usize) -> DatasetProfile {
                 dtype: series.dtype().to_string(),
                 missing: series.null_count() + nan_count(series),
                 distinct: series.n_unique().unwrap_or(0),
+                excluded_by_default: super::roles::default_exclusion(series),
             }
         })
         .collect();

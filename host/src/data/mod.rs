@@ -8,11 +8,13 @@
 pub mod encode;
 pub mod ingest;
 pub mod metrics;
+pub mod roles;
 pub mod size;
 pub mod split;
 
 pub use encode::{EncodedColumn, EncodedTable, Encoding};
 pub use ingest::{read_table, read_table_within, ColumnKind, ColumnProfile, DatasetProfile, TableFormat};
+pub use roles::ColumnChoices;
 
 /// A table the user gave us cannot be used as asked.
 #[derive(Debug, thiserror::Error)]

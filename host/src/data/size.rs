@@ -230,7 +230,7 @@ mod tests {
         let size = measure(&path).unwrap();
         assert_eq!((size.rows, size.columns, size.cells), (1000, 2, 2000));
         assert!(size.bytes >= 1000 * 8 + 1000 * 16, "{size:?}");
-        let small = TableLimits { max_table_cells: 1999, max_table_mib: 1 };
+        let small = TableLimits { max_table_cells: 1999, max_table_mib: 1, ..TableLimits::default() };
         let err = size.check(&small).unwrap_err().to_string();
         assert!(err.contains("limits.max_table_cells") && err.contains("1999") && err.contains("2000 cells"), "{err}");
     }

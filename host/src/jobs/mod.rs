@@ -79,6 +79,9 @@ pub struct JobSpec {
     /// split: they run with today's default.
     #[serde(default = "default_plugin_validation_fraction")]
     pub plugin_validation_fraction: f64,
+    /// `excludeColumns` and `columnKinds` as asked (absent when none were: older records load unchanged).
+    #[serde(flatten)]
+    pub columns: crate::data::ColumnChoices,
 }
 
 fn default_plugin_validation_fraction() -> f64 {

@@ -138,6 +138,7 @@ mod tests {
             plugin_metrics: BTreeMap::from([("cost".into(), 0.5)]),
             feature_importances: Some(vec![("bill_length_mm".into(), 0.6)]),
             skipped_columns: vec![SkippedColumn { name: "id".into(), reason: "text".into() }],
+            feature_columns: vec![],
             class_labels: Some(vec!["Adelie".into(), "Gentoo".into()]),
             holdout: None,
         }

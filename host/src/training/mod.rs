@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::contract::{self, Task};
 use crate::data::metrics::{null_as_nan, Metrics};
 use crate::data::split::{self, Split, SplitFractions};
-use crate::data::{self, DataError, Encoding};
+use crate::data::{self, ColumnChoices, DataError, Encoding};
 use crate::runtime::{CallReport, CancelToken, LoadedPlugin, ParamError, ProgressSink, RunError};
 pub use artifact::{ArtifactError, ArtifactHeader, ModelArtifact};
 
@@ -40,6 +40,8 @@ pub struct TrainSpec {
     pub fractions: SplitFractions,
     /// A label column used only to score clustering (ARI, purity), never shown to the plugin.
     pub evaluation_column: Option<String>,
+    /// Columns the user left out or gave a kind (see `data::roles`).
+    pub columns: ColumnChoices,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,12 +77,23 @@ pub struct TrainSummary {
     #[serde(deserialize_with = "null_as_nan::optional_pairs")]
     pub feature_importances: Option<Vec<(String, f64)>>,
     pub skipped_columns: Vec<data::encode::SkippedColumn>,
+    /// The columns the plugin learned from, each with the kind it was given
+    /// as (absent in records from before column roles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_columns: Vec<FeatureColumn>,
     /// The class names the confusion matrix's rows and columns index (classification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_labels: Option<Vec<String>>,
     /// Actual and predicted values of (a sample of) the judged rows (regression), for a plot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutSample>,
+}
+
+/// A column a model learned from, and as what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureColumn {
+    pub name: String,
+    pub kind: data::ColumnKind,
 }
 
 /// Which rows the metrics were computed on.
@@ -174,7 +187,7 @@ impl PreparedTable {
             }
             None => table,
         };
-        let encoding = Encoding::fit(features_table, spec.target.as_deref(), spec.task)?;
+        let encoding = Encoding::fit(features_table, spec.target.as_deref(), spec.task, &spec.columns)?;
         let encoded = encoding.encode(features_table, true)?;
         Ok(PreparedTable { encoding, encoded })
     }
@@ -244,6 +257,7 @@ pub fn train_prepared(
         plugin_metrics,
         feature_importances,
         skipped_columns: encoding.skipped.clone(),
+        feature_columns: encoding.features.iter().map(|f| FeatureColumn { name: f.name.clone(), kind: f.kind }).collect(),
         class_labels: (spec.task == Task::Classification).then(|| encoding.class_labels().map(<[String]>::to_vec)).flatten(),
         holdout: match (&predictions, judged.target_values()) {
             (contract::Predictions::Values(predicted), Some(actual)) => Some(HoldoutSample::of(actual, predicted)),
@@ -331,7 +345,7 @@ fn evaluate(encoding: &Encoding, judged: &data::EncodedTable, predictions: &cont
 /// Clustering trains on every row in table order, so `clusters[i]` is row `i`.
 fn add_external_labels(metrics: &mut Metrics, table: &DataFrame, column: &str, predictions: &contract::Predictions) -> Result<(), DataError> {
     let contract::Predictions::Clusters(clusters) = predictions else { return Ok(()) };
-    let labels = Encoding::fit(table, Some(column), Task::Classification)?;
+    let labels = Encoding::fit(table, Some(column), Task::Classification, &ColumnChoices::default())?;
     let data::EncodedColumn::Codes(codes) = labels.encode_target(table)? else { return Ok(()) };
     let (found, truth): (Vec<u32>, Vec<u32>) = clusters.iter().zip(&codes).filter(|(_, &label)| label != contract::MISSING_CODE).map(|(&c, &l)| (c, l)).unzip();
     metrics.values.insert("ari".into(), data::metrics::adjusted_rand_index(&found, &truth));

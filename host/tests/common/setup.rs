@@ -82,6 +82,9 @@ enabled = false
 [[plugins]]
 name = "kmodes"
 path = {kmodes:?}
+[[plugins]]
+name = "random_forest"
+path = {forest:?}
 "#,
             data = self.dir.join("data"),
             concurrency = self.concurrency,
@@ -93,6 +96,7 @@ path = {kmodes:?}
             endless = plugin_file("test_endless_loop"),
             panic = plugin_file("test_panic"),
             kmodes = plugin_file("kmodes"),
+            forest = plugin_file("random_forest"),
         );
         std::fs::write(&path, text).expect("writing the test config");
         path
