@@ -320,7 +320,7 @@ async fn datasets_plugins_and_service_routes() {
 
     let (_, plugins) = get_json(url, "/plugins").await;
     let names: Vec<&str> = plugins["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["baseline", "endless_loop", "kmodes", "slow"]);
+    assert_eq!(names, ["baseline", "endless_loop", "kmodes", "random_forest", "slow"]);
     let slow = plugins["data"].as_array().unwrap().iter().find(|p| p["name"] == "slow").unwrap();
     assert_eq!(slow["params"][0]["name"], "epochs");
 

@@ -125,6 +125,9 @@ export async function render({ main, query }) {
   const pluginDesc = h('p', { class: 'help', id: 'plugin-desc' });
   const paramsBox = h('div', { class: 'params', id: 'params' });
   const formError = h('div', { id: 'form-error' });
+  const columnsNote = h('div', { id: 'columns-note' });
+  const columnsBox = h('div', { class: 'columns-box', id: 'columns-box' });
+  const columnsErr = h('p', { class: 'field-error', id: 'columns-error', hidden: true });
   const submit = h('button', { type: 'submit', class: 'button primary big', id: 'train-submit' }, 'Train Model');
   const reset = h('button', { type: 'button', class: 'button', id: 'reset-params' }, 'Reset to defaults');
 
@@ -132,6 +135,8 @@ export async function render({ main, query }) {
     h('h2', { id: 'setup-h' }, 'What to train'),
     h('div', { class: 'grid' }, f.dataset.box, f.task.box, f.plugin.box, f.target.box),
     pluginDesc,
+    columnsNote,
+    h('details', { class: 'advanced', id: 'columns-details' }, h('summary', {}, 'Columns the model learns from'), columnsErr, columnsBox),
     h('fieldset', { class: 'hyper' }, h('legend', {}, 'Hyperparameters'), paramsBox, h('div', { class: 'row' }, reset)),
     h('details', { class: 'advanced' }, h('summary', {}, 'Split and seed'), h('div', { class: 'grid' }, f.test.box, f.pluginValidation.box, f.seed.box)),
     formError,
@@ -140,6 +145,7 @@ export async function render({ main, query }) {
 
   let paramFields = [];
   let columns = [];
+  let columnRows = [];
 
   const want = query.get('dataset');
   if (want && datasets.some((d) => d.id === want)) f.dataset.control.value = want;
@@ -219,6 +225,42 @@ export async function render({ main, query }) {
     }));
     const usable = (name) => columns.some((c) => c.name === name) && !sel.querySelector(`option[value="${CSS.escape(name)}"]`).disabled;
     if (keep && usable(keep)) sel.value = keep;
+    fillColumns();
+  }
+
+  /** One row per column but the target: use it or not, and as what. Left out by default: unticked, with the reason. */
+  function fillColumns() {
+    const target = f.task.control.value === 'clustering' ? null : f.target.control.value;
+    const shown = columns.filter((c) => c.name !== target);
+    const left = shown.filter((c) => c.excludedByDefault);
+    replace(columnsNote, left.length ? h('div', { class: 'notice', role: 'note' },
+      h('strong', {}, `Left out by default (${left.length}): `),
+      left.slice(0, 5).map((c) => `${c.name}: ${c.excludedByDefault.split(';')[0]}`).join(' · '),
+      left.length > 5 ? ` · and ${left.length - 5} more` : '', '. Change this under “Columns the model learns from”.') : '');
+    columnRows = shown.map((c) => {
+      const use = h('input', { type: 'checkbox', checked: !c.excludedByDefault, 'aria-label': `use ${c.name}`, 'data-column': c.name });
+      const numberLike = ['numeric', 'boolean', 'datetime'].includes(c.kind);
+      const kind = h('select', { 'aria-label': `kind of ${c.name}` }, h('option', { value: '' }, `as inferred (${c.kind})`),
+        numberLike ? h('option', { value: 'numeric' }, 'numeric') : null, h('option', { value: 'categorical' }, 'categorical'));
+      return { column: c, use, kind, row: h('tr', {}, h('td', {}, use), h('th', { scope: 'row' }, c.name), h('td', {}, kind),
+        h('td', { class: 'muted' }, c.excludedByDefault ? `${c.excludedByDefault.split(';')[0]}. Tick “Use” to include it anyway.` : '')) };
+    });
+    replace(columnsBox, shown.length > 12 ? h('p', { class: 'help' }, `${shown.length} columns.`) : '',
+      h('div', { class: 'table-wrap columns-scroll' }, h('table', { class: 'columns-table' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Use'), h('th', {}, 'Column'), h('th', {}, 'Kind'), h('th', {}, 'Note'))),
+        h('tbody', {}, columnRows.map((r) => r.row)))));
+  }
+
+  /** `excludeColumns` and `columnKinds` for the choices made above; a column left out by default but ticked is brought back with a kind. */
+  function columnChoices() {
+    const excludeColumns = [];
+    const columnKinds = {};
+    for (const { column, use, kind } of columnRows) {
+      if (!use.checked) { if (!column.excludedByDefault) excludeColumns.push(column.name); continue; }
+      if (kind.value) columnKinds[column.name] = kind.value;
+      else if (column.excludedByDefault) columnKinds[column.name] = ['numeric', 'boolean', 'datetime'].includes(column.kind) ? 'numeric' : 'categorical';
+    }
+    return { excludeColumns, columnKinds };
   }
 
   function checkAll() {
@@ -243,7 +285,7 @@ export async function render({ main, query }) {
     const seedText = f.seed.control.value.trim();
     const seed = Number(seedText);
     fail(f.seed, seedText !== '' && Number.isInteger(seed) && seed >= 0 ? null : 'Enter a whole number of at least 0, for example 42.');
-    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, testFraction, pluginValidationFraction, seed } };
+    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, testFraction, pluginValidationFraction, seed, ...columnChoices() } };
   }
 
   function fieldFor(name) {
@@ -254,6 +296,7 @@ export async function render({ main, query }) {
     if (name === 'seed') return f.seed;
     if (name === 'testFraction' || name === 'validationFraction') return f.test;
     if (name === 'pluginValidationFraction') return f.pluginValidation;
+    if (name === 'excludeColumns' || name === 'columnKinds') return { box: columnsBox, control: columnsBox.querySelector('input') || f.target.control, err: columnsErr };
     if (name === 'modelConfig' || name === 'modelConfig.selectedModel') return f.plugin;
     const m = /^modelConfig\.(.+)$/.exec(name);
     return m ? paramFields.find((x) => x.param.name === m[1]) || null : null;
@@ -299,7 +342,7 @@ export async function render({ main, query }) {
   f.task.control.addEventListener('change', () => { fillPlugins(); updateTargets(); });
   f.plugin.control.addEventListener('change', fillParams);
   f.dataset.control.addEventListener('change', fillTargets);
-  f.target.control.addEventListener('change', () => { if (f.target.control.value) setError(f.target, null); });
+  f.target.control.addEventListener('change', () => { if (f.target.control.value) setError(f.target, null); fillColumns(); });
 
   fillPlugins();
   showReset();
