@@ -7,6 +7,7 @@
 import { h, replace, fmtNumber, fmtDate, fmtDuration, statusBadge, errorBox, tableWrap, toast, downloadBlob } from './dom.js';
 import { get, post, upload, datasets as loadDatasets, plain } from './api.js';
 import { lineChart, scatter, bars, confusionMatrix } from './charts.js';
+import { baselineLine, evaluationPanel, normalised } from './evaluation.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const LOG_LIMIT = 2000;
@@ -213,6 +214,7 @@ const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
 const METRIC_NAMES = {
   accuracy: 'Accuracy', f1: 'F1 (macro)', f1_macro: 'F1 (macro)', precision: 'Precision (macro)', recall: 'Recall (macro)', log_loss: 'Log-loss',
   rmse: 'RMSE', mae: 'MAE', r2: 'R²', silhouette: 'Silhouette', cost: 'Cost', ari: 'Adjusted Rand index', purity: 'Purity',
+  roc_auc: 'ROC AUC', average_precision: 'Average precision', roc_auc_ovr_macro: 'ROC AUC (one-vs-rest, macro)', roc_auc_ovr_weighted: 'ROC AUC (one-vs-rest, weighted)',
 };
 const metricName = (k) => METRIC_NAMES[k] || k;
 
@@ -246,6 +248,8 @@ function showResults(box, job, datasetName) {
     h('span', { class: 'headline-value' }, fmtNumber(r.accuracy)), ' ',
     h('span', {}, `${metricName(headlineName || 'score')} on ${on}`),
     summary.rows_train ? h('span', { class: 'muted' }, ` · trained on ${fmtNumber(summary.rows_train)} rows`) : null));
+  const baseline = baselineLine(m, headlineName);
+  if (baseline) parts.push(baseline);
   if (summary.rows_train !== undefined) parts.push(splitRows(summary, threeWay));
   parts.push(h('h3', {}, summary.evaluated_on === 'train' ? 'Metrics (computed by the host on the training rows)'
     : threeWay ? 'Test metrics (computed by the host on rows the algorithm never saw)' : 'Holdout metrics (computed by the host)'));
@@ -259,8 +263,12 @@ function showResults(box, job, datasetName) {
   }
   const viz = h('div', { class: 'viz' });
   if (m.confusion_matrix) {
-    viz.append(h('figure', { class: 'viz-box', id: 'confusion' }, tableWrap(confusionMatrix(m.confusion_matrix, summary.class_labels), 'Confusion matrix')));
+    const matrixBox = h('div', {}, tableWrap(confusionMatrix(m.confusion_matrix, summary.class_labels), 'Confusion matrix'));
+    const toggle = h('input', { type: 'checkbox', id: 'normalise-confusion' });
+    toggle.addEventListener('change', () => replace(matrixBox, tableWrap(confusionMatrix(toggle.checked ? normalised(m.confusion_matrix) : m.confusion_matrix, summary.class_labels), 'Confusion matrix')));
+    viz.append(h('figure', { class: 'viz-box', id: 'confusion' }, h('label', { class: 'check' }, toggle, ' Share of each true class'), matrixBox));
   }
+  for (const panel of evaluationPanel(m, summary.class_labels, chartWidth(box))) viz.append(panel);
   if (summary.holdout && summary.holdout.actual && summary.holdout.actual.length) {
     viz.append(h('figure', { class: 'viz-box', id: 'pred-vs-actual' }, h('figcaption', {}, `Predicted against actual ${job.targetColumn || ''} (holdout${summary.holdout.sampled ? ', a sample' : ''})`),
       scatter(summary.holdout.actual, summary.holdout.predicted, job.targetColumn || 'value', chartWidth(box))));

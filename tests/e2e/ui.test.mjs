@@ -453,6 +453,32 @@ test('a row index is left out by default, said before training, and the user can
   await page.context().close();
 });
 
+test('a binary job shows its baseline, per-class table, ROC and PR curves with a threshold slider', async () => {
+  const form = new FormData();
+  form.append('file', new Blob([fs.readFileSync(path.join(root, 'testdata/breast_cancer.csv'))]), 'breast_cancer.csv');
+  const cancer = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const res = await fetch(`${base}/train`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ datasetId: cancer.id, targetColumn: 'diagnosis', taskType: 'classification', modelConfig: { selectedModel: 'random_forest', nEstimators: 30 } }) });
+  const jobId = (await res.json()).data.jobId;
+  const page = await newPage();
+  await page.goto(`${base}/#/jobs/${jobId}`);
+  await page.waitForSelector('#curves', { timeout: 60_000 });
+  assert.match(await page.textContent('#baseline'), /Baseline: always `.+`, the training part's most frequent class scores accuracy 0\.\d+/);
+  assert.equal(await page.locator('#per-class tbody tr').count(), 2);
+  assert.match(await page.textContent('#metrics-table'), /ROC AUC/);
+  assert.equal(await page.locator('#roc-curve polyline').count(), 1);
+  const before = await page.textContent('#threshold-confusion');
+  await page.fill('#threshold', '0');
+  const strictest = await page.textContent('#threshold-readout');
+  assert.notEqual(await page.textContent('#threshold-confusion'), before, 'moving the threshold changes the matrix');
+  assert.match(strictest, /precision 1|recall 0\.\d+/);
+  await page.check('#normalise-confusion');
+  assert.match(await page.textContent('#confusion'), /0\.\d+/);
+  await assertFits(page);
+  await shot(page, 'binary-evaluation');
+  await page.context().close();
+});
+
 test('regression shows predicted against actual; clustering shows cluster sizes', async () => {
   const page = await newPage();
   await page.goto(`${base}/#/train?dataset=${datasetId}`);

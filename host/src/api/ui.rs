@@ -24,6 +24,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("api.js", JS, include_bytes!("../../ui/api.js")),
     ("dom.js", JS, include_bytes!("../../ui/dom.js")),
     ("charts.js", JS, include_bytes!("../../ui/charts.js")),
+    ("evaluation.js", JS, include_bytes!("../../ui/evaluation.js")),
     ("datasets.js", JS, include_bytes!("../../ui/datasets.js")),
     ("train.js", JS, include_bytes!("../../ui/train.js")),
     ("job.js", JS, include_bytes!("../../ui/job.js")),

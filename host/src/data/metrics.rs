@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::encode::{EncodedColumn, EncodedTable};
+use super::ranking::{self, ThresholdCurve};
 
 /// The metrics of one evaluation. `headline` is the task's single score:
 /// accuracy, R², or silhouette.
@@ -23,10 +24,45 @@ pub struct Metrics {
     pub confusion_matrix: Option<Vec<Vec<u64>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_sizes: Option<Vec<u64>>,
+    /// Precision, recall, F1 and support of each class, in class-code order (classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<Vec<ClassScores>>,
+    /// The positive class's threshold curve (binary classification with probabilities):
+    /// ROC, precision-recall and the confusion matrix at any threshold follow from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<ThresholdCurve>,
+    /// What a model that learnt nothing scores on the same rows, to read the headline against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
 }
 
-/// Accuracy, macro precision/recall/F1, the confusion matrix (rows = truth),
-/// and log-loss when probabilities (row-major rows × classes) are given.
+/// One class's row of the per-class table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    #[serde(deserialize_with = "null_as_nan::number")]
+    pub precision: f64,
+    #[serde(deserialize_with = "null_as_nan::number")]
+    pub recall: f64,
+    #[serde(deserialize_with = "null_as_nan::number")]
+    pub f1: f64,
+    pub support: u64,
+}
+
+/// The scores of a rule that ignores the features: always the training part's
+/// majority class, or always its mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The rule, in words ("always `no`", "always 12.5").
+    pub rule: String,
+    #[serde(deserialize_with = "null_as_nan::map")]
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Accuracy, macro precision/recall/F1, the per-class table, the confusion
+/// matrix (rows = truth), and, when probabilities (row-major rows × classes)
+/// are given, log-loss and the ranking metrics: ROC AUC, average precision and
+/// the threshold curve of class 1 for two classes (scikit-learn's positive
+/// label for sorted labels), one-vs-rest ROC AUC, macro and weighted, for more.
 pub fn classification(truth: &[u32], predicted: &[u32], probabilities: Option<&[f32]>, classes: usize) -> Metrics {
     let mut confusion = vec![vec![0u64; classes]; classes];
     for (&t, &p) in truth.iter().zip(predicted) {
@@ -36,29 +72,92 @@ pub fn classification(truth: &[u32], predicted: &[u32], probabilities: Option<&[
     }
     let n = truth.len().max(1) as f64;
     let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
-    let (mut precision, mut recall, mut f1) = (0.0, 0.0, 0.0);
-    for (c, row) in confusion.iter().enumerate() {
-        let tp = row[c] as f64;
-        let predicted_c: f64 = confusion.iter().map(|r| r[c] as f64).sum();
-        let actual_c: f64 = row.iter().sum::<u64>() as f64;
-        let p = if predicted_c > 0.0 { tp / predicted_c } else { 0.0 };
-        let r = if actual_c > 0.0 { tp / actual_c } else { 0.0 };
-        precision += p;
-        recall += r;
-        f1 += if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
-    }
+    let per_class = per_class_scores(&confusion);
     let k = classes.max(1) as f64;
     let accuracy = correct as f64 / n;
+    let mean = |f: fn(&ClassScores) -> f64| per_class.iter().map(f).sum::<f64>() / k;
     let mut values = BTreeMap::from([
         ("accuracy".to_string(), accuracy),
-        ("precision".to_string(), precision / k),
-        ("recall".to_string(), recall / k),
-        ("f1".to_string(), f1 / k),
+        ("precision".to_string(), mean(|c| c.precision)),
+        ("recall".to_string(), mean(|c| c.recall)),
+        ("f1".to_string(), mean(|c| c.f1)),
     ]);
+    let mut curve = None;
     if let Some(p) = probabilities.filter(|p| p.len() == truth.len() * classes) {
         values.insert("log_loss".to_string(), log_loss(truth, p, classes));
+        curve = add_ranking_metrics(&mut values, truth, p, classes);
     }
-    Metrics { headline_name: "accuracy".into(), headline: accuracy, values, confusion_matrix: Some(confusion), cluster_sizes: None }
+    Metrics {
+        headline_name: "accuracy".into(),
+        headline: accuracy,
+        values,
+        confusion_matrix: Some(confusion),
+        cluster_sizes: None,
+        per_class: Some(per_class),
+        curve,
+        baseline: None,
+    }
+}
+
+/// A class with no predicted (or no actual) row has precision (recall) 0, as
+/// scikit-learn's `zero_division=0` gives.
+fn per_class_scores(confusion: &[Vec<u64>]) -> Vec<ClassScores> {
+    (0..confusion.len())
+        .map(|c| {
+            let tp = confusion[c][c] as f64;
+            let predicted: f64 = confusion.iter().map(|r| r[c] as f64).sum();
+            let support: u64 = confusion[c].iter().sum();
+            let precision = if predicted > 0.0 { tp / predicted } else { 0.0 };
+            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+            ClassScores { precision, recall, f1, support }
+        })
+        .collect()
+}
+
+/// Adds the AUCs (and average precision) to `values`; returns the binary threshold curve.
+/// One-vs-rest averages skip a class absent from the judged rows (its AUC is undefined).
+fn add_ranking_metrics(values: &mut BTreeMap<String, f64>, truth: &[u32], probabilities: &[f32], classes: usize) -> Option<ThresholdCurve> {
+    let scores_of = |class: usize| -> Vec<f64> { probabilities.chunks(classes).map(|row| f64::from(row[class])).collect() };
+    let is = |class: usize| -> Vec<bool> { truth.iter().map(|&t| t as usize == class).collect() };
+    if classes == 2 {
+        let (scores, positive) = (scores_of(1), is(1));
+        values.insert("roc_auc".into(), ranking::roc_auc(&scores, &positive));
+        values.insert("average_precision".into(), ranking::average_precision(&scores, &positive));
+        return Some(ranking::threshold_curve(&scores, &positive));
+    }
+    let (mut macro_sum, mut weighted_sum, mut counted, mut support) = (0.0, 0.0, 0usize, 0usize);
+    for class in 0..classes {
+        let auc = ranking::roc_auc(&scores_of(class), &is(class));
+        if auc.is_finite() {
+            let n = truth.iter().filter(|&&t| t as usize == class).count();
+            (macro_sum, weighted_sum, counted, support) = (macro_sum + auc, weighted_sum + auc * n as f64, counted + 1, support + n);
+        }
+    }
+    if counted > 0 {
+        values.insert("roc_auc_ovr_macro".into(), macro_sum / counted as f64);
+        values.insert("roc_auc_ovr_weighted".into(), weighted_sum / support as f64);
+    }
+    None
+}
+
+/// The majority class of the training part, scored on the judged rows.
+pub fn majority_baseline(train: &[u32], judged: &[u32], classes: usize, labels: &[String]) -> Baseline {
+    let mut counts = vec![0u64; classes.max(1)];
+    train.iter().filter(|&&c| (c as usize) < classes).for_each(|&c| counts[c as usize] += 1);
+    let majority = counts.iter().enumerate().max_by_key(|&(i, n)| (n, std::cmp::Reverse(i))).map_or(0, |(i, _)| i);
+    let always: Vec<u32> = vec![majority as u32; judged.len()];
+    let scores = classification(judged, &always, None, classes);
+    let label = labels.get(majority).map_or_else(|| majority.to_string(), Clone::clone);
+    Baseline { rule: format!("always `{label}`, the training part's most frequent class"), values: scores.values }
+}
+
+/// The training part's mean, scored on the judged rows.
+pub fn mean_baseline(train: &[f64], judged: &[f64]) -> Baseline {
+    let known: Vec<f64> = train.iter().copied().filter(|v| v.is_finite()).collect();
+    let mean = known.iter().sum::<f64>() / known.len().max(1) as f64;
+    let scores = regression(judged, &vec![mean; judged.len()]);
+    Baseline { rule: format!("always {mean:.6}, the training part's mean"), values: scores.values }
 }
 
 fn log_loss(truth: &[u32], probabilities: &[f32], classes: usize) -> f64 {
@@ -86,7 +185,7 @@ pub fn regression(truth: &[f64], predicted: &[f64]) -> Metrics {
     }
     let r2 = if tss > 0.0 { 1.0 - se / tss } else { 0.0 };
     let values = BTreeMap::from([("rmse".to_string(), (se / n).sqrt()), ("mae".to_string(), ae / n), ("r2".to_string(), r2)]);
-    Metrics { headline_name: "r2".into(), headline: r2, values, confusion_matrix: None, cluster_sizes: None }
+    Metrics { headline_name: "r2".into(), headline: r2, values, ..Metrics::default() }
 }
 
 /// Cluster sizes and the silhouette on a seeded sample of at most `sample_size`
@@ -102,7 +201,7 @@ pub fn clustering(table: &EncodedTable, clusters: &[u32], sample_size: usize, se
     let columns = standardised(table);
     let silhouette = silhouette(&columns, &rows, clusters, k);
     let values = BTreeMap::from([("silhouette".to_string(), silhouette), ("clusters".to_string(), k as f64)]);
-    Metrics { headline_name: "silhouette".into(), headline: silhouette, values, confusion_matrix: None, cluster_sizes: Some(sizes) }
+    Metrics { headline_name: "silhouette".into(), headline: silhouette, values, cluster_sizes: Some(sizes), ..Metrics::default() }
 }
 
 fn standardised(table: &EncodedTable) -> Vec<EncodedColumn> {
@@ -245,6 +344,48 @@ mod tests {
         // per-class precision: 1/2, 2/3, 1/1 -> mean 13/18
         assert!((m.values["precision"] - 13.0 / 18.0).abs() < 1e-12);
         assert!(!m.values.contains_key("log_loss"));
+    }
+
+    /// Expected figures from scikit-learn on the same predictions:
+    /// `roc_auc_score(y, P, multi_class="ovr", average=...)` and `precision_recall_fscore_support(y, P.argmax(1))`.
+    #[test]
+    fn multiclass_auc_and_the_per_class_table_match_scikit_learn() {
+        let truth = [0, 1, 2, 2, 1, 0, 2, 1, 0, 2];
+        #[rustfmt::skip]
+        let p: [f32; 30] = [0.7, 0.2, 0.1, 0.2, 0.5, 0.3, 0.1, 0.3, 0.6, 0.3, 0.3, 0.4, 0.5, 0.4, 0.1, 0.6, 0.3, 0.1, 0.2, 0.2, 0.6, 0.3, 0.4, 0.3, 0.4, 0.4, 0.2, 0.1, 0.6, 0.3];
+        let predicted = [0, 1, 2, 2, 0, 0, 2, 1, 0, 1];
+        let m = classification(&truth, &predicted, Some(&p), 3);
+        assert!((m.values["roc_auc_ovr_macro"] - 0.906_746_031_746_031_6).abs() < 1e-12, "{:?}", m.values);
+        assert!((m.values["roc_auc_ovr_weighted"] - 0.911_904_761_904_762).abs() < 1e-12, "{:?}", m.values);
+        let table = m.per_class.unwrap();
+        let expected = [(0.75, 1.0, 0.857_142_857_142_857_1, 3), (2.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0, 3), (1.0, 0.75, 0.857_142_857_142_857_1, 4)];
+        for (row, (precision, recall, f1, support)) in table.iter().zip(expected) {
+            assert!((row.precision - precision).abs() < 1e-12 && (row.recall - recall).abs() < 1e-12 && (row.f1 - f1).abs() < 1e-12, "{row:?}");
+            assert_eq!(row.support, support);
+        }
+        assert!(m.curve.is_none() && !m.values.contains_key("roc_auc"));
+    }
+
+    #[test]
+    fn binary_predictions_get_auc_average_precision_and_a_curve() {
+        let truth = [1, 0, 1, 1, 0, 0, 1, 0, 1, 0];
+        let scores = [0.9f32, 0.8, 0.8, 0.7, 0.5, 0.5, 0.4, 0.3, 0.3, 0.1];
+        let p: Vec<f32> = scores.iter().flat_map(|&s| [1.0 - s, s]).collect();
+        let predicted: Vec<u32> = scores.iter().map(|&s| u32::from(s >= 0.5)).collect();
+        let m = classification(&truth, &predicted, Some(&p), 2);
+        assert!((m.values["roc_auc"] - 0.68).abs() < 1e-12, "{:?}", m.values);
+        assert!((m.values["average_precision"] - 0.708_730_158_730_158_7).abs() < 1e-12, "{:?}", m.values);
+        let curve = m.curve.unwrap();
+        assert_eq!((curve.positives, curve.negatives, curve.thresholds.len()), (5, 5, 7));
+    }
+
+    #[test]
+    fn baselines_answer_the_training_majority_or_mean() {
+        let labels = ["no".to_string(), "yes".to_string()];
+        let b = majority_baseline(&[0, 0, 0, 1], &[0, 1, 0, 0, 1], 2, &labels);
+        assert!((b.values["accuracy"] - 0.6).abs() < 1e-12 && b.rule.contains("`no`"), "{b:?}");
+        let b = mean_baseline(&[1.0, 3.0, f64::NAN], &[2.0, 4.0]);
+        assert!((b.values["rmse"] - 2.0f64.sqrt()).abs() < 1e-12 && b.values["r2"] < 0.0, "{b:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod encode;
 pub mod ingest;
 pub mod metrics;
+pub mod ranking;
 pub mod roles;
 pub mod size;
 pub mod split;

@@ -134,6 +134,7 @@ mod tests {
                 values: BTreeMap::from([("accuracy".into(), 0.9), ("f1".into(), 0.85)]),
                 confusion_matrix: Some(vec![vec![9, 1], vec![2, 18]]),
                 cluster_sizes: None,
+                ..Metrics::default()
             },
             plugin_metrics: BTreeMap::from([("cost".into(), 0.5)]),
             feature_importances: Some(vec![("bill_length_mm".into(), 0.6)]),

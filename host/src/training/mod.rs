@@ -239,6 +239,7 @@ pub fn train_prepared(
     };
     let predictions = plugin.predict(&trained.model, &encoding.to_contract(judged).features)?;
     let mut metrics = evaluate(encoding, judged, &predictions, spec.seed)?;
+    metrics.baseline = baseline(encoding, &train_part, judged);
     if let Some(column) = spec.evaluation_column.as_deref().filter(|_| spec.task == Task::Clustering) {
         add_external_labels(&mut metrics, table, column, &predictions)?;
     }
@@ -338,6 +339,18 @@ fn evaluate(encoding: &Encoding, judged: &data::EncodedTable, predictions: &cont
             }
             Ok(data::metrics::clustering(judged, clusters, SILHOUETTE_SAMPLE, seed))
         }
+    }
+}
+
+/// What always answering the training part's majority class (or mean) scores on the judged rows.
+fn baseline(encoding: &Encoding, train: &data::EncodedTable, judged: &data::EncodedTable) -> Option<data::metrics::Baseline> {
+    match (train.target_codes(), judged.target_codes(), train.target_values(), judged.target_values()) {
+        (Some(train), Some(judged), _, _) => {
+            let labels = encoding.class_labels().unwrap_or_default();
+            Some(data::metrics::majority_baseline(train, judged, labels.len(), labels))
+        }
+        (_, _, Some(train), Some(judged)) => Some(data::metrics::mean_baseline(train, judged)),
+        _ => None,
     }
 }
 
