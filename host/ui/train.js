@@ -136,7 +136,7 @@ export async function render({ main, query }) {
     h('div', { class: 'grid' }, f.dataset.box, f.task.box, f.plugin.box, f.target.box),
     pluginDesc,
     columnsNote,
-    h('details', { class: 'advanced', id: 'columns-details' }, h('summary', {}, 'Columns the model learns from'), columnsErr, columnsBox),
+    h('details', { class: 'advanced-columns', id: 'columns-details' }, h('summary', {}, 'Columns the model learns from'), columnsErr, columnsBox),
     h('fieldset', { class: 'hyper' }, h('legend', {}, 'Hyperparameters'), paramsBox, h('div', { class: 'row' }, reset)),
     h('details', { class: 'advanced' }, h('summary', {}, 'Split and seed'), h('div', { class: 'grid' }, f.test.box, f.pluginValidation.box, f.seed.box)),
     formError,
@@ -237,13 +237,15 @@ export async function render({ main, query }) {
       h('strong', {}, `Left out by default (${left.length}): `),
       left.slice(0, 5).map((c) => `${c.name}: ${c.excludedByDefault.split(';')[0]}`).join(' · '),
       left.length > 5 ? ` · and ${left.length - 5} more` : '', '. Change this under “Columns the model learns from”.') : '');
-    columnRows = shown.map((c) => {
-      const use = h('input', { type: 'checkbox', checked: !c.excludedByDefault, 'aria-label': `use ${c.name}`, 'data-column': c.name });
+    columnRows = shown.map((c, i) => {
+      const useId = `column-use-${i}`, kindId = `column-kind-${i}`;
+      const use = h('input', { type: 'checkbox', id: useId, checked: !c.excludedByDefault, 'data-column': c.name });
       const numberLike = ['numeric', 'boolean', 'datetime'].includes(c.kind);
-      const kind = h('select', { 'aria-label': `kind of ${c.name}` }, h('option', { value: '' }, `as inferred (${c.kind})`),
+      const kind = h('select', { id: kindId }, h('option', { value: '' }, `as inferred (${c.kind})`),
         numberLike ? h('option', { value: 'numeric' }, 'numeric') : null, h('option', { value: 'categorical' }, 'categorical'));
-      return { column: c, use, kind, row: h('tr', {}, h('td', {}, use), h('th', { scope: 'row' }, c.name), h('td', {}, kind),
-        h('td', { class: 'muted' }, c.excludedByDefault ? `${c.excludedByDefault.split(';')[0]}. Tick “Use” to include it anyway.` : '')) };
+      const note = c.excludedByDefault ? `${c.excludedByDefault.split(';')[0]}. Tick “Use” to include it anyway.` : '';
+      return { column: c, use, kind, row: h('tr', {}, h('td', {}, use), h('th', { scope: 'row' }, h('label', { for: useId }, c.name)),
+        h('td', {}, h('label', { for: kindId, class: 'sr-only' }, `kind of ${c.name}`), kind), h('td', { class: 'muted' }, note)) };
     });
     replace(columnsBox, shown.length > 12 ? h('p', { class: 'help' }, `${shown.length} columns.`) : '',
       h('div', { class: 'table-wrap columns-scroll' }, h('table', { class: 'columns-table' },

@@ -398,87 +398,6 @@ test('a refusal from the server is shown in plain words at the field it concerns
   await page.context().close();
 });
 
-test('a row index is left out by default, said before training, and the user can bring it back', async () => {
-  // Sorted by price and numbered in that order: the index would leak the target.
-  const rows = Array.from({ length: 300 }, (_, i) => ({ carat: 0.2 + ((i * 37) % 100) / 50, cut: ['Fair', 'Good', 'Ideal'][(i * 7) % 3] }))
-    .map((r) => ({ ...r, price: Math.round(3000 * r.carat + { Fair: 0, Good: 400, Ideal: 900 }[r.cut]) }))
-    .sort((a, b) => a.price - b.price);
-  const csv = 'rownames,carat,cut,price\n' + rows.map((r, i) => `${i + 1},${r.carat},${r.cut},${r.price}`).join('\n') + '\n';
-  const form = new FormData();
-  form.append('file', new Blob([csv]), 'sorted_prices.csv');
-  const sorted = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
-  const page = await newPage();
-  await page.goto(`${base}/#/train?dataset=${sorted.id}`);
-  await page.waitForSelector('#f-plugin option', { state: 'attached' });
-  await page.selectOption('#f-task', 'regression');
-  await page.selectOption('#f-plugin', 'random_forest');
-  await page.waitForSelector('#f-target option[value="price"]', { state: 'attached' });
-  await page.selectOption('#f-target', 'price');
-  const note = await page.textContent('#columns-note');
-  assert.match(note, /Left out by default \(1\)/);
-  assert.match(note, /rownames: row index/);
-  await page.click('#columns-details summary');
-  assert.equal(await page.isChecked('input[data-column="rownames"]'), false);
-  assert.equal(await page.isChecked('input[data-column="carat"]'), true);
-  await shot(page, 'train-columns');
-
-  const submitAndRead = async () => {
-    await page.click('#train-submit');
-    await page.waitForFunction(() => /^#\/jobs\/[^/]+$/.test(location.hash));
-    const id = await page.evaluate(() => location.hash.split('/').pop());
-    for (let i = 0; i < 600; i++) {
-      const job = (await apiGet(`/jobs/${id}`)).data;
-      if (['completed', 'failed'].includes(job.status)) return job;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`job ${id} did not finish`);
-  };
-  const honest = await submitAndRead();
-  assert.equal(honest.status, 'completed');
-  assert.deepEqual(honest.results.summary.feature_columns.map((c) => c.name), ['carat', 'cut']);
-
-  // Back to the form: tick the index, leave out carat.
-  await page.goBack();
-  await page.waitForSelector('input[data-column="rownames"]', { state: 'attached' });
-  await page.selectOption('#f-task', 'regression');
-  await page.selectOption('#f-plugin', 'random_forest');
-  await page.waitForSelector('#f-target option[value="price"]', { state: 'attached' });
-  await page.selectOption('#f-target', 'price');
-  await page.click('#columns-details summary').catch(() => {});
-  await page.check('input[data-column="rownames"]');
-  await page.uncheck('input[data-column="carat"]');
-  const chosen = await submitAndRead();
-  assert.equal(chosen.status, 'completed');
-  assert.deepEqual(chosen.results.summary.feature_columns.map((c) => c.name), ['rownames', 'cut']);
-  await page.context().close();
-});
-
-test('a binary job shows its baseline, per-class table, ROC and PR curves with a threshold slider', async () => {
-  const form = new FormData();
-  form.append('file', new Blob([fs.readFileSync(path.join(root, 'testdata/breast_cancer.csv'))]), 'breast_cancer.csv');
-  const cancer = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
-  const res = await fetch(`${base}/train`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ datasetId: cancer.id, targetColumn: 'diagnosis', taskType: 'classification', modelConfig: { selectedModel: 'random_forest', nEstimators: 30 } }) });
-  const jobId = (await res.json()).data.jobId;
-  const page = await newPage();
-  await page.goto(`${base}/#/jobs/${jobId}`);
-  await page.waitForSelector('#curves', { timeout: 60_000 });
-  assert.match(await page.textContent('#baseline'), /Baseline: always `.+`, the training part's most frequent class scores accuracy 0\.\d+/);
-  assert.equal(await page.locator('#per-class tbody tr').count(), 2);
-  assert.match(await page.textContent('#metrics-table'), /ROC AUC/);
-  assert.equal(await page.locator('#roc-curve polyline').count(), 1);
-  const before = await page.textContent('#threshold-confusion');
-  await page.fill('#threshold', '0');
-  const strictest = await page.textContent('#threshold-readout');
-  assert.notEqual(await page.textContent('#threshold-confusion'), before, 'moving the threshold changes the matrix');
-  assert.match(strictest, /precision 1|recall 0\.\d+/);
-  await page.check('#normalise-confusion');
-  assert.match(await page.textContent('#confusion'), /0\.\d+/);
-  await assertFits(page);
-  await shot(page, 'binary-evaluation');
-  await page.context().close();
-});
-
 test('regression shows predicted against actual; clustering shows cluster sizes', async () => {
   const page = await newPage();
   await page.goto(`${base}/#/train?dataset=${datasetId}`);
@@ -581,6 +500,87 @@ test('usable by keyboard and at phone width: the training form', async () => {
   assert.deepEqual(unlabelled, []);
   await assertFits(page);
   await shot(page, 'train-form-phone');
+  await page.context().close();
+});
+
+test('a row index is left out by default, said before training, and the user can bring it back', async () => {
+  // Sorted by price and numbered in that order: the index would leak the target.
+  const rows = Array.from({ length: 300 }, (_, i) => ({ carat: 0.2 + ((i * 37) % 100) / 50, cut: ['Fair', 'Good', 'Ideal'][(i * 7) % 3] }))
+    .map((r) => ({ ...r, price: Math.round(3000 * r.carat + { Fair: 0, Good: 400, Ideal: 900 }[r.cut]) }))
+    .sort((a, b) => a.price - b.price);
+  const csv = 'rownames,carat,cut,price\n' + rows.map((r, i) => `${i + 1},${r.carat},${r.cut},${r.price}`).join('\n') + '\n';
+  const form = new FormData();
+  form.append('file', new Blob([csv]), 'sorted_prices.csv');
+  const sorted = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const page = await newPage();
+  await page.goto(`${base}/#/train?dataset=${sorted.id}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'regression');
+  await page.selectOption('#f-plugin', 'random_forest');
+  await page.waitForSelector('#f-target option[value="price"]', { state: 'attached' });
+  await page.selectOption('#f-target', 'price');
+  const note = await page.textContent('#columns-note');
+  assert.match(note, /Left out by default \(1\)/);
+  assert.match(note, /rownames: row index/);
+  await page.click('#columns-details summary');
+  assert.equal(await page.isChecked('input[data-column="rownames"]'), false);
+  assert.equal(await page.isChecked('input[data-column="carat"]'), true);
+  await shot(page, 'train-columns');
+
+  const submitAndRead = async () => {
+    await page.click('#train-submit');
+    await page.waitForFunction(() => /^#\/jobs\/[^/]+$/.test(location.hash));
+    const id = await page.evaluate(() => location.hash.split('/').pop());
+    for (let i = 0; i < 600; i++) {
+      const job = (await apiGet(`/jobs/${id}`)).data;
+      if (['completed', 'failed'].includes(job.status)) return job;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`job ${id} did not finish`);
+  };
+  const honest = await submitAndRead();
+  assert.equal(honest.status, 'completed');
+  assert.deepEqual(honest.results.summary.feature_columns.map((c) => c.name), ['carat', 'cut']);
+
+  // Back to the form: tick the index, leave out carat.
+  await page.goBack();
+  await page.waitForSelector('input[data-column="rownames"]', { state: 'attached' });
+  await page.selectOption('#f-task', 'regression');
+  await page.selectOption('#f-plugin', 'random_forest');
+  await page.waitForSelector('#f-target option[value="price"]', { state: 'attached' });
+  await page.selectOption('#f-target', 'price');
+  await page.click('#columns-details summary').catch(() => {});
+  await page.check('input[data-column="rownames"]');
+  await page.uncheck('input[data-column="carat"]');
+  const chosen = await submitAndRead();
+  assert.equal(chosen.status, 'completed');
+  assert.deepEqual(chosen.results.summary.feature_columns.map((c) => c.name), ['rownames', 'cut']);
+  await page.context().close();
+});
+
+test('a binary job shows its baseline, per-class table, ROC and PR curves with a threshold slider', async () => {
+  const form = new FormData();
+  form.append('file', new Blob([fs.readFileSync(path.join(root, 'testdata/breast_cancer.csv'))]), 'breast_cancer.csv');
+  const cancer = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const res = await fetch(`${base}/train`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ datasetId: cancer.id, targetColumn: 'diagnosis', taskType: 'classification', modelConfig: { selectedModel: 'random_forest', nEstimators: 30 } }) });
+  const jobId = (await res.json()).data.jobId;
+  const page = await newPage();
+  await page.goto(`${base}/#/jobs/${jobId}`);
+  await page.waitForSelector('#curves', { timeout: 60_000 });
+  assert.match(await page.textContent('#baseline'), /Baseline: always `.+`, the training part's most frequent class scores accuracy 0\.\d+/);
+  assert.equal(await page.locator('#per-class tbody tr').count(), 2);
+  assert.match(await page.textContent('#metrics-table'), /ROC AUC/);
+  assert.equal(await page.locator('#roc-curve polyline').count(), 1);
+  const before = await page.textContent('#threshold-confusion');
+  await page.fill('#threshold', '0');
+  const strictest = await page.textContent('#threshold-readout');
+  assert.notEqual(await page.textContent('#threshold-confusion'), before, 'moving the threshold changes the matrix');
+  assert.match(strictest, /precision 1|recall 0\.\d+/);
+  await page.check('#normalise-confusion');
+  assert.match(await page.textContent('#confusion'), /0\.\d+/);
+  await assertFits(page);
+  await shot(page, 'binary-evaluation');
   await page.context().close();
 });
 
