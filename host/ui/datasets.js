@@ -1,7 +1,7 @@
 // Datasets: upload (drag and drop or pick, with a progress bar), the list, and a preview
 // with each column's inferred kind, missing count and the first rows.
 
-import { h, replace, fmtBytes, fmtDate, fmtNumber, errorBox, tableWrap, toast } from './dom.js';
+import { h, s, replace, fmtBytes, fmtDate, fmtNumber, errorBox, tableWrap, toast } from './dom.js';
 import { upload, get, del, datasets as listDatasets } from './api.js';
 
 const ACCEPTED = /\.(csv|parquet|pq)$/i;
@@ -113,15 +113,28 @@ async function showPreview(box, id) {
     return;
   }
   const cols = d.columns || [];
-  const columnTable = h('table', { class: 'data', id: 'column-table' },
-    h('caption', {}, 'Columns with their inferred kind'),
-    h('thead', {}, h('tr', {}, ['Column', 'Kind', 'Type', 'Missing', 'Distinct'].map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, cols.map((c) => h('tr', {},
-      h('th', { scope: 'row' }, c.name),
-      h('td', {}, h('span', { class: `kind kind-${c.kind}` }, c.kind)),
-      h('td', { class: 'muted' }, c.dtype),
-      h('td', { class: `num${c.missing ? ' warn' : ''}` }, fmtNumber(c.missing)),
-      h('td', { class: 'num' }, fmtNumber(c.distinct))))));
+  const columnBox = h('div', { id: 'column-pages' });
+  const PAGE = 50;
+  const showColumns = (page) => {
+    const shown = cols.slice(page * PAGE, (page + 1) * PAGE);
+    const pages = Math.ceil(cols.length / PAGE);
+    const nav = pages > 1 ? h('p', { class: 'row pager' },
+      h('button', { type: 'button', class: 'button', id: 'columns-prev', disabled: page === 0, onclick: () => showColumns(page - 1) }, '← Previous'),
+      h('span', { id: 'columns-page' }, ` Columns ${page * PAGE + 1}–${page * PAGE + shown.length} of ${cols.length} `),
+      h('button', { type: 'button', class: 'button', id: 'columns-next', disabled: page + 1 >= pages, onclick: () => showColumns(page + 1) }, 'Next →')) : null;
+    replace(columnBox, nav, tableWrap(h('table', { class: 'data', id: 'column-table' },
+      h('caption', {}, 'Columns with their inferred kind and statistics'),
+      h('thead', {}, h('tr', {}, ['Column', 'Kind', 'Type', 'Missing', 'Distinct', 'Values', 'Notes'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, shown.map((c) => h('tr', {},
+        h('th', { scope: 'row' }, c.name),
+        h('td', {}, h('span', { class: `kind kind-${c.kind}` }, c.kind)),
+        h('td', { class: 'muted' }, c.dtype),
+        h('td', { class: `num${c.missing ? ' warn' : ''}` }, fmtNumber(c.missing)),
+        h('td', { class: 'num' }, fmtNumber(c.distinct)),
+        h('td', { class: 'col-values' }, columnValues(c.stats)),
+        h('td', { class: 'col-notes' }, columnNotes(c)))))), 'Columns'));
+  };
+  showColumns(0);
   const rows = d.preview || [];
   // The preview keeps only the first columns of a wide table: show those it has.
   const names = cols.map((c) => c.name).filter((n) => !rows.length || n in rows[0]);
@@ -137,6 +150,28 @@ async function showPreview(box, id) {
     h('h2', { id: 'preview-h' }, d.name),
     h('p', { class: 'meta' }, `${fmtNumber(d.rows)} rows · ${cols.length} columns · ${d.format} · ${fmtBytes(d.sizeBytes ?? d.size_bytes)}`),
     h('p', {}, h('a', { class: 'button primary', href: `#/train?dataset=${d.id}`, id: 'train-this' }, 'Train a model on this dataset')),
-    tableWrap(columnTable, 'Columns'),
+    columnBox,
     tableWrap(rowTable, 'First rows'));
+}
+
+/** Range, mean and a small histogram of a number column; the top levels of a category. */
+function columnValues(st) {
+  if (!st) return '';
+  if (st.histogram && st.histogram.length) {
+    const max = Math.max(1, ...st.histogram);
+    const W = 96, H = 24, bw = W / st.histogram.length;
+    const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'spark', role: 'img',
+      'aria-label': `histogram from ${fmtNumber(st.min)} to ${fmtNumber(st.max)}: ${st.histogram.join(', ')} rows` });
+    st.histogram.forEach((n, i) => { const bh = Math.max(n ? 1 : 0, (n / max) * H); svg.append(s('rect', { x: i * bw + 0.5, y: H - bh, width: bw - 1, height: bh }, s('title', {}, `${n} rows`))); });
+    return h('span', { class: 'stats' }, svg, ` ${fmtNumber(st.min)} – ${fmtNumber(st.max)}, mean ${fmtNumber(st.mean)}`);
+  }
+  if (st.top_levels && st.top_levels.length) return st.top_levels.map(([name, n]) => `${name} (${fmtNumber(n)})`).join(', ');
+  return '';
+}
+
+function columnNotes(c) {
+  const notes = [];
+  if (c.excludedByDefault) notes.push(`left out by default: ${c.excludedByDefault.split(';')[0]}`);
+  for (const w of (c.stats && c.stats.warnings) || []) notes.push(w);
+  return notes.length ? h('ul', { class: 'warn-list' }, notes.map((n) => h('li', {}, n))) : '';
 }

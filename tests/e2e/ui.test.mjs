@@ -584,6 +584,40 @@ test('a binary job shows its baseline, per-class table, ROC and PR curves with a
   await page.context().close();
 });
 
+test('the dataset page shows column statistics, warnings, and pages a 2,000-column table', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/datasets/${datasetId}`);
+  await page.waitForSelector('#column-table');
+  const rowOf = async (name) => page.$eval(`#column-table tbody tr:has(th:text-is("${name}"))`, (tr) => tr.textContent);
+  assert.match(await rowOf('bill_length_mm'), /32\.1 – 59\.6, mean 43\.9/);
+  assert.equal(await page.locator('#column-table tbody tr:has(th:text-is("bill_length_mm")) svg.spark rect').count(), 12);
+  assert.match(await rowOf('species'), /Adelie \(152\), Gentoo \(124\), Chinstrap \(68\)/);
+  await page.context().close();
+
+  const names = Array.from({ length: 2000 }, (_, i) => `f${i}`);
+  const lines = [names.join(',') + ',f0'];
+  for (let r = 0; r < 30; r++) lines.push(names.map((_, i) => (r * 31 + i) % 97).join(',') + `,${r}`);
+  const form = new FormData();
+  form.append('file', new Blob([lines.join('\n') + '\n']), 'wide.csv');
+  const wide = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const wpage = await newPage();
+  await wpage.goto(`${base}/#/datasets/${wide.id}`);
+  await wpage.waitForSelector('#column-table');
+  assert.equal(await wpage.locator('#column-table tbody tr').count(), 50);
+  assert.match(await wpage.textContent('#columns-page'), /Columns 1–50 of 2,?001/);
+  await wpage.click('#columns-next');
+  assert.match(await wpage.textContent('#columns-page'), /Columns 51–100/);
+  const height = await wpage.evaluate(() => document.documentElement.scrollHeight);
+  assert.ok(height < 8000, `the page is ${height}px tall`);
+  // The repeated header is renamed by the reader and said so.
+  await wpage.click('#columns-next');
+  const last = Math.ceil(2001 / 50);
+  for (let p = 3; p < last; p++) await wpage.click('#columns-next');
+  assert.match(await wpage.textContent('#column-table'), /appears more than once in the file/);
+  await assertFits(wpage);
+  await wpage.context().close();
+});
+
 test('no request left the server (no CDN)', () => {
   assert.deepEqual(external, []);
 });

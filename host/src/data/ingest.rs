@@ -31,6 +31,9 @@ pub struct ColumnProfile {
     /// absent for a column it uses, and in records from before column roles.
     #[serde(default, rename = "excludedByDefault", skip_serializing_if = "Option::is_none")]
     pub excluded_by_default: Option<String>,
+    /// Range, histogram, top levels and warnings for the dataset page (absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<super::stats::ColumnStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -138,13 +141,15 @@ pub fn profile(df: &DataFrame, preview_rows: usize) -> DatasetProfile {
         .iter()
         .map(|column| {
             let series = column.as_materialized_series();
+            let (kind, distinct) = (kind_of(series), series.n_unique().unwrap_or(0));
             ColumnProfile {
                 name: series.name().to_string(),
-                kind: kind_of(series),
+                kind,
                 dtype: series.dtype().to_string(),
                 missing: series.null_count() + nan_count(series),
-                distinct: series.n_unique().unwrap_or(0),
+                distinct,
                 excluded_by_default: super::roles::default_exclusion(series),
+                stats: Some(super::stats::column_stats(series, kind, distinct)),
             }
         })
         .collect();

@@ -12,6 +12,7 @@ pub mod ranking;
 pub mod roles;
 pub mod size;
 pub mod split;
+pub mod stats;
 
 pub use encode::{EncodedColumn, EncodedTable, Encoding};
 pub use ingest::{read_table, read_table_within, ColumnKind, ColumnProfile, DatasetProfile, TableFormat};
