@@ -20,6 +20,7 @@ pub struct Trained {
     pub summary: Summary,
     pub metrics: Vec<(String, f64)>,
     pub warnings: Vec<String>,
+    pub penalised: bool,
 }
 
 /// The target on the rows that have one.
@@ -83,7 +84,7 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     let mut metrics = vec![("iterations".to_string(), fit.iterations as f64), ("converged".into(), fit.converged as u8 as f64)];
     metrics.push(("objective".into(), fit.objective));
     metrics.extend(summary.metrics.iter().map(|(k, v)| (k.to_string(), *v)));
-    Ok(Trained { model: model_of(&fit.theta), summary, metrics, warnings })
+    Ok(Trained { model: model_of(&fit.theta), summary, metrics, warnings, penalised: !unpenalised })
 }
 
 /// The validation metric's name and value for a coefficient vector, if there is a validation table.

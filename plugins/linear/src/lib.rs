@@ -17,6 +17,7 @@ mod model;
 mod params;
 mod solver;
 mod stats;
+mod tables;
 
 pub use diagnostics::Coefficient;
 pub use trainhost_sdk::*;
@@ -39,17 +40,21 @@ pub struct Fitted {
     pub model: TrainedModel,
     pub coefficients: Vec<Coefficient>,
     pub warnings: Vec<String>,
+    pub penalised: bool,
 }
 
 pub fn fit(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Fitted, TrainError> {
     let trained = fit::train(request, progress)?;
     let metrics = trained.metrics.iter().map(|(name, value)| Metric { name: name.clone(), value: *value }).collect();
     let model = TrainedModel { model: trained.model.to_bytes(), metrics, feature_importances: None, cluster_sizes: None };
-    Ok(Fitted { model, coefficients: trained.summary.coefficients, warnings: trained.warnings })
+    Ok(Fitted { model, coefficients: trained.summary.coefficients, warnings: trained.warnings, penalised: trained.penalised })
 }
 
-pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
-    fit(request, progress).map(|f| f.model)
+/// The fit with its coefficient table, as contract 0.2.0 returns it.
+pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trained, TrainError> {
+    let fitted = fit(request, progress)?;
+    let table = tables::coefficients(&fitted.coefficients, fitted.penalised);
+    Ok(Trained { model: fitted.model, tables: vec![table] })
 }
 
 pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictError> {
@@ -57,4 +62,4 @@ pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictErr
     model.predict(features).map_err(PredictError::InvalidData)
 }
 
-export_trainer!(describe: info, train: train, predict: predict);
+export_trainer!(describe: info, train_with_tables: train, predict: predict);

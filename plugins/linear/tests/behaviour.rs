@@ -138,3 +138,17 @@ fn parameter_errors_name_the_parameter() {
     }
     assert!(matches!(run(Task::Regression, negative, &[("model", "poisson")]), TrainError::InvalidData(_)));
 }
+
+#[test]
+fn the_coefficient_table_has_the_contract_columns_and_a_row_per_term() {
+    let trained = train(&request(Task::Regression, diabetes(), &[]), &mut NoProgress).unwrap();
+    let [table] = &trained.tables[..] else { panic!("one table") };
+    assert_eq!(table.name, "coefficients");
+    assert_eq!(table.columns[..7], ["term", "estimate", "std_error", "statistic", "p_value", "ci_low", "ci_high"]);
+    assert_eq!(table.rows.len(), 11);
+    assert_eq!(table.rows[0][0], Cell::Text("(intercept)".into()));
+    assert!(matches!(table.rows[3][1], Cell::Number(v) if (v - 5.602962091923725).abs() < 1e-6));
+    // A penalised fit leaves the inference cells empty.
+    let ridge = train(&request(Task::Regression, diabetes(), &[("penalty", "l2")]), &mut NoProgress).unwrap();
+    assert_eq!(ridge.tables[0].rows[1][2], Cell::Empty);
+}
