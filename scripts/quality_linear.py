@@ -185,12 +185,12 @@ def main():
     penalised(binary, "lasso diabetes alpha=1", "diabetes", "progression", "regression", ["penalty=l1", "alpha=1"], Lasso(alpha=1.0, **tight))
     penalised(binary, "elastic net diabetes", "diabetes", "progression", "regression", ["penalty=elasticnet", "alpha=0.5", "l1Ratio=0.3"],
               ElasticNet(alpha=0.5, l1_ratio=0.3, **tight))
-    penalised(binary, "logistic l2 wine (multinomial)", "wine", "cultivar", "classification", ["penalty=l2", "C=0.5"],
+    penalised(binary, "logistic l2 wine (multinomial)", "wine", "cultivar", "classification", ["penalty=l2", "c=0.5"],
               LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-14, max_iter=1000))
-    penalised(binary, "logistic l2 balanced breast_cancer", "breast_cancer", "diagnosis", "classification", ["penalty=l2", "C=1", "classWeight=balanced"],
+    penalised(binary, "logistic l2 balanced breast_cancer", "breast_cancer", "diagnosis", "classification", ["penalty=l2", "c=1", "classWeight=balanced"],
               LogisticRegression(C=1.0, class_weight="balanced", solver="newton-cholesky", tol=1e-14, max_iter=1000))
     # liblinear penalises the intercept too (as a column of intercept_scaling): a huge scaling makes that penalty negligible.
-    penalised(binary, "logistic l1 breast_cancer C=0.2", "breast_cancer", "diagnosis", "classification", ["penalty=l1", "C=0.2"],
+    penalised(binary, "logistic l1 breast_cancer C=0.2", "breast_cancer", "diagnosis", "classification", ["penalty=l1", "c=0.2"],
               LogisticRegression(penalty="l1", C=0.2, solver="liblinear", tol=1e-12, max_iter=100_000, intercept_scaling=1e6))
     penalised(binary, "poisson l2 solar_flare alpha=0.01", "solar_flare", "c-class-flares", "regression", ["model=poisson", "penalty=l2", "alpha=0.01"],
               PoissonRegressor(alpha=0.01, solver="newton-cholesky", tol=1e-14, max_iter=1000), categorical=flares, keep=flares)

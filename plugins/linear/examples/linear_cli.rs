@@ -46,7 +46,8 @@ fn run(args: &[String]) -> Result<(), String> {
         Some(path) => raw_table(path, args, task)?,
         None => csv_table(args, task)?,
     };
-    let overrides: Vec<(&str, &str)> = options(args, "--param").iter().map(|p| p.split_once('=').ok_or(format!("--param {p}: name=value"))).collect::<Result<_, _>>()?;
+    let overrides: Vec<(&str, &str)> =
+        options(args, "--param").iter().map(|p| p.split_once('=').ok_or(format!("--param {p}: name=value"))).collect::<Result<_, _>>()?;
     let features = table.features.clone();
     let request = TrainRequest { task, train: table, validation: None, params: common::params(&overrides)?, seed: 0 };
     let start = Instant::now();

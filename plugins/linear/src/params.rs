@@ -53,11 +53,11 @@ pub fn schema() -> Vec<ParamSpec> {
             "none (statsmodels-style diagnostics), l2 (ridge), l1 (lasso) or elasticnet; poisson takes none or l2",
         ),
         schema::float(
-            "C",
+            "c",
             1.0,
             Some(1e-8),
             Some(1e8),
-            "logistic only: inverse penalty strength, as scikit-learn's LogisticRegression C (loss summed over rows)",
+            "logistic only: inverse penalty strength, scikit-learn's LogisticRegression C (the loss summed over rows)",
         ),
         schema::float(
             "alpha",
@@ -129,7 +129,7 @@ fn family(model: &str, task: Task) -> Result<Family, TrainError> {
     }
 }
 
-/// Converts C or alpha into the weight of the penalty on the mean loss.
+/// Converts c (scikit-learn's C; parameter names are camelCase) or alpha into the weight of the penalty on the mean loss.
 ///
 /// scikit-learn's objectives, with n rows:
 /// - LogisticRegression: `C * sum loss + penalty`, i.e. lambda = 1 / (C n);
@@ -143,7 +143,7 @@ fn lambda(params: &Params, family: Family, penalty: Penalty, n_rows: usize) -> R
     }
     let n = n_rows.max(1) as f64;
     Ok(match family {
-        Family::Logistic => 1.0 / (bounded(params.float("C")?, "C", 1e-8, 1e8)? * n),
+        Family::Logistic => 1.0 / (bounded(params.float("c")?, "c", 1e-8, 1e8)? * n),
         Family::Gaussian if penalty == Penalty::L2 => bounded(params.float("alpha")?, "alpha", 0.0, 1e8)? / n,
         Family::Gaussian | Family::Poisson => bounded(params.float("alpha")?, "alpha", 0.0, 1e8)?,
     })

@@ -48,7 +48,7 @@ fn progress_is_grouped_and_carries_objective_and_validation_score() {
     let table = load("breast_cancer", "diagnosis", Task::Classification, &[]);
     let rows: Vec<usize> = (0..table.features.rows as usize).collect();
     let (train, valid) = (take(&table, &rows[..450]), take(&table, &rows[450..]));
-    let mut request = request(Task::Classification, train, &[("penalty", "l1"), ("C", "0.5"), ("maxIter", "1000")]);
+    let mut request = request(Task::Classification, train, &[("penalty", "l1"), ("c", "0.5"), ("maxIter", "1000")]);
     request.validation = Some(valid);
     let mut reports: Vec<Report> = vec![];
     let mut sink = |e: u32, t: u32, m: &[(&str, f64)]| {

@@ -83,7 +83,7 @@ fn ridge_lasso_and_elastic_net_on_diabetes_match_scikit_learn() {
 #[test]
 fn multinomial_l2_on_wine_matches_scikit_learn() {
     let table = load("wine", "cultivar", Task::Classification, &[]);
-    let fitted = fit_table(Task::Classification, table.clone(), &[("penalty", "l2"), ("C", "0.5")]);
+    let fitted = fit_table(Task::Classification, table.clone(), &[("penalty", "l2"), ("c", "0.5")]);
     // One predictor per class (scikit-learn's symmetric multinomial), intercepts summing to 0.
     let per_class = |class: &str, term: &str| fitted.coefficients.iter().find(|c| c.class.as_deref() == Some(class) && c.term == term).unwrap().standardised;
     let want = [
@@ -107,7 +107,7 @@ fn multinomial_l2_on_wine_matches_scikit_learn() {
 #[test]
 fn l1_and_balanced_logistic_on_breast_cancer_match_scikit_learn() {
     let table = || load("breast_cancer", "diagnosis", Task::Classification, &[]);
-    let l1 = fit_table(Task::Classification, table(), &[("penalty", "l1"), ("C", "0.2")]);
+    let l1 = fit_table(Task::Classification, table(), &[("penalty", "l1"), ("c", "0.2")]);
     let names: Vec<String> = table().features.columns.iter().map(|c| c.name.clone()).collect();
     let want = [
         0.0,
@@ -146,7 +146,7 @@ fn l1_and_balanced_logistic_on_breast_cancer_match_scikit_learn() {
     check_standardised(&l1, &terms, &want, 1e-5);
     assert_close("l1 intercept", coefficient(&l1, "(intercept)").standardised, -0.5889621104989136, 1e-5);
 
-    let balanced = fit_table(Task::Classification, table(), &[("penalty", "l2"), ("C", "1"), ("classWeight", "balanced")]);
+    let balanced = fit_table(Task::Classification, table(), &[("penalty", "l2"), ("c", "1"), ("classWeight", "balanced")]);
     check_standardised(&balanced, &terms[..3], &[0.30144035557795434, 0.33530558747552436, 0.2946102343028523], 1e-9);
     assert_close("balanced intercept", coefficient(&balanced, "(intercept)").standardised, 0.22771240648650082, 1e-9);
 }
