@@ -1,8 +1,10 @@
-//! The plugin contract as Rust types: bindings generated from `wit/plugin.wit`.
+//! The plugin contract as Rust types: bindings generated from `wit/plugin.wit`
+//! (trainhost:plugin@0.1.0, released and frozen) and `wit/v0.2/plugin.wit`
+//! (0.2.0: the same types and host interface, plus result tables).
 //!
-//! Owns nothing but the generated code and the accepted contract version. Both
-//! `data` (which builds tables) and `runtime` (which calls plugins) use these
-//! types; neither may redefine them.
+//! Owns nothing but the generated code and the accepted contract versions.
+//! Both `data` (which builds tables) and `runtime` (which calls plugins) use
+//! these types; neither may redefine them.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -10,15 +12,64 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
+/// Bindings of contract 0.2.0. Its 0.1.0 types and host interface are the
+/// ones above (`with`), so a request, a prediction and the host's imports are
+/// one Rust type whichever version a plugin was built against.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.2",
+        world: "trainhost:plugin/plugin@0.2.0",
+        additional_derives: [PartialEq],
+        with: {
+            "trainhost:plugin/types@0.1.0": super::trainhost::plugin::types,
+            "trainhost:plugin/host@0.1.0": super::trainhost::plugin::host,
+        },
+    });
+}
+
 pub use self::trainhost::plugin::host::LogLevel;
 pub use self::trainhost::plugin::types::*;
+pub use v0_2::exports::trainhost::plugin0_2_0::trainer::Trained;
+pub use v0_2::trainhost::plugin0_2_0::tables::{Cell, ResultTable};
 
 /// The WIT package this host implements.
 pub const PACKAGE: &str = "trainhost:plugin";
-/// The contract version this host accepts.
-pub const VERSION: &str = "0.1.0";
+/// The contract versions this host accepts, oldest first.
+pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+/// The version whose types the host uses throughout (0.1.0's trained models are lifted into it).
+pub const VERSION: &str = "0.2.0";
 /// Code of a missing value in a categorical column.
 pub const MISSING_CODE: u32 = u32::MAX;
+
+/// The contract version a plugin was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V0_1,
+    V0_2,
+}
+
+impl Version {
+    pub fn parse(text: &str) -> Option<Version> {
+        match text {
+            "0.1.0" => Some(Version::V0_1),
+            "0.2.0" => Some(Version::V0_2),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V0_1 => "0.1.0",
+            Version::V0_2 => "0.2.0",
+        }
+    }
+}
+
+/// "trainhost:plugin/trainer@0.1.0 or @0.2.0", for messages that say what the host accepts.
+pub fn accepted_trainers() -> String {
+    let versions: Vec<String> = VERSIONS.iter().map(|v| format!("@{v}")).collect();
+    format!("{PACKAGE}/trainer{}", versions.join(" or "))
+}
 
 impl Task {
     pub fn as_str(&self) -> &'static str {

@@ -351,7 +351,7 @@ impl Worker {
             Err(e) => Err(e),
         };
         match stored {
-            Ok(()) => Ending::Completed { results: JobResults::new(job_id, outcome.summary, &outcome.report) },
+            Ok(()) => Ending::Completed { results: JobResults::new(job_id, outcome.summary, &outcome.tables, &outcome.report) },
             Err(e) => Ending::Failed(format!("storing the model failed: {e}")),
         }
     }

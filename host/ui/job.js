@@ -1,8 +1,9 @@
 // One job: a progress bar, epoch counter, a chart per reported metric and a log, fed by
 // the WebSocket (the server replays every event from seq 1, then goes live; we drop
 // anything at or below the last seq seen). Then the results: holdout metrics, confusion
-// matrix / predicted-vs-actual / cluster sizes, feature importances, model download and
-// prediction on an uploaded file.
+// matrix / predicted-vs-actual / cluster sizes, feature importances, the plugin's result
+// tables (coefficients, cluster modes...; sortable), model download and prediction on an
+// uploaded file.
 
 import { h, replace, fmtNumber, fmtDate, fmtDuration, statusBadge, errorBox, tableWrap, toast, downloadBlob } from './dom.js';
 import { get, post, upload, datasets as loadDatasets, plain } from './api.js';
@@ -284,6 +285,7 @@ function showResults(box, job, datasetName) {
     viz.append(h('figure', { class: 'viz-box', id: 'importances' }, h('figcaption', {}, 'Feature importances (from the plugin)'), bars(items, { caption: 'Feature importances' })));
   }
   parts.push(viz);
+  if (Array.isArray(r.tables)) parts.push(...r.tables.map(resultTable));
   if (Array.isArray(r.log) && r.log.length) {
     const dropped = r.dropped_log_lines ? ` (${fmtNumber(r.dropped_log_lines)} more lines were dropped: the plugin's log limit)` : '';
     parts.push(h('details', { id: 'plugin-log', open: r.log.some((l) => l.level === 'warn' || l.level === 'error') },
@@ -298,6 +300,51 @@ function showResults(box, job, datasetName) {
       ' ', h('span', { class: 'muted' }, 'Use it with “trainhost predict”, or predict below.')));
   parts.push(predictPanel(job));
   replace(box, parts);
+}
+
+// A number in a result table: four significant digits, exponent notation when it is
+// very small or large (a p-value of 4e-14, an AIC of 1.2e7), whole numbers as they are.
+function fmtCell(v) {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'number') return String(v);
+  if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString('en-US');
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(3);
+  return String(Number(v.toPrecision(4)));
+}
+
+// One table the plugin returned with its model: click a column heading to sort by it
+// (again to reverse); empty cells sort last either way.
+function resultTable(t, index) {
+  const columns = Array.isArray(t.columns) ? t.columns : [];
+  const rows = Array.isArray(t.rows) ? t.rows.slice() : [];
+  const id = `result-table-${String(t.name || index).replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const body = h('tbody');
+  const heads = columns.map((c, i) => h('th', { scope: 'col', 'aria-sort': 'none' },
+    h('button', { type: 'button', class: 'sort', 'data-column': i }, c)));
+  const numeric = columns.map((_, i) => rows.some((r) => typeof r[i] === 'number'));
+  const draw = () => replace(body, rows.map((r) => h('tr', {}, columns.map((_, i) =>
+    i === 0 && !numeric[0] ? h('th', { scope: 'row' }, fmtCell(r[i])) : h('td', { class: typeof r[i] === 'number' ? 'num' : '' }, fmtCell(r[i]))))));
+  let sorted = { column: -1, dir: 1 };
+  heads.forEach((th, i) => th.firstChild.addEventListener('click', () => {
+    const dir = sorted.column === i ? -sorted.dir : 1;
+    sorted = { column: i, dir };
+    rows.sort((a, b) => {
+      const x = a[i], y = b[i];
+      if (x === null || x === undefined) return (y === null || y === undefined) ? 0 : 1;
+      if (y === null || y === undefined) return -1;
+      if (typeof x === 'number' && typeof y === 'number') return dir * (x - y);
+      return dir * String(x).localeCompare(String(y));
+    });
+    heads.forEach((other, j) => other.setAttribute('aria-sort', j === i ? (dir > 0 ? 'ascending' : 'descending') : 'none'));
+    draw();
+  }));
+  draw();
+  return h('section', { class: 'result-table', id, 'data-name': t.name || '' },
+    h('h3', {}, t.title || t.name || 'Table'),
+    tableWrap(h('table', { class: 'data compact sortable' },
+      h('caption', { class: 'sr-only' }, `${t.title || t.name}: select a column heading to sort`),
+      h('thead', {}, h('tr', {}, heads)), body), t.title || t.name || 'Result table'));
 }
 
 function predictPanel(job) {

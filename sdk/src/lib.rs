@@ -1,6 +1,7 @@
 //! Guest-side SDK for trainhost plugins written in Rust.
 //!
-//! Owns the generated bindings of the `trainhost:plugin` WIT package and small,
+//! Owns the generated bindings of the `trainhost:plugin` WIT package (version
+//! 0.2.0: 0.1.0's types and host, plus result tables) and small,
 //! allocation-free helpers that every plugin needs: typed parameter lookup,
 //! column access, and a progress sink that algorithms can call without knowing
 //! whether they run inside the host or natively (benchmarks, unit tests).
@@ -8,15 +9,18 @@
 //! It must not contain any algorithm: plugins own their maths.
 
 wit_bindgen::generate!({
-    path: "../wit",
-    world: "plugin",
+    path: "../wit/v0.2",
+    world: "trainhost:plugin/plugin@0.2.0",
     pub_export_macro: true,
     export_macro_name: "export_plugin",
     default_bindings_module: "trainhost_sdk",
+    generate_all,
+    additional_derives: [PartialEq],
 });
 
-pub use exports::trainhost::plugin::trainer::Guest;
-pub use trainhost::plugin::types::*;
+pub use exports::trainhost::plugin0_2_0::trainer::{Guest, Trained};
+pub use trainhost::plugin0_1_0::types::*;
+pub use trainhost::plugin0_2_0::tables::{Cell, ResultTable};
 
 /// Code of a missing value in a categorical column.
 pub const MISSING_CODE: u32 = u32::MAX;
@@ -38,7 +42,7 @@ pub trait Progress {
     fn log(&mut self, _level: LogLevel, _message: &str) {}
 }
 
-pub use trainhost::plugin::host::LogLevel;
+pub use trainhost::plugin0_1_0::host::{self, LogLevel};
 
 /// Progress sink that forwards to the host's imports; only meaningful inside
 /// the component.
@@ -47,12 +51,12 @@ pub struct HostProgress;
 impl Progress for HostProgress {
     fn epoch(&mut self, epoch: u32, total: u32, metrics: &[(&str, f64)]) -> bool {
         let metrics: Vec<Metric> = metrics.iter().map(|(name, value)| Metric { name: (*name).to_string(), value: *value }).collect();
-        trainhost::plugin::host::report_epoch(epoch, total, &metrics);
-        !trainhost::plugin::host::cancelled()
+        trainhost::plugin0_1_0::host::report_epoch(epoch, total, &metrics);
+        !trainhost::plugin0_1_0::host::cancelled()
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {
-        trainhost::plugin::host::log(level, message);
+        trainhost::plugin0_1_0::host::log(level, message);
     }
 }
 
@@ -182,20 +186,64 @@ pub mod schema {
     }
 }
 
-/// Exports a plugin written as three plain functions:
+impl ResultTable {
+    /// An empty table with its columns; add rows with `push`.
+    pub fn new(name: &str, title: &str, columns: &[&str]) -> ResultTable {
+        ResultTable { name: name.into(), title: title.into(), columns: columns.iter().map(|c| (*c).to_string()).collect(), rows: Vec::new() }
+    }
+
+    pub fn push(&mut self, row: Vec<Cell>) {
+        debug_assert_eq!(row.len(), self.columns.len(), "one cell per column");
+        self.rows.push(row);
+    }
+}
+
+impl From<f64> for Cell {
+    /// NaN (not applicable) becomes an empty cell.
+    fn from(v: f64) -> Cell {
+        if v.is_nan() {
+            Cell::Empty
+        } else {
+            Cell::Number(v)
+        }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(v: &str) -> Cell {
+        Cell::Text(v.to_string())
+    }
+}
+
+impl From<String> for Cell {
+    fn from(v: String) -> Cell {
+        Cell::Text(v)
+    }
+}
+
+/// Exports a plugin written as three plain functions, against contract 0.2.0:
 ///
 /// ```text
 /// trainhost_sdk::export_trainer!(describe: info, train: train, predict: predict);
+/// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict);
 /// ```
 ///
 /// with `info() -> PluginInfo`, `train(&TrainRequest, &mut dyn Progress) ->
-/// Result<TrainedModel, TrainError>` and `predict(&[u8], &Table) ->
+/// Result<TrainedModel, TrainError>` (a model without tables) or
+/// `fit(&TrainRequest, &mut dyn Progress) -> Result<Trained, TrainError>` (a
+/// model with its result tables), and `predict(&[u8], &Table) ->
 /// Result<Predictions, PredictError>`. The exports exist only on wasm32: a
 /// native build (tests, benchmarks) cannot carry the component's
 /// `ns:pkg/iface@ver#func` symbol names, and calls the functions directly.
 #[macro_export]
 macro_rules! export_trainer {
     (describe: $describe:path, train: $train:path, predict: $predict:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress).map(|model| $crate::Trained { model, tables: Vec::new() }), $predict);
+    };
+    (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict);
+    };
+    (@impl $describe:path, $train:expr, $predict:path) => {
         #[cfg(target_arch = "wasm32")]
         struct TrainerExports;
 
@@ -205,8 +253,9 @@ macro_rules! export_trainer {
                 $describe()
             }
 
-            fn train(request: $crate::TrainRequest) -> Result<$crate::TrainedModel, $crate::TrainError> {
-                $train(&request, &mut $crate::HostProgress)
+            fn train(request: $crate::TrainRequest) -> Result<$crate::Trained, $crate::TrainError> {
+                let train: fn(&$crate::TrainRequest, &mut dyn $crate::Progress) -> Result<$crate::Trained, $crate::TrainError> = $train;
+                train(&request, &mut $crate::HostProgress)
             }
 
             fn predict(model: Vec<u8>, features: $crate::Table) -> Result<$crate::Predictions, $crate::PredictError> {

@@ -25,7 +25,7 @@ const external = [];
 const serverLog = [];
 
 function startServer() {
-  for (const f of ['baseline.wasm', 'random_forest.wasm', 'kmodes.wasm', 'test_slow.wasm']) {
+  for (const f of ['baseline.wasm', 'random_forest.wasm', 'kmodes.wasm', 'linear.wasm', 'test_slow.wasm']) {
     if (!fs.existsSync(path.join(plugins, f))) throw new Error(`${path.join(plugins, f)} is missing: run scripts/build-plugins (random_forest comes with the random_forest plugin)`);
   }
   if (!fs.existsSync(binary)) throw new Error(`no trainhost binary at ${binary}: run cargo build -p trainhost --bin trainhost (or set E2E_TRAINHOST_BIN)`);
@@ -47,6 +47,9 @@ path = ${JSON.stringify(path.join(plugins, 'random_forest.wasm'))}
 [[plugins]]
 name = "kmodes"
 path = ${JSON.stringify(path.join(plugins, 'kmodes.wasm'))}
+[[plugins]]
+name = "linear"
+path = ${JSON.stringify(path.join(plugins, 'linear.wasm'))}
 [[plugins]]
 name = "slow"
 path = ${JSON.stringify(path.join(plugins, 'test_slow.wasm'))}
@@ -449,6 +452,48 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   assert.ok(await page.locator('svg.chart[data-metric="cost"] text.tick', { hasText: /^\d+(\.\d+)?M$/ }).count() > 0, 'large ticks in compact form');
   await page.locator('#plugin-log').scrollIntoViewIfNeeded();
   await shot(page, 'job-plugin-log');
+  // Its clusters, one row each with its size, mode and means.
+  const clusters = page.locator('#result-table-clusters');
+  assert.equal(await clusters.locator('tbody tr').count(), 3);
+  assert.match(await clusters.locator('thead').textContent(), /cluster\s*size\s*island/);
+  const sizes = await clusters.locator('tbody tr td:nth-child(2)').allTextContents();
+  assert.equal(sizes.reduce((a, s) => a + Number(s.replace(/,/g, '')), 0), 344, 'the sizes add up to the rows');
+  await page.context().close();
+});
+
+test('a linear job shows its coefficient table, sortable, numbers by magnitude', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/train?dataset=${datasetId}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'regression');
+  await page.waitForSelector('#f-plugin option[value="linear"]', { state: 'attached' });
+  await page.selectOption('#f-plugin', 'linear');
+  await page.waitForSelector('#f-target option[value="body_mass_g"]', { state: 'attached' });
+  await page.selectOption('#f-target', 'body_mass_g');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  const table = page.locator('#result-table-coefficients');
+  await table.waitFor({ timeout: 120_000 });
+  assert.match(await table.locator('h3').textContent(), /Coefficients/);
+  assert.match(await table.locator('thead').textContent(), /term\s*estimate\s*std_error\s*statistic\s*p_value\s*ci_low\s*ci_high/);
+  const terms = await table.locator('tbody tr th').allTextContents();
+  assert.equal(terms[0], '(intercept)');
+  assert.ok(terms.includes('flipper_length_mm') && terms.includes('island[Dream]'), terms.join(', '));
+  // A p-value far below 1e-3 is written with an exponent, not as 0.0000.
+  const pValues = await table.locator('tbody tr td:nth-child(5)').allTextContents();
+  assert.ok(pValues.some((p) => /e-\d+$/.test(p)), pValues.join(', '));
+  // Sorting by the estimate, then reversing it.
+  await table.locator('thead button', { hasText: /^estimate$/ }).click();
+  assert.equal(await table.locator('thead th:nth-child(2)').getAttribute('aria-sort'), 'ascending');
+  const ascending = await table.locator('tbody tr td:nth-child(2)').allTextContents();
+  await table.locator('thead button', { hasText: /^estimate$/ }).click();
+  assert.equal(await table.locator('thead th:nth-child(2)').getAttribute('aria-sort'), 'descending');
+  const descending = await table.locator('tbody tr td:nth-child(2)').allTextContents();
+  assert.deepEqual(descending, [...ascending].reverse());
+  const first = (texts) => Number(texts[0].replace(/,/g, ''));
+  assert.ok(first(ascending) < first(descending));
+  await table.scrollIntoViewIfNeeded();
+  await shot(page, 'job-coefficients');
   await page.context().close();
 });
 

@@ -30,7 +30,7 @@ pub fn check(runtime: &Arc<Runtime>, file: &Path, config: &Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("ok: {} exports trainhost:plugin/trainer@{}", file.display(), crate::contract::VERSION);
+    println!("ok: {} exports {}/trainer@{}", file.display(), crate::contract::PACKAGE, plugin.contract.as_str());
     super::output::print_schema(plugin.name(), &plugin);
     let mut healthy = true;
     for task in [Task::Classification, Task::Regression, Task::Clustering] {

@@ -1,10 +1,11 @@
 //! What the CLI prints: a progress bar fed by plugin epochs, metric tables,
-//! plugin schemas, and prediction CSVs.
+//! plugin schemas, result tables, and prediction CSVs.
 
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::jobs::results::ResultTable;
 use crate::runtime::{Epoch, PluginRegistry, ProgressSink};
 use crate::training::{EvaluatedOn, PredictionSet, TrainOutcome, TrainSummary};
 
@@ -99,10 +100,60 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool) {
             println!("  {name:<24} {value:.4}");
         }
     }
+    for table in &outcome.tables {
+        print_table(&ResultTable::from(table));
+    }
     if outcome.report.dropped_log_lines > 0 {
         println!("plugin log capped: {} lines dropped", outcome.report.dropped_log_lines);
     }
     println!("model written to {}", model_path.display());
+}
+
+/// Rows of a result table printed; the rest are counted.
+const TABLE_ROWS: usize = 40;
+
+/// A result table as aligned columns: text left, numbers right.
+pub fn print_table(table: &ResultTable) {
+    println!("{} ({}):", table.title, table.name);
+    let shown = &table.rows[..table.rows.len().min(TABLE_ROWS)];
+    let cells: Vec<Vec<String>> = shown.iter().map(|row| row.iter().map(format_cell).collect()).collect();
+    let widths: Vec<usize> = (0..table.columns.len())
+        .map(|c| cells.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).chain([table.columns[c].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let line = |texts: Vec<(&str, bool)>| {
+        let parts: Vec<String> = texts.iter().zip(&widths).map(|((t, right), w)| if *right { format!("{t:>w$}") } else { format!("{t:<w$}") }).collect();
+        println!("  {}", parts.join("  ").trim_end());
+    };
+    line(table.columns.iter().map(|c| (c.as_str(), false)).collect());
+    for (row, texts) in shown.iter().zip(&cells) {
+        line(row.iter().zip(texts).map(|(v, t)| (t.as_str(), v.is_number())).collect());
+    }
+    if table.rows.len() > shown.len() {
+        println!("  ... {} more rows (all of them in the job's results)", table.rows.len() - shown.len());
+    }
+}
+
+fn format_cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), format_number),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Four significant digits, in scientific notation when very large or small;
+/// whole numbers (counts, ids) as they are.
+pub fn format_number(v: f64) -> String {
+    let a = v.abs();
+    if v.fract() == 0.0 && a < 1e15 {
+        format!("{v:.0}")
+    } else if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        format!("{v:.3e}")
+    } else {
+        let decimals = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.decimals$}")
+    }
 }
 
 pub fn print_plugins(registry: &PluginRegistry, json: bool) {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use super::{Event, JobStatus};
+use crate::contract;
 use crate::data::metrics::null_as_nan;
 use crate::runtime::CallReport;
 use crate::training::TrainSummary;
@@ -49,6 +50,37 @@ pub struct JobResults {
     pub status: JobStatus,
     #[serde(serialize_with = "with_sorted_keys")]
     pub summary: TrainSummary,
+    /// The plugin's result tables (a coefficient table, cluster modes...);
+    /// absent when it returned none, so records without tables keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<ResultTable>,
+}
+
+/// A table the plugin returned with its model, as `GET /jobs/{id}` gives it:
+/// each cell a number, a string, or null (empty, or a NaN number).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultTable {
+    pub name: String,
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl From<&contract::ResultTable> for ResultTable {
+    fn from(t: &contract::ResultTable) -> ResultTable {
+        let cell = |c: &contract::Cell| match c {
+            // `Value::from` makes a NaN (or infinite) number null.
+            contract::Cell::Number(v) => Value::from(*v),
+            contract::Cell::Text(s) => Value::String(s.clone()),
+            contract::Cell::Empty => Value::Null,
+        };
+        ResultTable {
+            name: t.name.clone(),
+            title: t.title.clone(),
+            columns: t.columns.clone(),
+            rows: t.rows.iter().map(|r| r.iter().map(cell).collect()).collect(),
+        }
+    }
 }
 
 /// One line the plugin logged.
@@ -59,8 +91,8 @@ pub struct LogLine {
 }
 
 impl JobResults {
-    /// The results of job `job_id`, whose plugin run ended with `summary` and `report`.
-    pub fn new(job_id: &str, summary: TrainSummary, report: &CallReport) -> JobResults {
+    /// The results of job `job_id`, whose plugin run ended with `summary`, `tables` and `report`.
+    pub fn new(job_id: &str, summary: TrainSummary, tables: &[contract::ResultTable], report: &CallReport) -> JobResults {
         let headline = summary.metrics.headline;
         JobResults {
             accuracy: headline.is_finite().then_some(headline),
@@ -71,6 +103,7 @@ impl JobResults {
             model_path: model_path(job_id),
             status: JobStatus::Completed,
             summary,
+            tables: tables.iter().map(ResultTable::from).collect(),
         }
     }
 
@@ -166,7 +199,7 @@ mod tests {
 
     #[test]
     fn serialises_to_the_untyped_json_of_earlier_builds_byte_for_byte() {
-        let results = JobResults::new("j", summary(), &report());
+        let results = JobResults::new("j", summary(), &[], &report());
         let text = serde_json::to_string(&results).unwrap();
         assert_eq!(text, untyped("j", &summary(), &report()).to_string());
         let back: JobResults = serde_json::from_str(&text).unwrap();
@@ -200,12 +233,33 @@ mod tests {
     fn the_complete_event_carries_the_headline_metrics_and_model_path() {
         let mut summary = summary();
         summary.holdout = Some(HoldoutSample { actual: vec![1.0], predicted: vec![1.0], sampled: false });
-        let results = JobResults::new("j", summary, &report());
+        let results = JobResults::new("j", summary, &[], &report());
         let event = results.complete_event("j");
         assert_eq!(event, Event::complete("j", 0.9, json!({"accuracy": 0.9, "f1": 0.85}), "/jobs/j/model"));
         let undefined: JobResults = serde_json::from_str(OLD_RECORD).unwrap();
         let Event::Complete { results, .. } = undefined.complete_event("j") else { panic!("a complete event") };
         assert_eq!((results.accuracy, results.metrics["r2"].clone()), (None, Value::Null));
+    }
+
+    #[test]
+    fn tables_are_written_after_the_summary_with_empty_and_nan_cells_as_null() {
+        let table = contract::ResultTable {
+            name: "coefficients".into(),
+            title: "Coefficients".into(),
+            columns: vec!["term".into(), "estimate".into(), "p_value".into()],
+            rows: vec![
+                vec![contract::Cell::Text("(intercept)".into()), contract::Cell::Number(1.5), contract::Cell::Empty],
+                vec![contract::Cell::Text("x".into()), contract::Cell::Number(f64::NAN), contract::Cell::Number(0.01)],
+            ],
+        };
+        let results = JobResults::new("j", summary(), &[table], &report());
+        let text = serde_json::to_string(&results).unwrap();
+        assert!(text.ends_with(concat!(
+            r#","tables":[{"name":"coefficients","title":"Coefficients","columns":["term","estimate","p_value"],"#,
+            r#""rows":[["(intercept)",1.5,null],["x",null,0.01]]}]}"#
+        )));
+        let back: JobResults = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, results);
     }
 
     #[test]

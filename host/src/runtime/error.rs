@@ -11,10 +11,11 @@ pub enum LoadError {
     NotAComponent { path: PathBuf, reason: String },
     #[error("sha256 of {path} is {actual}, but the config pins {expected}")]
     PinMismatch { path: PathBuf, expected: String, actual: String },
-    #[error("plugin exports {found}, but this host accepts only {package}/trainer@{accepted}")]
-    WrongVersion { found: String, package: &'static str, accepted: &'static str },
-    #[error("plugin does not export {package}/trainer@{accepted} (its exports: {exports})")]
-    MissingExport { package: &'static str, accepted: &'static str, exports: String },
+    /// `accepted`: every trainer export this host takes, e.g. `trainhost:plugin/trainer@0.1.0 or @0.2.0`.
+    #[error("plugin exports {found}, but this host accepts only {accepted}")]
+    WrongVersion { found: String, accepted: String },
+    #[error("plugin does not export {accepted} (its exports: {exports})")]
+    MissingExport { accepted: String, exports: String },
     #[error("plugin imports {import}, which this host does not provide")]
     UnknownImport { import: String },
     #[error("plugin failed to link: {0}")]

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod registry;
 mod sandbox;
 pub mod schema;
+mod tables;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{types::ComponentItem, Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
-use crate::contract::{self, Plugin, PluginPre};
+use crate::contract::{self, v0_2, Plugin, PluginPre, Version};
 pub use error::{LoadError, RunError};
 pub use limits::Limits;
 pub use registry::{PluginRegistry, SharedRegistry};
@@ -101,12 +102,17 @@ impl Runtime {
             .load_or_compile(&self.engine, &sha256, &wasm)
             .map_err(|e| LoadError::NotAComponent { path: path.to_path_buf(), reason: format!("{e:#}") })?;
         let compile_time = started.elapsed();
-        self.check_contract(&component)?;
+        let version = self.check_contract(&component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
+        let pre = match version {
+            Version::V0_1 => Pre::V0_1(PluginPre::new(instance_pre).map_err(link)?),
+            Version::V0_2 => Pre::V0_2(v0_2::PluginPre::new(instance_pre).map_err(link)?),
+        };
         let mut plugin = LoadedPlugin {
             runtime: self.clone(),
             pre,
+            contract: version,
             path: path.to_path_buf(),
             sha256,
             limits,
@@ -119,30 +125,29 @@ impl Runtime {
         Ok(plugin)
     }
 
-    /// Names the exact contract problem instead of a generic link error.
-    fn check_contract(&self, component: &Component) -> Result<(), LoadError> {
+    /// Finds the contract version the component was built against, naming
+    /// the exact problem instead of a generic link error when there is none.
+    fn check_contract(&self, component: &Component) -> Result<Version, LoadError> {
         let ty = component.component_type();
         let trainer = format!("{}/trainer@", contract::PACKAGE);
         let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        match exports.iter().find(|name| name.starts_with(&trainer)) {
-            Some(name) if name.ends_with(&format!("@{}", contract::VERSION)) => {}
-            Some(name) => return Err(LoadError::WrongVersion { found: name.clone(), package: contract::PACKAGE, accepted: contract::VERSION }),
+        let version = match exports.iter().find(|name| name.starts_with(&trainer)) {
+            Some(name) => Version::parse(&name[trainer.len()..])
+                .ok_or_else(|| LoadError::WrongVersion { found: name.clone(), accepted: contract::accepted_trainers() })?,
             None => {
-                return Err(LoadError::MissingExport {
-                    package: contract::PACKAGE,
-                    accepted: contract::VERSION,
-                    exports: if exports.is_empty() { "none".into() } else { exports.join(", ") },
-                })
+                let exports = if exports.is_empty() { "none".into() } else { exports.join(", ") };
+                return Err(LoadError::MissingExport { accepted: contract::accepted_trainers(), exports });
             }
-        }
+        };
         for (name, item) in ty.imports(&self.engine) {
             let provided = name.starts_with("wasi:") || name.starts_with(&format!("{}/", contract::PACKAGE));
-            let own_version = !name.starts_with(contract::PACKAGE) || name.ends_with(&format!("@{}", contract::VERSION));
-            if !provided || !own_version || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            // Its own package's interfaces at a released version (0.2.0 plugins import 0.1.0's host).
+            let known_version = !name.starts_with(contract::PACKAGE) || contract::VERSIONS.iter().any(|v| name.ends_with(&format!("@{v}")));
+            if !provided || !known_version || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
                 return Err(LoadError::UnknownImport { import: name.to_string() });
             }
         }
-        Ok(())
+        Ok(version)
     }
 }
 
@@ -172,10 +177,24 @@ fn start_ticker(runtime: Weak<Runtime>) {
         .expect("spawning the epoch ticker thread");
 }
 
+/// A linked component of either contract version.
+enum Pre {
+    V0_1(PluginPre<PluginState>),
+    V0_2(v0_2::PluginPre<PluginState>),
+}
+
+/// One instance of a plugin, of its contract version.
+enum Instance {
+    V0_1(Plugin),
+    V0_2(v0_2::Plugin),
+}
+
 /// A compiled, linked plugin ready to be instantiated once per call.
 pub struct LoadedPlugin {
     runtime: Arc<Runtime>,
-    pre: PluginPre<PluginState>,
+    pre: Pre,
+    /// The contract version the plugin was built against.
+    pub contract: Version,
     pub path: PathBuf,
     pub sha256: String,
     pub limits: Limits,
@@ -199,27 +218,40 @@ impl LoadedPlugin {
     }
 
     pub fn describe(&self) -> Result<contract::PluginInfo, RunError> {
-        self.call(CancelToken::default(), Box::new(Discard), |store, plugin| plugin.trainhost_plugin_trainer().call_describe(store)).0
+        self.call(CancelToken::default(), Box::new(Discard), |store, instance| match instance {
+            Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_describe(store),
+            Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_describe(store),
+        })
+        .0
     }
 
-    /// Trains under the plugin's limits. Progress and log lines go to `sink` as they happen.
+    /// Trains under the plugin's limits. Progress and log lines go to `sink` as
+    /// they happen. A 0.1.0 plugin's model comes back without tables.
     pub fn train(
         &self,
         request: &contract::TrainRequest,
         cancel: CancelToken,
         sink: Box<dyn ProgressSink>,
-    ) -> (Result<contract::TrainedModel, RunError>, CallReport) {
-        let (result, report) = self.call(cancel, sink, |store, plugin| plugin.trainhost_plugin_trainer().call_train(store, request));
+    ) -> (Result<contract::Trained, RunError>, CallReport) {
+        let (result, report) = self.call(cancel, sink, |store, instance| match instance {
+            Instance::V0_1(plugin) => {
+                let trained = plugin.trainhost_plugin_trainer().call_train(&mut *store, request)?;
+                Ok(trained.map(|model| contract::Trained { model, tables: Vec::new() }))
+            }
+            Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_train(store, request),
+        });
         let result = result.and_then(|outcome| match outcome {
-            Ok(model) => self.check_model_size(model),
+            Ok(trained) => self.check_model_size(trained).and_then(|t| tables::check(t).map_err(RunError::Failed)),
             Err(err) => Err(train_error(err)),
         });
         (result, report)
     }
 
     pub fn predict(&self, model: &[u8], features: &contract::Table) -> Result<contract::Predictions, RunError> {
-        let (result, _) =
-            self.call(CancelToken::default(), Box::new(Discard), |store, plugin| plugin.trainhost_plugin_trainer().call_predict(store, model, features));
+        let (result, _) = self.call(CancelToken::default(), Box::new(Discard), |store, instance| match instance {
+            Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_predict(store, model, features),
+            Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_predict(store, model, features),
+        });
         result?.map_err(|err| match err {
             contract::PredictError::InvalidModel(why) => RunError::InvalidModel(why),
             contract::PredictError::InvalidData(why) => RunError::InvalidData(why),
@@ -227,12 +259,12 @@ impl LoadedPlugin {
         })
     }
 
-    fn check_model_size(&self, model: contract::TrainedModel) -> Result<contract::TrainedModel, RunError> {
+    fn check_model_size(&self, trained: contract::Trained) -> Result<contract::Trained, RunError> {
         let limit = (self.limits.model_mib as usize).saturating_mul(1 << 20);
-        if model.model.len() > limit {
-            return Err(RunError::ModelTooLarge { bytes: model.model.len(), limit_mib: self.limits.model_mib });
+        if trained.model.model.len() > limit {
+            return Err(RunError::ModelTooLarge { bytes: trained.model.model.len(), limit_mib: self.limits.model_mib });
         }
-        Ok(model)
+        Ok(trained)
     }
 
     /// Runs `f` against a fresh instance in a fresh store, so nothing leaks between calls.
@@ -240,14 +272,18 @@ impl LoadedPlugin {
         &self,
         cancel: CancelToken,
         sink: Box<dyn ProgressSink>,
-        f: impl FnOnce(&mut Store<PluginState>, &Plugin) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<PluginState>, &Instance) -> wasmtime::Result<R>,
     ) -> (Result<R, RunError>, CallReport) {
         let started = Instant::now();
         let stop = StopWhen::new(started, self.limits.time_secs, cancel);
         let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, stop, sink));
         store.limiter(|state| &mut state.memory);
         self.arm_interruption(&mut store);
-        let result = self.pre.instantiate(&mut store).and_then(|plugin| f(&mut store, &plugin));
+        let instance = match &self.pre {
+            Pre::V0_1(pre) => pre.instantiate(&mut store).map(Instance::V0_1),
+            Pre::V0_2(pre) => pre.instantiate(&mut store).map(Instance::V0_2),
+        };
+        let result = instance.and_then(|instance| f(&mut store, &instance));
         let result = result.map_err(|err| self.classify(err, store.data()));
         let state = store.data();
         let report = match state.log.lock() {

@@ -146,6 +146,8 @@ impl HoldoutSample {
 pub struct TrainOutcome {
     pub artifact: ModelArtifact,
     pub summary: TrainSummary,
+    /// The plugin's result tables (contract 0.2.0; none from a 0.1.0 plugin), bounded by the runtime.
+    pub tables: Vec<contract::ResultTable>,
     pub report: CallReport,
 }
 
@@ -218,7 +220,7 @@ pub fn train_prepared(
     let PreparedTable { encoding, encoded } = prepared;
     let parts = split_rows(encoded, spec)?;
     let train_part = encoded.take(&parts.train);
-    let (trained, report) = {
+    let (contract::Trained { model: trained, tables }, report) = {
         // The only rows the plugin receives: training and validation, never the test part.
         let validation_part = (!parts.validation.is_empty()).then(|| encoded.take(&parts.validation));
         let request = contract::TrainRequest {
@@ -265,7 +267,7 @@ pub fn train_prepared(
             _ => None,
         },
     };
-    Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, report })
+    Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, tables, report })
 }
 
 /// The three parts of the table for this run. Clustering is not split: it has
@@ -284,7 +286,7 @@ fn split_rows(encoded: &data::EncodedTable, spec: &TrainSpec) -> Result<Split, D
 fn artifact_header(plugin: &LoadedPlugin, spec: &TrainSpec, encoding: &Encoding, params: &[contract::Param], metrics: Metrics) -> ArtifactHeader {
     ArtifactHeader {
         format: artifact::FORMAT,
-        contract: contract::VERSION.into(),
+        contract: plugin.contract.as_str().into(),
         plugin: plugin.name().into(),
         plugin_version: plugin.schema.version.clone(),
         plugin_sha256: plugin.sha256.clone(),

@@ -11,6 +11,7 @@ pub mod data;
 pub mod engine;
 pub mod model;
 pub mod rng;
+pub mod tables;
 
 use centers::Centers;
 use data::{Algorithm, Encoded, Schema};
@@ -205,4 +206,12 @@ pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictErr
     Ok(Predictions::Clusters((0..data.n).map(|i| centers.nearest(&data, i).0).collect()))
 }
 
-export_trainer!(describe: info, train: train, predict: predict);
+/// The fit with its cluster table, as contract 0.2.0 returns it.
+pub fn train_with_tables(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trained, TrainError> {
+    let trained = train(request, progress)?;
+    let model = Model::from_bytes(&trained.model).map_err(|e| TrainError::Failed(format!("the model just built does not read back: {e}")))?;
+    let table = tables::clusters(&model, trained.cluster_sizes.as_deref().unwrap_or_default());
+    Ok(Trained { model: trained, tables: vec![table] })
+}
+
+export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict);

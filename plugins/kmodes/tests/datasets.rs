@@ -48,3 +48,33 @@ fn costs_on_real_datasets_stay_within_measured_bounds() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn the_cluster_table_lists_each_cluster_with_its_size_mode_and_mean() {
+    // Penguins: K-Prototypes on the real table (species and island categorical, four measurements numeric).
+    let (table, _) = dataset("penguins", "species", true);
+    let request = request(table.clone(), 0, &[("nClusters", int(3))]);
+    let trained = kmodes::train_with_tables(&request, &mut NoProgress).unwrap();
+    let [t] = &trained.tables[..] else { panic!("one table") };
+    assert_eq!(t.name, "clusters");
+    assert_eq!(t.columns[..2], ["cluster", "size"]);
+    assert!(t.columns.iter().any(|c| c == "island") && t.columns.iter().any(|c| c == "body_mass_g (mean)"), "{:?}", t.columns);
+    assert_eq!(t.rows.len(), 3);
+    let sizes: Vec<u64> = t
+        .rows
+        .iter()
+        .map(|r| match r[1] {
+            Cell::Number(v) => v as u64,
+            _ => panic!("a size"),
+        })
+        .collect();
+    assert_eq!(Some(sizes.clone()), trained.model.cluster_sizes);
+    assert_eq!(sizes.iter().sum::<u64>(), table.rows as u64);
+    let island = t.columns.iter().position(|c| c == "island").unwrap();
+    let mass = t.columns.iter().position(|c| c == "body_mass_g (mean)").unwrap();
+    for row in &t.rows {
+        assert!(matches!(&row[island], Cell::Text(s) if ["Biscoe", "Dream", "Torgersen"].contains(&s.as_str())), "{:?}", row[island]);
+        // A prototype's mean body mass lies among real penguins' (2700 to 6300 g), in grams, not standardised units.
+        assert!(matches!(row[mass], Cell::Number(v) if (2700.0..=6300.0).contains(&v)), "{:?}", row[mass]);
+    }
+}

@@ -71,7 +71,7 @@ fn misbehave(rows: u32) -> Result<Vec<u8>, TrainError> {
     {
         let line = "x".repeat(1000);
         for i in 0..20_000u32 {
-            trainhost::plugin::host::log(LogLevel::Info, &format!("{i} {line}"));
+            host::log(LogLevel::Info, &format!("{i} {line}"));
             println!("stdout {i} {line}");
         }
         return Ok(vec![1]);
@@ -101,9 +101,9 @@ impl Guest for Component {
         }
     }
 
-    fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
+    fn train(request: TrainRequest) -> Result<Trained, TrainError> {
         let model = misbehave(request.train.features.rows)?;
-        Ok(TrainedModel { model, metrics: vec![], feature_importances: None, cluster_sizes: None })
+        Ok(Trained { model: TrainedModel { model, metrics: vec![], feature_importances: None, cluster_sizes: None }, tables: vec![] })
     }
 
     fn predict(_model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {

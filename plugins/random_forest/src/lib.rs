@@ -15,6 +15,7 @@ mod forest;
 mod model;
 mod params;
 mod rng;
+mod tables;
 mod tree;
 
 pub use trainhost_sdk::*;
@@ -45,4 +46,12 @@ pub fn class_labels(model: &[u8]) -> Result<Vec<String>, String> {
     model::Model::from_bytes(model).map(|m| m.classes)
 }
 
-export_trainer!(describe: info, train: train, predict: predict);
+/// The fit with its importance table, as contract 0.2.0 returns it.
+pub fn train_with_tables(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trained, TrainError> {
+    let trained = train(request, progress)?;
+    let model = model::Model::from_bytes(&trained.model).map_err(|e| TrainError::Failed(format!("the forest just grown does not read back: {e}")))?;
+    let table = tables::importances(&model, trained.feature_importances.as_deref().unwrap_or_default());
+    Ok(Trained { model: trained, tables: vec![table] })
+}
+
+export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict);

@@ -310,3 +310,25 @@ fn bad_requests_say_what_to_fix() {
     missing_column.columns.remove(0);
     assert!(matches!(predict(&model.model, &missing_column), Err(PredictError::InvalidData(m)) if m.contains("sepal length")));
 }
+
+#[test]
+fn the_importance_table_lists_every_feature_with_its_type_most_important_first() {
+    let csv = data("penguins");
+    let table = csv.labelled("species", Task::Classification).unwrap();
+    let req = request(Task::Classification, table, &[("nEstimators", "30")], 0);
+    let trained = train_with_tables(&req, &mut NoProgress).unwrap();
+    let [t] = &trained.tables[..] else { panic!("one table") };
+    assert_eq!((t.name.as_str(), &t.columns[..]), ("feature_importances", &["feature", "type", "importance", "kind"].map(String::from)[..]));
+    assert_eq!(t.rows.len(), 7);
+    let value = |r: &Vec<Cell>| match r[2] {
+        Cell::Number(v) => v,
+        _ => panic!("a number"),
+    };
+    assert!(t.rows.windows(2).all(|w| value(&w[0]) >= value(&w[1])));
+    assert!((t.rows.iter().map(value).sum::<f64>() - 1.0).abs() < 1e-9);
+    let island = t.rows.iter().find(|r| r[0] == Cell::Text("island".into())).unwrap();
+    assert_eq!(island[1], Cell::Text("categorical".into()));
+    // The table is the contract's importances, reordered.
+    let importances = trained.model.feature_importances.unwrap();
+    assert_eq!(value(island), importances[0]);
+}

@@ -90,7 +90,7 @@ mod component {
             }
         }
 
-        fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
+        fn train(request: TrainRequest) -> Result<Trained, TrainError> {
             let train: HashSet<u64> = digests(&request.train.features).into_iter().collect();
             let validation = request.validation.as_ref().map(|v| digests(&v.features)).unwrap_or_default();
             let overlap = validation.iter().filter(|d| train.contains(d)).count();
@@ -100,7 +100,10 @@ mod component {
                 Metric { name: "validation_rows_also_in_train".into(), value: overlap as f64 },
             ];
             let seen: HashSet<u64> = train.into_iter().chain(validation).collect();
-            Ok(TrainedModel { model: encode_model(request.task, &seen), metrics, feature_importances: None, cluster_sizes: None })
+            Ok(Trained {
+                model: TrainedModel { model: encode_model(request.task, &seen), metrics, feature_importances: None, cluster_sizes: None },
+                tables: vec![],
+            })
         }
 
         fn predict(model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {

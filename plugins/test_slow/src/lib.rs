@@ -48,18 +48,18 @@ impl Guest for Component {
     }
 
     /// Sleeps rather than spins, so a slow job holds a worker slot but not a CPU core.
-    fn train(request: TrainRequest) -> Result<TrainedModel, TrainError> {
+    fn train(request: TrainRequest) -> Result<Trained, TrainError> {
         let epochs = int_param(&request, "epochs").unwrap_or(10) as u32;
         let millis = int_param(&request, "epochMillis").unwrap_or(100) as u64;
         for epoch in 1..=epochs {
             std::thread::sleep(std::time::Duration::from_millis(millis));
             let metrics = [Metric { name: "loss".into(), value: 1.0 / epoch as f64 }, Metric { name: "emitted_at_ms".into(), value: now_ms() }];
-            trainhost::plugin::host::report_epoch(epoch, epochs, &metrics);
-            if trainhost::plugin::host::cancelled() {
+            host::report_epoch(epoch, epochs, &metrics);
+            if host::cancelled() {
                 return Err(TrainError::Cancelled);
             }
         }
-        Ok(TrainedModel { model: vec![1], metrics: vec![], feature_importances: None, cluster_sizes: None })
+        Ok(Trained { model: TrainedModel { model: vec![1], metrics: vec![], feature_importances: None, cluster_sizes: None }, tables: vec![] })
     }
 
     fn predict(_model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {

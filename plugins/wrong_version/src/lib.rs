@@ -1,4 +1,4 @@
-//! Exports `trainhost:plugin/trainer@0.2.0`, a version the host does not accept.
+//! Exports `trainhost:plugin/trainer@1.0.0`, a version the host does not accept.
 #![cfg(target_arch = "wasm32")]
 wit_bindgen::generate!({ path: "wit", world: "plugin" });
 

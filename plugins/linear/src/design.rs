@@ -1,0 +1,193 @@
+//! Preprocessing, learned on the training rows and replayed at predict: the
+//! table's columns become the numeric design matrix the solvers see.
+//!
+//! - numeric: missing values take the training mean (and, when training had
+//!   any, a 0/1 missing-indicator column follows); then standardised with the
+//!   mean and population standard deviation of the imputed column (centred
+//!   only when an intercept is fitted, so a model without one keeps its
+//!   meaning);
+//! - categorical: one 0/1 column per level seen in training, less the first
+//!   (the reference) when the fit is unpenalised, so the design is
+//!   identifiable; missing values get their own column when training had
+//!   any; levels unseen in training map to the reference (all zeros).
+//!
+//! The design is row-major with the intercept (a column of ones) first.
+//! Must not fit anything: it only encodes.
+
+use trainhost_sdk::{ColumnData, Table, MISSING_CODE};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// `mean`: the training mean, imputed for missing values; `center`: subtracted
+    /// before scaling (the mean, or 0 without an intercept).
+    Numeric { name: String, mean: f64, center: f64, scale: f64, indicator: bool },
+    /// `kept`: the training level of each one-hot column, in order.
+    Categorical { name: String, levels: Vec<String>, kept: Vec<u32>, missing: bool },
+}
+
+/// How a design column relates to the original values, to report coefficients on their scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    pub name: String,
+    /// (center, scale) of a standardised numeric column; None for 0/1 columns and the intercept.
+    pub standardised: Option<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Design {
+    pub intercept: bool,
+    pub inputs: Vec<Input>,
+}
+
+pub const INTERCEPT: &str = "(intercept)";
+
+impl Design {
+    /// Learns the encoding from the training rows `rows` of `table`.
+    pub fn fit(table: &Table, rows: &[u32], drop_reference: bool, intercept: bool) -> Result<Design, String> {
+        let mut inputs = Vec::with_capacity(table.columns.len());
+        for column in &table.columns {
+            if column.data.len() != table.rows as usize {
+                return Err(format!("column {:?} has {} values but the table {} rows", column.name, column.data.len(), table.rows));
+            }
+            let input = match &column.data {
+                ColumnData::Numeric(v) => numeric_input(&column.name, v, rows, intercept),
+                ColumnData::Categorical(c) => categorical_input(&column.name, &c.codes, &c.levels, rows, drop_reference)?,
+            };
+            inputs.push(input);
+        }
+        Ok(Design { intercept, inputs })
+    }
+
+    pub fn terms(&self) -> Vec<Term> {
+        let mut terms = Vec::new();
+        if self.intercept {
+            terms.push(Term { name: INTERCEPT.into(), standardised: None });
+        }
+        for input in &self.inputs {
+            match input {
+                Input::Numeric { name, center, scale, indicator, .. } => {
+                    terms.push(Term { name: name.clone(), standardised: Some((*center, *scale)) });
+                    if *indicator {
+                        terms.push(Term { name: format!("{name} (missing)"), standardised: None });
+                    }
+                }
+                Input::Categorical { name, levels, kept, missing } => {
+                    terms.extend(kept.iter().map(|&l| Term { name: format!("{name}[{}]", levels[l as usize]), standardised: None }));
+                    if *missing {
+                        terms.push(Term { name: format!("{name} (missing)"), standardised: None });
+                    }
+                }
+            }
+        }
+        terms
+    }
+
+    pub fn width(&self) -> usize {
+        self.terms().len()
+    }
+
+    /// The design matrix of `rows` of `table` (all rows when None), matching
+    /// columns by name, so a table built later may order or code them differently.
+    pub fn encode(&self, table: &Table, rows: Option<&[u32]>) -> Result<Vec<f64>, String> {
+        let all: Vec<u32>;
+        let rows = match rows {
+            Some(r) => r,
+            None => {
+                all = (0..table.rows).collect();
+                &all
+            }
+        };
+        let (n, p) = (rows.len(), self.width());
+        let mut x = vec![0.0; n * p];
+        let mut col = 0;
+        if self.intercept {
+            (0..n).for_each(|i| x[i * p] = 1.0);
+            col = 1;
+        }
+        for input in &self.inputs {
+            let name = match input {
+                Input::Numeric { name, .. } | Input::Categorical { name, .. } => name,
+            };
+            let column = table.columns.iter().find(|c| &c.name == name).ok_or_else(|| format!("column {name:?} is missing"))?;
+            if column.data.len() != table.rows as usize {
+                return Err(format!("column {name:?} has {} values but the table {} rows", column.data.len(), table.rows));
+            }
+            col += encode_input(input, &column.data, rows, &mut x, p, col)?;
+        }
+        Ok(x)
+    }
+}
+
+fn numeric_input(name: &str, v: &[f64], rows: &[u32], center: bool) -> Input {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for &i in rows {
+        let x = v[i as usize];
+        if x.is_finite() {
+            sum += x;
+            count += 1;
+        }
+    }
+    let mean = if count > 0 { sum / count as f64 } else { 0.0 };
+    // The spread of the imputed column: imputed rows sit on the mean.
+    let origin = if center { mean } else { 0.0 };
+    let ss: f64 = rows.iter().map(|&i| v[i as usize]).map(|x| if x.is_finite() { x } else { mean }).map(|x| (x - origin) * (x - origin)).sum();
+    let sd = (ss / rows.len().max(1) as f64).sqrt();
+    // A constant column keeps scale 1 (as scikit-learn's StandardScaler): it is then all zeros.
+    let scale = if sd > 0.0 && sd.is_finite() { sd } else { 1.0 };
+    Input::Numeric { name: name.into(), mean, center: origin, scale, indicator: count < rows.len() && count > 0 }
+}
+
+fn categorical_input(name: &str, codes: &[u32], levels: &[String], rows: &[u32], drop_reference: bool) -> Result<Input, String> {
+    let mut seen = vec![false; levels.len()];
+    let mut missing = false;
+    for &i in rows {
+        match codes[i as usize] {
+            MISSING_CODE => missing = true,
+            c if (c as usize) < levels.len() => seen[c as usize] = true,
+            c => return Err(format!("column {name:?}: code {c} has no level ({} levels)", levels.len())),
+        }
+    }
+    let mut kept: Vec<u32> = (0..levels.len() as u32).filter(|&l| seen[l as usize]).collect();
+    if drop_reference && !kept.is_empty() {
+        kept.remove(0);
+    }
+    Ok(Input::Categorical { name: name.into(), levels: levels.to_vec(), kept, missing })
+}
+
+/// Writes one input's columns starting at `col`; returns how many it wrote.
+fn encode_input(input: &Input, data: &ColumnData, rows: &[u32], x: &mut [f64], p: usize, col: usize) -> Result<usize, String> {
+    match (input, data) {
+        (Input::Numeric { mean, center, scale, indicator, .. }, ColumnData::Numeric(v)) => {
+            for (r, &i) in rows.iter().enumerate() {
+                let value = v[i as usize];
+                let known = value.is_finite();
+                let filled = if known { value } else { *mean };
+                x[r * p + col] = (filled - center) / scale;
+                if *indicator {
+                    x[r * p + col + 1] = if known { 0.0 } else { 1.0 };
+                }
+            }
+            Ok(1 + *indicator as usize)
+        }
+        (Input::Categorical { levels, kept, missing, .. }, ColumnData::Categorical(c)) => {
+            // Position of each of this table's codes among the one-hot columns (None: reference or unseen).
+            let slot: Vec<Option<usize>> =
+                c.levels.iter().map(|l| levels.iter().position(|t| t == l).and_then(|t| kept.iter().position(|&k| k as usize == t))).collect();
+            for (r, &i) in rows.iter().enumerate() {
+                match c.codes[i as usize] {
+                    MISSING_CODE if *missing => x[r * p + col + kept.len()] = 1.0,
+                    MISSING_CODE => {}
+                    code => {
+                        if let Some(Some(s)) = slot.get(code as usize) {
+                            x[r * p + col + s] = 1.0;
+                        }
+                    }
+                }
+            }
+            Ok(kept.len() + *missing as usize)
+        }
+        (Input::Numeric { name, .. } | Input::Categorical { name, .. }, _) => {
+            Err(format!("column {name:?} is numeric in one table and categorical in the other"))
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The losses: for a parameter vector, one pass over the design rows gives the
+//! mean weighted loss, its gradient and its Hessian (or the loss alone, for
+//! line searches).
+//!
+//! Parameters are laid out block by block: `k` linear predictors (1 for
+//! linear, Poisson and binary logistic; K−1 for multinomial with a reference
+//! class, K for the symmetric multinomial), each `p` coefficients over the
+//! design columns. Must not know about penalties or solvers.
+
+#[derive(Debug, Clone, Copy)]
+pub enum Response<'a> {
+    /// Squared error (half of it) on an identity link.
+    Gaussian(&'a [f64]),
+    /// Poisson negative log-likelihood (without the ln y! constant), log link.
+    Poisson(&'a [f64]),
+    /// Class indices 0..k; `symmetric`: one predictor per class, else class 0 is the reference.
+    Classes { y: &'a [u32], k: usize, symmetric: bool },
+}
+
+pub struct Problem<'a> {
+    /// Row-major n × p design.
+    pub x: &'a [f64],
+    pub n: usize,
+    pub p: usize,
+    pub response: Response<'a>,
+    /// Per-row weights (class weights), or None for 1.
+    pub weights: Option<&'a [f64]>,
+}
+
+pub struct Eval {
+    pub loss: f64,
+    pub grad: Vec<f64>,
+    /// Row-major m × m, upper triangle and lower filled.
+    pub hess: Vec<f64>,
+}
+
+/// Rows whose Hessian contributions are added in one sweep of the matrix.
+const BATCH: usize = 4;
+
+impl Problem<'_> {
+    /// Linear predictors per row.
+    pub fn k(&self) -> usize {
+        match self.response {
+            Response::Gaussian(_) | Response::Poisson(_) => 1,
+            Response::Classes { k, symmetric: true, .. } => k,
+            Response::Classes { k, symmetric: false, .. } => k - 1,
+        }
+    }
+
+    pub fn m(&self) -> usize {
+        self.k() * self.p
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.p..(i + 1) * self.p]
+    }
+
+    fn weight(&self, i: usize) -> f64 {
+        self.weights.map_or(1.0, |w| w[i])
+    }
+
+    /// The linear predictors of row `i` into `eta`.
+    pub fn eta(&self, theta: &[f64], i: usize, eta: &mut [f64]) {
+        let x = self.row(i);
+        for (k, e) in eta.iter_mut().enumerate() {
+            *e = dot(&theta[k * self.p..(k + 1) * self.p], x);
+        }
+    }
+
+    /// Mean weighted loss only.
+    pub fn loss(&self, theta: &[f64]) -> f64 {
+        let mut eta = vec![0.0; self.k()];
+        let mut d = vec![0.0; self.k()];
+        let mut total = 0.0;
+        for i in 0..self.n {
+            self.eta(theta, i, &mut eta);
+            total += self.weight(i) * self.derivatives(&eta, i, &mut d, None);
+        }
+        total / self.n as f64
+    }
+
+    /// Loss, gradient and Hessian at `theta`.
+    pub fn eval(&self, theta: &[f64]) -> Eval {
+        let (k, p, m) = (self.k(), self.p, self.m());
+        let mut grad = vec![0.0; m];
+        // One p × p upper-triangular block per pair (a <= b) of predictors.
+        let mut blocks = vec![vec![0.0; p * p]; k * (k + 1) / 2];
+        let mut eta = vec![0.0; k];
+        let mut d = vec![0.0; k];
+        let mut h = vec![0.0; k * k];
+        let mut coef = vec![[0.0; BATCH]; blocks.len()];
+        let mut loss = 0.0;
+        for start in (0..self.n).step_by(BATCH) {
+            let rows = BATCH.min(self.n - start);
+            for r in 0..rows {
+                let i = start + r;
+                let w = self.weight(i);
+                self.eta(theta, i, &mut eta);
+                loss += w * self.derivatives(&eta, i, &mut d, Some(&mut h));
+                for (a, &da) in d.iter().enumerate() {
+                    axpy(&mut grad[a * p..(a + 1) * p], w * da, self.row(i));
+                }
+                for (b, c) in pairs(k).zip(coef.iter_mut()) {
+                    c[r] = w * h[b.0 * k + b.1];
+                }
+            }
+            for c in coef.iter_mut() {
+                c[rows..].iter_mut().for_each(|v| *v = 0.0);
+            }
+            let xs: [&[f64]; BATCH] = std::array::from_fn(|r| self.row((start + r).min(self.n - 1)));
+            for (block, c) in blocks.iter_mut().zip(&coef) {
+                rank_update(block, p, &xs, c);
+            }
+        }
+        let inv_n = 1.0 / self.n as f64;
+        grad.iter_mut().for_each(|g| *g *= inv_n);
+        Eval { loss: loss * inv_n, grad, hess: assemble(&blocks, k, p, inv_n) }
+    }
+
+    /// The row's loss; its derivatives in the predictors into `d` (and the second ones into `h`, k × k).
+    fn derivatives(&self, eta: &[f64], i: usize, d: &mut [f64], h: Option<&mut [f64]>) -> f64 {
+        match self.response {
+            Response::Gaussian(y) => {
+                let r = eta[0] - y[i];
+                d[0] = r;
+                if let Some(h) = h {
+                    h[0] = 1.0;
+                }
+                0.5 * r * r
+            }
+            Response::Poisson(y) => {
+                let mu = eta[0].min(700.0).exp();
+                d[0] = mu - y[i];
+                if let Some(h) = h {
+                    h[0] = mu;
+                }
+                mu - y[i] * eta[0]
+            }
+            Response::Classes { y, symmetric, .. } => softmax_derivatives(eta, y[i] as usize, symmetric, d, h),
+        }
+    }
+}
+
+/// Cross-entropy of a softmax over the predictors (plus a fixed 0 for the
+/// reference class when not symmetric), with its first and second derivatives.
+fn softmax_derivatives(eta: &[f64], y: usize, symmetric: bool, d: &mut [f64], h: Option<&mut [f64]>) -> f64 {
+    let k = eta.len();
+    let reference = if symmetric { f64::NEG_INFINITY } else { 0.0 };
+    let top = eta.iter().copied().fold(reference, f64::max);
+    let mut sum = if symmetric { 0.0 } else { (-top).exp() };
+    for (dv, &e) in d.iter_mut().zip(eta) {
+        *dv = (e - top).exp();
+        sum += *dv;
+    }
+    d.iter_mut().for_each(|v| *v /= sum);
+    let lse = top + sum.ln();
+    // The predictor index of the true class (None: the reference class).
+    let own = if symmetric { Some(y) } else { y.checked_sub(1) };
+    let eta_y = own.map_or(0.0, |a| eta[a]);
+    if let Some(h) = h {
+        for a in 0..k {
+            for b in 0..k {
+                h[a * k + b] = if a == b { d[a] * (1.0 - d[a]) } else { -d[a] * d[b] };
+            }
+        }
+    }
+    if let Some(a) = own {
+        d[a] -= 1.0;
+    }
+    lse - eta_y
+}
+
+/// (a, b) with a <= b, in the order the Hessian blocks are stored.
+pub fn pairs(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..k).flat_map(move |a| (a..k).map(move |b| (a, b)))
+}
+
+/// Adds Σ_r c[r] x_r x_rᵀ to the upper triangle of `h` (p × p): four rows per
+/// sweep of the matrix, so each entry is loaded and stored once per four rows.
+fn rank_update(h: &mut [f64], p: usize, xs: &[&[f64]; BATCH], c: &[f64; BATCH]) {
+    if c.iter().all(|&v| v == 0.0) {
+        return;
+    }
+    for j in 0..p {
+        let s = [c[0] * xs[0][j], c[1] * xs[1][j], c[2] * xs[2][j], c[3] * xs[3][j]];
+        let row = &mut h[j * p + j..(j + 1) * p];
+        let (x0, x1, x2, x3) = (&xs[0][j..], &xs[1][j..], &xs[2][j..], &xs[3][j..]);
+        for ((((hv, a), b), c), d) in row.iter_mut().zip(x0).zip(x1).zip(x2).zip(x3) {
+            *hv += s[0] * a + s[1] * b + s[2] * c + s[3] * d;
+        }
+    }
+}
+
+/// The full m × m Hessian from its upper-triangular blocks, scaled.
+fn assemble(blocks: &[Vec<f64>], k: usize, p: usize, scale: f64) -> Vec<f64> {
+    let m = k * p;
+    let mut hess = vec![0.0; m * m];
+    for ((a, b), block) in pairs(k).zip(blocks) {
+        for j in 0..p {
+            for i in j..p {
+                let v = block[j * p + i] * scale;
+                // Each block is symmetric, and block (b, a) is block (a, b) transposed.
+                for (r, c) in [(a * p + j, b * p + i), (a * p + i, b * p + j), (b * p + i, a * p + j), (b * p + j, a * p + i)] {
+                    hess[r * m + c] = v;
+                }
+            }
+        }
+    }
+    hess
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    // Four accumulators: independent chains the compiler can vectorise.
+    let mut s = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            s[l] += x[l] * y[l];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
+fn axpy(out: &mut [f64], a: f64, x: &[f64]) {
+    out.iter_mut().zip(x).for_each(|(o, v)| *o += a * v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The analytic gradient and Hessian against central differences of the loss.
+    fn check_derivatives(response: Response, k: usize) {
+        let x: Vec<f64> = (0..30).map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0 + if i % 3 == 0 { 1.0 } else { 0.0 }).collect();
+        let pr = Problem { x: &x, n: 10, p: 3, response, weights: None };
+        let theta: Vec<f64> = (0..k * 3).map(|i| 0.1 * i as f64 - 0.2).collect();
+        let e = pr.eval(&theta);
+        let m = pr.m();
+        for j in 0..m {
+            let (mut up, mut down) = (theta.clone(), theta.clone());
+            up[j] += 1e-5;
+            down[j] -= 1e-5;
+            let numeric = (pr.loss(&up) - pr.loss(&down)) / 2e-5;
+            assert!((numeric - e.grad[j]).abs() < 1e-7, "grad {j}: {numeric} vs {}", e.grad[j]);
+            let (gu, gd) = (pr.eval(&up).grad, pr.eval(&down).grad);
+            for i in 0..m {
+                let numeric = (gu[i] - gd[i]) / 2e-5;
+                assert!((numeric - e.hess[i * m + j]).abs() < 1e-6, "hess {i},{j}: {numeric} vs {}", e.hess[i * m + j]);
+            }
+        }
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        let y = [0.5, 1.0, 3.0, 0.0, 2.0, 1.0, 4.0, 0.0, 1.0, 2.0];
+        let c = [0u32, 1, 2, 0, 1, 2, 2, 1, 0, 0];
+        check_derivatives(Response::Gaussian(&y), 1);
+        check_derivatives(Response::Poisson(&y), 1);
+        check_derivatives(Response::Classes { y: &c, k: 3, symmetric: false }, 2);
+        check_derivatives(Response::Classes { y: &c, k: 3, symmetric: true }, 3);
+    }
+}
