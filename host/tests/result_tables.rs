@@ -32,6 +32,7 @@ fn spec(task: Task, target: &str, params: Value) -> TrainSpec {
         seed: 1,
         fractions: SplitFractions::test_only(0.2),
         evaluation_column: None,
+        columns: Default::default(),
     }
 }
 
