@@ -455,9 +455,44 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   // Its clusters, one row each with its size, mode and means.
   const clusters = page.locator('#result-table-clusters');
   assert.equal(await clusters.locator('tbody tr').count(), 3);
-  assert.match(await clusters.locator('thead').textContent(), /cluster\s*size\s*island/);
+  assert.match(await clusters.locator('thead').textContent(), /cluster\s*size\s*species\s*island/);
   const sizes = await clusters.locator('tbody tr td:nth-child(2)').allTextContents();
   assert.equal(sizes.reduce((a, s) => a + Number(s.replace(/,/g, '')), 0), 344, 'the sizes add up to the rows');
+  await page.context().close();
+});
+
+test('the jobs history lists status, algorithm, dataset, score and duration, and filters', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector('#jobs-table');
+  const rows = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+  assert.equal(rows.length, 6);
+  const rf = rows.find((r) => r[2] === 'random_forest' && r[4].startsWith('classification'));
+  assert.ok(rf, 'the random_forest job is listed');
+  assert.match(rf[1], /completed/i);
+  assert.equal(rf[3], 'penguins.csv');
+  assert.match(rf[5], /^0\.\d+ accuracy$/);
+  assert.match(rf[6], /\d+(\.\d)? s/);
+  assert.ok(rows.some((r) => /cancelled/i.test(r[1])));
+  await shot(page, 'jobs');
+
+  await page.selectOption('#filter-status', 'cancelled');
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 1);
+  assert.match(page.url(), /#\/jobs\?status=cancelled$/);
+  await page.reload();
+  await page.waitForSelector('#jobs-table');
+  assert.equal(await page.inputValue('#filter-status'), 'cancelled', 'the filter survives a reload');
+  assert.equal(await page.locator('#jobs-table tbody tr').count(), 1);
+  await page.selectOption('#filter-status', '');
+  await page.selectOption('#filter-plugin', 'random_forest');
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 2);
+  await shot(page, 'jobs-filtered');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector('#jobs-table');
+  await assertFits(page);
+  await shot(page, 'jobs-phone');
   await page.context().close();
 });
 
@@ -494,41 +529,6 @@ test('a linear job shows its coefficient table, sortable, numbers by magnitude',
   assert.ok(first(ascending) < first(descending));
   await table.scrollIntoViewIfNeeded();
   await shot(page, 'job-coefficients');
-  await page.context().close();
-});
-
-test('the jobs history lists status, algorithm, dataset, score and duration, and filters', async () => {
-  const page = await newPage();
-  await page.goto(`${base}/#/jobs`);
-  await page.waitForSelector('#jobs-table');
-  const rows = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
-  assert.equal(rows.length, 6);
-  const rf = rows.find((r) => r[2] === 'random_forest' && r[4].startsWith('classification'));
-  assert.ok(rf, 'the random_forest job is listed');
-  assert.match(rf[1], /completed/i);
-  assert.equal(rf[3], 'penguins.csv');
-  assert.match(rf[5], /^0\.\d+ accuracy$/);
-  assert.match(rf[6], /\d+(\.\d)? s/);
-  assert.ok(rows.some((r) => /cancelled/i.test(r[1])));
-  await shot(page, 'jobs');
-
-  await page.selectOption('#filter-status', 'cancelled');
-  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 1);
-  assert.match(page.url(), /#\/jobs\?status=cancelled$/);
-  await page.reload();
-  await page.waitForSelector('#jobs-table');
-  assert.equal(await page.inputValue('#filter-status'), 'cancelled', 'the filter survives a reload');
-  assert.equal(await page.locator('#jobs-table tbody tr').count(), 1);
-  await page.selectOption('#filter-status', '');
-  await page.selectOption('#filter-plugin', 'random_forest');
-  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 2);
-  await shot(page, 'jobs-filtered');
-
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${base}/#/jobs`);
-  await page.waitForSelector('#jobs-table');
-  await assertFits(page);
-  await shot(page, 'jobs-phone');
   await page.context().close();
 });
 
