@@ -19,7 +19,7 @@ pub struct HistPool {
     slots: Vec<Vec<Bin>>,
     free: Vec<usize>,
     /// Scratch: the gradients of a leaf's rows gathered in row order.
-    ordered: Vec<[f32; 2]>,
+    ordered: Vec<Bin>,
     len: usize,
     max_slots: usize,
 }
@@ -74,47 +74,83 @@ impl HistPool {
     }
 
     /// Accumulates `rows` into `slot` for the listed features. The rows'
-    /// gradients are first gathered in row order, so the inner loops read
-    /// them sequentially; `in_order` says `rows` is 0..n, where the gather
-    /// is skipped.
+    /// gradients are first gathered, widened to f64, in row order, so the
+    /// inner loops only read them sequentially and add; features go four at
+    /// a time so one read of a row's index and gradient serves four bins.
+    /// `in_order` says `rows` is 0..n, where the bins are read sequentially too.
     pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], gh: &[[f32; 2]], in_order: bool) {
         let hist = &mut self.slots[slot];
-        let ordered = &mut self.ordered;
-        let g: &[[f32; 2]] = if in_order {
-            &gh[..rows.len()]
-        } else {
-            ordered.clear();
-            ordered.extend(rows.iter().map(|&r| gh[r as usize]));
-            ordered
-        };
-        for &f in features {
-            let f = f as usize;
-            let h: &mut [Bin; STRIDE] = (&mut hist[f * STRIDE..(f + 1) * STRIDE]).try_into().expect("a feature's histogram has STRIDE bins");
-            h.fill([0.0; 2]);
-            let col = binned.col(f);
-            if in_order {
-                accumulate_in_order(h, &col[..g.len()], g);
+        let g = &mut self.ordered;
+        g.clear();
+        g.extend(rows.iter().map(|&r| {
+            let p = gh[r as usize];
+            [f64::from(p[0]), f64::from(p[1])]
+        }));
+        for group in features.chunks(4) {
+            let mut cols: [&[u8]; 4] = [&[]; 4];
+            for (c, &f) in cols.iter_mut().zip(group) {
+                let f = f as usize;
+                hist[f * STRIDE..(f + 1) * STRIDE].fill([0.0; 2]);
+                *c = binned.col(f);
+            }
+            if group.len() == 4 {
+                let mut hs = four(hist, group);
+                if in_order {
+                    accumulate4_in_order(&mut hs, cols, g);
+                } else {
+                    accumulate4_gathered(&mut hs, cols, rows, g);
+                }
             } else {
-                accumulate_gathered(h, col, rows, g);
+                for (&f, col) in group.iter().zip(cols) {
+                    let f = f as usize;
+                    let h: &mut [Bin; STRIDE] = (&mut hist[f * STRIDE..(f + 1) * STRIDE]).try_into().expect("STRIDE bins");
+                    if in_order {
+                        col[..g.len()].iter().zip(g.iter()).for_each(|(&b, p)| add(&mut h[b as usize], p));
+                    } else {
+                        rows.iter().zip(g.iter()).for_each(|(&r, p)| add(&mut h[col[r as usize] as usize], p));
+                    }
+                }
             }
         }
     }
 }
 
-#[inline]
-fn accumulate_in_order(h: &mut [Bin; STRIDE], col: &[u8], g: &[[f32; 2]]) {
-    for (&b, p) in col.iter().zip(g) {
-        let e = &mut h[b as usize];
-        e[0] += f64::from(p[0]);
-        e[1] += f64::from(p[1]);
+/// The histograms of four distinct features (ascending) as separate borrows.
+fn four<'h>(hist: &'h mut [Bin], f: &[u32]) -> [&'h mut [Bin; STRIDE]; 4] {
+    let (a, rest) = hist[f[0] as usize * STRIDE..].split_at_mut(STRIDE);
+    let (b, rest) = rest[(f[1] - f[0] - 1) as usize * STRIDE..].split_at_mut(STRIDE);
+    let (c, rest) = rest[(f[2] - f[1] - 1) as usize * STRIDE..].split_at_mut(STRIDE);
+    let d = &mut rest[(f[3] - f[2] - 1) as usize * STRIDE..][..STRIDE];
+    let arr = |x: &'h mut [Bin]| -> &'h mut [Bin; STRIDE] { x.try_into().expect("STRIDE bins") };
+    [arr(a), arr(b), arr(c), arr(d)]
+}
+
+#[inline(always)]
+fn add(e: &mut Bin, p: &Bin) {
+    e[0] += p[0];
+    e[1] += p[1];
+}
+
+fn accumulate4_in_order(h: &mut [&mut [Bin; STRIDE]; 4], cols: [&[u8]; 4], g: &[Bin]) {
+    let n = g.len();
+    let (c0, c1, c2, c3) = (&cols[0][..n], &cols[1][..n], &cols[2][..n], &cols[3][..n]);
+    for i in 0..n {
+        let p = &g[i];
+        add(&mut h[0][c0[i] as usize], p);
+        add(&mut h[1][c1[i] as usize], p);
+        add(&mut h[2][c2[i] as usize], p);
+        add(&mut h[3][c3[i] as usize], p);
     }
 }
 
-#[inline]
-fn accumulate_gathered(h: &mut [Bin; STRIDE], col: &[u8], rows: &[u32], g: &[[f32; 2]]) {
+fn accumulate4_gathered(h: &mut [&mut [Bin; STRIDE]; 4], cols: [&[u8]; 4], rows: &[u32], g: &[Bin]) {
+    let n = cols[0].len();
+    let (c0, c1, c2, c3) = (&cols[0][..n], &cols[1][..n], &cols[2][..n], &cols[3][..n]);
     for (&r, p) in rows.iter().zip(g) {
-        let e = &mut h[col[r as usize] as usize];
-        e[0] += f64::from(p[0]);
-        e[1] += f64::from(p[1]);
+        let r = r as usize;
+        add(&mut h[0][c0[r] as usize], p);
+        add(&mut h[1][c1[r] as usize], p);
+        add(&mut h[2][c2[r] as usize], p);
+        add(&mut h[3][c3[r] as usize], p);
     }
 }

@@ -41,15 +41,15 @@ impl Partition {
         let mut lut = [false; 256];
         lut.iter_mut().enumerate().for_each(|(bin, v)| *v = bin_in(left, bin as u8));
         let (mut l, mut r) = (b, 0usize);
+        // Branch-free: every row is written to both places, and only the
+        // side it belongs to advances (the branch would mispredict half the time).
         for i in b..b + n {
             let row = self.idx[i];
-            if lut[col[row as usize] as usize] {
-                self.idx[l] = row;
-                l += 1;
-            } else {
-                self.scratch[r] = row;
-                r += 1;
-            }
+            let left = lut[col[row as usize] as usize];
+            self.idx[l] = row;
+            self.scratch[r] = row;
+            l += usize::from(left);
+            r += usize::from(!left);
         }
         self.idx[l..l + r].copy_from_slice(&self.scratch[..r]);
         let went_left = l - b;
