@@ -86,43 +86,60 @@ impl HistPool {
             let p = gh[r as usize];
             [f64::from(p[0]), f64::from(p[1])]
         }));
-        for group in features.chunks(4) {
+        // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
+        let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
+        for group in features.chunks(size) {
             let mut cols: [&[u8]; 4] = [&[]; 4];
             for (c, &f) in cols.iter_mut().zip(group) {
                 let f = f as usize;
                 hist[f * STRIDE..(f + 1) * STRIDE].fill([0.0; 2]);
                 *c = binned.col(f);
             }
-            if group.len() == 4 {
-                let mut hs = four(hist, group);
-                if in_order {
-                    accumulate4_in_order(&mut hs, cols, g);
-                } else {
-                    accumulate4_gathered(&mut hs, cols, rows, g);
-                }
-            } else {
-                for (&f, col) in group.iter().zip(cols) {
-                    let f = f as usize;
-                    let h: &mut [Bin; STRIDE] = (&mut hist[f * STRIDE..(f + 1) * STRIDE]).try_into().expect("STRIDE bins");
-                    if in_order {
-                        col[..g.len()].iter().zip(g.iter()).for_each(|(&b, p)| add(&mut h[b as usize], p));
-                    } else {
-                        rows.iter().zip(g.iter()).for_each(|(&r, p)| add(&mut h[col[r as usize] as usize], p));
-                    }
-                }
+            let hs = some(hist, group);
+            match (hs, in_order) {
+                (Group::Four(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Four(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::Three(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Three(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::Two(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Two(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::One(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::One(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
             }
         }
     }
 }
 
-/// The histograms of four distinct features (ascending) as separate borrows.
-fn four<'h>(hist: &'h mut [Bin], f: &[u32]) -> [&'h mut [Bin; STRIDE]; 4] {
-    let (a, rest) = hist[f[0] as usize * STRIDE..].split_at_mut(STRIDE);
-    let (b, rest) = rest[(f[1] - f[0] - 1) as usize * STRIDE..].split_at_mut(STRIDE);
-    let (c, rest) = rest[(f[2] - f[1] - 1) as usize * STRIDE..].split_at_mut(STRIDE);
-    let d = &mut rest[(f[3] - f[2] - 1) as usize * STRIDE..][..STRIDE];
-    let arr = |x: &'h mut [Bin]| -> &'h mut [Bin; STRIDE] { x.try_into().expect("STRIDE bins") };
-    [arr(a), arr(b), arr(c), arr(d)]
+type H<'h> = &'h mut [Bin; STRIDE];
+
+enum Group<'h> {
+    One([H<'h>; 1]),
+    Two([H<'h>; 2]),
+    Three([H<'h>; 3]),
+    Four([H<'h>; 4]),
+}
+
+/// The histograms of 1 to 4 distinct features (ascending) as separate
+/// borrows, without allocating.
+fn some<'h>(hist: &'h mut [Bin], f: &[u32]) -> Group<'h> {
+    let arr = |x: &'h mut [Bin]| -> H<'h> { x.try_into().expect("STRIDE bins") };
+    let mut parts: [Option<H<'h>>; 4] = [None, None, None, None];
+    let mut rest = hist;
+    let mut at = 0usize;
+    for (slot, &feature) in parts.iter_mut().zip(f) {
+        let (_, tail) = rest.split_at_mut(feature as usize * STRIDE - at);
+        let (x, tail) = tail.split_at_mut(STRIDE);
+        *slot = Some(arr(x));
+        rest = tail;
+        at = (feature as usize + 1) * STRIDE;
+    }
+    match parts {
+        [Some(a), Some(b), Some(c), Some(d)] => Group::Four([a, b, c, d]),
+        [Some(a), Some(b), Some(c), None] => Group::Three([a, b, c]),
+        [Some(a), Some(b), None, None] => Group::Two([a, b]),
+        [Some(a), ..] => Group::One([a]),
+        _ => unreachable!("a group has at least one feature"),
+    }
 }
 
 #[inline(always)]
@@ -131,26 +148,24 @@ fn add(e: &mut Bin, p: &Bin) {
     e[1] += p[1];
 }
 
-fn accumulate4_in_order(h: &mut [&mut [Bin; STRIDE]; 4], cols: [&[u8]; 4], g: &[Bin]) {
+fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[Bin]) {
     let n = g.len();
-    let (c0, c1, c2, c3) = (&cols[0][..n], &cols[1][..n], &cols[2][..n], &cols[3][..n]);
+    let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..n]);
     for i in 0..n {
         let p = &g[i];
-        add(&mut h[0][c0[i] as usize], p);
-        add(&mut h[1][c1[i] as usize], p);
-        add(&mut h[2][c2[i] as usize], p);
-        add(&mut h[3][c3[i] as usize], p);
+        for k in 0..N {
+            add(&mut h[k][cols[k][i] as usize], p);
+        }
     }
 }
 
-fn accumulate4_gathered(h: &mut [&mut [Bin; STRIDE]; 4], cols: [&[u8]; 4], rows: &[u32], g: &[Bin]) {
-    let n = cols[0].len();
-    let (c0, c1, c2, c3) = (&cols[0][..n], &cols[1][..n], &cols[2][..n], &cols[3][..n]);
+fn accumulate_gathered<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], rows: &[u32], g: &[Bin]) {
+    let len = cols[0].len();
+    let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..len]);
     for (&r, p) in rows.iter().zip(g) {
         let r = r as usize;
-        add(&mut h[0][c0[r] as usize], p);
-        add(&mut h[1][c1[r] as usize], p);
-        add(&mut h[2][c2[r] as usize], p);
-        add(&mut h[3][c3[r] as usize], p);
+        for k in 0..N {
+            add(&mut h[k][cols[k][r] as usize], p);
+        }
     }
 }
