@@ -63,7 +63,12 @@ impl Binned {
 
 /// The training rows, binned, with their target (class code or value).
 pub struct Prepared {
+    /// The column each binned feature reads (a wide categorical column feeds several).
     pub names: Vec<String>,
+    /// The training table's column index of each binned feature.
+    pub column_of: Vec<usize>,
+    /// The training table's column names.
+    pub columns: Vec<String>,
     pub binned: Binned,
     pub y: Vec<f64>,
     /// Class labels; empty for regression.
@@ -80,9 +85,9 @@ pub fn prepare(table: &LabelledTable, task: Task, max_bins: usize) -> Result<Pre
         return Err(format!("the target has {} values but the table {} rows", target.len(), features.rows));
     }
     let (keep, y, classes) = prepare_target(target, task)?;
-    let names = features.columns.iter().map(|c| c.name.clone()).collect();
-    let binned = bin_table(features, &keep, max_bins)?;
-    Ok(Prepared { names, binned, y, classes, dropped: features.rows as usize - keep.len() })
+    let columns = features.columns.iter().map(|c| c.name.clone()).collect();
+    let (binned, names, column_of) = bin_table(features, &keep, max_bins)?;
+    Ok(Prepared { names, column_of, columns, binned, y, classes, dropped: features.rows as usize - keep.len() })
 }
 
 fn check_shape(table: &Table) -> Result<(), String> {
@@ -134,21 +139,33 @@ fn prepare_target(target: &ColumnData, task: Task) -> Result<TargetParts, String
     Ok((keep, y, classes))
 }
 
-fn bin_table(table: &Table, keep: &[u32], max_bins: usize) -> Result<Binned, String> {
+/// Bins every column. A categorical column with more levels than one
+/// feature's bins hold becomes several features over the same column, each
+/// with its own `maxBins` levels (most frequent first), so no level is lost
+/// for want of a bin (LightGBM keeps such levels too).
+fn bin_table(table: &Table, keep: &[u32], max_bins: usize) -> Result<(Binned, Vec<String>, Vec<usize>), String> {
     let rows = keep.len();
-    let mut bins = vec![0u8; rows * table.columns.len()];
-    let mut features = Vec::with_capacity(table.columns.len());
+    let (mut cols, mut features, mut names, mut column_of) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (f, column) in table.columns.iter().enumerate() {
-        let out = &mut bins[f * rows..(f + 1) * rows];
-        let fb = match &column.data {
-            ColumnData::Numeric(v) => numeric_feature(v, keep, max_bins, out),
-            ColumnData::Categorical(c) => {
-                categorical_feature(&c.codes, &c.levels, keep, max_bins, out).map_err(|e| format!("column {:?}: {e}", column.name))?
+        let parts = match &column.data {
+            ColumnData::Numeric(v) => {
+                let mut out = vec![0u8; rows];
+                vec![(numeric_feature(v, keep, max_bins, &mut out), out)]
             }
+            ColumnData::Categorical(c) => categorical_features(&c.codes, &c.levels, keep, max_bins).map_err(|e| format!("column {:?}: {e}", column.name))?,
         };
-        features.push(fb);
+        for (fb, out) in parts {
+            features.push(fb);
+            cols.push(out);
+            names.push(column.name.clone());
+            column_of.push(f);
+        }
     }
-    Ok(Binned { rows, bins, features })
+    if features.len() >= u16::MAX as usize {
+        return Err(format!("{} features after splitting wide categorical columns; at most 65534 are supported", features.len()));
+    }
+    let bins = cols.concat();
+    Ok((Binned { rows, bins, features }, names, column_of))
 }
 
 fn numeric_feature(values: &[f64], keep: &[u32], max_bins: usize, out: &mut [u8]) -> FeatureBins {
@@ -206,7 +223,10 @@ fn midpoint(a: f32, b: f32) -> f32 {
     }
 }
 
-fn categorical_feature(codes: &[u32], levels: &[String], keep: &[u32], max_bins: usize, out: &mut [u8]) -> Result<FeatureBins, String> {
+/// Most wide-categorical features one column may become (4080 levels at 255 bins).
+const MAX_PARTS: usize = 16;
+
+fn categorical_features(codes: &[u32], levels: &[String], keep: &[u32], max_bins: usize) -> Result<Vec<(FeatureBins, Vec<u8>)>, String> {
     let mut counts = vec![0usize; levels.len()];
     for &i in keep {
         match codes[i as usize] {
@@ -215,17 +235,20 @@ fn categorical_feature(codes: &[u32], levels: &[String], keep: &[u32], max_bins:
             c => return Err(format!("code {c} has no level ({} levels)", levels.len())),
         }
     }
-    // Most frequent levels first; beyond max_bins the rarest join the missing bin.
+    // Most frequent levels first, max_bins to a feature; bin 0 holds the rest.
     let mut order: Vec<usize> = (0..levels.len()).filter(|&l| counts[l] > 0).collect();
     order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
-    let mut level_bin = vec![MISSING_BIN; levels.len()];
-    for (rank, &l) in order.iter().take(max_bins).enumerate() {
-        level_bin[l] = (1 + rank) as u8;
+    let mut out = Vec::new();
+    for chunk in order.chunks(max_bins).take(MAX_PARTS) {
+        let mut level_bin = vec![MISSING_BIN; levels.len()];
+        chunk.iter().enumerate().for_each(|(rank, &l)| level_bin[l] = (1 + rank) as u8);
+        let bins = keep.iter().map(|&i| level_bin.get(codes[i as usize] as usize).copied().unwrap_or(MISSING_BIN)).collect();
+        out.push((FeatureBins::Categorical { levels: levels.to_vec(), level_bin }, bins));
     }
-    for (o, &i) in out.iter_mut().zip(keep) {
-        *o = level_bin.get(codes[i as usize] as usize).copied().unwrap_or(MISSING_BIN);
+    if out.is_empty() {
+        out.push((FeatureBins::Categorical { levels: levels.to_vec(), level_bin: vec![MISSING_BIN; levels.len()] }, vec![MISSING_BIN; keep.len()]));
     }
-    Ok(FeatureBins::Categorical { levels: levels.to_vec(), level_bin })
+    Ok(out)
 }
 
 /// For each level of `other`, its code among the `train` levels (MISSING_CODE
@@ -291,6 +314,19 @@ mod tests {
         let edges = quantile_edges(&heavy, 10);
         assert_eq!(numeric_bin(&edges, 0.0), 1);
         assert_eq!(numeric_bin(&edges, 1.0), 2, "zero has a bin of its own: {edges:?}");
+    }
+
+    #[test]
+    fn wide_categorical_columns_become_several_features_losing_no_level() {
+        let levels: Vec<String> = (0..300).map(|i| format!("l{i}")).collect();
+        let codes: Vec<u32> = (0..3000).map(|i| (i % 300) as u32).collect();
+        let keep: Vec<u32> = (0..3000).collect();
+        let parts = categorical_features(&codes, &levels, &keep, 255).unwrap_or_default();
+        assert_eq!(parts.len(), 2);
+        for code in 0..300usize {
+            let bins: Vec<u8> = parts.iter().map(|(_, b)| b[code]).collect();
+            assert_eq!(bins.iter().filter(|&&b| b != MISSING_BIN).count(), 1, "level {code} has a bin in exactly one part");
+        }
     }
 
     #[test]

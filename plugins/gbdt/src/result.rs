@@ -63,10 +63,10 @@ fn stop_line(b: &Booster, out: &Outcome, kept: usize) -> String {
     format!("{why}; the model keeps {kept} rounds ({} objective)", b.objective.name())
 }
 
-/// Total split gain per feature over the kept trees, normalised to sum to 1.
+/// Total split gain per training column over the kept trees, normalised to sum to 1.
 fn importances(b: &Booster) -> Vec<f64> {
-    let mut total = vec![0.0; b.data.names.len()];
-    b.gains.iter().flatten().for_each(|&(f, g)| total[f as usize] += g.max(0.0));
+    let mut total = vec![0.0; b.data.columns.len()];
+    b.gains.iter().flatten().for_each(|&(f, g)| total[b.data.column_of[f as usize]] += g.max(0.0));
     let sum: f64 = total.iter().sum();
     if sum > 0.0 {
         total.iter_mut().for_each(|v| *v /= sum);
