@@ -195,9 +195,11 @@ fn binary_gradients(scores: &[f64], y: &[f64], w: &[f32], gh: &mut [[f32; 2]]) -
             let e = (-(s.abs() as f32)).exp();
             let inv = 1.0 / (1.0 + e);
             let p = if s >= 0.0 { inv } else { e * inv };
-            loss += s.max(0.0) - s * t;
+            // Comparisons, not max(): in WASM f32/f64 max are libm calls.
+            loss += if s > 0.0 { s } else { 0.0 } - s * t;
             product *= f64::from(1.0 + e);
-            *out = [(p - t as f32) * w, (p * (1.0 - p)).max(1e-16) * w];
+            let h = p * (1.0 - p);
+            *out = [(p - t as f32) * w, if h > 1e-16 { h } else { 1e-16 } * w];
         }
         loss += product.ln();
     }
@@ -220,7 +222,8 @@ fn softmax_gradients(k: usize, scores: &[f64], y: &[f64], w: &[f32], gh: &mut [[
         for (c, &s) in row.iter().enumerate() {
             let p = (s - lse).exp();
             let g = p - f64::from(u8::from(c == t));
-            gh[c * n + i] = [(g * wi) as f32, ((factor * p * (1.0 - p)).max(1e-16) * wi) as f32];
+            let h = factor * p * (1.0 - p);
+            gh[c * n + i] = [(g * wi) as f32, (if h > 1e-16 { h } else { 1e-16 } * wi) as f32];
         }
     }
     loss / n.max(1) as f64

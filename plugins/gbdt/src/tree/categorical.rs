@@ -12,15 +12,16 @@
 //! histograms or move rows.
 
 use super::split::{bin_add, gain_shift, leaf_gain, sides_ok, BinSet, Split, Sums};
+use super::bin::Bin;
 use crate::params::TreeSettings;
 
-pub fn best_categorical(hist: &[[f64; 2]], total: Sums, s: &TreeSettings, feature: u32, order: &mut Vec<(f64, u8)>, best: &mut Split) {
+pub fn best_categorical(hist: &[Bin], total: Sums, s: &TreeSettings, feature: u32, order: &mut Vec<(f64, u8)>, best: &mut Split) {
     let nb = hist.len();
     if nb < 3 {
         return;
     }
     let per_h = if total.h > 0.0 { total.n / total.h } else { 0.0 };
-    let sums = |b: usize| Sums { g: hist[b][0], h: hist[b][1], n: (hist[b][1] * per_h).round() };
+    let sums = |b: usize| Sums { g: hist[b].g(), h: hist[b].h(), n: (hist[b].h() * per_h).round() };
     let shift = gain_shift(total, s);
     if nb - 1 <= s.cat.max_to_onehot {
         for b in 1..nb {
@@ -100,7 +101,7 @@ mod tests {
     #[test]
     fn groups_levels_by_gradient_and_leaves_rare_and_missing_right() {
         // Missing, then levels with mean gradients -1, +1, -1, +1, and a rare level (1 row, g -5).
-        let hist = [[0.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-5.0, 1.0]];
+        let hist: Vec<Bin> = [[0.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-5.0, 1.0]].iter().map(|b| Bin::new(b[0], b[1])).collect();
         let total = Sums { g: -5.0, h: 51.0, n: 51.0 };
         let mut best = Split::NONE;
         best_categorical(&hist, total, &settings(5.0), 3, &mut Vec::new(), &mut best);

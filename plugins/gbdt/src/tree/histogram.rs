@@ -12,7 +12,7 @@ pub const STRIDE: usize = 256;
 /// Memory the pool may hold, whatever numLeaves asks.
 const POOL_BYTES: usize = 768 << 20;
 
-pub type Bin = [f64; 2];
+pub use super::bin::Bin;
 
 pub struct HistPool {
     /// One feature-major histogram set per slot.
@@ -45,7 +45,7 @@ impl HistPool {
         if self.slots.len() >= self.max_slots {
             return None;
         }
-        self.slots.push(vec![[0.0; 2]; self.len]);
+        self.slots.push(vec![Bin::default(); self.len]);
         Some(self.slots.len() - 1)
     }
 
@@ -66,8 +66,7 @@ impl HistPool {
         for &f in features {
             let range = f as usize * STRIDE..(f as usize + 1) * STRIDE;
             for (b, s) in big_hist[range.clone()].iter_mut().zip(&small_hist[range]) {
-                b[0] -= s[0];
-                b[1] -= s[1];
+                b.sub(*s);
             }
         }
         self.slots[small] = small_hist;
@@ -84,7 +83,7 @@ impl HistPool {
         g.clear();
         g.extend(rows.iter().map(|&r| {
             let p = gh[r as usize];
-            [f64::from(p[0]), f64::from(p[1])]
+            Bin::new(f64::from(p[0]), f64::from(p[1]))
         }));
         // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
         let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
@@ -92,7 +91,7 @@ impl HistPool {
             let mut cols: [&[u8]; 4] = [&[]; 4];
             for (c, &f) in cols.iter_mut().zip(group) {
                 let f = f as usize;
-                hist[f * STRIDE..(f + 1) * STRIDE].fill([0.0; 2]);
+                hist[f * STRIDE..(f + 1) * STRIDE].fill(Bin::default());
                 *c = binned.col(f);
             }
             let hs = some(hist, group);
@@ -144,8 +143,7 @@ fn some<'h>(hist: &'h mut [Bin], f: &[u32]) -> Group<'h> {
 
 #[inline(always)]
 fn add(e: &mut Bin, p: &Bin) {
-    e[0] += p[0];
-    e[1] += p[1];
+    e.add(*p);
 }
 
 fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[Bin]) {

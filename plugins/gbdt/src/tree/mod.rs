@@ -6,6 +6,7 @@
 //! children have larger indices. The stored model (`crate::model`) converts
 //! bins back to value thresholds and level sets.
 
+mod bin;
 mod categorical;
 mod grow;
 mod histogram;

@@ -6,6 +6,7 @@
 //! rows / hessian of the leaf`), so histograms need carry only two sums.
 //! Must not build histograms or move rows.
 
+use super::bin::Bin;
 use crate::params::TreeSettings;
 
 /// A set of bins (256 at most), as four 64-bit words.
@@ -66,7 +67,13 @@ impl Split {
 /// The L1-shrunk gradient sum.
 #[inline]
 fn shrink(g: f64, l1: f64) -> f64 {
-    (g.abs() - l1).max(0.0).copysign(g)
+    // A comparison, not f64::max: in WASM max is a libm call (NaN rules).
+    let a = g.abs() - l1;
+    if a > 0.0 {
+        a.copysign(g)
+    } else {
+        0.0
+    }
 }
 
 #[inline]
@@ -97,7 +104,7 @@ pub fn gain_shift(total: Sums, s: &TreeSettings) -> f64 {
 
 /// Best threshold of a numeric feature, tried with missing values (bin 0)
 /// on either side; replaces `best` when better.
-pub fn best_numeric(hist: &[[f64; 2]], total: Sums, s: &TreeSettings, feature: u32, best: &mut Split) {
+pub fn best_numeric(hist: &[Bin], total: Sums, s: &TreeSettings, feature: u32, best: &mut Split) {
     let nb = hist.len();
     if nb < 2 {
         return;
@@ -106,15 +113,15 @@ pub fn best_numeric(hist: &[[f64; 2]], total: Sums, s: &TreeSettings, feature: u
     let shift = gain_shift(total, s);
     let (l1, l2) = (s.lambda_l1, s.lambda_l2);
     let missing = hist[0];
-    let passes: &[bool] = if missing[1] > 0.0 { &[false, true] } else { &[false] };
+    let passes: &[bool] = if missing.h() > 0.0 { &[false, true] } else { &[false] };
     for &missing_left in passes {
-        let mut left = if missing_left { Sums { g: missing[0], h: missing[1], n: (missing[1] * per_h).round() } } else { Sums::default() };
+        let mut left = if missing_left { Sums { g: missing.g(), h: missing.h(), n: (missing.h() * per_h).round() } } else { Sums::default() };
         let mut lh = left.h;
         // With missing values on the right, all values left is a split too ("missing or not").
-        let last = if missing_left || missing[1] <= 0.0 { nb - 2 } else { nb - 1 };
+        let last = if missing_left || missing.h() <= 0.0 { nb - 2 } else { nb - 1 };
         for (t, b) in hist.iter().enumerate().take(last + 1).skip(1) {
-            left.g += b[0];
-            lh += b[1];
+            left.g += b.g();
+            lh += b.h();
             left.h = lh;
             // LightGBM rounds this estimate; unrounded it decides the same
             // splits to within half a row and saves a rounding per bin.
@@ -169,7 +176,7 @@ mod tests {
     #[test]
     fn finds_the_cut_between_opposite_gradients_and_routes_missing() {
         // bins: missing (g -3), 1 (g -2), 2 (g -2), 3 (g +2), 4 (g +2); one row each.
-        let hist = [[-3.0, 1.0], [-2.0, 1.0], [-2.0, 1.0], [2.0, 1.0], [2.0, 1.0]];
+        let hist: Vec<Bin> = [[-3.0, 1.0], [-2.0, 1.0], [-2.0, 1.0], [2.0, 1.0], [2.0, 1.0]].iter().map(|b| Bin::new(b[0], b[1])).collect();
         let total = Sums { g: -3.0, h: 5.0, n: 5.0 };
         let mut best = Split::NONE;
         best_numeric(&hist, total, &settings(), 0, &mut best);
