@@ -11,8 +11,8 @@
 //! Bin 0 (missing, unseen and rare levels) always goes right. Must not build
 //! histograms or move rows.
 
-use super::split::{bin_add, gain_shift, leaf_gain, sides_ok, BinSet, Split, Sums};
 use super::bin::Bin;
+use super::split::{bin_add, gain_shift, leaf_gain, sides_ok, BinSet, Split, Sums};
 use crate::params::TreeSettings;
 
 pub fn best_categorical(hist: &[Bin], total: Sums, s: &TreeSettings, feature: u32, order: &mut Vec<(f64, u8)>, best: &mut Split) {
@@ -101,7 +101,8 @@ mod tests {
     #[test]
     fn groups_levels_by_gradient_and_leaves_rare_and_missing_right() {
         // Missing, then levels with mean gradients -1, +1, -1, +1, and a rare level (1 row, g -5).
-        let hist: Vec<Bin> = [[0.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-5.0, 1.0]].iter().map(|b| Bin::new(b[0], b[1])).collect();
+        let hist: Vec<Bin> =
+            [[0.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-10.0, 10.0], [10.0, 10.0], [-5.0, 1.0]].iter().map(|b| Bin::new(b[0], b[1])).collect();
         let total = Sums { g: -5.0, h: 51.0, n: 51.0 };
         let mut best = Split::NONE;
         best_categorical(&hist, total, &settings(5.0), 3, &mut Vec::new(), &mut best);

@@ -137,7 +137,10 @@ pub fn best_numeric(hist: &[Bin], total: Sums, s: &TreeSettings, feature: u32, b
             if gain > best.gain && gain > 0.0 {
                 let mut bins = [u64::MAX, u64::MAX, u64::MAX, u64::MAX];
                 clear_above(&mut bins, t as u8);
-                if !missing_left {
+                // Missing values unseen at this node follow the larger side
+                // when they turn up at prediction.
+                let unseen_left = missing.h() <= 0.0 && left.h > right.h;
+                if !missing_left && !unseen_left {
                     bins[0] &= !1;
                 }
                 *best = Split { gain, feature, left, right, bins, threshold: t as u8 };
