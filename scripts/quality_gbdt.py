@@ -67,7 +67,7 @@ def run_lightgbm(df, target, task, train_idx, test_idx):
     import lightgbm as lgb
     x = df.drop(columns=[target]).copy()
     for c in x.columns:
-        if x[c].dtype == object:
+        if not pd.api.types.is_numeric_dtype(x[c]):
             x[c] = x[c].astype(pd.CategoricalDtype(sorted(x[c].dropna().unique())))
     y = df[target]
     if task == "regression":

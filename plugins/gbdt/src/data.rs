@@ -14,6 +14,8 @@ pub const MISSING_BIN: u8 = 0;
 /// `bin_construct_sample_cnt`): quantiles of 200k values are as good as of all.
 const BIN_SAMPLE: usize = 200_000;
 pub const MAX_CLASSES: usize = 1024;
+/// Fewest sampled values a bin of a few-valued feature holds (LightGBM's default).
+const MIN_DATA_IN_BIN: usize = 3;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureBins {
@@ -191,7 +193,18 @@ pub fn quantile_edges(sorted: &[f32], max_bins: usize) -> Vec<f32> {
         }
     }
     if distinct.len() <= max_bins {
-        return distinct.windows(2).map(|w| midpoint(w[0].0, w[1].0)).collect();
+        // A bin per value, but none with fewer than MIN_DATA_IN_BIN rows
+        // (LightGBM's min_data_in_bin): on small tables one-row bins overfit.
+        let mut edges = Vec::new();
+        let mut in_bin = 0;
+        for w in distinct.windows(2) {
+            in_bin += w[0].1;
+            if in_bin >= MIN_DATA_IN_BIN {
+                edges.push(midpoint(w[0].0, w[1].0));
+                in_bin = 0;
+            }
+        }
+        return edges;
     }
     let mut edges = Vec::with_capacity(max_bins);
     let (mut remaining, mut in_bin) = (sorted.len() as f64, 0usize);
@@ -293,8 +306,9 @@ mod tests {
 
     #[test]
     fn few_distinct_values_get_a_bin_each() {
-        let edges = quantile_edges(&[1.0, 1.0, 2.0, 3.0, 3.0], 255);
+        let edges = quantile_edges(&[1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0], 255);
         assert_eq!(edges, vec![1.5, 2.5]);
+        assert_eq!(quantile_edges(&[1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 5.0], 255), vec![2.5, 4.5], "at least 3 values a bin");
         assert_eq!(numeric_bin(&edges, 1.0), 1);
         assert_eq!(numeric_bin(&edges, 2.0), 2);
         assert_eq!(numeric_bin(&edges, 9.0), 3);
