@@ -114,3 +114,43 @@ export function confusionMatrix(matrix, labels) {
   return h('table', { class: 'confusion' }, h('caption', {}, 'Confusion matrix on the holdout rows (rows: true class, columns: predicted class)'),
     h('thead', {}, head), h('tbody', {}, body));
 }
+
+/**
+ * Training and validation loss per epoch as two lines on one chart, with the
+ * best iteration (lowest validation loss, when the plugin says which) marked
+ * by a vertical line. `train` and `validation` are [epoch, value] sorted by epoch.
+ */
+export function lossChart(train, validation, best, W = 480) {
+  const all = train.concat(validation);
+  const xs = all.map((p) => p[0]);
+  const xDomain = [Math.min(1, ...xs), Math.max(2, ...xs)];
+  const { g, px, py } = frame({ xDomain, yDomain: extent(all.map((p) => p[1])), xLabel: 'epoch', yLabel: 'loss', integerX: true, W });
+  const lastOf = (pts) => pts[pts.length - 1];
+  const parts = [];
+  if (train.length) parts.push(`training loss ${fmtNumber(lastOf(train)[1])}`);
+  if (validation.length) parts.push(`validation loss ${fmtNumber(lastOf(validation)[1])}`);
+  const at = all.length ? Math.max(...xs) : 0;
+  let label = parts.length ? `Loss per epoch up to epoch ${at}: ${parts.join(', ')}` : 'Loss: no epochs yet';
+  if (Number.isFinite(best) && best > 0) label += `; best iteration ${best}`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart loss-chart', role: 'img', 'aria-label': label, 'data-metric': 'loss',
+    'data-train-points': train.length, 'data-validation-points': validation.length, 'data-best': Number.isFinite(best) ? best : '' }, s('title', {}, label), g);
+  if (Number.isFinite(best) && best >= xDomain[0] && best <= xDomain[1]) {
+    const x = px(best);
+    svg.append(s('line', { class: 'best', x1: x, x2: x, y1: M.t, y2: H - M.b }));
+    svg.append(s('text', { class: 'best-label', x: Math.min(x + 4, W - M.r - 60), y: M.t + 10 }, `best ${best}`));
+  }
+  for (const [pts, cls] of [[train, 'train'], [validation, 'validation']]) {
+    const finite = pts.filter((p) => Number.isFinite(p[1]));
+    if (finite.length > 1) svg.append(s('polyline', { class: `line ${cls}`, points: finite.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ') }));
+    if (finite.length) { const p = lastOf(finite); svg.append(s('circle', { class: `dot ${cls}`, cx: px(p[0]), cy: py(p[1]), r: 3.5 })); }
+  }
+  // Legend, top right.
+  const legend = s('g', { class: 'legend' });
+  [['train', 'training'], ['validation', 'validation']].forEach(([cls, text], i) => {
+    const y = M.t + 8 + i * 14, x = W - M.r - 92;
+    legend.append(s('line', { class: `line ${cls}`, x1: x, x2: x + 16, y1: y, y2: y }));
+    legend.append(s('text', { class: 'tick', x: x + 20, y: y + 4 }, text));
+  });
+  svg.append(legend);
+  return svg;
+}

@@ -7,11 +7,19 @@
 
 import { h, replace, fmtNumber, fmtDate, fmtDuration, statusBadge, errorBox, tableWrap, toast, downloadBlob } from './dom.js';
 import { get, post, upload, datasets as loadDatasets, plain } from './api.js';
-import { lineChart, scatter, bars, confusionMatrix } from './charts.js';
+import { lineChart, lossChart, scatter, bars, confusionMatrix } from './charts.js';
 import { baselineLine, evaluationPanel, normalised } from './evaluation.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const LOG_LIMIT = 2000;
+// Series drawn together on the loss chart rather than one chart each.
+const LOSS_SERIES = new Set(['train_loss', 'validation_loss', 'best_iteration']);
+
+/** The model's best iteration from a finished job's plugin metrics, if it has one. */
+function bestIterationOf(job) {
+  const v = job && job.results && job.results.summary && job.results.summary.plugin_metrics && job.results.summary.plugin_metrics.best_iteration;
+  return Number.isFinite(v) ? v : undefined;
+}
 
 export async function render({ main, setCleanup }, id) {
   const title = h('h1', {}, 'Job ', h('code', {}, id.slice(0, 8)));
@@ -87,8 +95,20 @@ export async function render({ main, setCleanup }, id) {
   function drawCharts() {
     chartFrame = 0;
     if (!state.series.size) { replace(charts, h('p', { class: 'muted', id: 'no-metrics' }, state.terminal ? 'The plugin reported no metric per epoch.' : 'No metric reported yet.')); return; }
-    replace(charts, [...state.series.entries()].map(([name, pts]) =>
-      h('figure', { class: 'chart-box' }, h('figcaption', {}, name), lineChart(name, [...pts.entries()].sort((a, b) => a[0] - b[0]), chartWidth(charts)))));
+    const sorted = (name) => [...(state.series.get(name) || new Map()).entries()].sort((a, b) => a[0] - b[0]);
+    const boxes = [];
+    // Training and validation loss share one chart, with the best iteration marked.
+    if (state.series.has('train_loss') || state.series.has('validation_loss')) {
+      const bestPts = sorted('best_iteration');
+      const best = state.bestIteration ?? (bestPts.length ? bestPts[bestPts.length - 1][1] : NaN);
+      boxes.push(h('figure', { class: 'chart-box', id: 'loss-chart' }, h('figcaption', {}, 'training and validation loss'),
+        lossChart(sorted('train_loss'), sorted('validation_loss'), best, chartWidth(charts))));
+    }
+    for (const name of state.series.keys()) {
+      if (LOSS_SERIES.has(name)) continue;
+      boxes.push(h('figure', { class: 'chart-box' }, h('figcaption', {}, name), lineChart(name, sorted(name), chartWidth(charts))));
+    }
+    replace(charts, boxes);
   }
   // At most one redraw per frame; a hidden tab gets no frames, so it redraws on a timer.
   const scheduleCharts = () => {
@@ -174,7 +194,11 @@ export async function render({ main, setCleanup }, id) {
       job = (await get(`/jobs/${encodeURIComponent(id)}`)).data;
     } catch { return; }
     timing.textContent = fmtDuration(job.startedAt, job.completedAt);
-    if (job.status === 'completed' && job.results) showResults(results, job, datasetName);
+    if (job.status === 'completed' && job.results) {
+      state.bestIteration = bestIterationOf(job);
+      scheduleCharts();
+      showResults(results, job, datasetName);
+    }
     if (job.status === 'failed' && job.error && !cancelMsg.firstChild) replace(cancelMsg, errorBox(`Training failed: ${plain(job.error)}`));
   }
 
@@ -202,6 +226,7 @@ export async function render({ main, setCleanup }, id) {
     };
   }
   setCleanup(() => { closed = true; clearTimeout(retryTimer); clearInterval(ticker); if (ws) ws.close(); if (chartFrame > 0) cancelAnimationFrame(chartFrame); else if (chartFrame < 0) clearTimeout(-chartFrame); });
+  state.bestIteration = bestIterationOf(job);
   drawCharts();
   connect();
   if (state.terminal && job.status === 'completed') showResults(results, job, datasetName);

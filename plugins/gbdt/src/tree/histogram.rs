@@ -1,0 +1,187 @@
+//! Gradient histograms: per leaf, per feature, the sums of gradients and
+//! hessians of its rows in each bin (256 slots a feature, so a bin byte
+//! indexes without a bounds check). A pool of buffers reused across nodes
+//! and trees; when a budget caps how many leaves keep one, the least
+//! promising leaf gives its buffer up and is rebuilt from rows if split.
+//!
+//! Owns the buffers and the accumulation loops; must not scan for splits.
+
+use crate::data::Binned;
+
+pub const STRIDE: usize = 256;
+/// Memory the pool may hold, whatever numLeaves asks.
+const POOL_BYTES: usize = 768 << 20;
+
+pub use super::bin::Bin;
+
+pub struct HistPool {
+    /// One feature-major histogram set per slot.
+    slots: Vec<Vec<Bin>>,
+    free: Vec<usize>,
+    /// Scratch: the gradients of a leaf's rows gathered in row order.
+    ordered: Vec<Bin>,
+    len: usize,
+    max_slots: usize,
+}
+
+impl HistPool {
+    pub fn new(n_features: usize, num_leaves: usize) -> HistPool {
+        let len = n_features * STRIDE;
+        let fit = POOL_BYTES / (len * std::mem::size_of::<Bin>()).max(1);
+        HistPool { slots: Vec::new(), free: Vec::new(), ordered: Vec::new(), len, max_slots: num_leaves.min(fit).max(3) }
+    }
+
+    /// Every slot back in the free list (start of a tree).
+    pub fn release_all(&mut self) {
+        self.free.clear();
+        self.free.extend((0..self.slots.len()).rev());
+    }
+
+    /// A free slot, allocated on first use; None once the budget is spent.
+    pub fn acquire(&mut self) -> Option<usize> {
+        if let Some(s) = self.free.pop() {
+            return Some(s);
+        }
+        if self.slots.len() >= self.max_slots {
+            return None;
+        }
+        self.slots.push(vec![Bin::default(); self.len]);
+        Some(self.slots.len() - 1)
+    }
+
+    pub fn release(&mut self, slot: usize) {
+        self.free.push(slot);
+    }
+
+    /// One feature's bins of a slot.
+    pub fn feature(&self, slot: usize, f: usize, n_bins: usize) -> &[Bin] {
+        &self.slots[slot][f * STRIDE..f * STRIDE + n_bins]
+    }
+
+    /// `big -= small` over the listed features: the larger child's histogram
+    /// from its parent's (held in `big`) and its sibling's.
+    pub fn subtract(&mut self, big: usize, small: usize, features: &[u32]) {
+        let small_hist = std::mem::take(&mut self.slots[small]);
+        let big_hist = &mut self.slots[big];
+        for &f in features {
+            let range = f as usize * STRIDE..(f as usize + 1) * STRIDE;
+            for (b, s) in big_hist[range.clone()].iter_mut().zip(&small_hist[range]) {
+                b.sub(*s);
+            }
+        }
+        self.slots[small] = small_hist;
+    }
+
+    /// Accumulates `rows` into `slot` for the listed features. The rows'
+    /// gradients are first gathered, widened to f64, in row order, so the
+    /// inner loops only read them sequentially and add; features go four at
+    /// a time so one read of a row's index and gradient serves four bins.
+    /// `in_order` says `rows` is 0..n, where the bins are read sequentially too.
+    pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], gh: &[[f32; 2]], in_order: bool) {
+        let hist = &mut self.slots[slot];
+        let g = &mut self.ordered;
+        g.clear();
+        g.extend(rows.iter().map(|&r| {
+            let p = gh[r as usize];
+            Bin::new(f64::from(p[0]), f64::from(p[1]))
+        }));
+        // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
+        let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
+        for group in features.chunks(size) {
+            let mut cols: [&[u8]; 4] = [&[]; 4];
+            for (c, &f) in cols.iter_mut().zip(group) {
+                let f = f as usize;
+                hist[f * STRIDE..(f + 1) * STRIDE].fill(Bin::default());
+                *c = binned.col(f);
+            }
+            let hs = some(hist, group);
+            match (hs, in_order) {
+                (Group::Four(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Four(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::Three(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Three(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::Two(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Two(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::One(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::One(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+            }
+        }
+    }
+}
+
+type H<'h> = &'h mut [Bin; STRIDE];
+
+enum Group<'h> {
+    One([H<'h>; 1]),
+    Two([H<'h>; 2]),
+    Three([H<'h>; 3]),
+    Four([H<'h>; 4]),
+}
+
+/// The histograms of 1 to 4 distinct features (ascending) as separate
+/// borrows, without allocating.
+fn some<'h>(hist: &'h mut [Bin], f: &[u32]) -> Group<'h> {
+    let arr = |x: &'h mut [Bin]| -> H<'h> { x.try_into().expect("STRIDE bins") };
+    let mut parts: [Option<H<'h>>; 4] = [None, None, None, None];
+    let mut rest = hist;
+    let mut at = 0usize;
+    for (slot, &feature) in parts.iter_mut().zip(f) {
+        let (_, tail) = rest.split_at_mut(feature as usize * STRIDE - at);
+        let (x, tail) = tail.split_at_mut(STRIDE);
+        *slot = Some(arr(x));
+        rest = tail;
+        at = (feature as usize + 1) * STRIDE;
+    }
+    match parts {
+        [Some(a), Some(b), Some(c), Some(d)] => Group::Four([a, b, c, d]),
+        [Some(a), Some(b), Some(c), None] => Group::Three([a, b, c]),
+        [Some(a), Some(b), None, None] => Group::Two([a, b]),
+        [Some(a), ..] => Group::One([a]),
+        _ => unreachable!("a group has at least one feature"),
+    }
+}
+
+#[inline(always)]
+fn add(e: &mut Bin, p: &Bin) {
+    e.add(*p);
+}
+
+// Two rows per iteration: WASM engines check for interruption at every loop
+// back-edge, and Cranelift does not unroll, so this halves that overhead.
+fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[Bin]) {
+    let n = g.len();
+    let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..n]);
+    let pairs = n / 2;
+    for j in 0..pairs {
+        let (i0, i1) = (2 * j, 2 * j + 1);
+        let (p0, p1) = (&g[i0], &g[i1]);
+        for k in 0..N {
+            add(&mut h[k][cols[k][i0] as usize], p0);
+            add(&mut h[k][cols[k][i1] as usize], p1);
+        }
+    }
+    if n % 2 == 1 {
+        for k in 0..N {
+            add(&mut h[k][cols[k][n - 1] as usize], &g[n - 1]);
+        }
+    }
+}
+
+fn accumulate_gathered<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], rows: &[u32], g: &[Bin]) {
+    let len = cols[0].len();
+    let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..len]);
+    let mut row_pairs = rows.chunks_exact(2);
+    let mut g_pairs = g.chunks_exact(2);
+    for (r, p) in (&mut row_pairs).zip(&mut g_pairs) {
+        let (r0, r1) = (r[0] as usize, r[1] as usize);
+        for k in 0..N {
+            add(&mut h[k][cols[k][r0] as usize], &p[0]);
+            add(&mut h[k][cols[k][r1] as usize], &p[1]);
+        }
+    }
+    for (&r, p) in row_pairs.remainder().iter().zip(g_pairs.remainder()) {
+        for k in 0..N {
+            add(&mut h[k][cols[k][r as usize] as usize], p);
+        }
+    }
+}

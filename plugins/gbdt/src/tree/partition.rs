@@ -1,0 +1,85 @@
+//! The rows of each leaf, as one contiguous range of an index array: a
+//! split partitions its leaf's range in place (stably: rows stay in
+//! ascending order, which keeps the bin reads of a histogram pass forward),
+//! the left child keeping the front. No allocation after the first tree.
+
+use super::split::{bin_in, BinSet};
+
+#[derive(Default)]
+pub struct Partition {
+    idx: Vec<u32>,
+    scratch: Vec<u32>,
+    begin: Vec<usize>,
+    count: Vec<usize>,
+}
+
+impl Partition {
+    /// One leaf holding `bag` (sorted), or every row of `rows`.
+    pub fn reset(&mut self, rows: usize, bag: Option<&[u32]>) {
+        self.idx.clear();
+        match bag {
+            Some(b) => self.idx.extend_from_slice(b),
+            None => self.idx.extend(0..rows as u32),
+        }
+        self.scratch.resize(self.idx.len(), 0);
+        self.begin.clear();
+        self.count.clear();
+        self.begin.push(0);
+        self.count.push(self.idx.len());
+    }
+
+    pub fn rows(&self, leaf: usize) -> &[u32] {
+        &self.idx[self.begin[leaf]..self.begin[leaf] + self.count[leaf]]
+    }
+
+    /// Splits `leaf`: rows whose bin in `col` is in `left` stay, the others
+    /// become leaf `new` (which must be the next leaf number). Returns the
+    /// number of rows that went left.
+    pub fn split(&mut self, leaf: usize, new: usize, col: &[u8], left: &BinSet) -> usize {
+        debug_assert_eq!(new, self.begin.len());
+        let (b, n) = (self.begin[leaf], self.count[leaf]);
+        let mut lut = [false; 256];
+        lut.iter_mut().enumerate().for_each(|(bin, v)| *v = bin_in(left, bin as u8));
+        let (mut l, mut r) = (b, 0usize);
+        // Branch-free: every row is written to both places, and only the
+        // side it belongs to advances (the branch would mispredict half the time).
+        for i in b..b + n {
+            let row = self.idx[i];
+            let left = lut[col[row as usize] as usize];
+            self.idx[l] = row;
+            self.scratch[r] = row;
+            l += usize::from(left);
+            r += usize::from(!left);
+        }
+        self.idx[l..l + r].copy_from_slice(&self.scratch[..r]);
+        let went_left = l - b;
+        self.count[leaf] = went_left;
+        self.begin.push(l);
+        self.count.push(r);
+        went_left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::split::bin_add;
+
+    #[test]
+    fn splits_keep_rows_sorted_and_disjoint() {
+        let col = [0u8, 3, 1, 3, 2, 1];
+        let mut p = Partition::default();
+        p.reset(6, None);
+        let mut set = [0u64; 4];
+        bin_add(&mut set, 1);
+        bin_add(&mut set, 0);
+        assert_eq!(p.split(0, 1, &col, &set), 3);
+        assert_eq!(p.rows(0), &[0, 2, 5]);
+        assert_eq!(p.rows(1), &[1, 3, 4]);
+        let mut three = [0u64; 4];
+        bin_add(&mut three, 3);
+        assert_eq!(p.split(1, 2, &col, &three), 2);
+        assert_eq!(p.rows(1), &[1, 3]);
+        assert_eq!(p.rows(2), &[4]);
+    }
+}
