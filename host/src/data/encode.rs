@@ -7,7 +7,7 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ingest::{kind_of, ColumnKind};
+use super::ingest::{kind_of, ColumnKind, ColumnProfile};
 use super::DataError;
 use crate::contract::{self, Task, MISSING_CODE};
 
@@ -174,6 +174,14 @@ impl Encoding {
             return Err(DataError::Invalid("no usable feature column is left besides the target".into()));
         }
         Ok(Encoding { task: task.as_str().to_string(), features, target, skipped })
+    }
+
+    /// The feature columns `fit` could keep, told from a dataset's profile (no
+    /// table at hand: the API's check at submit): all but the target and text.
+    /// Columns without a value, which `fit` also drops, are kept here, so the
+    /// number of features is never under-told to a plugin checking a count.
+    pub fn features_of_profile(columns: &[ColumnProfile], target: Option<&str>) -> Vec<(String, ColumnKind)> {
+        columns.iter().filter(|c| Some(c.name.as_str()) != target.map(str::trim) && c.kind != ColumnKind::Text).map(|c| (c.name.clone(), c.kind)).collect()
     }
 
     /// Encodes the feature columns (and the target, if the table has it).

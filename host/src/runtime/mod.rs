@@ -217,6 +217,16 @@ impl LoadedPlugin {
         (result, report)
     }
 
+    /// `train` within `time_secs` instead of the plugin's own time limit: the
+    /// host's check of a request's parameters before it is queued, on a table
+    /// without rows (`training::precheck_params`), which must not hold a submit.
+    pub fn train_within(&self, request: &contract::TrainRequest, time_secs: f64) -> Result<contract::TrainedModel, RunError> {
+        let time_secs = time_secs.min(self.limits.time_secs);
+        let (result, _) =
+            self.call_for(time_secs, CancelToken::default(), Box::new(Discard), |store, plugin| plugin.trainhost_plugin_trainer().call_train(store, request));
+        result?.map_err(train_error)
+    }
+
     pub fn predict(&self, model: &[u8], features: &contract::Table) -> Result<contract::Predictions, RunError> {
         let (result, _) =
             self.call(CancelToken::default(), Box::new(Discard), |store, plugin| plugin.trainhost_plugin_trainer().call_predict(store, model, features));
@@ -242,8 +252,19 @@ impl LoadedPlugin {
         sink: Box<dyn ProgressSink>,
         f: impl FnOnce(&mut Store<PluginState>, &Plugin) -> wasmtime::Result<R>,
     ) -> (Result<R, RunError>, CallReport) {
+        self.call_for(self.limits.time_secs, cancel, sink, f)
+    }
+
+    /// `call` with a time limit of its own.
+    fn call_for<R>(
+        &self,
+        time_secs: f64,
+        cancel: CancelToken,
+        sink: Box<dyn ProgressSink>,
+        f: impl FnOnce(&mut Store<PluginState>, &Plugin) -> wasmtime::Result<R>,
+    ) -> (Result<R, RunError>, CallReport) {
         let started = Instant::now();
-        let stop = StopWhen::new(started, self.limits.time_secs, cancel);
+        let stop = StopWhen::new(started, time_secs, cancel);
         let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, stop, sink));
         store.limiter(|state| &mut state.memory);
         self.arm_interruption(&mut store);
