@@ -158,7 +158,7 @@ impl Default for Config {
 }
 
 /// Limits an admin sets per plugin in the config file.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// All linear memories of one job's store together, in MiB.

@@ -28,5 +28,7 @@ pub mod worker;
 // The service allocates and frees many small buffers per request and per job
 // from several threads; glibc's allocator spent ~17% of the server's CPU on
 // them in the load benchmark (`examples/loadbench.rs`).
+// Not under the fuzzer: its sanitizer and memory limits see only the system allocator.
+#[cfg(not(fuzzing))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -329,7 +329,7 @@ async fn datasets_plugins_and_service_routes() {
     assert!(metrics.contains("trainhost_queue_depth 0"), "{metrics}");
     assert!(metrics.contains("# TYPE trainhost_jobs_completed_total counter"));
     let (_, doc) = get_json(url, "/openapi.json").await;
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     for route in trainhost::api::docs::ROUTES {
         assert!(doc["paths"][route.path][route.method].is_object(), "{} {}", route.method, route.path);
     }

@@ -6,9 +6,10 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
+use super::wire::{to_json, DatasetBody, DatasetListBody, Deleted, DeletedBody};
 use super::{ApiError, ApiResult, AppState, ErrorCode};
 use crate::data::DataError;
 use crate::storage::datasets::{self, DatasetError};
@@ -60,7 +61,7 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
             }
         };
         COUNTERS.datasets_uploaded.inc();
-        return Ok((StatusCode::CREATED, Json(json!({ "data": record }))).into_response());
+        return Ok((StatusCode::CREATED, Json(to_json(&DatasetBody { data: record }))).into_response());
     }
     Err(ApiError::new(ErrorCode::MissingField, "send the table as a multipart form field named `file` (with a file name)").field("file"))
 }
@@ -73,17 +74,12 @@ fn table_error(file_name: &str, e: &DataError) -> ApiError {
 
 /// Summaries only: `columns` is a count here; `GET /datasets/{id}` has the profiles and the preview.
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let summaries: Vec<Value> = datasets::list(&state.storage)
-        .await?
-        .iter()
-        .map(|r| json!({ "id": r.id, "name": r.name, "format": r.format, "sizeBytes": r.size_bytes, "rows": r.rows, "columns": r.column_count, "createdAt": r.created_at }))
-        .collect();
-    Ok(Json(json!({ "data": summaries })))
+    Ok(Json(to_json(&DatasetListBody { data: datasets::list(&state.storage).await? })))
 }
 
 pub async fn get_dataset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let record = datasets::get(&state.storage, &id).await?.ok_or_else(|| ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")))?;
-    Ok(Json(json!({ "data": record })))
+    Ok(Json(to_json(&DatasetBody { data: record })))
 }
 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -95,5 +91,5 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     if cancelled + requested > 0 {
         tracing::info!(dataset = %id, cancelled, cancel_requested = requested, "dataset deleted: its jobs are cancelled");
     }
-    Ok(Json(json!({ "data": { "id": id, "deleted": true } })))
+    Ok(Json(to_json(&DeletedBody { data: Deleted { id, deleted: true } })))
 }

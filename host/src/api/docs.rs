@@ -1,6 +1,12 @@
 //! `GET /openapi.json`, built from the route table below (the same table the
-//! tests walk to check every documented route answers), and `GET /docs`, a
-//! self-contained page that renders it with no network access.
+//! tests walk to check every documented route answers) with the request and
+//! response schemas derived from the types the handlers parse and answer with
+//! (`validate::TrainRequest`, `wire::*` and the records they carry, through
+//! utoipa's `ToSchema`), so the document cannot drift from the wire; and
+//! `GET /docs`, a self-contained page that renders it with no network access.
+//!
+//! Owns the route table and the document's assembly. It must not define a
+//! wire type: those live with the code that builds them.
 
 use std::sync::LazyLock;
 
@@ -11,149 +17,317 @@ use axum::Json;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use utoipa::openapi::{schema::Schema, RefOr};
+use utoipa::ToSchema;
 
+use super::validate::TrainRequest;
+use super::wire::*;
 use super::AppState;
+use crate::runtime::ParamSchema;
+
+/// The named schemas a document refers to, gathered as routes name them.
+type Schemas = Vec<(String, RefOr<Schema>)>;
+/// Adds a type's schema (and every schema it refers to) and returns its name.
+type SchemaOf = fn(&mut Schemas) -> String;
+
+fn schema_of<T: ToSchema>(all: &mut Schemas) -> String {
+    T::schemas(all);
+    let name = T::name().into_owned();
+    all.push((name.clone(), T::schema()));
+    name
+}
+
+/// What a request or response carries.
+pub enum Body {
+    /// JSON of a type's schema, with an example for the `/docs` page ("" for none).
+    Json(SchemaOf, &'static str),
+    /// `multipart/form-data` with a file field `file`.
+    Upload,
+    /// `application/octet-stream`.
+    Binary,
+    /// `text/plain`.
+    Text,
+    /// `text/html`.
+    Page,
+    /// Any JSON (this document).
+    AnyJson,
+    /// Nothing (a WebSocket upgrade).
+    Nothing,
+}
+
+/// A query or header parameter.
+pub struct Param {
+    pub name: &'static str,
+    /// `query` or `header`.
+    pub location: &'static str,
+    pub required: bool,
+    pub description: &'static str,
+    /// A JSON schema for the value, as JSON text.
+    pub schema: &'static str,
+}
+
+const fn query(name: &'static str, description: &'static str, schema: &'static str) -> Param {
+    Param { name, location: "query", required: false, description, schema }
+}
+
+const fn header(name: &'static str, description: &'static str, schema: &'static str) -> Param {
+    Param { name, location: "header", required: true, description, schema }
+}
 
 pub struct RouteDoc {
     pub method: &'static str,
     pub path: &'static str,
     pub summary: &'static str,
-    pub request: Option<&'static str>,
-    /// (status, description, example body)
-    pub responses: &'static [(u16, &'static str, &'static str)],
+    pub request: Option<Body>,
+    /// Query and header parameters (path parameters come from `path`).
+    pub params: &'static [Param],
+    /// (status, description, body)
+    pub responses: &'static [(u16, &'static str, Body)],
 }
 
-const ERR: &str = r#"{"error":{"code":"invalid_parameter","message":"modelConfig.maxDepth: must be at most 50","field":"modelConfig.maxDepth"}}"#;
+const ERROR: Body = Body::Json(
+    schema_of::<ErrorBody>,
+    r#"{"error":{"code":"invalid_parameter","message":"modelConfig.maxDepth: must be between 0 and 10000, got 20000","field":"modelConfig.maxDepth"}}"#,
+);
+const ACCEPTED: Body = Body::Json(schema_of::<JobAcceptedBody>, r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#);
+const TRAIN: Body = Body::Json(
+    schema_of::<TrainRequest>,
+    r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"seed":42,"testFraction":0.2,"pluginValidationFraction":0.1}"#,
+);
+const DATASET: Body = Body::Json(
+    schema_of::<DatasetBody>,
+    r#"{"data":{"id":"<uuid>","name":"penguins.csv","format":"csv","sizeBytes":13478,"rows":344,"columns":[{"name":"species","kind":"categorical","dtype":"str","missing":0,"distinct":3}],"preview":[],"createdAt":0}}"#,
+);
+/// `limit` and `offset` are read as unsigned 64-bit numbers.
+const JOB_QUERY: &[Param] = &[
+    query("status", "queued, running, completed, failed or cancelled", r#"{"type":"string","enum":["queued","running","completed","failed","cancelled"]}"#),
+    query("plugin", "Only jobs of this plugin.", r#"{"type":"string"}"#),
+    query("datasetId", "Only jobs on this dataset.", r#"{"type":"string"}"#),
+    query(
+        "limit",
+        "Jobs per page: 1 to 500 (smaller and larger values are taken as 1 and 500), default 50.",
+        r#"{"type":"integer","minimum":0,"maximum":18446744073709551615}"#,
+    ),
+    query("offset", "Jobs to skip, default 0.", r#"{"type":"integer","minimum":0,"maximum":18446744073709551615}"#),
+];
+/// What makes a GET a WebSocket upgrade (RFC 6455); without them it is a 400.
+const UPGRADE: &[Param] = &[
+    header("Connection", "Upgrade.", r#"{"type":"string","enum":["Upgrade","upgrade"]}"#),
+    header("Upgrade", "websocket.", r#"{"type":"string","enum":["websocket"]}"#),
+    header("Sec-WebSocket-Version", "13.", r#"{"type":"string","enum":["13"]}"#),
+    header("Sec-WebSocket-Key", "16 random bytes in base64.", r#"{"type":"string","pattern":"^[A-Za-z0-9+/]{22}==$"}"#),
+];
 
 pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/train",
-        summary: "Queue a training job (older contract; same as POST /api/jobs). The rows are split three ways (seeded; stratified by class for classification; clustering is not split): testFraction (default 0.2) is judged by the host for the results and never handed to the plugin; validationFraction is its older name, used when testFraction is absent; pluginValidationFraction (default 0.1, or what testFraction leaves of 0.9; 0 for none) is handed to the plugin as its validation table for early stopping, and not judged. Each is 0 to 0.9, together at most 0.9 (else 422 naming the field). results.summary gives rows_train, rows_validation and rows_test.",
-        request: Some(r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"seed":42,"testFraction":0.2,"pluginValidationFraction":0.1}"#),
-        responses: &[(202, "Queued", r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#), (400, "Malformed request", ERR), (404, "Unknown dataset", ERR), (422, "Invalid plugin, task, parameter or column", ERR)],
+        summary: "Queue a training job (older contract; same as POST /api/jobs). The rows are split three ways (seeded; stratified by class for classification; clustering is not split): testFraction (default 0.2) is judged by the host for the results and never handed to the plugin; validationFraction is its older name, used when testFraction is absent; pluginValidationFraction (default 0.1, or what testFraction leaves of 0.9; 0 for none) is handed to the plugin as its validation table for early stopping, and not judged. Each is 0 to 0.9, together at most 0.9 (else 422 naming the field). Parameters are checked against the plugin's schema (bounds included) and, when given, by the plugin itself on the dataset's columns: a setting it would refuse is a 422 naming `modelConfig.<name>`. results.summary gives rows_train, rows_validation and rows_test.",
+        request: Some(TRAIN),
+        params: &[],
+        responses: &[(202, "Queued", ACCEPTED), (400, "Malformed request", ERROR), (404, "Unknown dataset", ERROR), (422, "Invalid plugin, task, parameter or column", ERROR)],
     },
     RouteDoc {
         method: "post",
         path: "/api/jobs",
-        summary: "Queue a training job; the same body and split fields as POST /train.",
-        request: Some(r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"}}"#),
-        responses: &[(202, "Queued", r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#), (422, "Invalid request", ERR)],
+        summary: "Queue a training job; the same body, split fields and checks as POST /train.",
+        request: Some(TRAIN),
+        params: &[],
+        responses: &[(202, "Queued", ACCEPTED), (400, "Malformed request", ERROR), (404, "Unknown dataset", ERROR), (422, "Invalid request", ERROR)],
     },
     RouteDoc {
         method: "get",
         path: "/jobs",
-        summary: "List jobs, newest first. Query: status, plugin, datasetId, limit (1-500, default 50), offset.",
+        summary: "List jobs, newest first, filtered by status, plugin and dataset.",
         request: None,
-        responses: &[(200, "A page of jobs", r#"{"data":[{"jobId":"<uuid>","status":"completed","progress":100}],"total":1,"limit":50,"offset":0}"#)],
+        params: JOB_QUERY,
+        responses: &[(200, "A page of jobs", Body::Json(schema_of::<JobPage>, r#"{"data":[{"jobId":"<uuid>","status":"completed","progress":100}],"total":1,"limit":50,"offset":0}"#)), (400, "A bad filter", ERROR)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/jobs",
+        summary: "Queue a training job; the same body, split fields and checks as POST /train.",
+        request: Some(TRAIN),
+        params: &[],
+        responses: &[(202, "Queued", ACCEPTED), (400, "Malformed request", ERROR), (404, "Unknown dataset", ERROR), (422, "Invalid request", ERROR)],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/jobs",
+        summary: "List jobs; the same query and answer as GET /jobs.",
+        request: None,
+        params: JOB_QUERY,
+        responses: &[(200, "A page of jobs", Body::Json(schema_of::<JobPage>, "")), (400, "A bad filter", ERROR)],
     },
     RouteDoc {
         method: "get",
         path: "/jobs/{id}",
         summary: "One job: status, progress, request, timings, attempts, results or error.",
         request: None,
-        responses: &[(200, "The job", r#"{"data":{"jobId":"<uuid>","status":"running","progress":40,"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"attempts":1,"results":null,"error":null}}"#), (404, "No such job", ERR)],
+        params: &[],
+        responses: &[(200, "The job", Body::Json(schema_of::<JobBody>, r#"{"data":{"jobId":"<uuid>","status":"running","progress":40,"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"attempts":1,"results":null,"error":null}}"#)), (404, "No such job", ERROR)],
     },
     RouteDoc {
         method: "post",
         path: "/jobs/{id}/cancel",
         summary: "Cancel a job: a queued job ends at once; a running one stops within a second.",
         request: None,
-        responses: &[(202, "Cancelled or requested", r#"{"data":{"jobId":"<uuid>","status":"running","message":"Cancellation requested; the job stops within a second"}}"#), (409, "Already ended", ERR)],
+        params: &[],
+        responses: &[(202, "Cancelled or requested", Body::Json(schema_of::<JobAcceptedBody>, r#"{"data":{"jobId":"<uuid>","status":"running","message":"Cancellation requested; the job stops within a second"}}"#)), (404, "No such job", ERROR), (409, "Already ended", ERROR)],
     },
     RouteDoc {
         method: "get",
         path: crate::jobs::MODEL_ROUTE,
         summary: "Download the model file of a completed job (use with `trainhost predict --model`).",
         request: None,
-        responses: &[(200, "application/octet-stream", ""), (409, "Not completed", ERR)],
+        params: &[],
+        responses: &[(200, "The model file", Body::Binary), (404, "No such job or model", ERROR), (409, "Not completed", ERROR)],
     },
     RouteDoc {
         method: "post",
         path: "/jobs/{id}/predict",
-        summary: "Predict with a completed job's model on an uploaded dataset or on JSON rows.",
-        request: Some(r#"{"rows":[{"bill_length_mm":39.1,"island":"Torgersen"}]}"#),
-        responses: &[(200, "Predictions", r#"{"data":{"task":"classification","rows":1,"labels":["Adelie"],"classes":["Adelie","Chinstrap","Gentoo"],"probabilities":[[0.44,0.2,0.36]]}}"#)],
+        summary: "Predict with a completed job's model on an uploaded dataset or on JSON rows. Number and date columns must hold numbers and dates (422 naming column and row); every column the model needs must be there.",
+        request: Some(Body::Json(schema_of::<PredictRequest>, r#"{"rows":[{"bill_length_mm":39.1,"island":"Torgersen"}]}"#)),
+        params: &[],
+        responses: &[
+            (200, "Predictions", Body::Json(schema_of::<PredictionBody>, r#"{"data":{"task":"classification","rows":1,"labels":["Adelie"],"classes":["Adelie","Chinstrap","Gentoo"],"probabilities":[[0.44,0.2,0.36]]}}"#)),
+            (400, "Malformed request", ERROR),
+            (404, "No such job, model or dataset", ERROR),
+            (409, "Not completed", ERROR),
+            (422, "Rows or table that do not fit the model", ERROR),
+        ],
     },
     RouteDoc {
         method: "post",
         path: "/datasets",
         summary: "Upload a CSV or Parquet table (multipart field `file`), streamed to storage under the upload limit; a table past `[limits]` (cells, decoded MiB) is refused before it is decoded (413 `table_too_large`).",
-        request: Some("multipart/form-data; file=<table.csv>"),
-        responses: &[(201, "The dataset with its columns and preview", r#"{"data":{"id":"<uuid>","name":"penguins.csv","format":"csv","sizeBytes":13478,"rows":344,"columns":[{"name":"species","kind":"categorical","dtype":"str","missing":0,"distinct":3}],"preview":[]}}"#), (413, "File or table too large", ERR), (415, "Not CSV or Parquet", ERR), (422, "Unreadable table", ERR)],
+        request: Some(Body::Upload),
+        params: &[],
+        responses: &[(201, "The dataset with its columns and preview", DATASET), (400, "No file field", ERROR), (413, "File or table too large", ERROR), (415, "Not CSV or Parquet", ERROR), (422, "Unreadable table", ERROR)],
     },
     RouteDoc {
         method: "get",
         path: "/datasets",
         summary: "List datasets, newest first, as summaries (`columns` is a count; the profiles and preview are at /datasets/{id}).",
         request: None,
-        responses: &[(200, "Datasets", r#"{"data":[{"id":"<uuid>","name":"penguins.csv","format":"csv","sizeBytes":13478,"rows":344,"columns":8,"createdAt":0}]}"#)],
+        params: &[],
+        responses: &[(200, "Datasets", Body::Json(schema_of::<DatasetListBody>, r#"{"data":[{"id":"<uuid>","name":"penguins.csv","format":"csv","sizeBytes":13478,"rows":344,"columns":8,"createdAt":0}]}"#))],
     },
     RouteDoc {
         method: "get",
         path: "/datasets/{id}",
         summary: "A dataset's schema (columns with kind, dtype, missing and distinct counts) and preview: at most 10 rows and 50 columns, text cut at 200 characters and marked `… [cut, N characters]`.",
         request: None,
-        responses: &[(200, "The dataset", r#"{"data":{"id":"<uuid>"}}"#), (404, "No such dataset", ERR)],
+        params: &[],
+        responses: &[(200, "The dataset", DATASET), (404, "No such dataset", ERROR)],
     },
-    RouteDoc { method: "delete", path: "/datasets/{id}", summary: "Delete a dataset.", request: None, responses: &[(200, "Deleted", r#"{"data":{"id":"<uuid>","deleted":true}}"#), (404, "No such dataset", ERR)] },
+    RouteDoc {
+        method: "delete",
+        path: "/datasets/{id}",
+        summary: "Delete a dataset; its queued and running jobs are cancelled, saying why.",
+        request: None,
+        params: &[],
+        responses: &[(200, "Deleted", Body::Json(schema_of::<DeletedBody>, r#"{"data":{"id":"<uuid>","deleted":true}}"#)), (404, "No such dataset", ERROR)],
+    },
     RouteDoc {
         method: "get",
         path: "/plugins",
         summary: "Enabled plugins with their describe() schema (tasks, typed parameters with defaults and bounds) and limits.",
         request: None,
-        responses: &[(200, "Plugins", r#"{"data":[{"name":"baseline","version":"0.1.0","tasks":["classification","regression","clustering"],"params":[]}],"unavailable":{}}"#)],
+        params: &[],
+        responses: &[(200, "Plugins", Body::Json(schema_of::<PluginList>, r#"{"data":[{"name":"baseline","version":"0.1.0","tasks":["classification","regression","clustering"],"params":[]}],"unavailable":{}}"#))],
     },
     RouteDoc {
         method: "get",
         path: "/ws/{id}",
-        summary: "WebSocket of a job's events: every event once, in seq order (replayed, then live), closed after complete/error/cancelled. Messages: {type:status,seq,status}, {type:progress,seq,progress,epoch,total_epochs,metrics,message}, {type:complete,seq,progress:100,results:{status,accuracy,metrics,model_path},message}, {type:error|cancelled,seq,message}.",
+        summary: "WebSocket of a job's events: every event once, in seq order (replayed, then live), closed after complete/error/cancelled. Messages: {type:status,seq,status}, {type:progress,seq,progress,epoch,total_epochs,metrics,message}, {type:complete,seq,progress:100,results:{status,accuracy,metrics,model_path},message}, {type:error|cancelled,seq,message}. A plain GET (no upgrade) is a 400.",
         request: None,
-        responses: &[(101, "Switching protocols", r#"{"type":"progress","seq":3,"jobId":"<uuid>","progress":50,"epoch":5,"total_epochs":10,"metrics":{"accuracy":0.85},"message":"Epoch 5/10 - accuracy: 0.8500"}"#)],
+        params: UPGRADE,
+        responses: &[(101, "Switching protocols", Body::Nothing), (400, "Not a WebSocket upgrade", ERROR), (404, "No such job", ERROR)],
     },
-    RouteDoc { method: "get", path: "/healthz", summary: "Liveness.", request: None, responses: &[(200, "Alive", r#"{"status":"ok"}"#)] },
-    RouteDoc { method: "get", path: "/readyz", summary: "Readiness: the broker answers.", request: None, responses: &[(200, "Ready", r#"{"status":"ready","plugins":1}"#), (503, "Broker unreachable", ERR)] },
-    RouteDoc { method: "get", path: "/metrics", summary: "Prometheus metrics.", request: None, responses: &[(200, "text/plain exposition", "")] },
-    RouteDoc { method: "get", path: "/openapi.json", summary: "This document.", request: None, responses: &[(200, "OpenAPI 3.0", "")] },
-    RouteDoc { method: "get", path: "/docs", summary: "A readable page of this document.", request: None, responses: &[(200, "HTML", "")] },
+    RouteDoc { method: "get", path: "/healthz", summary: "Liveness.", request: None, params: &[], responses: &[(200, "Alive", Body::Json(schema_of::<Health>, r#"{"status":"ok"}"#))] },
+    RouteDoc {
+        method: "get",
+        path: "/readyz",
+        summary: "Readiness: the broker answers (and has not lost its data).",
+        request: None,
+        params: &[],
+        responses: &[(200, "Ready", Body::Json(schema_of::<Ready>, r#"{"status":"ready","plugins":1}"#)), (503, "Broker unreachable or its data lost", ERROR)],
+    },
+    RouteDoc { method: "get", path: "/metrics", summary: "Prometheus metrics.", request: None, params: &[], responses: &[(200, "text/plain exposition", Body::Text)] },
+    RouteDoc { method: "get", path: "/openapi.json", summary: "This document.", request: None, params: &[], responses: &[(200, "OpenAPI 3.1", Body::AnyJson)] },
+    RouteDoc { method: "get", path: "/docs", summary: "A readable page of this document.", request: None, params: &[], responses: &[(200, "HTML", Body::Page)] },
 ];
+
+/// A request or response body's `content`, adding any schema it names to `schemas`.
+fn content(body: &Body, schemas: &mut Schemas) -> Option<Value> {
+    Some(match body {
+        Body::Json(schema, example) => {
+            let name = schema(schemas);
+            let mut media = json!({ "schema": { "$ref": format!("#/components/schemas/{name}") } });
+            if let Ok(example) = serde_json::from_str::<Value>(example) {
+                media["example"] = example;
+            }
+            json!({ "application/json": media })
+        }
+        Body::Upload => {
+            json!({ "multipart/form-data": { "schema": { "type": "object", "required": ["file"], "properties": { "file": { "type": "string", "format": "binary" } } } } })
+        }
+        Body::Binary => json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } }),
+        Body::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
+        Body::Page => json!({ "text/html": { "schema": { "type": "string" } } }),
+        Body::AnyJson => json!({ "application/json": { "schema": { "type": "object" } } }),
+        Body::Nothing => return None,
+    })
+}
+
+fn operation(route: &RouteDoc, schemas: &mut Schemas) -> Value {
+    let mut responses = Map::new();
+    for (status, description, body) in route.responses {
+        let mut response = json!({ "description": description });
+        if let Some(content) = content(body, schemas) {
+            response["content"] = content;
+        }
+        responses.insert(status.to_string(), response);
+    }
+    // The edge's own refusals (Host, Origin, content type, method, body size,
+    // broker outage...) can answer any route, always in the error shape.
+    let error = content(&ERROR, schemas);
+    responses.insert("default".into(), json!({ "description": "Any other refusal or fault, in the error shape", "content": error }));
+    let mut op = json!({ "summary": route.summary, "responses": responses });
+    let path_params = route
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}').map(str::to_string))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }));
+    let query = route.params.iter().map(|p| {
+        let schema = serde_json::from_str::<Value>(p.schema).unwrap_or_else(|_| json!({ "type": "string" }));
+        json!({ "name": p.name, "in": p.location, "required": p.required, "description": p.description, "schema": schema })
+    });
+    let params: Vec<Value> = path_params.chain(query).collect();
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    if let Some(body) = &route.request {
+        op["requestBody"] = json!({ "required": true, "content": content(body, schemas) });
+    }
+    op
+}
 
 pub fn openapi_document() -> Value {
     let mut paths = Map::new();
+    let mut schemas = Schemas::new();
     for route in ROUTES {
-        let mut responses = Map::new();
-        for (status, description, example) in route.responses {
-            let mut response = json!({ "description": description });
-            if let Ok(example) = serde_json::from_str::<Value>(example) {
-                response["content"] = json!({ "application/json": { "example": example } });
-            }
-            responses.insert(status.to_string(), response);
-        }
-        let mut op = json!({ "summary": route.summary, "responses": responses });
-        let params: Vec<Value> = route
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}').map(str::to_string))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-            .collect();
-        if !params.is_empty() {
-            op["parameters"] = Value::Array(params);
-        }
-        if let Some(request) = route.request {
-            op["requestBody"] = match serde_json::from_str::<Value>(request) {
-                Ok(example) => json!({ "content": { "application/json": { "example": example } } }),
-                Err(_) => {
-                    json!({ "content": { "multipart/form-data": { "schema": { "type": "object", "properties": { "file": { "type": "string", "format": "binary" } } } } } })
-                }
-            };
-        }
+        let op = operation(route, &mut schemas);
         let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
         entry[route.method] = op;
     }
+    let components: Map<String, Value> = schemas.into_iter().map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null))).collect();
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": { "title": "trainhost", "version": env!("CARGO_PKG_VERSION"), "description": "Training service whose algorithms are sandboxed WebAssembly plugins. Every JSON route is also served under /api. Errors: {\"error\":{\"code\",\"message\",\"field\"?}}." },
         "paths": paths,
+        "components": { "schemas": components },
     })
 }
 
@@ -162,7 +336,43 @@ pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
     let registry = state.registry.current();
     let plugins: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
     doc["info"]["x-enabled-plugins"] = json!(plugins);
+    let configs: Vec<Value> = registry.iter().map(|(name, plugin)| model_config_of(name, &plugin.schema.params)).collect();
+    if !configs.is_empty() {
+        doc["components"]["schemas"]["ModelConfig"] = json!({
+            "description": "`selectedModel`, one of the enabled plugins, and its parameters (GET /plugins), by its own schema",
+            "oneOf": configs,
+        });
+    }
     Json(doc)
+}
+
+/// `modelConfig` for one plugin, from the schema its `describe()` declared:
+/// each parameter's type, bounds and choices, as the submit check reads them
+/// (numbers may also come as text, and null means the default).
+pub fn model_config_of(name: &str, params: &[ParamSchema]) -> Value {
+    let mut properties = Map::new();
+    properties.insert("selectedModel".into(), json!({ "type": "string", "const": name }));
+    for p in params {
+        let mut number = json!({ "type": if p.kind == "int" { "integer" } else { "number" } });
+        if let Some(min) = p.min {
+            number["minimum"] = json!(min);
+        }
+        if let Some(max) = p.max {
+            number["maximum"] = json!(max);
+        }
+        let text = json!({ "type": "string", "description": "the same value as text" });
+        let choices = json!({ "enum": p.choices.clone().unwrap_or_default() });
+        let forms = match p.kind {
+            "int" | "float" => vec![number, text],
+            "bool" => vec![json!({ "type": "boolean" }), json!({ "type": "string", "enum": ["true", "false"] })],
+            "choice" => vec![choices],
+            _ => vec![choices, number, text],
+        };
+        let mut any_of = forms;
+        any_of.push(json!({ "type": "null" }));
+        properties.insert(p.name.clone(), json!({ "description": p.help, "anyOf": any_of }));
+    }
+    json!({ "type": "object", "required": ["selectedModel"], "properties": properties, "additionalProperties": false })
 }
 
 /// `/docs`, with a CSP that allows exactly its own style and script (by
@@ -215,8 +425,10 @@ fetch('/openapi.json').then(r=>r.json()).then(doc=>{
       if(req){const ex=Object.values(req)[0];const pre=document.createElement('pre');
         pre.textContent='Request: '+(ex.example?JSON.stringify(ex.example,null,2):Object.keys(req)[0]);d.append(pre);}
       for(const [code,r] of Object.entries(op.responses)){
+        if(code==='default')continue;
         const pre=document.createElement('pre');const c=r.content&&r.content['application/json'];
-        pre.textContent=code+' '+r.description+(c?'\n'+JSON.stringify(c.example,null,2):'');d.append(pre);}
+        const name=c&&c.schema&&c.schema.$ref?' ('+c.schema.$ref.split('/').pop()+')':'';
+        pre.textContent=code+' '+r.description+name+(c&&c.example!==undefined?'\n'+JSON.stringify(c.example,null,2):'');d.append(pre);}
       ops.append(d);
     }
   }
@@ -228,6 +440,57 @@ const DOCS_END: &str = r#"</body></html>"#;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    out.push(target.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_the_schemas_are_the_wire_types() {
+        let doc = openapi_document();
+        let mut found = vec![];
+        refs(&doc, &mut found);
+        assert!(found.len() > 30, "{found:?}");
+        for target in &found {
+            let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{target}"));
+            assert!(doc["components"]["schemas"][name].is_object(), "{target} is not in components");
+        }
+        let schemas = &doc["components"]["schemas"];
+        // The request as `TrainRequest` parses it: camelCase names, the fractions' bounds.
+        let train = &schemas["TrainRequest"]["properties"];
+        for field in ["datasetId", "targetColumn", "taskType", "modelConfig", "seed", "testFraction", "validationFraction", "pluginValidationFraction"] {
+            assert!(train[field].is_object(), "TrainRequest lacks {field}: {train}");
+        }
+        assert_eq!(train["testFraction"]["maximum"], 0.9);
+        // A job as `JobView` serialises it, and the error every route may answer.
+        assert!(schemas["JobView"]["properties"]["cancelRequested"].is_object());
+        assert!(schemas["ErrorDetail"]["required"].as_array().unwrap().contains(&json!("code")));
+        for (path, methods) in doc["paths"].as_object().unwrap() {
+            for (method, op) in methods.as_object().unwrap() {
+                assert!(op["responses"]["default"]["content"]["application/json"]["schema"]["$ref"].is_string(), "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_served_body_has_the_fields_its_schema_requires() {
+        let doc = openapi_document();
+        let schemas = &doc["components"]["schemas"];
+        let body = crate::api::wire::to_json(&ErrorBody { error: ErrorDetail { code: "not_found".into(), message: "m".into(), field: None } });
+        for field in schemas["ErrorDetail"]["required"].as_array().unwrap() {
+            assert!(body["error"][field.as_str().unwrap()].is_string(), "{field} in {body}");
+        }
+        assert_eq!(body["error"].as_object().unwrap().len(), 2, "an absent field is left out, not null: {body}");
+    }
 
     #[test]
     fn the_page_csp_names_the_hashes_of_its_only_style_and_script() {

@@ -9,7 +9,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::queue::BrokerError;
 use crate::storage::StorageError;
@@ -187,11 +186,8 @@ impl IntoResponse for ApiError {
             tracing::error!(request_id = %request_id, code = self.code.as_str(), error = %message, "server fault");
             message = format!("{message} (request id {request_id})");
         }
-        let mut error = json!({ "code": self.code.as_str(), "message": message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        (status, Json(json!({ "error": error }))).into_response()
+        let body = super::wire::ErrorBody { error: super::wire::ErrorDetail { code: self.code.as_str().to_string(), message, field: self.field } };
+        (status, Json(super::wire::to_json(&body))).into_response()
     }
 }
 

@@ -7,8 +7,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::wire::{to_json, JobAccepted, JobAcceptedBody, JobBody, JobPage, PredictRequest, PredictionBody};
 use super::{validate, ApiError, ApiResult, AppState, ErrorCode};
 use crate::data::DataError;
 use crate::jobs::{is_valid_id, new_job_id, JobQuery, JobRecord, JobStatus};
@@ -23,8 +24,8 @@ pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     let record = state.broker.submit(&job_id, spec).await?;
     COUNTERS.jobs_submitted.inc();
     tracing::info!(job_id = %job_id, plugin = %record.spec.plugin, "job queued");
-    let body = json!({ "data": { "jobId": job_id, "status": "queued", "message": "Training job queued" } });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    let body = JobAcceptedBody { data: JobAccepted { job_id, status: "queued".into(), message: "Training job queued".into() } };
+    Ok((StatusCode::ACCEPTED, Json(to_json(&body))).into_response())
 }
 
 fn no_job(id: &str) -> ApiError {
@@ -39,7 +40,7 @@ async fn find(state: &AppState, id: &str) -> ApiResult<JobRecord> {
 }
 
 pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "data": find(&state, &id).await?.to_api() })))
+    Ok(Json(to_json(&JobBody { data: find(&state, &id).await?.to_api() })))
 }
 
 #[derive(Deserialize)]
@@ -62,8 +63,8 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
     let limit = p.limit.unwrap_or(50).clamp(1, 500);
     let offset = p.offset.unwrap_or(0);
     let page = state.broker.list(&JobQuery { status, plugin: p.plugin, dataset_id: p.dataset_id, offset, limit }).await?;
-    let jobs: Vec<Value> = page.jobs.iter().map(JobRecord::to_api).collect();
-    Ok(Json(json!({ "data": jobs, "total": page.total, "limit": limit, "offset": offset })))
+    let jobs = page.jobs.iter().map(JobRecord::to_api).collect();
+    Ok(Json(to_json(&JobPage { data: jobs, total: page.total, limit, offset })))
 }
 
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -73,7 +74,8 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Ap
         CancelOutcome::Requested => ("running", "Cancellation requested; the job stops within a second"),
         CancelOutcome::AlreadyEnded(status) => return Err(ApiError::new(ErrorCode::JobFinished, format!("job {id} already ended: {}", status.as_str()))),
     };
-    Ok((StatusCode::ACCEPTED, Json(json!({ "data": { "jobId": id, "status": status, "message": message } }))).into_response())
+    let body = JobAcceptedBody { data: JobAccepted { job_id: id, status: status.into(), message: message.into() } };
+    Ok((StatusCode::ACCEPTED, Json(to_json(&body))).into_response())
 }
 
 async fn artifact_bytes(state: &AppState, id: &str) -> ApiResult<Bytes> {
@@ -97,15 +99,15 @@ pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> Api
 
 /// Body: `{"datasetId": "..."}` (an uploaded table) or `{"rows": [{"column": value, ...}, ...]}`.
 pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
-    let request: Value = serde_json::from_slice(&body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+    let request = predict_request(&body)?;
     let bytes = artifact_bytes(&state, &id).await?;
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(ApiError::internal)?;
     let plugin = state.registry.current().get(&artifact.header.plugin).cloned().ok_or_else(|| {
         ApiError::new(ErrorCode::PluginUnavailable, format!("the model needs plugin `{}`, which is not enabled on this server", artifact.header.plugin))
     })?;
-    let (table, source) = if let Some(dataset_id) = request.get("datasetId").and_then(Value::as_str) {
+    let (table, source) = if let Some(dataset_id) = &request.dataset_id {
         (datasets::load_table(&state.storage, dataset_id, state.config.limits).await.map_err(dataset_error)?, TableSource::Dataset)
-    } else if let Some(Value::Array(rows)) = request.get("rows") {
+    } else if let Some(rows) = &request.rows {
         (rows_to_table(rows).map_err(|e| ApiError::new(ErrorCode::InvalidRows, e).field("rows"))?, TableSource::Rows)
     } else {
         return Err(ApiError::new(ErrorCode::MissingField, "give `datasetId` (an uploaded table) or `rows` (a list of objects)").field("rows"));
@@ -114,7 +116,21 @@ pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, body
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| predict_error(e, source))?;
-    Ok(Json(json!({ "data": predictions })))
+    Ok(Json(to_json(&PredictionBody { data: predictions })))
+}
+
+/// The body as `wire::PredictRequest`: not JSON, not an object, or a field
+/// of the wrong type is refused, naming it.
+fn predict_request(body: &[u8]) -> ApiResult<PredictRequest> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object with `datasetId` or `rows`"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let what = if field == "rows" { "a list of objects" } else { "a string" };
+        ApiError::new(ErrorCode::InvalidField, format!("`{field}` must be {what}")).field(field)
+    })
 }
 
 /// Where the rows to predict on came from: the field a table's fault is told against.

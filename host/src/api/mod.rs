@@ -17,7 +17,8 @@ mod guard;
 mod jobs;
 mod ui;
 pub mod validate;
-mod ws;
+pub mod wire;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +29,6 @@ use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
@@ -77,7 +77,7 @@ pub fn router(state: AppState, bound: SocketAddr) -> Router {
         .merge(api.clone())
         .nest("/api", api)
         .route("/ws/{id}", get(ws::handler))
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/healthz", get(|| async { Json(wire::to_json(&wire::Health { status: "ok".into() })) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(docs::openapi))
@@ -111,21 +111,23 @@ fn cors(config: &Config) -> CorsLayer {
 
 async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
     let registry = state.registry.current();
-    let enabled: Vec<serde_json::Value> = registry
+    let enabled = registry
         .iter()
-        .map(|(name, plugin)| {
-            let mut schema = serde_json::to_value(&plugin.schema).unwrap_or_default();
-            schema["name"] = json!(name);
-            schema["limits"] = serde_json::to_value(plugin.limits).unwrap_or_default();
-            schema
+        .map(|(name, plugin)| wire::PluginView {
+            name: name.clone(),
+            version: plugin.schema.version.clone(),
+            description: plugin.schema.description.clone(),
+            tasks: plugin.schema.tasks.iter().map(|t| t.to_string()).collect(),
+            params: plugin.schema.params.clone(),
+            limits: plugin.limits,
         })
         .collect();
-    Json(json!({ "data": enabled, "unavailable": registry.failures() }))
+    Json(wire::to_json(&wire::PluginList { data: enabled, unavailable: registry.failures().clone() }))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.broker.ping().await {
-        Ok(()) => Json(json!({ "status": "ready", "plugins": state.registry.current().iter().count() })).into_response(),
+        Ok(()) => Json(wire::to_json(&wire::Ready { status: "ready".into(), plugins: state.registry.current().iter().count() })).into_response(),
         Err(e) => ApiError::new(ErrorCode::NotReady, e.to_string()).into_response(),
     }
 }

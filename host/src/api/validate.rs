@@ -3,22 +3,25 @@
 //! type is refused, naming it. Then its meaning is checked: the plugin
 //! (unknown, disabled, failed to load), the task and the parameters (by
 //! `training`'s own check, the one a worker repeats), the dataset and the
-//! target column. Each failure names the field and what to fix.
+//! target column, then the parameters the client set by the plugin's own
+//! check on the dataset's columns (`training::precheck_params`). Each failure
+//! names the field and what to fix.
 //!
 //! Owns the request's wire shape and these answers. It must not queue or
 //! store anything: it returns the `JobSpec` for the broker.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{ApiError, AppState, ErrorCode};
-use crate::contract::Task;
+use crate::contract::{Param, Task};
 use crate::data::split::{FractionError, SplitFractions};
-use crate::data::{ColumnChoices, ColumnKind, ColumnProfile};
+use crate::data::{ColumnChoices, ColumnKind, ColumnProfile, Encoding};
 use crate::jobs::JobSpec;
-use crate::runtime::{LoadedPlugin, PluginRegistry};
+use crate::runtime::{LoadedPlugin, ParamError, PluginRegistry};
 use crate::storage::datasets::{self, DatasetRecord};
 use crate::training::{self, TrainFailure};
 
@@ -26,20 +29,32 @@ const DEFAULT_SEED: u64 = 42;
 const SELECTED_MODEL: &str = "modelConfig.selectedModel";
 
 /// The body of `POST /train` and `POST /api/jobs`, as sent. Every field may
-/// be absent or null here: which are required is a question of meaning.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// be absent or null here: which are required is a question of meaning
+/// (`datasetId`, `taskType` and `modelConfig.selectedModel` always;
+/// `targetColumn` unless clustering). Its OpenAPI schema is derived from it.
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrainRequest {
+    /// From `POST /datasets`.
+    #[schema(required = true, nullable = false)]
     pub dataset_id: Option<String>,
+    /// Required for classification and regression (numeric for regression).
     pub target_column: Option<String>,
+    #[schema(required = true, nullable = false, value_type = TaskName)]
     pub task_type: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub model_config: Option<ModelConfig>,
+    /// Default 42.
+    #[schema(minimum = 0)]
     pub seed: Option<u64>,
     /// Share of rows held out for the final metrics; the plugin never sees them.
+    #[schema(minimum = 0.0, maximum = 0.9)]
     pub test_fraction: Option<f64>,
     /// The older contract's name for `testFraction`, with the same meaning.
+    #[schema(minimum = 0.0, maximum = 0.9)]
     pub validation_fraction: Option<f64>,
     /// Share of rows handed to the plugin as its validation table.
+    #[schema(minimum = 0.0, maximum = 0.9)]
     pub plugin_validation_fraction: Option<f64>,
     /// Columns the model must not learn from.
     pub exclude_columns: Option<Vec<String>>,
@@ -48,13 +63,26 @@ pub struct TrainRequest {
 }
 
 /// `modelConfig`: the plugin to train with, and its parameters.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelConfig {
+    /// A plugin of `GET /plugins`.
+    #[schema(required = true, nullable = false)]
     pub selected_model: Option<String>,
-    /// Every other key: the hyperparameters, checked against the plugin's schema.
+    /// Every other key: the hyperparameters, checked against the plugin's
+    /// schema (`GET /plugins`: type, bounds, choices).
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub params: Map<String, Value>,
+}
+
+/// The words `taskType` takes (`Task::parse`'s), for the request's schema.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TaskName {
+    Classification,
+    Regression,
+    Clustering,
 }
 
 impl TrainRequest {
@@ -66,6 +94,11 @@ impl TrainRequest {
             return Err(ApiError::new(ErrorCode::InvalidBody, message));
         }
         serde_path_to_error::deserialize(value).map_err(|e| wrong_type(&e.path().to_string()))
+    }
+
+    /// The split this request asks for, or the answer naming the field to fix.
+    pub fn fractions(&self) -> Result<SplitFractions, ApiError> {
+        fractions_of(self)
     }
 }
 
@@ -137,7 +170,7 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
         .ok_or_else(|| missing(SELECTED_MODEL, "`modelConfig.selectedModel` is required: the plugin to train with (see GET /plugins)"))?;
     let registry = state.registry.current();
     let plugin = registry.get(plugin_name).ok_or_else(|| unknown_plugin(&registry, plugin_name))?;
-    check_plugin_request(plugin, plugin_name, task, &config.params)?;
+    let params = check_plugin_request(plugin, plugin_name, task, &config.params)?;
 
     let seed = request.seed.unwrap_or(DEFAULT_SEED);
     let fractions = fractions_of(&request)?;
@@ -149,6 +182,11 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
     })?;
     let target = target_of(task, given(&request.target_column), &dataset, state.config.limits.max_classes)?;
     let columns = column_choices(&request, &dataset, target.as_deref())?;
+    // Defaults are the plugin's own and valid for every task it does: only
+    // parameters the client chose need the plugin's look.
+    if !config.params.is_empty() {
+        precheck(plugin, task, params, &dataset, target.as_deref(), &columns).await?;
+    }
 
     let mut model_config = config.params.clone();
     model_config.insert("selectedModel".into(), Value::from(plugin_name));
@@ -174,20 +212,42 @@ fn task_of(request: &TrainRequest) -> Result<Task, ApiError> {
     })
 }
 
-/// The task and the parameters, by the check training itself runs.
-fn check_plugin_request(plugin: &LoadedPlugin, plugin_name: &str, task: Task, params: &Map<String, Value>) -> Result<(), ApiError> {
+/// The task and the parameters, by the check training itself runs; the
+/// parameters validated, with defaults filled in.
+fn check_plugin_request(plugin: &LoadedPlugin, plugin_name: &str, task: Task, params: &Map<String, Value>) -> Result<Vec<Param>, ApiError> {
     match training::check_plugin_request(plugin, task, params) {
-        Ok(_) => Ok(()),
+        Ok(params) => Ok(params),
         // Named as the request named it: the registry's name, not the plugin's own.
         Err(TrainFailure::UnsupportedTask { task, supported, .. }) => {
             let message = format!("plugin `{plugin_name}` does not do {task}; it does: {supported}");
             Err(ApiError::new(ErrorCode::UnsupportedTask, message).field("taskType"))
         }
-        Err(TrainFailure::Param(e)) => {
-            let field = format!("modelConfig.{}", e.name);
-            Err(ApiError::new(ErrorCode::InvalidParameter, format!("{field}: {}", e.reason)).field(field))
-        }
+        Err(TrainFailure::Param(e)) => Err(invalid_parameter(&e)),
         Err(other) => Err(ApiError::internal(other)),
+    }
+}
+
+fn invalid_parameter(e: &ParamError) -> ApiError {
+    let field = format!("modelConfig.{}", e.name);
+    ApiError::new(ErrorCode::InvalidParameter, format!("{field}: {}", e.reason)).field(field)
+}
+
+/// The plugin's own look at the parameters, on the dataset's columns with no
+/// rows (`training::precheck_params`), on a blocking thread: it runs wasm.
+async fn precheck(
+    plugin: &Arc<LoadedPlugin>,
+    task: Task,
+    params: Vec<Param>,
+    dataset: &DatasetRecord,
+    target: Option<&str>,
+    columns: &ColumnChoices,
+) -> Result<(), ApiError> {
+    let plugin = Arc::clone(plugin);
+    let features = Encoding::features_of_profile(&dataset.columns, target, columns);
+    match tokio::task::spawn_blocking(move || training::precheck_params(&plugin, task, params, &features)).await {
+        Ok(Err(e)) => Err(invalid_parameter(&e)),
+        // A precheck that could not run decides nothing: the worker's run does.
+        Ok(Ok(())) | Err(_) => Ok(()),
     }
 }
 
@@ -358,6 +418,15 @@ mod tests {
             let error = refusal(body);
             assert_eq!((error.code, error.field), (ErrorCode::InvalidBody, None));
         }
+    }
+
+    #[test]
+    fn the_schema_names_exactly_the_tasks_the_request_takes() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(TaskName::schema()).unwrap();
+        let names: Vec<&str> = schema["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(names, ["classification", "regression", "clustering"]);
+        assert!(names.iter().all(|n| Task::parse(n).is_some_and(|t| t.as_str() == *n)));
     }
 
     #[test]

@@ -27,10 +27,21 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the stored events are re-read while nothing arrives live.
 const RESYNC_EVERY: Duration = Duration::from_secs(5);
 /// Read buffer per socket (grows for a larger frame).
-const READ_BUFFER: usize = 4 * 1024;
+pub const READ_BUFFER: usize = 4 * 1024;
 /// Largest frame and message a client may send: control frames carry at most
 /// 125 bytes, and clients send nothing else.
-const MAX_CLIENT_FRAME: usize = 4 * 1024;
+pub const MAX_CLIENT_FRAME: usize = 4 * 1024;
+/// The answer to a text or binary message from the client.
+pub const DATA_REFUSAL: (u16, &str) = (1003, "this socket only sends events; clients send nothing but ping and close");
+
+/// The limits `handler` reads client frames with, as a tungstenite config
+/// (the fuzz target reads hostile frames with exactly these).
+pub fn client_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_frame_size(Some(MAX_CLIENT_FRAME))
+        .max_message_size(Some(MAX_CLIENT_FRAME))
+}
 
 pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
     if !is_valid_id(&id) {
@@ -71,18 +82,27 @@ fn answer_to(incoming: Option<Result<Message, axum::Error>>) -> Option<End> {
     match incoming {
         None | Some(Ok(Message::Close(_))) => Some(End::ClientGone),
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-        Some(Ok(Message::Text(_) | Message::Binary(_))) => Some(End::Refused(1003, "this socket only sends events; clients send nothing but ping and close")),
+        Some(Ok(Message::Text(_) | Message::Binary(_))) => Some(End::Refused(DATA_REFUSAL.0, DATA_REFUSAL.1)),
         Some(Err(e)) => Some(read_error(e)),
     }
 }
 
 fn read_error(e: axum::Error) -> End {
+    match e.into_inner().downcast::<tungstenite::Error>() {
+        Ok(e) => refusal_of_error(&e).map_or(End::ClientGone, |(code, reason)| End::Refused(code, reason)),
+        Err(_) => End::ClientGone,
+    }
+}
+
+/// The close code and reason for a read error that is the client's fault;
+/// None when the connection just went away.
+pub fn refusal_of_error(e: &tungstenite::Error) -> Option<(u16, &'static str)> {
     use tungstenite::error::{CapacityError, Error};
-    match e.into_inner().downcast::<Error>().map(|e| *e) {
-        Ok(Error::Capacity(CapacityError::MessageTooLong { .. })) => End::Refused(1009, "frame too large: clients send nothing but ping and close"),
-        Ok(Error::Capacity(_) | Error::Protocol(_)) => End::Refused(1002, "WebSocket protocol error"),
-        Ok(Error::Utf8(_)) => End::Refused(1007, "invalid UTF-8 in a text frame"),
-        _ => End::ClientGone,
+    match e {
+        Error::Capacity(CapacityError::MessageTooLong { .. }) => Some((1009, "frame too large: clients send nothing but ping and close")),
+        Error::Capacity(_) | Error::Protocol(_) => Some((1002, "WebSocket protocol error")),
+        Error::Utf8(_) => Some((1007, "invalid UTF-8 in a text frame")),
+        _ => None,
     }
 }
 

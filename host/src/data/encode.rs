@@ -7,7 +7,7 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ingest::ColumnKind;
+use super::ingest::{ColumnKind, ColumnProfile};
 use super::roles::{ColumnChoices, ColumnRole};
 use super::DataError;
 use crate::contract::{self, Task, MISSING_CODE};
@@ -173,6 +173,23 @@ impl Encoding {
             return Err(DataError::Invalid("no usable feature column is left besides the target".into()));
         }
         Ok(Encoding { task: task.as_str().to_string(), features, target, skipped })
+    }
+
+    /// The feature columns `fit` could keep, told from a dataset's profile (no
+    /// table at hand: the API's check at submit): all but the target, the
+    /// columns the request leaves out and text not given a kind, each with the
+    /// kind the request gives it. Columns the defaults leave out (constant, a
+    /// row index, no value) are kept here, so the number of features is never
+    /// under-told to a plugin checking a count.
+    pub fn features_of_profile(columns: &[ColumnProfile], target: Option<&str>, choices: &ColumnChoices) -> Vec<(String, ColumnKind)> {
+        columns
+            .iter()
+            .filter(|c| Some(c.name.as_str()) != target.map(str::trim) && !choices.exclude_columns.contains(&c.name))
+            .filter_map(|c| match choices.column_kinds.get(&c.name) {
+                Some(kind) => Some((c.name.clone(), *kind)),
+                None => (c.kind != ColumnKind::Text).then(|| (c.name.clone(), c.kind)),
+            })
+            .collect()
     }
 
     /// Encodes the feature columns (and the target, if the table has it).

@@ -9,7 +9,7 @@ use super::{size, DataError};
 use crate::config::TableLimits;
 
 /// What a column holds, as inferred from its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnKind {
     Numeric,
@@ -20,7 +20,7 @@ pub enum ColumnKind {
     Datetime,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ColumnProfile {
     pub name: String,
     pub kind: ColumnKind,

@@ -20,7 +20,7 @@ pub const TOP_LEVELS: usize = 6;
 const LEVEL_CHARS: usize = 60;
 
 /// What the dataset page shows of one column.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ColumnStats {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
@@ -33,6 +33,7 @@ pub struct ColumnStats {
     pub histogram: Vec<u64>,
     /// The most frequent levels with their row counts, most frequent first (category columns).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub top_levels: Vec<(String, u64)>,
     /// Things worth checking before training on this column, in words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

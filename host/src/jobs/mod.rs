@@ -17,7 +17,7 @@ pub use events::{Event, EventText, StoredEvent};
 pub use lifecycle::CANCELLED_BEFORE_START;
 pub use results::{model_path, JobResults, MODEL_ROUTE};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Queued,
@@ -155,25 +155,56 @@ impl JobRecord {
     }
 
     /// The job as `GET /jobs/{id}` shows it: the older contract's names.
-    pub fn to_api(&self) -> Value {
-        serde_json::json!({
-            "jobId": self.job_id,
-            "status": self.status,
-            "progress": self.progress,
-            "datasetId": self.spec.dataset_id,
-            "targetColumn": self.spec.target_column,
-            "taskType": self.spec.task_type,
-            "modelConfig": self.spec.model_config,
-            "attempts": self.attempts,
-            "createdAt": self.created_at,
-            "startedAt": self.started_at,
-            "completedAt": self.finished_at,
-            "results": self.results,
-            "error": self.error,
-            "cancelRequested": self.cancel_requested,
-            "worker": self.worker,
-        })
+    pub fn to_api(&self) -> JobView {
+        JobView {
+            job_id: self.job_id.clone(),
+            status: self.status,
+            progress: self.progress,
+            dataset_id: self.spec.dataset_id.clone(),
+            target_column: self.spec.target_column.clone(),
+            task_type: self.spec.task_type.clone(),
+            model_config: self.spec.model_config.clone(),
+            attempts: self.attempts,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            completed_at: self.finished_at,
+            results: self.results.clone(),
+            error: self.error.clone(),
+            cancel_requested: self.cancel_requested,
+            worker: self.worker.clone(),
+        }
     }
+}
+
+/// A job as the API shows it (`GET /jobs/{id}`, `GET /jobs`), in the older
+/// contract's names; its OpenAPI schema is derived from this type.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub job_id: String,
+    pub status: JobStatus,
+    /// 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
+    pub progress: u8,
+    pub dataset_id: String,
+    /// Absent (null) for clustering.
+    pub target_column: Option<String>,
+    pub task_type: String,
+    /// The request's `modelConfig`: `selectedModel` and the parameters as given.
+    #[schema(value_type = Object)]
+    pub model_config: Map<String, Value>,
+    pub attempts: u32,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    /// Once completed: `status`, `accuracy`, `metrics`, `model_path`, `summary`
+    /// (row counts of the split, metrics, importances...), `log`.
+    #[schema(value_type = Option<Object>)]
+    pub results: Option<JobResults>,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+    pub worker: Option<String>,
 }
 
 /// How a job ended, as the worker reports it.

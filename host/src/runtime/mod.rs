@@ -233,18 +233,21 @@ impl LoadedPlugin {
         cancel: CancelToken,
         sink: Box<dyn ProgressSink>,
     ) -> (Result<contract::Trained, RunError>, CallReport) {
-        let (result, report) = self.call(cancel, sink, |store, instance| match instance {
-            Instance::V0_1(plugin) => {
-                let trained = plugin.trainhost_plugin_trainer().call_train(&mut *store, request)?;
-                Ok(trained.map(|model| contract::Trained { model, tables: Vec::new() }))
-            }
-            Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_train(store, request),
-        });
+        let (result, report) = self.call(cancel, sink, |store, instance| call_train(store, instance, request));
         let result = result.and_then(|outcome| match outcome {
             Ok(trained) => self.check_model_size(trained).and_then(|t| tables::check(t).map_err(RunError::Failed)),
             Err(err) => Err(train_error(err)),
         });
         (result, report)
+    }
+
+    /// `train` within `time_secs` instead of the plugin's own time limit: the
+    /// host's check of a request's parameters before it is queued, on a table
+    /// without rows (`training::precheck_params`), which must not hold a submit.
+    pub fn train_within(&self, request: &contract::TrainRequest, time_secs: f64) -> Result<contract::Trained, RunError> {
+        let time_secs = time_secs.min(self.limits.time_secs);
+        let (result, _) = self.call_for(time_secs, CancelToken::default(), Box::new(Discard), |store, instance| call_train(store, instance, request));
+        result?.map_err(train_error)
     }
 
     pub fn predict(&self, model: &[u8], features: &contract::Table) -> Result<contract::Predictions, RunError> {
@@ -274,8 +277,19 @@ impl LoadedPlugin {
         sink: Box<dyn ProgressSink>,
         f: impl FnOnce(&mut Store<PluginState>, &Instance) -> wasmtime::Result<R>,
     ) -> (Result<R, RunError>, CallReport) {
+        self.call_for(self.limits.time_secs, cancel, sink, f)
+    }
+
+    /// `call` with a time limit of its own.
+    fn call_for<R>(
+        &self,
+        time_secs: f64,
+        cancel: CancelToken,
+        sink: Box<dyn ProgressSink>,
+        f: impl FnOnce(&mut Store<PluginState>, &Instance) -> wasmtime::Result<R>,
+    ) -> (Result<R, RunError>, CallReport) {
         let started = Instant::now();
-        let stop = StopWhen::new(started, self.limits.time_secs, cancel);
+        let stop = StopWhen::new(started, time_secs, cancel);
         let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, stop, sink));
         store.limiter(|state| &mut state.memory);
         self.arm_interruption(&mut store);
@@ -362,6 +376,21 @@ fn backtrace(err: &wasmtime::Error) -> String {
         return String::new();
     }
     format!("\n  in {}", frames.join("\n  in "))
+}
+
+/// `train` on whichever contract version the instance speaks; 0.1.0 results carry no tables.
+fn call_train(
+    store: &mut Store<PluginState>,
+    instance: &Instance,
+    request: &contract::TrainRequest,
+) -> wasmtime::Result<Result<contract::Trained, contract::TrainError>> {
+    match instance {
+        Instance::V0_1(plugin) => {
+            let trained = plugin.trainhost_plugin_trainer().call_train(&mut *store, request)?;
+            Ok(trained.map(|model| contract::Trained { model, tables: Vec::new() }))
+        }
+        Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_train(store, request),
+    }
 }
 
 fn train_error(err: contract::TrainError) -> RunError {

@@ -10,11 +10,15 @@ use serde_json::Value;
 use crate::contract::{self, ParamKind, ParamValue};
 
 /// One parameter as JSON clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ParamSchema {
     pub name: String,
+    /// int, float, bool, choice or choice_or_number.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
+    /// A number, a boolean or a choice, by `type`.
+    #[schema(value_type = Value)]
     pub default: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
@@ -26,11 +30,12 @@ pub struct ParamSchema {
 }
 
 /// A plugin's description as JSON clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PluginSchema {
     pub name: String,
     pub version: String,
     pub description: String,
+    #[schema(value_type = Vec<String>)]
     pub tasks: Vec<&'static str>,
     pub params: Vec<ParamSchema>,
 }
@@ -147,6 +152,9 @@ pub fn validate(schema: &PluginSchema, given: &serde_json::Map<String, Value>) -
         .collect()
 }
 
+/// The largest magnitude an f64 holds with every whole number below it.
+const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
 fn default_value(p: &ParamSchema) -> ParamValue {
     match (&p.default, p.kind) {
         (Value::Bool(b), _) => ParamValue::Boolean(*b),
@@ -187,6 +195,11 @@ fn parse_value(p: &ParamSchema, v: &Value) -> Result<ParamValue, ParamError> {
                 return Err(param_error(&p.name, format!("must be a whole number, got {n}")));
             }
             check_bounds(p, n)?;
+            // Past 2^53 a JSON number is no longer one whole number (and past
+            // 2^63 `as i64` would quietly saturate): refused whatever the bounds.
+            if n.abs() > MAX_EXACT_INT {
+                return Err(param_error(&p.name, format!("{n} is too large: a whole number here is at most 2^53 in magnitude")));
+            }
             Ok(ParamValue::Int(n as i64))
         }
         "float" => {
@@ -268,6 +281,23 @@ mod tests {
         let err = validate(&schema(), &given(json!({"trees": 5}))).unwrap_err();
         assert_eq!(err.name, "trees");
         assert!(err.reason.contains("nEstimators, bootstrap, maxFeatures"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_whole_number_past_two_to_the_53_is_refused_even_without_a_bound() {
+        let info = PluginInfo {
+            name: "x".into(),
+            version: "1".into(),
+            description: String::new(),
+            tasks: vec![],
+            params: vec![ParamSpec { name: "k".into(), help: String::new(), kind: ParamKind::Int(IntSpec { default: 1, min: Some(1), max: None }) }],
+        };
+        let schema = PluginSchema::from_info(&info).unwrap();
+        assert_eq!(validate(&schema, &given(json!({"k": 9_007_199_254_740_992u64}))).unwrap()[0].value, ParamValue::Int(1 << 53));
+        for huge in [json!(18_446_744_073_709_551_615u64), json!(1e300), json!("18446744073709551616")] {
+            let err = validate(&schema, &given(json!({ "k": huge }))).unwrap_err();
+            assert!(err.reason.contains("too large"), "{huge}: {}", err.reason);
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::data::{self, ColumnProfile, DataError, TableFormat};
 
 const PREVIEW_ROWS: usize = 10;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetRecord {
     pub id: String,
@@ -31,6 +31,8 @@ pub struct DatasetRecord {
     pub size_bytes: u64,
     pub rows: usize,
     pub columns: Vec<ColumnProfile>,
+    /// The first rows (at most 10, 50 columns, 200 characters a cell), one object per row.
+    #[schema(value_type = Vec<Object>)]
     pub preview: Vec<serde_json::Map<String, serde_json::Value>>,
     pub created_at: i64,
 }
@@ -52,7 +54,7 @@ pub fn data_key(record: &DatasetRecord) -> Result<Key, StorageError> {
 }
 
 /// What a list of datasets shows of each: no column profiles, no preview.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetSummary {
     pub id: String,

@@ -170,6 +170,37 @@ pub fn check_plugin_request(
     Ok(crate::runtime::schema::validate(&plugin.schema, params)?)
 }
 
+/// How long the plugin may take to look at a request's parameters at submit.
+const PRECHECK_SECS: f64 = 1.0;
+
+/// The plugin's own check of the parameters, before a job is queued: one
+/// `train` call on a table of the dataset's feature columns (`features`, as
+/// `Encoding::features_of_profile` tells them) with no rows. The bundled
+/// plugins check their parameters before their data, so what they refuse
+/// here (a criterion of the other task, a count that must be whole, kmodes'
+/// kprototypes on a table without numbers) is what a worker would refuse at
+/// once. Only an invalid-parameter answer refuses the request; anything else
+/// (the empty table refused, a trap, the time limit) lets it through, and
+/// the run on the real rows decides.
+pub fn precheck_params(plugin: &LoadedPlugin, task: Task, params: Vec<contract::Param>, features: &[(String, data::ColumnKind)]) -> Result<(), ParamError> {
+    let empty = |kind: data::ColumnKind| match kind {
+        data::ColumnKind::Numeric | data::ColumnKind::Datetime => contract::ColumnData::Numeric(vec![]),
+        _ => contract::ColumnData::Categorical(contract::Categorical { codes: vec![], levels: vec![] }),
+    };
+    let columns = features.iter().map(|(name, kind)| contract::Column { name: name.clone(), data: empty(*kind) }).collect();
+    let target = match task {
+        Task::Classification => Some(empty(data::ColumnKind::Categorical)),
+        Task::Regression => Some(empty(data::ColumnKind::Numeric)),
+        Task::Clustering => None,
+    };
+    let train = contract::LabelledTable { features: contract::Table { rows: 0, columns }, target };
+    let request = contract::TrainRequest { task, train, validation: None, params, seed: 0 };
+    match plugin.train_within(&request, PRECHECK_SECS) {
+        Err(RunError::InvalidParameter { name, reason }) => Err(ParamError { name, reason }),
+        _ => Ok(()),
+    }
+}
+
 /// A table encoded for one target and task: the part of a run that depends
 /// only on the data, so a worker can reuse it for every job on the same
 /// dataset, target and task (datasets never change once uploaded).
@@ -369,7 +400,7 @@ fn add_external_labels(metrics: &mut Metrics, table: &DataFrame, column: &str, p
 }
 
 /// Predictions in the user's terms: class names, numbers, or cluster ids.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PredictionSet {
     pub task: String,
     pub rows: usize,
@@ -379,8 +410,11 @@ pub struct PredictionSet {
     pub classes: Option<Vec<String>>,
     /// Row-major rows × classes.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Vec<Option<f32>>>>)]
     pub probabilities: Option<Vec<Vec<f32>>>,
+    /// A value the plugin could not give (NaN) is null.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Option<f64>>>)]
     pub values: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clusters: Option<Vec<u32>>,

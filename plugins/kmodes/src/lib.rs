@@ -19,6 +19,11 @@ use engine::{Init, Settings};
 use model::Model;
 use trainhost_sdk::*;
 
+/// Upper bound of `gamma`: a categorical mismatch weighed as a squared
+/// numeric distance of 10^12 (numbers in the millions, unscaled) already
+/// silences the numeric columns; more says nothing new.
+const MAX_GAMMA: f64 = 1e12;
+
 /// Largest k × (distinct values + one per attribute) we accept: the per-cluster
 /// frequency tables take 4 bytes per cell (32 M cells = 128 MiB).
 const MAX_FREQ_CELLS: usize = 32 << 20;
@@ -58,7 +63,7 @@ pub fn info() -> PluginInfo {
                 "gamma",
                 0.0,
                 Some(0.0),
-                None,
+                Some(MAX_GAMMA),
                 "K-Prototypes weight of one categorical mismatch against squared numeric distance; \
                  0 = half the mean standard deviation of the numeric columns (the kmodes package default).",
             ),
@@ -169,19 +174,22 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     Ok(TrainedModel { model: model.to_bytes(), metrics, feature_importances: None, cluster_sizes: Some(fit.sizes()) })
 }
 
+/// The algorithm for this table. The parameter is checked before the rows,
+/// so that the host's check at submit (a table of the dataset's columns with
+/// no rows) finds a kprototypes request on a table without numbers.
 fn choose_algorithm(config: &Config, table: &Table) -> Result<Algorithm, TrainError> {
+    let any_numeric = table.columns.iter().any(|c| matches!(c.data, ColumnData::Numeric(_)));
+    if config.algorithm == Some(Algorithm::KPrototypes) && !any_numeric && !table.columns.is_empty() {
+        return Err(invalid("algorithm", "kprototypes needs a numeric column; every column is categorical, use kmodes"));
+    }
     if table.rows == 0 || table.columns.is_empty() {
         return Err(TrainError::InvalidData("the table is empty: clustering needs rows and feature columns".into()));
     }
-    let any_numeric = table.columns.iter().any(|c| matches!(c.data, ColumnData::Numeric(_)));
-    match config.algorithm {
-        Some(Algorithm::KPrototypes) if !any_numeric => {
-            Err(invalid("algorithm", "kprototypes needs a numeric column; every column is categorical, use kmodes"))
-        }
-        Some(algorithm) => Ok(algorithm),
-        None if any_numeric => Ok(Algorithm::KPrototypes),
-        None => Ok(Algorithm::KModes),
-    }
+    Ok(match config.algorithm {
+        Some(algorithm) => algorithm,
+        None if any_numeric => Algorithm::KPrototypes,
+        None => Algorithm::KModes,
+    })
 }
 
 /// The `kmodes` package's default: half the mean standard deviation of the numeric

@@ -180,3 +180,23 @@ fn bad_input_is_refused_with_a_reason() {
     wrong_kind.columns[0].data = ColumnData::Numeric(vec![0.0; 10]);
     assert!(matches!(kmodes::predict(&trained.model, &wrong_kind), Err(PredictError::InvalidData(_))));
 }
+
+/// The host checks a request's parameters at submit with a table of the
+/// dataset's columns and no rows: a kprototypes request on a table without a
+/// number must be refused there as a parameter, and an empty table otherwise
+/// as data (never a panic, never a parameter).
+#[test]
+fn an_empty_table_tells_a_parameter_fault_from_the_missing_rows() {
+    let empty = Table { rows: 0, columns: vec![categorical("colour", vec![], 3), categorical("shape", vec![], 2)] };
+    match kmodes::train(&request(empty.clone(), 1, &[("algorithm", choice("kprototypes"))]), &mut NoProgress) {
+        Err(TrainError::InvalidParameter(p)) => assert_eq!(p.name, "algorithm"),
+        other => panic!("{other:?}"),
+    }
+    for algorithm in ["auto", "kmodes"] {
+        let answer = kmodes::train(&request(empty.clone(), 1, &[("algorithm", choice(algorithm))]), &mut NoProgress);
+        assert!(matches!(answer, Err(TrainError::InvalidData(_))), "{algorithm}: {answer:?}");
+    }
+    let mixed = Table { rows: 0, columns: vec![categorical("colour", vec![], 3), Column { name: "x".into(), data: ColumnData::Numeric(vec![]) }] };
+    let answer = kmodes::train(&request(mixed, 1, &[("algorithm", choice("kprototypes"))]), &mut NoProgress);
+    assert!(matches!(answer, Err(TrainError::InvalidData(_))), "{answer:?}");
+}

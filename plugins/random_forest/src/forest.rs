@@ -21,6 +21,7 @@ pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress) -> Resu
     if data.dropped > 0 {
         progress.log(LogLevel::Warn, &format!("{} rows without a target value were left out", data.dropped));
     }
+    warn_if_no_split(&settings, data.binned.rows, progress);
     let mut holdout = match &request.validation {
         Some(v) if v.features.rows > 0 && v.target.is_some() => Some(Holdout::new(v, &data)?),
         _ => None,
@@ -28,6 +29,18 @@ pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress) -> Resu
     let mut oob = (settings.oob_score && settings.bootstrap).then(|| Scorer::new(truth_of(&data.target)));
     let grown = grow_forest(&data, &settings, request.seed, &mut oob, &mut holdout, progress)?;
     Ok(finish(&data, &settings, grown, oob, holdout))
+}
+
+/// Sample counts above the table's rows are legal (their bounds are the
+/// schema's), but they leave every tree a single leaf: the log says so.
+fn warn_if_no_split(settings: &Settings, rows: usize, progress: &mut dyn Progress) {
+    if settings.min_samples_split > rows || settings.min_samples_leaf.saturating_mul(2) > rows {
+        let message = format!(
+            "minSamplesSplit {} and minSamplesLeaf {} allow no split of {rows} rows: every tree is a single leaf (the majority class or the mean)",
+            settings.min_samples_split, settings.min_samples_leaf
+        );
+        progress.log(LogLevel::Warn, &message);
+    }
 }
 
 struct Grown {

@@ -48,20 +48,30 @@ pub struct Settings {
     pub oob_score: bool,
 }
 
+/// Upper bound of the sample-count parameters: above any table the host
+/// accepts (its default cap is 32 million cells), and within a wasm32 `usize`.
+/// A value above the table's rows is legal and makes every tree one leaf; the
+/// forest says so in its log.
+const MAX_SAMPLES_BOUND: i64 = 1_000_000_000;
+/// The smallest fraction `maxSamples` and `maxFeatures` take: both must be
+/// above 0, which a schema's inclusive bounds can only say this way (a
+/// fraction that rounds to nothing still draws one row or feature).
+const SMALLEST_FRACTION: f64 = 1e-6;
+
 pub fn schema() -> Vec<ParamSpec> {
     vec![
         schema::int("nEstimators", 100, Some(1), Some(5000), "Number of trees"),
         schema::int("maxDepth", 0, Some(0), Some(10_000), "Maximum depth of a tree; 0 grows until leaves are pure"),
-        schema::int("minSamplesSplit", 2, Some(2), None, "Fewest (distinct in-bag) samples a node needs to be split"),
-        schema::int("minSamplesLeaf", 1, Some(1), None, "Fewest (distinct in-bag) samples each child must keep"),
+        schema::int("minSamplesSplit", 2, Some(2), Some(MAX_SAMPLES_BOUND), "Fewest (distinct in-bag) samples a node needs to be split"),
+        schema::int("minSamplesLeaf", 1, Some(1), Some(MAX_SAMPLES_BOUND), "Fewest (distinct in-bag) samples each child must keep"),
         schema::choice_or_number(
             "maxFeatures",
             "auto",
             &["auto", "sqrt", "log2", "all"],
-            0.0,
+            SMALLEST_FRACTION,
             65535.0,
             "Features drawn at each split: auto (sqrt for classification, all for regression), sqrt, log2, all, \
-             a fraction (<= 1.0) or a count (> 1)",
+             a fraction (<= 1.0) or a whole count (> 1)",
         ),
         schema::choice(
             "criterion",
@@ -70,7 +80,7 @@ pub fn schema() -> Vec<ParamSpec> {
             "Split quality: gini or entropy (classification), squared_error (regression); auto picks gini / squared_error",
         ),
         schema::boolean("bootstrap", true, "Grow each tree on a bootstrap sample (drawn with replacement)"),
-        schema::float("maxSamples", 1.0, Some(0.0), Some(1.0), "Bootstrap sample size as a fraction of the training rows"),
+        schema::float("maxSamples", 1.0, Some(SMALLEST_FRACTION), Some(1.0), "Bootstrap sample size as a fraction of the training rows"),
         schema::int("maxBins", 255, Some(2), Some(255), "Quantile bins per numeric feature (and most frequent levels kept per categorical one)"),
         schema::boolean("oobScore", true, "Score each tree on the rows it did not see (out-of-bag), reported during training"),
     ]
@@ -134,5 +144,60 @@ fn max_features(params: &Params, task: Task, n_features: usize) -> Result<MaxFea
         Err(v) if v.fract() != 0.0 => Err(invalid("maxFeatures", &format!("a count above 1 must be whole, got {v}"))),
         Err(v) if v as usize > n_features => Err(invalid("maxFeatures", &format!("{v} features per split asked, but the table has only {n_features}"))),
         Err(v) => Ok(MaxFeatures::Count(v as usize)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trainhost_sdk::{Param, ParamKind, ParamValue};
+
+    /// Every parameter at its default, with `name` set to `value`.
+    fn with(name: &str, value: ParamValue) -> Vec<Param> {
+        schema()
+            .into_iter()
+            .map(|spec| {
+                let default = match &spec.kind {
+                    ParamKind::Int(s) => ParamValue::Int(s.default),
+                    ParamKind::Float(s) => ParamValue::Float(s.default),
+                    ParamKind::Boolean(b) => ParamValue::Boolean(*b),
+                    ParamKind::Choice(s) => ParamValue::Choice(s.default.clone()),
+                    ParamKind::ChoiceOrNumber(s) => ParamValue::Choice(s.default.clone()),
+                };
+                let value = if spec.name == name { value.clone() } else { default };
+                Param { name: spec.name, value }
+            })
+            .collect()
+    }
+
+    /// The schema's bounds are what `parse` takes: each end of every numeric
+    /// range is accepted (on a table wide enough for the largest feature
+    /// count), so the host's check of the bounds at submit is the whole check.
+    #[test]
+    fn both_ends_of_every_declared_range_parse() {
+        for spec in schema() {
+            let ends = match &spec.kind {
+                ParamKind::Int(s) => vec![ParamValue::Int(s.min.unwrap()), ParamValue::Int(s.max.unwrap())],
+                ParamKind::Float(s) => vec![ParamValue::Float(s.min.unwrap()), ParamValue::Float(s.max.unwrap())],
+                ParamKind::ChoiceOrNumber(s) => vec![ParamValue::Float(s.min), ParamValue::Float(s.max)],
+                _ => continue,
+            };
+            for value in ends {
+                let params = with(&spec.name, value.clone());
+                assert!(parse(&Params(&params), Task::Classification, 65_535).is_ok(), "{} = {value:?}", spec.name);
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_schema_cannot_say_is_refused_naming_the_parameter() {
+        let refused = |name: &str, value: ParamValue, task: Task| match parse(&Params(&with(name, value)), task, 7) {
+            Err(TrainError::InvalidParameter(p)) => assert_eq!(p.name, name),
+            other => panic!("{name}: {other:?}"),
+        };
+        refused("maxFeatures", ParamValue::Float(2.5), Task::Classification);
+        refused("maxFeatures", ParamValue::Float(8.0), Task::Classification);
+        refused("criterion", ParamValue::Choice("squared_error".into()), Task::Classification);
+        refused("criterion", ParamValue::Choice("entropy".into()), Task::Regression);
     }
 }

@@ -49,6 +49,11 @@ impl Guest for Component {
 
     /// Sleeps rather than spins, so a slow job holds a worker slot but not a CPU core.
     fn train(request: TrainRequest) -> Result<Trained, TrainError> {
+        // Well behaved: an empty table is refused at once (the host's check of
+        // the parameters at submit sends one), not slept through.
+        if request.train.features.rows == 0 {
+            return Err(TrainError::InvalidData("the table has no rows".into()));
+        }
         let epochs = int_param(&request, "epochs").unwrap_or(10) as u32;
         let millis = int_param(&request, "epochMillis").unwrap_or(100) as u64;
         for epoch in 1..=epochs {
