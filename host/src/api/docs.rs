@@ -23,6 +23,8 @@ pub struct RouteDoc {
     pub responses: &'static [(u16, &'static str, &'static str)],
 }
 
+const UNAUTHORIZED: &str = r#"{"error":{"code":"unauthorized","message":"sign in: send `Authorization: Bearer <token>` (see /docs)"}}"#;
+const FORBIDDEN: &str = r#"{"error":{"code":"forbidden","message":"this needs an admin"}}"#;
 const ERR: &str = r#"{"error":{"code":"invalid_parameter","message":"modelConfig.maxDepth: must be at most 50","field":"modelConfig.maxDepth"}}"#;
 
 pub const ROUTES: &[RouteDoc] = &[
@@ -111,6 +113,44 @@ pub const ROUTES: &[RouteDoc] = &[
         request: None,
         responses: &[(101, "Switching protocols", r#"{"type":"progress","seq":3,"jobId":"<uuid>","progress":50,"epoch":5,"total_epochs":10,"metrics":{"accuracy":0.85},"message":"Epoch 5/10 - accuracy: 0.8500"}"#)],
     },
+    RouteDoc {
+        method: "get",
+        path: "/me",
+        summary: "Who the caller is: name, role, quota in force and usage (with the session's CSRF value when signed in by cookie).",
+        request: None,
+        responses: &[(200, "The caller", r#"{"data":{"name":"alice","role":"member","disabled":false,"quota":{"activeJobs":4,"datasetBytes":10737418240,"uploadBytes":536870912,"jobsPerHour":100},"usage":{"activeJobs":1,"datasetBytes":13519,"jobsLastHour":3}}}"#), (401, "No or bad token", UNAUTHORIZED)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/auth/session",
+        summary: "The web UI's sign-in: a token (bearer header or body) for a session cookie (HttpOnly, SameSite=Strict). Changes made with the cookie need the returned csrf value in the X-CSRF-Token header.",
+        request: Some(r#"{"token":"th_..."}"#),
+        responses: &[(201, "Signed in; Set-Cookie: trainhost_session", r#"{"data":{"name":"alice","role":"member","csrf":"<hex>","expiresAt":1764600000000}}"#), (401, "Bad token", UNAUTHORIZED)],
+    },
+    RouteDoc { method: "delete", path: "/auth/session", summary: "Sign out: ends the cookie's session.", request: None, responses: &[(200, "Signed out", r#"{"data":{"signedOut":true}}"#)] },
+    RouteDoc {
+        method: "post",
+        path: "/admin/users",
+        summary: "Admins: create a user (role admin or member); the answer holds its first token, shown once.",
+        request: Some(r#"{"name":"alice","role":"member"}"#),
+        responses: &[(201, "Created", r#"{"data":{"name":"alice","role":"member","token":"th_..."}}"#), (403, "Not an admin", FORBIDDEN), (409, "Name taken", ERR)],
+    },
+    RouteDoc { method: "get", path: "/admin/users", summary: "Admins: every user with role, state, quota and usage.", request: None, responses: &[(200, "Users", r#"{"data":[{"name":"alice","role":"member","disabled":false}]}"#), (403, "Not an admin", FORBIDDEN)] },
+    RouteDoc {
+        method: "patch",
+        path: "/admin/users/{name}",
+        summary: "Admins: change a user's role, disabled flag or quota (activeJobs, datasetBytes, uploadBytes, jobsPerHour; absent: the config's default; 0: no limit).",
+        request: Some(r#"{"disabled":false,"quota":{"activeJobs":2}}"#),
+        responses: &[(200, "The user", r#"{"data":{"name":"alice","role":"member","disabled":false}}"#), (404, "No such user", ERR)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/admin/users/{name}/tokens",
+        summary: "Admins: issue a new token for a user (optional expiresInHours), shown once.",
+        request: Some(r#"{"expiresInHours":720}"#),
+        responses: &[(201, "A token", r#"{"data":{"name":"alice","token":"th_...","expiresAt":null}}"#), (404, "No such user", ERR)],
+    },
+    RouteDoc { method: "delete", path: "/admin/users/{name}/tokens", summary: "Admins: revoke every token (and session) of a user, on every node at once.", request: None, responses: &[(200, "Revoked", r#"{"data":{"name":"alice","revoked":2}}"#)] },
     RouteDoc { method: "get", path: "/healthz", summary: "Liveness.", request: None, responses: &[(200, "Alive", r#"{"status":"ok"}"#)] },
     RouteDoc { method: "get", path: "/readyz", summary: "Readiness: the broker answers.", request: None, responses: &[(200, "Ready", r#"{"status":"ready","plugins":1}"#), (503, "Broker unreachable", ERR)] },
     RouteDoc { method: "get", path: "/metrics", summary: "Prometheus metrics.", request: None, responses: &[(200, "text/plain exposition", "")] },
@@ -152,7 +192,9 @@ pub fn openapi_document() -> Value {
     }
     json!({
         "openapi": "3.0.3",
-        "info": { "title": "trainhost", "version": env!("CARGO_PKG_VERSION"), "description": "Training service whose algorithms are sandboxed WebAssembly plugins. Every JSON route is also served under /api. Errors: {\"error\":{\"code\",\"message\",\"field\"?}}." },
+        "info": { "title": "trainhost", "version": env!("CARGO_PKG_VERSION"), "description": "Training service whose algorithms are sandboxed WebAssembly plugins. Every JSON route is also served under /api. Errors: {\"error\":{\"code\",\"message\",\"field\"?}}. Every route but /healthz, /readyz, /docs, /openapi.json, the UI's files and POST /auth/session needs `Authorization: Bearer <token>` (or the UI's session cookie; a WebSocket also takes ?access_token=): 401 unauthorized without one, 403 forbidden for a member on /admin, 429 quota_exceeded (with quota, limit, used and, where waiting helps, Retry-After) over a quota. Another member's dataset, job or model answers as a missing one (404)." },
+        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
+        "security": [{ "bearer": [] }],
         "paths": paths,
     })
 }

@@ -183,6 +183,7 @@ mod tests {
             seed: 3,
             test_fraction: 0.2,
             plugin_validation_fraction: 0.1,
+            owner: None,
         };
         let record = lifecycle::submit("j", spec).record;
         let pairs: Vec<(String, String, String)> = serde_json::from_str(&new_record(&record)).unwrap();
