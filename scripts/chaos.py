@@ -142,6 +142,8 @@ def write_config(path, data_dir, redis_port, concurrency):
         f.write(
             f"""[server]
 bind = "127.0.0.1:0"
+[auth]
+mode = "none"
 [broker]
 redis_url = "redis://127.0.0.1:{redis_port}"
 key_prefix = "{PREFIX}"

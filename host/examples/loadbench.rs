@@ -103,6 +103,8 @@ fn server_main(args: &[String]) {
     let workspace = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let mut config = trainhost::config::Config::default();
     config.server.bind = format!("127.0.0.1:{port}");
+    // Measures event delivery, not sign-in: one trusted client, no accounts.
+    config.auth.mode = trainhost::config::AuthMode::None;
     config.storage.data_dir = data_dir.into();
     config.plugin_dir = workspace.join("build/plugins");
     config.plugins = toml::from_str::<toml::Table>(&format!(

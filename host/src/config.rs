@@ -18,6 +18,10 @@ pub struct Config {
     pub default_limits: Limits,
     /// Bounds on the tables the host itself decodes.
     pub limits: TableLimits,
+    /// Who may call the API: tokens (the default) or nobody checked.
+    pub auth: AuthConfig,
+    /// Default quotas of members (admins have none unless set per user).
+    pub quotas: QuotaConfig,
     /// Where plugins are looked for when `plugins` is empty: every `*.wasm`
     /// there (except `test_*`) is enabled with the default limits.
     pub plugin_dir: PathBuf,
@@ -151,9 +155,63 @@ impl Default for Config {
             workers: WorkersConfig::default(),
             default_limits: Limits::default(),
             limits: TableLimits::default(),
+            auth: AuthConfig::default(),
+            quotas: QuotaConfig::default(),
             plugin_dir: PathBuf::from("build/plugins"),
             plugins: vec![],
         }
+    }
+}
+
+/// `tokens`: every request names a user by a bearer token (or the web UI's
+/// session cookie). `none`: no accounts at all, as before accounts existed
+/// (for a trusted single-user machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Tokens,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// The first admin's token when no admin exists yet; empty: a random one,
+    /// printed once and written to `<data_dir>/admin-token`.
+    pub bootstrap_token: String,
+    /// A token that may read `/metrics` only (for a scraper); empty: admins only.
+    pub metrics_token: String,
+    /// How long a web UI sign-in lasts.
+    pub session_hours: f64,
+    /// Failed authentications allowed per client address and minute; more answer 429.
+    pub failed_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { mode: AuthMode::Tokens, bootstrap_token: String::new(), metrics_token: String::new(), session_hours: 12.0, failed_per_minute: 20 }
+    }
+}
+
+/// What a member may hold at once and submit; 0: no limit. Per-user values
+/// set through the admin API win.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Queued plus running jobs.
+    pub active_jobs: u64,
+    /// Datasets stored, all together, in MiB.
+    pub dataset_mib: u64,
+    /// One upload, in MiB (`server.upload_limit_mib` bounds everyone's).
+    pub upload_mib: u64,
+    /// Jobs submitted in the last hour.
+    pub jobs_per_hour: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig { active_jobs: 4, dataset_mib: 10 * 1024, upload_mib: 512, jobs_per_hour: 100 }
     }
 }
 
@@ -356,9 +414,9 @@ impl Config {
 }
 
 /// Sections read once at start: a reload reports their changes as needing a restart.
-const RESTART_ONLY: [&str; 5] = ["server", "broker", "storage", "workers", "limits"];
+const RESTART_ONLY: [&str; 7] = ["server", "broker", "storage", "workers", "limits", "auth", "quotas"];
 
-const SECTIONS: [&str; 6] = ["server", "broker", "storage", "workers", "default_limits", "limits"];
+const SECTIONS: [&str; 8] = ["server", "broker", "storage", "workers", "default_limits", "limits", "auth", "quotas"];
 
 /// `TRAINHOST_SERVER_BIND=0.0.0.0:80` sets `server.bind`; `REDIS_URL` sets
 /// `broker.redis_url`; `TRAINHOST_PLUGIN_DIR` sets `plugin_dir`. Values parse
@@ -372,7 +430,8 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         } else {
             continue;
         };
-        if key == "config" || key == "log" {
+        // Read by the command line itself (`--config`, the log filter, `users --url/--token`), not settings.
+        if matches!(key.as_str(), "config" | "log" | "token" | "url") {
             continue;
         }
         let parsed = parse_scalar(&value);
@@ -390,6 +449,9 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         };
         let value = if field == "cors_origins" || field == "allowed_hosts" {
             toml::Value::Array(value.split(',').map(|o| toml::Value::String(o.trim().into())).collect())
+        } else if field.ends_with("_token") {
+            // A secret is text, even one that happens to read as a number.
+            toml::Value::String(value)
         } else {
             parsed
         };

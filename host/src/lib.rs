@@ -9,6 +9,7 @@
 //! models), `worker` (runs claimed jobs), `api` (HTTP and WebSocket),
 //! `telemetry` (Prometheus counters), and `service` (starting and stopping it all).
 
+pub mod accounts;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -17,8 +17,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::accounts::{self, AccountStore};
 use crate::api::{self, AppState};
-use crate::config::{Config, ConfigSource};
+use crate::config::{AuthMode, Config, ConfigSource};
 use crate::jobs::{JobQuery, JobStatus};
 use crate::queue::{self, Broker, BrokerError};
 use crate::runtime::{PluginRegistry, Runtime, SharedRegistry};
@@ -27,6 +28,7 @@ use crate::worker::{Worker, WorkerSettings};
 
 struct Parts {
     broker: Arc<dyn Broker>,
+    accounts: Arc<dyn AccountStore>,
     storage: Arc<dyn storage::Storage>,
     registry: SharedRegistry,
     runtime: Arc<Runtime>,
@@ -54,9 +56,9 @@ async fn start(config: &Config) -> anyhow::Result<Parts> {
     for (name, why) in registry.failures() {
         tracing::warn!(plugin = %name, reason = %why, "plugin left out");
     }
-    let broker = queue::connect(config).await.context("connecting the broker")?;
+    let (broker, accounts) = queue::connect_with_accounts(config).await.context("connecting the broker")?;
     tokio::spawn(remove_orphans(storage.clone(), broker.clone()));
-    Ok(Parts { broker, storage, registry: SharedRegistry::new(registry), runtime, _data_dir: data_dir })
+    Ok(Parts { broker, accounts, storage, registry: SharedRegistry::new(registry), runtime, _data_dir: data_dir })
 }
 
 /// Removes orphaned dataset folders and model files, logging what went.
@@ -200,12 +202,16 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
         let worker = Worker::new(parts.broker.clone(), parts.storage.clone(), parts.registry.clone(), WorkerSettings::from_config(&config));
         Some(tokio::spawn(worker.run(shutdown.clone())))
     };
+    let sign_in = prepare_accounts(&config, parts.accounts.as_ref(), addr).await?;
     let state = AppState {
         broker: parts.broker.clone(),
         storage: parts.storage.clone(),
         registry: parts.registry.clone(),
         upload_dir: upload_dir(&config),
         config: Arc::new(config.clone()),
+        accounts: parts.accounts.clone(),
+        failed: Default::default(),
+        tls: false,
     };
     let broker_kind = if parts.broker.shared() { "redis" } else { "embedded" };
     tracing::info!(%addr, broker = broker_kind, storage = %parts.storage.describe(), "serving");
@@ -214,6 +220,9 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
         "trainhost listening on http://{addr} (broker: {broker_kind}, workers: {})",
         if api_only { "none".to_string() } else { config.worker_count().to_string() }
     );
+    if let Some(line) = sign_in {
+        println!("{line}");
+    }
     if addr.ip().is_unspecified() && config.server.allowed_hosts.is_empty() {
         tracing::warn!(%addr, "bound to every address, but only localhost names are answered: list the names clients use in server.allowed_hosts");
     }
@@ -228,6 +237,52 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
         let _ = workers.await;
     }
     Ok(())
+}
+
+/// The file the bootstrap admin's token is written to.
+pub fn admin_token_path(config: &Config) -> std::path::PathBuf {
+    config.storage.data_dir.join("admin-token")
+}
+
+/// Checks the auth settings and creates the first admin when there is none.
+/// Returns the line to print once: the URL that signs the web UI in.
+async fn prepare_accounts(config: &Config, store: &dyn AccountStore, addr: std::net::SocketAddr) -> anyhow::Result<Option<String>> {
+    if config.auth.mode == AuthMode::None {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "auth.mode = \"none\" on an address other machines can reach: anyone who reaches the port can read, change and delete everything");
+        }
+        return Ok(None);
+    }
+    let given = config.auth.bootstrap_token.trim();
+    if !given.is_empty() && given.len() < 32 {
+        anyhow::bail!("auth.bootstrap_token (TRAINHOST_AUTH_BOOTSTRAP_TOKEN) must have at least 32 characters");
+    }
+    let bootstrap = accounts::bootstrap(store, (!given.is_empty()).then_some(given)).await.context("creating the first admin")?;
+    let host = if addr.ip().is_unspecified() { std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()) } else { addr };
+    let path = admin_token_path(config);
+    match bootstrap {
+        accounts::Bootstrap::Created { token } => {
+            write_secret(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+            tracing::info!(user = accounts::BOOTSTRAP_ADMIN, file = %path.display(), "created the first admin");
+            Ok(Some(format!("admin sign-in (shown once; the token is also in {}): http://{host}/#token={token}", path.display())))
+        }
+        accounts::Bootstrap::Existing if path.exists() => Ok(Some(format!("sign in at http://{host}/ with the admin token in {}", path.display()))),
+        accounts::Bootstrap::Existing => Ok(None),
+    }
+}
+
+/// Writes a secret readable by this user only (0600 from the start).
+fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // A file that existed keeps its mode through open(): set it again.
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(format!("{secret}\n").as_bytes())
 }
 
 /// `trainhost worker`: workers only, against a shared (Redis) broker.

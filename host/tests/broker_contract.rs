@@ -25,6 +25,7 @@ fn spec(plugin: &str) -> JobSpec {
         test_fraction: 0.2,
         plugin_validation_fraction: 0.1,
         columns: Default::default(),
+        owner: None,
     }
 }
 

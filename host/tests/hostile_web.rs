@@ -71,12 +71,14 @@ async fn pages_of_other_sites_cannot_drive_the_api() {
     let ws_url = format!("{}/ws/{job_id}", url.replacen("http", "ws", 1));
     let mut request = ws_url.as_str().into_client_request().unwrap();
     request.headers_mut().insert("origin", evil.parse().unwrap());
+    request.headers_mut().insert("authorization", format!("Bearer {ADMIN_TOKEN}").parse().unwrap());
     match tokio_tungstenite::connect_async(request).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
         other => panic!("a WebSocket from another origin was not refused: {:?}", other.map(|(_, r)| r.status())),
     }
     let mut request = ws_url.as_str().into_client_request().unwrap();
     request.headers_mut().insert("origin", url.parse().unwrap());
+    request.headers_mut().insert("authorization", format!("Bearer {ADMIN_TOKEN}").parse().unwrap());
     let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("a same-origin WebSocket");
     assert_complete_sequence(&collect(socket, Duration::from_secs(60)).await, "complete");
 

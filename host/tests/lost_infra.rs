@@ -132,7 +132,7 @@ async fn a_redis_that_restarts_empty_is_noticed_and_the_jobs_it_lost_say_so() {
     assert!(message(&body).contains(LOST), "{body}");
     let (status, body) = get_json(&server.url, &format!("/jobs/{}", uuid::Uuid::new_v4())).await;
     assert!(status == 404 && !message(&body).contains("lost"), "an id never seen is just unknown: {body}");
-    let ws_url = format!("{}/ws/{job}", server.url.replacen("http", "ws", 1));
+    let ws_url = format!("{}/ws/{job}?access_token={ADMIN_TOKEN}", server.url.replacen("http", "ws", 1));
     match tokio_tungstenite::connect_async(ws_url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 404);
@@ -244,6 +244,7 @@ fn spec(dataset: &str) -> JobSpec {
         test_fraction: 0.2,
         plugin_validation_fraction: 0.1,
         columns: Default::default(),
+        owner: None,
     }
 }
 

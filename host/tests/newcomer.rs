@@ -146,11 +146,16 @@ async fn scripts_run_serves_a_job_from_upload_to_model() {
     let running = std::fs::read_link(format!("/proc/{}/exe", server.pid)).unwrap();
     assert_eq!(running, trainhost_binary().canonicalize().unwrap(), "scripts/run serves another build than the tests'");
 
-    let dataset = upload(&url, &testdata("penguins.csv")).await;
-    let job = submit(&url, &baseline_job(dataset["id"].as_str().unwrap())).await;
-    let events = collect(open_ws(&url, &job).await, Duration::from_secs(60)).await;
+    // Accounts are on: the first start prints the admin's sign-in URL (and keeps the token in the data dir).
+    let sign_in = server.wait_for_line("admin sign-in", Duration::from_secs(10));
+    let token = sign_in.split(&format!("{url}/#token=")).nth(1).unwrap_or_else(|| panic!("no sign-in URL in {sign_in:?}")).trim().to_string();
+    assert_eq!(std::fs::read_to_string(dir.path().join("data/admin-token")).unwrap().trim(), token);
+    assert_eq!(get_json(&url, "/jobs").await.0, 401, "without the printed token the API refuses");
+    let dataset = upload_as(&url, &token, &testdata("penguins.csv")).await;
+    let job = submit_as(&url, &token, &baseline_job(dataset["id"].as_str().unwrap())).await;
+    let events = collect(open_ws_as(&url, &token, &job).await, Duration::from_secs(60)).await;
     assert_complete_sequence(&events, "complete");
-    let (status, model) = get_bytes(&url, &format!("/jobs/{job}/model")).await;
+    let (status, model) = get_bytes_as(&url, &token, &format!("/jobs/{job}/model")).await;
     assert_eq!(status, 200);
     assert!(model.starts_with(b"TRAINHOST-MODEL\n"), "not a model file: {} bytes", model.len());
 }

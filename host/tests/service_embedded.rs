@@ -467,7 +467,7 @@ async fn open_stalled_ws(url: &str, job: &str) -> Socket {
     };
     assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
     let stream = socket.connect(addr).await.unwrap();
-    let request = format!("ws://{addr}/ws/{job}");
+    let request = format!("ws://{addr}/ws/{job}?access_token={ADMIN_TOKEN}");
     tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.expect("opening the WebSocket").0
 }
 

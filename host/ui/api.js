@@ -24,8 +24,26 @@ function fromBody(status, body) {
 
 const OFFLINE = 'The server could not be reached. Check that trainhost is running and try again.';
 
+// The session: the signed-in user (from GET /me) and the CSRF value every
+// change made with the session cookie must carry.
+let csrf = null;
+export const session = { user: null, auth: 'tokens' };
+
+/** A 401 anywhere: the app shows the sign-in screen, keeping the address. */
+function signedOut() {
+  csrf = null;
+  session.user = null;
+  window.dispatchEvent(new CustomEvent('trainhost:signed-out'));
+}
+
+function headers(extra) {
+  const out = { Accept: 'application/json', ...extra };
+  if (csrf) out['X-CSRF-Token'] = csrf;
+  return out;
+}
+
 export async function api(method, path, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+  const init = { method, headers: headers() };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -38,13 +56,41 @@ export async function api(method, path, body) {
   }
   let json = null;
   try { json = await res.json(); } catch { /* not JSON */ }
+  // /me and the sign-in answer 401 to someone not signed in yet: not an ended session.
+  if (res.status === 401 && !path.startsWith('/auth/') && path !== '/me') signedOut();
   if (!res.ok) throw fromBody(res.status, json);
   return json;
+}
+
+/** Who is signed in (null: nobody); remembers the session's CSRF value. */
+export async function whoAmI() {
+  try {
+    const me = (await get('/me')).data;
+    if (me.csrf) csrf = me.csrf;
+    session.user = me.name ? me : null;
+    session.auth = me.auth || 'tokens';
+    return me;
+  } catch (e) {
+    if (e.status === 401) return null;
+    throw e;
+  }
+}
+
+/** Exchanges a token for the session cookie. */
+export async function signIn(token) {
+  const data = (await api('POST', '/auth/session', { token })).data;
+  csrf = data.csrf;
+  return whoAmI();
+}
+
+export async function signOut() {
+  try { await api('DELETE', '/auth/session'); } finally { csrf = null; session.user = null; }
 }
 
 export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body ?? {});
 export const del = (path) => api('DELETE', path);
+export const patch = (path, body) => api('PATCH', path, body ?? {});
 
 /** Multipart upload with progress (fetch cannot report upload progress). */
 export function upload(file, onProgress) {
@@ -52,6 +98,7 @@ export function upload(file, onProgress) {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/datasets');
     xhr.setRequestHeader('Accept', 'application/json');
+    if (csrf) xhr.setRequestHeader('X-CSRF-Token', csrf);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); };
     xhr.onerror = () => reject(new ApiError(0, 'offline', OFFLINE));
     xhr.onabort = () => reject(new ApiError(0, 'aborted', 'The upload was stopped.'));
@@ -59,7 +106,10 @@ export function upload(file, onProgress) {
       let json = null;
       try { json = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
       if (xhr.status >= 200 && xhr.status < 300 && json) resolve(json.data);
-      else reject(fromBody(xhr.status, json));
+      else {
+        if (xhr.status === 401) signedOut();
+        reject(fromBody(xhr.status, json));
+      }
     };
     const form = new FormData();
     form.append('file', file, file.name);

@@ -20,7 +20,7 @@ const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
 const binary = process.env.E2E_TRAINHOST_BIN || path.join(targetDir, 'debug/trainhost');
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
-let server, base, browser, tmp, datasetId;
+let server, base, browser, tmp, datasetId, signInUrl, adminToken;
 const external = [];
 const serverLog = [];
 
@@ -62,20 +62,33 @@ limits = { time_secs = 900.0 }
     let out = '';
     server.stdout.on('data', (d) => {
       out += d;
+      // The first admin's sign-in link, printed once after the address (accounts are on by default).
       const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      const link = /admin sign-in[^\n]*?(http:\/\/\S+#token=(\S+))/.exec(out);
+      if (m && link) { clearTimeout(timer); signInUrl = link[1]; adminToken = link[2]; resolve(m[1]); }
     });
     server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`trainhost exited with ${code}:\n${serverLog.join('')}`)); });
   });
 }
 
-async function apiGet(p) {
-  const res = await fetch(base + p);
+/** fetch() as the admin (the API needs a token). */
+function authed(url, init = {}) {
+  return fetch(url, { ...init, headers: { ...(init.headers || {}), Authorization: `Bearer ${adminToken}` } });
+}
+
+async function apiGet(p, token = adminToken) {
+  const res = await fetch(base + p, { headers: { Authorization: `Bearer ${token}` } });
   return res.json();
 }
 
-async function newPage({ width = 1280, height = 900 } = {}) {
+/** A browser page; signed in as `token` (the admin's by default; null: not signed in). */
+async function newPage({ width = 1280, height = 900, token = adminToken } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
+  if (token) {
+    // The session cookie, as the sign-in screen gets it; the page reads its CSRF value from /me.
+    const res = await context.request.post(`${base}/auth/session`, { data: { token } });
+    assert.equal(res.status(), 201, await res.text());
+  }
   // Records each value the job's progress bar takes, to see it move.
   await context.addInitScript(() => {
     window.__progress = [];
@@ -148,7 +161,7 @@ test('the UI and its files are served by trainhost itself', async () => {
   assert.match(css.headers.get('content-type'), /text\/css/);
   const js = await fetch(`${base}/ui/job.js`);
   assert.match(js.headers.get('content-type'), /javascript/);
-  for (const bad of ['/ui/..%2FCargo.toml', '/ui/nope.js', '/ui/../Cargo.toml']) assert.equal((await fetch(base + bad)).status, 404, bad);
+  for (const bad of ['/ui/..%2FCargo.toml', '/ui/nope.js', '/ui/../Cargo.toml']) assert.equal((await authed(base + bad)).status, 404, bad);
 });
 
 test('upload penguins.csv with a progress bar and see the preview', async () => {
@@ -377,7 +390,7 @@ test('start a long job and cancel it', async () => {
 test('a refusal from the server is shown in plain words at the field it concerns', async () => {
   const form = new FormData();
   form.append('file', new Blob(['a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n']), 'tiny.csv');
-  const tiny = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const tiny = (await (await authed(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
   const page = await newPage();
   await page.goto(`${base}/#/train?dataset=${tiny.id}`);
   await page.waitForSelector('#f-target option[value="label"]', { state: 'attached' });
@@ -556,7 +569,7 @@ test('a row index is left out by default, said before training, and the user can
   const csv = 'rownames,carat,cut,price\n' + rows.map((r, i) => `${i + 1},${r.carat},${r.cut},${r.price}`).join('\n') + '\n';
   const form = new FormData();
   form.append('file', new Blob([csv]), 'sorted_prices.csv');
-  const sorted = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const sorted = (await (await authed(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
   const page = await newPage();
   await page.goto(`${base}/#/train?dataset=${sorted.id}`);
   await page.waitForSelector('#f-plugin option', { state: 'attached' });
@@ -606,8 +619,8 @@ test('a row index is left out by default, said before training, and the user can
 test('a binary job shows its baseline, per-class table, ROC and PR curves with a threshold slider', async () => {
   const form = new FormData();
   form.append('file', new Blob([fs.readFileSync(path.join(root, 'testdata/breast_cancer.csv'))]), 'breast_cancer.csv');
-  const cancer = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
-  const res = await fetch(`${base}/train`, { method: 'POST', headers: { 'content-type': 'application/json' },
+  const cancer = (await (await authed(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const res = await authed(`${base}/train`, { method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ datasetId: cancer.id, targetColumn: 'diagnosis', taskType: 'classification', modelConfig: { selectedModel: 'random_forest', nEstimators: 30 } }) });
   const jobId = (await res.json()).data.jobId;
   const page = await newPage();
@@ -644,7 +657,7 @@ test('the dataset page shows column statistics, warnings, and pages a 2,000-colu
   for (let r = 0; r < 30; r++) lines.push(names.map((_, i) => (r * 31 + i) % 97).join(',') + `,${r}`);
   const form = new FormData();
   form.append('file', new Blob([lines.join('\n') + '\n']), 'wide.csv');
-  const wide = (await (await fetch(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  const wide = (await (await authed(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
   const wpage = await newPage();
   await wpage.goto(`${base}/#/datasets/${wide.id}`);
   await wpage.waitForSelector('#column-table');
@@ -661,6 +674,71 @@ test('the dataset page shows column statistics, warnings, and pages a 2,000-colu
   assert.match(await wpage.textContent('#column-table'), /appears more than once in the file/);
   await assertFits(wpage);
   await wpage.context().close();
+});
+
+test('sign in from the start-up URL, sign out, sign in again by pasting the token', async () => {
+  const page = await newPage({ token: null });
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector('#signin-token');
+  assert.equal(await page.isVisible('#who'), false, 'nobody is shown signed in');
+  await shot(page, 'signin');
+  await page.goto(signInUrl);
+  await page.waitForSelector('#who-name');
+  await page.waitForFunction(() => /admin/.test(document.getElementById('who-name').textContent));
+  assert.ok(!page.url().includes('token='), `the token stays in the address: ${page.url()}`);
+  await page.waitForSelector('h1:text("Datasets")');
+  assert.equal(await page.isVisible('#nav-admin'), true, 'an admin sees the users page');
+  await page.click('#sign-out');
+  await page.waitForSelector('#signin-token');
+  await page.reload();
+  await page.waitForSelector('#signin-token');
+  await page.fill('#signin-token', 'th_not_a_token');
+  await page.click('#signin-submit');
+  await page.waitForSelector('#signin-error .error-box');
+  await page.fill('#signin-token', adminToken);
+  await page.click('#signin-submit');
+  await page.waitForSelector('#who-name');
+  await page.waitForSelector('h1:text("Datasets")');
+  await page.context().close();
+});
+
+test('the admin page creates a member whose view shows none of the admin\'s jobs; revoking signs them out', async () => {
+  const admin = await newPage();
+  await admin.goto(`${base}/#/admin`);
+  await admin.waitForSelector('#user-name');
+  await admin.fill('#user-name', 'mia');
+  await admin.click('#add-user');
+  await admin.waitForSelector('#new-token-value');
+  const token = (await admin.textContent('#new-token-value')).trim();
+  await admin.waitForSelector('tr[data-user="mia"]');
+  await shot(admin, 'admin-users');
+  assert.ok((await apiGet('/jobs')).total > 0, 'the admin has jobs by now');
+
+  const member = await newPage({ token });
+  await member.goto(`${base}/#/jobs`);
+  await member.waitForFunction(() => /No job yet/.test(document.getElementById('jobs-list')?.textContent || ''));
+  assert.equal(await member.$$eval('#jobs-table tbody tr', (rows) => rows.length).catch(() => 0), 0);
+  assert.match(await member.textContent('#who-name'), /mia \(member\)/);
+  assert.equal(await member.isVisible('#nav-admin'), false, 'a member has no users page');
+  await member.goto(`${base}/#/datasets`);
+  await member.waitForSelector('h1:text("Datasets")');
+  assert.deepEqual((await apiGet('/datasets', token)).data, [], 'none of the admin\'s datasets');
+
+  // Revoking the member's tokens ends their session: the next request returns to sign-in, on the same screen.
+  await admin.click('tr[data-user="mia"] [data-action="revoke"]');
+  await admin.waitForFunction(() => /Revoked/.test(document.getElementById('toast')?.textContent || ''));
+  await member.click('a[data-nav="jobs"]');
+  await member.waitForSelector('#signin-token');
+  assert.match(member.url(), /#\/jobs/);
+  await admin.click('tr[data-user="mia"] [data-action="token"]');
+  await admin.waitForSelector('#new-token-value');
+  const fresh = (await admin.textContent('#new-token-value')).trim();
+  assert.notEqual(fresh, token);
+  await member.fill('#signin-token', fresh);
+  await member.click('#signin-submit');
+  await member.waitForSelector('h1:text("Jobs")');
+  await admin.context().close();
+  await member.context().close();
 });
 
 test('no request left the server (no CDN)', () => {

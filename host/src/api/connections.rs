@@ -59,9 +59,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
             _ = stop.wait_for(|s| *s) => break,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, slot, app.clone(), limits, shutdown.clone()));
+                tokio::spawn(serve_connection(stream, peer, slot, app.clone(), limits, shutdown.clone()));
             }
             // Out of file descriptors and the like: wait rather than spin.
             Err(e) if !is_per_connection(&e) => {
@@ -82,13 +82,22 @@ fn is_per_connection(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-async fn serve_connection(stream: TcpStream, slot: OwnedSemaphorePermit, app: Router, limits: ConnectionLimits, mut shutdown: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    slot: OwnedSemaphorePermit,
+    app: Router,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), _slot: slot });
     let watched = activity.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_flight = InFlight::start(watched.clone());
-        let request = request.map(|body| axum::body::Body::new(WatchedBody { inner: body, activity: watched.clone(), waiting: false }));
+        let mut request = request.map(|body| axum::body::Body::new(WatchedBody { inner: body, activity: watched.clone(), waiting: false }));
+        // The client's address, for the limit on failed sign-ins (api::auth).
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         let app = app.clone();
         async move {
             let response = app.oneshot(request).await;

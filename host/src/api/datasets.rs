@@ -6,17 +6,74 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::wire::{to_json, DatasetBody, DatasetListBody, Deleted, DeletedBody};
+use super::auth::{audit, Caller};
+use super::wire::{to_json, DatasetBody, Deleted, DeletedBody};
 use super::{ApiError, ApiResult, AppState, ErrorCode};
+use crate::accounts::QuotaHit;
 use crate::data::DataError;
-use crate::storage::datasets::{self, DatasetError};
+use crate::storage::datasets::{self, DatasetError, DatasetRecord};
 use crate::telemetry::COUNTERS;
 
-pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiResult<Response> {
-    let limit = state.config.server.upload_limit_mib.saturating_mul(1 << 20);
+/// The dataset `id` as `caller` may see it: another member's dataset answers
+/// exactly as a missing one does.
+pub(super) async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<DatasetRecord> {
+    let no_dataset = || ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`"));
+    let record = datasets::get(&state.storage, id).await?.ok_or_else(no_dataset)?;
+    if !caller.may_see(record.owner.as_deref()) {
+        audit(caller.name(), "read_dataset", id, "denied: not the owner (answered as missing)");
+        return Err(no_dataset());
+    }
+    Ok(record)
+}
+
+/// The upload size the caller may send: the server's limit, or their quota if smaller.
+fn upload_limit(state: &AppState, caller: &Caller) -> (u64, Option<u64>) {
+    let server = state.config.server.upload_limit_mib.saturating_mul(1 << 20);
+    let quota = caller.user.as_ref().map(|u| u.quota(&state.config.quotas).upload_bytes).filter(|q| *q > 0 && *q < server);
+    (quota.unwrap_or(server), quota)
+}
+
+fn too_large(state: &AppState, caller: &Caller, quota: Option<u64>, size: u64) -> ApiError {
+    match quota {
+        Some(limit) => {
+            let hit = QuotaHit { quota: "upload_bytes", limit, used: size, retry_after_secs: None };
+            audit(caller.name(), "upload", "dataset", "quota_exceeded: upload_bytes");
+            ApiError::quota(&hit).field("file")
+        }
+        None => ApiError::new(ErrorCode::UploadTooLarge, format!("the file is larger than the upload limit of {} MiB", state.config.server.upload_limit_mib))
+            .field("file"),
+    }
+}
+
+/// Stores the streamed file as dataset `id`, its bytes counted against the
+/// caller's quota first (and given back if it is refused).
+async fn store(state: &AppState, caller: &Caller, id: &str, file_name: &str, tmp: &std::path::Path, size: u64) -> ApiResult<DatasetRecord> {
+    if let Some(user) = &caller.user {
+        let limit = user.quota(&state.config.quotas).dataset_bytes;
+        if let Some(hit) = state.accounts.reserve_bytes(&user.name, id, size, limit).await? {
+            audit(Some(&user.name), "upload", id, "quota_exceeded: dataset_bytes");
+            return Err(ApiError::quota(&hit).field("file"));
+        }
+    }
+    match datasets::ingest(&state.storage, id, file_name, tmp, size, state.config.limits, caller.name()).await {
+        Ok(record) => Ok(record),
+        Err(e) => {
+            if let Some(user) = caller.name() {
+                let _ = state.accounts.release_bytes(user, id).await;
+            }
+            Err(match e {
+                DatasetError::Data(e) => table_error(file_name, &e).field("file"),
+                DatasetError::Storage(e) => e.into(),
+            })
+        }
+    }
+}
+
+pub async fn upload(State(state): State<AppState>, caller: Caller, mut multipart: Multipart) -> ApiResult<Response> {
+    let (limit, quota) = upload_limit(&state, &caller);
     let bad_multipart = |e: axum::extract::multipart::MultipartError| ApiError::new(ErrorCode::InvalidUpload, format!("cannot read the upload: {e}"));
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         let Some(file_name) = field.file_name().map(str::to_string) else { continue };
@@ -33,11 +90,7 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
             while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
                 size += chunk.len() as u64;
                 if size > limit {
-                    return Err(ApiError::new(
-                        ErrorCode::UploadTooLarge,
-                        format!("the file is larger than the upload limit of {} MiB", state.config.server.upload_limit_mib),
-                    )
-                    .field("file"));
+                    return Err(too_large(&state, &caller, quota, size));
                 }
                 out.write_all(&chunk).await.map_err(ApiError::internal)?;
             }
@@ -50,14 +103,11 @@ pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> 
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
-        let record = match datasets::ingest(&state.storage, &id, &file_name, &tmp, size, state.config.limits).await {
+        let record = match store(&state, &caller, &id, &file_name, &tmp, size).await {
             Ok(record) => record,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(match e {
-                    DatasetError::Data(e) => table_error(&file_name, &e).field("file"),
-                    DatasetError::Storage(e) => e.into(),
-                });
+                return Err(e);
             }
         };
         COUNTERS.datasets_uploaded.inc();
@@ -73,19 +123,43 @@ fn table_error(file_name: &str, e: &DataError) -> ApiError {
 }
 
 /// Summaries only: `columns` is a count here; `GET /datasets/{id}` has the profiles and the preview.
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&DatasetListBody { data: datasets::list(&state.storage).await? })))
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let summaries: Vec<Value> = datasets::list(&state.storage)
+        .await?
+        .iter()
+        .filter(|r| caller.may_see(r.owner.as_deref()))
+        .map(|r| {
+            let mut summary =
+                json!({ "id": r.id, "name": r.name, "format": r.format, "sizeBytes": r.size_bytes, "rows": r.rows, "columns": r.column_count, "createdAt": r.created_at });
+            if caller.shows_owner() {
+                summary["owner"] = json!(r.owner);
+            }
+            summary
+        })
+        .collect();
+    Ok(Json(json!({ "data": summaries })))
 }
 
-pub async fn get_dataset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let record = datasets::get(&state.storage, &id).await?.ok_or_else(|| ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")))?;
-    Ok(Json(to_json(&DatasetBody { data: record })))
+pub async fn get_dataset(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let record = visible(&state, &caller, &id).await?;
+    let mut data = json!(record);
+    if !caller.shows_owner() {
+        if let Some(object) = data.as_object_mut() {
+            object.remove("owner");
+        }
+    }
+    Ok(Json(json!({ "data": data })))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let record = visible(&state, &caller, &id).await?;
     if !datasets::delete(&state.storage, &id).await? {
         return Err(ApiError::new(ErrorCode::DatasetNotFound, format!("no dataset `{id}`")));
     }
+    if let Some(owner) = &record.owner {
+        state.accounts.release_bytes(owner, &id).await?;
+    }
+    audit(caller.name(), "dataset_deleted", &id, "ok");
     // Deleted first, so that a worker stopping one of its jobs finds it gone and says so.
     let (cancelled, requested) = crate::queue::cancel_jobs_of_dataset(state.broker.as_ref(), &id).await?;
     if cancelled + requested > 0 {

@@ -51,6 +51,9 @@ pub enum Body {
     Page,
     /// Any JSON (this document).
     AnyJson,
+    /// JSON described by its example only: the account routes, whose
+    /// handlers build their answers with `json!` (no wire type to derive a schema from yet).
+    Example(&'static str),
     /// Nothing (a WebSocket upgrade).
     Nothing,
 }
@@ -245,6 +248,44 @@ pub const ROUTES: &[RouteDoc] = &[
         params: UPGRADE,
         responses: &[(101, "Switching protocols", Body::Nothing), (400, "Not a WebSocket upgrade", ERROR), (404, "No such job", ERROR)],
     },
+    RouteDoc {
+        method: "get",
+        path: "/me",
+        summary: "Who the caller is: name, role, quota in force and usage (with the session's CSRF value when signed in by cookie).",
+        request: None, params: &[],
+        responses: &[(200, "The caller", Body::Example(r#"{"data":{"name":"alice","role":"member","disabled":false,"quota":{"activeJobs":4,"datasetBytes":10737418240,"uploadBytes":536870912,"jobsPerHour":100},"usage":{"activeJobs":1,"datasetBytes":13519,"jobsLastHour":3}}}"#)), (401, "No or bad token", ERROR)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/auth/session",
+        summary: "The web UI's sign-in: a token (bearer header or body) for a session cookie (HttpOnly, SameSite=Strict). Changes made with the cookie need the returned csrf value in the X-CSRF-Token header.",
+        request: Some(Body::Example(r#"{"token":"th_..."}"#)), params: &[],
+        responses: &[(201, "Signed in; Set-Cookie: trainhost_session", Body::Example(r#"{"data":{"name":"alice","role":"member","csrf":"<hex>","expiresAt":1764600000000}}"#)), (401, "Bad token", ERROR)],
+    },
+    RouteDoc { method: "delete", path: "/auth/session", summary: "Sign out: ends the cookie's session.", request: None, params: &[], responses: &[(200, "Signed out", Body::Example(r#"{"data":{"signedOut":true}}"#))] },
+    RouteDoc {
+        method: "post",
+        path: "/admin/users",
+        summary: "Admins: create a user (role admin or member); the answer holds its first token, shown once.",
+        request: Some(Body::Example(r#"{"name":"alice","role":"member"}"#)), params: &[],
+        responses: &[(201, "Created", Body::Example(r#"{"data":{"name":"alice","role":"member","token":"th_..."}}"#)), (403, "Not an admin", ERROR), (409, "Name taken", ERROR)],
+    },
+    RouteDoc { method: "get", path: "/admin/users", summary: "Admins: every user with role, state, quota and usage.", request: None, params: &[], responses: &[(200, "Users", Body::Example(r#"{"data":[{"name":"alice","role":"member","disabled":false}]}"#)), (403, "Not an admin", ERROR)] },
+    RouteDoc {
+        method: "patch",
+        path: "/admin/users/{name}",
+        summary: "Admins: change a user's role, disabled flag or quota (activeJobs, datasetBytes, uploadBytes, jobsPerHour; absent: the config's default; 0: no limit).",
+        request: Some(Body::Example(r#"{"disabled":false,"quota":{"activeJobs":2}}"#)), params: &[],
+        responses: &[(200, "The user", Body::Example(r#"{"data":{"name":"alice","role":"member","disabled":false}}"#)), (404, "No such user", ERROR)],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/admin/users/{name}/tokens",
+        summary: "Admins: issue a new token for a user (optional expiresInHours), shown once.",
+        request: Some(Body::Example(r#"{"expiresInHours":720}"#)), params: &[],
+        responses: &[(201, "A token", Body::Example(r#"{"data":{"name":"alice","token":"th_...","expiresAt":null}}"#)), (404, "No such user", ERROR)],
+    },
+    RouteDoc { method: "delete", path: "/admin/users/{name}/tokens", summary: "Admins: revoke every token (and session) of a user, on every node at once.", request: None, params: &[], responses: &[(200, "Revoked", Body::Example(r#"{"data":{"name":"alice","revoked":2}}"#))] },
     RouteDoc { method: "get", path: "/healthz", summary: "Liveness.", request: None, params: &[], responses: &[(200, "Alive", Body::Json(schema_of::<Health>, r#"{"status":"ok"}"#))] },
     RouteDoc {
         method: "get",
@@ -277,6 +318,13 @@ fn content(body: &Body, schemas: &mut Schemas) -> Option<Value> {
         Body::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
         Body::Page => json!({ "text/html": { "schema": { "type": "string" } } }),
         Body::AnyJson => json!({ "application/json": { "schema": { "type": "object" } } }),
+        Body::Example(example) => {
+            let mut media = json!({ "schema": { "type": "object" } });
+            if let Ok(example) = serde_json::from_str::<Value>(example) {
+                media["example"] = example;
+            }
+            json!({ "application/json": media })
+        }
         Body::Nothing => return None,
     })
 }
@@ -325,7 +373,9 @@ pub fn openapi_document() -> Value {
     let components: Map<String, Value> = schemas.into_iter().map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null))).collect();
     json!({
         "openapi": "3.1.0",
-        "info": { "title": "trainhost", "version": env!("CARGO_PKG_VERSION"), "description": "Training service whose algorithms are sandboxed WebAssembly plugins. Every JSON route is also served under /api. Errors: {\"error\":{\"code\",\"message\",\"field\"?}}." },
+        "info": { "title": "trainhost", "version": env!("CARGO_PKG_VERSION"), "description": "Training service whose algorithms are sandboxed WebAssembly plugins. Every JSON route is also served under /api. Errors: {\"error\":{\"code\",\"message\",\"field\"?}}. Every route but /healthz, /readyz, /docs, /openapi.json, the UI's files and POST /auth/session needs `Authorization: Bearer <token>` (or the UI's session cookie; a WebSocket also takes ?access_token=): 401 unauthorized without one, 403 forbidden for a member on /admin, 429 quota_exceeded (with quota, limit, used and, where waiting helps, Retry-After) over a quota. Another member's dataset, job or model answers as a missing one (404)." },
+        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
+        "security": [{ "bearer": [] }],
         "paths": paths,
         "components": { "schemas": components },
     })

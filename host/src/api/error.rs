@@ -9,6 +9,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::json;
 
 use crate::queue::BrokerError;
 use crate::storage::StorageError;
@@ -67,6 +68,16 @@ pub enum ErrorCode {
     ForbiddenOrigin,
     /// A `Host` outside `server.allowed_hosts` (DNS rebinding).
     InvalidHost,
+    /// No token, or one that is unknown, expired or revoked, or of a disabled user.
+    Unauthorized,
+    /// A member on an admin route; a cookie-carried change without the CSRF header.
+    Forbidden,
+    /// Over one of the caller's quotas (the answer names it, its limit and use).
+    QuotaExceeded,
+    /// Too many failed authentications from one address.
+    RateLimited,
+    UserNotFound,
+    UserExists,
 }
 
 impl ErrorCode {
@@ -110,6 +121,12 @@ impl ErrorCode {
             UnsupportedMediaType => "unsupported_media_type",
             ForbiddenOrigin => "forbidden_origin",
             InvalidHost => "invalid_host",
+            Unauthorized => "unauthorized",
+            Forbidden => "forbidden",
+            QuotaExceeded => "quota_exceeded",
+            RateLimited => "rate_limited",
+            UserNotFound => "user_not_found",
+            UserExists => "user_exists",
         }
     }
 
@@ -120,12 +137,14 @@ impl ErrorCode {
             UnsupportedFormat | UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             UploadTooLarge | BodyTooLarge | TableTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ForbiddenOrigin | Forbidden => StatusCode::FORBIDDEN,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            QuotaExceeded | RateLimited => StatusCode::TOO_MANY_REQUESTS,
             InvalidHost => StatusCode::MISDIRECTED_REQUEST,
             InvalidNumber | InvalidTable | InvalidTask | UnsupportedTask | InvalidParameter | UnknownPlugin | PluginDisabled | PluginUnavailable
             | UnknownColumn | InvalidTarget | InvalidColumns | InvalidRows | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
-            JobNotFound | DatasetNotFound | ModelNotFound | NotFound => StatusCode::NOT_FOUND,
-            Conflict | JobFinished | ModelNotReady => StatusCode::CONFLICT,
+            JobNotFound | DatasetNotFound | ModelNotFound | NotFound | UserNotFound => StatusCode::NOT_FOUND,
+            Conflict | JobFinished | ModelNotReady | UserExists => StatusCode::CONFLICT,
             BrokerUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -138,11 +157,26 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// More members of the `error` object (a quota's name, limit and use).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Seconds for a `Retry-After` header, where waiting helps.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), field: None }
+        ApiError { code, message: message.into(), field: None, details: None, retry_after: None }
+    }
+
+    /// Over `hit`'s quota: 429 naming it, its limit and use, with `Retry-After` when waiting helps.
+    pub fn quota(hit: &crate::accounts::QuotaHit) -> ApiError {
+        let wait = hit.retry_after_secs.map(|s| format!("; try again in {s} s")).unwrap_or_default();
+        let message = format!("quota `{}` exceeded: the limit is {} and {} is in use{wait}", hit.quota, hit.limit, hit.used);
+        let mut details = serde_json::Map::new();
+        details.insert("quota".into(), json!(hit.quota));
+        details.insert("limit".into(), json!(hit.limit));
+        details.insert("used".into(), json!(hit.used));
+        ApiError { details: Some(details), retry_after: hit.retry_after_secs, ..ApiError::new(ErrorCode::QuotaExceeded, message) }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> ApiError {
@@ -171,6 +205,17 @@ impl From<BrokerError> for ApiError {
     }
 }
 
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match e {
+            AccountError::Exists(name) => ApiError::new(ErrorCode::UserExists, format!("user `{name}` already exists")).field("name"),
+            AccountError::NoUser(name) => ApiError::new(ErrorCode::UserNotFound, format!("no user `{name}`")),
+            AccountError::Broker(e) => e.into(),
+        }
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         ApiError::internal(e)
@@ -187,7 +232,19 @@ impl IntoResponse for ApiError {
             message = format!("{message} (request id {request_id})");
         }
         let body = super::wire::ErrorBody { error: super::wire::ErrorDetail { code: self.code.as_str().to_string(), message, field: self.field } };
-        (status, Json(super::wire::to_json(&body))).into_response()
+        let mut body = super::wire::to_json(&body);
+        // Figures a refusal names besides its message (a quota's limit and use).
+        for (key, value) in self.details.into_iter().flatten() {
+            body["error"][key] = value;
+        }
+        let mut response = (status, Json(body)).into_response();
+        if self.code == ErrorCode::Unauthorized {
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer realm=\"trainhost\""));
+        }
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -7,40 +7,78 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::wire::{to_json, JobAccepted, JobAcceptedBody, JobBody, JobPage, PredictRequest, PredictionBody};
+use super::auth::{audit, Caller};
+use super::wire::{to_json, JobAccepted, JobAcceptedBody, PredictRequest, PredictionBody};
 use super::{validate, ApiError, ApiResult, AppState, ErrorCode};
+use crate::accounts::User;
 use crate::data::DataError;
-use crate::jobs::{is_valid_id, new_job_id, JobQuery, JobRecord, JobStatus};
+use crate::jobs::{is_valid_id, new_job_id, JobQuery, JobRecord, JobSpec, JobStatus};
 use crate::queue::CancelOutcome;
 use crate::storage::datasets::{self, LoadError};
 use crate::telemetry::COUNTERS;
 use crate::training::{ModelArtifact, PredictFailure};
 
-pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
-    let spec = validate::train_request(&state, &body).await?;
+pub async fn submit(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Response> {
+    let mut spec = validate::train_request(&state, &caller, &body).await?;
+    spec.owner = caller.name().map(str::to_string);
     let job_id = new_job_id();
-    let record = state.broker.submit(&job_id, spec).await?;
+    let record = match &caller.user {
+        None => state.broker.submit(&job_id, spec).await?,
+        Some(user) => submit_within_quota(&state, user, &job_id, spec).await?,
+    };
     COUNTERS.jobs_submitted.inc();
     tracing::info!(job_id = %job_id, plugin = %record.spec.plugin, "job queued");
     let body = JobAcceptedBody { data: JobAccepted { job_id, status: "queued".into(), message: "Training job queued".into() } };
     Ok((StatusCode::ACCEPTED, Json(to_json(&body))).into_response())
 }
 
+/// Takes a quota slot for the job (atomically, on either broker), then
+/// submits it; the slot is given back if the submit fails.
+async fn submit_within_quota(state: &AppState, user: &User, job_id: &str, spec: JobSpec) -> ApiResult<JobRecord> {
+    if let Some(hit) = state.accounts.reserve_job(&user.name, job_id, &user.quota(&state.config.quotas)).await? {
+        audit(Some(&user.name), "submit", job_id, &format!("quota_exceeded: {}", hit.quota));
+        return Err(ApiError::quota(&hit));
+    }
+    match state.broker.submit(job_id, spec).await {
+        Ok(record) => Ok(record),
+        Err(e) => {
+            let _ = state.accounts.release_job(&user.name, job_id).await;
+            Err(e.into())
+        }
+    }
+}
+
 fn no_job(id: &str) -> ApiError {
     ApiError::new(ErrorCode::JobNotFound, format!("no job `{id}`"))
 }
 
-async fn find(state: &AppState, id: &str) -> ApiResult<JobRecord> {
+/// The job `id` as `caller` may see it: another member's job answers
+/// exactly as a missing one does.
+pub(super) async fn find(state: &AppState, caller: &Caller, id: &str) -> ApiResult<JobRecord> {
     if !is_valid_id(id) {
         return Err(no_job(id));
     }
-    state.broker.get(id).await?.ok_or_else(|| no_job(id))
+    let job = state.broker.get(id).await?.ok_or_else(|| no_job(id))?;
+    if !caller.may_see(job.spec.owner.as_deref()) {
+        audit(caller.name(), "read_job", id, "denied: not the owner (answered as missing)");
+        return Err(no_job(id));
+    }
+    Ok(job)
 }
 
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&JobBody { data: find(&state, &id).await?.to_api() })))
+/// The job as the caller is shown it: with its owner for an admin.
+fn job_json(caller: &Caller, job: &JobRecord) -> Value {
+    let mut value = to_json(&job.to_api());
+    if caller.shows_owner() {
+        value["owner"] = json!(job.spec.owner);
+    }
+    value
+}
+
+pub async fn get_job(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "data": job_json(&caller, &find(&state, &caller, &id).await?) })))
 }
 
 #[derive(Deserialize)]
@@ -53,7 +91,7 @@ pub struct ListParams {
     offset: Option<usize>,
 }
 
-pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller, Query(p): Query<ListParams>) -> ApiResult<Json<Value>> {
     let status = match p.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
@@ -62,13 +100,14 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
     };
     let limit = p.limit.unwrap_or(50).clamp(1, 500);
     let offset = p.offset.unwrap_or(0);
-    let page = state.broker.list(&JobQuery { status, plugin: p.plugin, dataset_id: p.dataset_id, offset, limit }).await?;
-    let jobs = page.jobs.iter().map(JobRecord::to_api).collect();
-    Ok(Json(to_json(&JobPage { data: jobs, total: page.total, limit, offset })))
+    let query = JobQuery { status, plugin: p.plugin, dataset_id: p.dataset_id, owner: caller.owner_filter(), offset, limit };
+    let page = state.broker.list(&query).await?;
+    let jobs: Vec<Value> = page.jobs.iter().map(|job| job_json(&caller, job)).collect();
+    Ok(Json(json!({ "data": jobs, "total": page.total, "limit": limit, "offset": offset })))
 }
 
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    find(&state, &id).await?;
+pub async fn cancel(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    find(&state, &caller, &id).await?;
     let (status, message) = match state.broker.cancel(&id).await? {
         CancelOutcome::Cancelled => ("cancelled", "The job was cancelled before it started"),
         CancelOutcome::Requested => ("running", "Cancellation requested; the job stops within a second"),
@@ -78,8 +117,8 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     Ok((StatusCode::ACCEPTED, Json(to_json(&body))).into_response())
 }
 
-async fn artifact_bytes(state: &AppState, id: &str) -> ApiResult<Bytes> {
-    let job = find(state, id).await?;
+async fn artifact_bytes(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Bytes> {
+    let job = find(state, caller, id).await?;
     if job.status != JobStatus::Completed {
         let message = format!("job {id} is {}; a model exists once it has completed", job.status.as_str());
         return Err(ApiError::new(ErrorCode::ModelNotReady, message));
@@ -91,21 +130,22 @@ async fn artifact_bytes(state: &AppState, id: &str) -> ApiResult<Bytes> {
         .ok_or_else(|| ApiError::new(ErrorCode::ModelNotFound, format!("the model of job {id} is no longer stored")))
 }
 
-pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let bytes = artifact_bytes(&state, &id).await?;
+pub async fn model(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let bytes = artifact_bytes(&state, &caller, &id).await?;
     let disposition = format!("attachment; filename=\"{id}.trainhost\"");
     Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
 }
 
 /// Body: `{"datasetId": "..."}` (an uploaded table) or `{"rows": [{"column": value, ...}, ...]}`.
-pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn predict(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let request = predict_request(&body)?;
-    let bytes = artifact_bytes(&state, &id).await?;
+    let bytes = artifact_bytes(&state, &caller, &id).await?;
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(ApiError::internal)?;
     let plugin = state.registry.current().get(&artifact.header.plugin).cloned().ok_or_else(|| {
         ApiError::new(ErrorCode::PluginUnavailable, format!("the model needs plugin `{}`, which is not enabled on this server", artifact.header.plugin))
     })?;
     let (table, source) = if let Some(dataset_id) = &request.dataset_id {
+        super::datasets::visible(&state, &caller, dataset_id).await.map_err(|e| e.field("datasetId"))?;
         (datasets::load_table(&state.storage, dataset_id, state.config.limits).await.map_err(dataset_error)?, TableSource::Dataset)
     } else if let Some(rows) = &request.rows {
         (rows_to_table(rows).map_err(|e| ApiError::new(ErrorCode::InvalidRows, e).field("rows"))?, TableSource::Rows)

@@ -9,6 +9,8 @@
 //! origins, content types, headers, framework errors) and `connections`
 //! (connection cap and timeouts).
 
+mod accounts;
+pub mod auth;
 pub mod connections;
 mod datasets;
 pub mod docs;
@@ -27,10 +29,11 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post, MethodRouter};
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::accounts::AccountStore;
 use crate::config::Config;
 use crate::queue::Broker;
 use crate::runtime::SharedRegistry;
@@ -49,6 +52,99 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Where uploads are streamed before they are profiled and stored.
     pub upload_dir: PathBuf,
+    /// Users, tokens and quota bookkeeping (kept where the broker keeps jobs).
+    pub accounts: Arc<dyn AccountStore>,
+    /// Failed authentications per client address.
+    pub failed: auth::Failed,
+    /// Whether the server speaks TLS (session cookies are then `Secure`).
+    pub tls: bool,
+}
+
+/// A route of the application: its path and methods, as `route_table` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub path: String,
+    pub methods: Vec<&'static str>,
+}
+
+/// Adds routes, keeping the table of what was added: every route goes
+/// through `add`, so that the table (and the test that tries every route
+/// without a token) cannot miss one.
+struct Routes {
+    router: Router<AppState>,
+    table: Vec<RouteEntry>,
+}
+
+impl Routes {
+    fn add(mut self, path: &str, methods: &[&'static str], handler: MethodRouter<AppState>) -> Routes {
+        self.router = self.router.route(path, handler);
+        self.table.push(RouteEntry { path: path.to_string(), methods: methods.to_vec() });
+        self
+    }
+
+    /// Adds each of `other`'s routes under `prefix` too.
+    fn nest(mut self, prefix: &str, other: Routes) -> Routes {
+        self.table.extend(other.table.iter().map(|r| RouteEntry { path: format!("{prefix}{}", r.path), methods: r.methods.clone() }));
+        self.router = self.router.nest(prefix, other.router);
+        self
+    }
+
+    fn merge(mut self, other: Routes) -> Routes {
+        self.table.extend(other.table);
+        self.router = self.router.merge(other.router);
+        self
+    }
+}
+
+fn empty() -> Routes {
+    Routes { router: Router::new(), table: vec![] }
+}
+
+/// The JSON routes, served at `/` and under `/api`.
+fn api_routes(upload_limit: usize) -> Routes {
+    let json = || axum::middleware::from_fn(guard::json_body);
+    empty()
+        .add("/train", &["POST"], post(jobs::submit).layer(json()))
+        .add("/jobs", &["GET", "POST"], get(jobs::list).post(jobs::submit).layer(json()))
+        .add("/jobs/{id}", &["GET"], get(jobs::get_job))
+        .add("/jobs/{id}/cancel", &["POST"], post(jobs::cancel).layer(json()))
+        .add(crate::jobs::MODEL_ROUTE, &["GET"], get(jobs::model))
+        .add("/jobs/{id}/predict", &["POST"], post(jobs::predict).layer(json()))
+        .add(
+            "/datasets",
+            &["GET", "POST"],
+            get(datasets::list)
+                .post(datasets::upload)
+                .layer(DefaultBodyLimit::max(upload_limit.saturating_add(1 << 20)))
+                .layer(axum::middleware::from_fn(guard::multipart_body)),
+        )
+        .add("/datasets/{id}", &["GET", "DELETE"], get(datasets::get_dataset).delete(datasets::delete))
+        .add("/plugins", &["GET"], get(plugins))
+        .add("/me", &["GET"], get(accounts::me))
+        .add("/admin/users", &["GET", "POST"], get(accounts::list_users).post(accounts::create_user).layer(json()))
+        .add("/admin/users/{name}", &["PATCH"], patch(accounts::update_user).layer(json()))
+        .add("/admin/users/{name}/tokens", &["POST", "DELETE"], post(accounts::create_token).delete(accounts::revoke_tokens).layer(json()))
+}
+
+/// Every route of the application, unauthenticated paths included.
+fn all_routes(upload_limit: usize) -> Routes {
+    let json = || axum::middleware::from_fn(guard::json_body);
+    empty()
+        .merge(api_routes(upload_limit))
+        .nest("/api", api_routes(upload_limit))
+        .add("/auth/session", &["POST", "DELETE"], post(accounts::start_session).delete(accounts::end_session).layer(json()))
+        .add("/ws/{id}", &["GET"], get(ws::handler))
+        .add("/healthz", &["GET"], get(|| async { Json(wire::to_json(&wire::Health { status: "ok".into() })) }))
+        .add("/readyz", &["GET"], get(readyz))
+        .add("/metrics", &["GET"], get(metrics))
+        .add("/openapi.json", &["GET"], get(docs::openapi))
+        .add("/docs", &["GET"], get(docs::page))
+        .merge(Routes { router: ui::routes(), table: ui::ROUTES.iter().map(|p| RouteEntry { path: p.to_string(), methods: vec!["GET"] }).collect() })
+}
+
+/// The routes of the application with their methods, as the router serves them.
+pub fn route_table() -> Vec<RouteEntry> {
+    all_routes(0).table
 }
 
 /// The whole application as served on `bound` (the address the listener got,
@@ -56,34 +152,10 @@ pub struct AppState {
 pub fn router(state: AppState, bound: SocketAddr) -> Router {
     let upload_limit = (state.config.server.upload_limit_mib as usize).saturating_mul(1 << 20);
     let policy = Arc::new(guard::EdgePolicy::new(&state.config.server, bound));
-    let json = || axum::middleware::from_fn(guard::json_body);
-    let api = Router::new()
-        .route("/train", post(jobs::submit).layer(json()))
-        .route("/jobs", get(jobs::list).post(jobs::submit).layer(json()))
-        .route("/jobs/{id}", get(jobs::get_job))
-        .route("/jobs/{id}/cancel", post(jobs::cancel).layer(json()))
-        .route(crate::jobs::MODEL_ROUTE, get(jobs::model))
-        .route("/jobs/{id}/predict", post(jobs::predict).layer(json()))
-        .route(
-            "/datasets",
-            get(datasets::list)
-                .post(datasets::upload)
-                .layer(DefaultBodyLimit::max(upload_limit.saturating_add(1 << 20)))
-                .layer(axum::middleware::from_fn(guard::multipart_body)),
-        )
-        .route("/datasets/{id}", get(datasets::get_dataset).delete(datasets::delete))
-        .route("/plugins", get(plugins));
-    let routes = Router::new()
-        .merge(api.clone())
-        .nest("/api", api)
-        .route("/ws/{id}", get(ws::handler))
-        .route("/healthz", get(|| async { Json(wire::to_json(&wire::Health { status: "ok".into() })) }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(docs::openapi))
-        .route("/docs", get(docs::page))
-        .merge(ui::routes())
+    let routes = all_routes(upload_limit)
+        .router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /docs") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(cors(&state.config))
         .with_state(state);
     guard::edge(routes, policy).layer(axum::middleware::map_response(count_response))
@@ -101,7 +173,7 @@ async fn count_response(response: Response) -> Response {
 
 fn cors(config: &Config) -> CorsLayer {
     let origins: Vec<HeaderValue> = config.server.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let layer = CorsLayer::new().allow_methods([Method::GET, Method::POST, Method::DELETE]).allow_headers(tower_http::cors::Any);
+    let layer = CorsLayer::new().allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE]).allow_headers(tower_http::cors::Any);
     if config.server.cors_origins.iter().any(|o| o == "*") {
         layer.allow_origin(tower_http::cors::Any)
     } else {

@@ -29,11 +29,16 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("train.js", JS, include_bytes!("../../ui/train.js")),
     ("job.js", JS, include_bytes!("../../ui/job.js")),
     ("jobs.js", JS, include_bytes!("../../ui/jobs.js")),
+    ("admin.js", JS, include_bytes!("../../ui/admin.js")),
+    ("signin.js", JS, include_bytes!("../../ui/signin.js")),
     ("favicon.svg", SVG, include_bytes!("../../ui/favicon.svg")),
 ];
 
 /// Only this origin: no CDN, no external request of any kind.
 pub(super) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The paths `routes` serves.
+pub const ROUTES: [&str; 2] = ["/", "/ui/{file}"];
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(|| async { serve("index.html") })).route("/ui/{file}", get(|Path(file): Path<String>| async move { serve(&file) }))

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::auth::Caller;
 use super::{ApiError, AppState, ErrorCode};
 use crate::contract::{Param, Task};
 use crate::data::split::{FractionError, SplitFractions};
@@ -162,7 +163,7 @@ fn missing(field: &str, message: impl Into<String>) -> ApiError {
 }
 
 /// The job a training request asks for, once the body parses and makes sense.
-pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, ApiError> {
+pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Result<JobSpec, ApiError> {
     let request = TrainRequest::parse(body)?;
     let task = task_of(&request)?;
     let config = request.model_config.as_ref().ok_or_else(|| missing("modelConfig", "`modelConfig` is required, with at least `selectedModel`"))?;
@@ -176,7 +177,8 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
     let fractions = fractions_of(&request)?;
 
     let dataset_id = given(&request.dataset_id).ok_or_else(|| missing("datasetId", "`datasetId` is required: upload a table with POST /datasets first"))?;
-    let dataset = datasets::get(&state.storage, dataset_id).await?.ok_or_else(|| {
+    // Another member's dataset is answered as a missing one.
+    let dataset = datasets::get(&state.storage, dataset_id).await?.filter(|d| caller.may_see(d.owner.as_deref())).ok_or_else(|| {
         let message = format!("no dataset `{dataset_id}`; upload one with POST /datasets or list them with GET /datasets");
         ApiError::new(ErrorCode::DatasetNotFound, message).field("datasetId")
     })?;
@@ -201,6 +203,7 @@ pub async fn train_request(state: &AppState, body: &[u8]) -> Result<JobSpec, Api
         test_fraction: fractions.test,
         plugin_validation_fraction: fractions.plugin_validation,
         columns,
+        owner: None,
     })
 }
 

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use super::auth::Caller;
 use super::{ApiError, AppState, ErrorCode};
 use crate::jobs::{is_valid_id, StoredEvent};
 use crate::queue::{BrokerError, Subscription};
@@ -43,9 +44,15 @@ pub fn client_config() -> tungstenite::protocol::WebSocketConfig {
         .max_message_size(Some(MAX_CLIENT_FRAME))
 }
 
-pub async fn handler(State(state): State<AppState>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
+pub async fn handler(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
     if !is_valid_id(&id) {
         return ApiError::new(ErrorCode::JobNotFound, format!("no job `{id}`")).into_response();
+    }
+    // Another member's job answers as a missing one, before anything is subscribed.
+    if caller.user.is_some() {
+        if let Err(e) = super::jobs::find(&state, &caller, &id).await {
+            return e.into_response();
+        }
     }
     // Subscribed before the stored events are read, so nothing falls between
     // the two; reading them also tells whether the job exists (one broker call).

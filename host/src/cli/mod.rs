@@ -5,6 +5,7 @@
 
 mod check;
 mod output;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ enum Command {
     },
     /// Run workers only, taking jobs from the shared Redis broker.
     Worker,
+    /// Manage the users of a running server (needs an admin's token in TRAINHOST_TOKEN).
+    Users(users::UsersArgs),
     /// Plugin authoring tools.
     Plugin {
         #[command(subcommand)]
@@ -128,11 +131,29 @@ fn default_log_filter() -> &'static str {
     }
 }
 
-pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRAINHOST_LOG").unwrap_or_else(|_| default_log_filter().into()))
+/// The log on stderr: plain lines, except the `audit` target's security
+/// decisions, one JSON object a line (user, action, object, outcome).
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAINHOST_LOG").unwrap_or_else(|_| default_log_filter().into());
+    let plain = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(filter)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() != "audit"));
+    let audit = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(std::io::stderr)
+        .with_filter(tracing_subscriber::filter::Targets::new().with_target("audit", tracing::Level::INFO));
+    tracing_subscriber::registry().with(plain).with(audit).init();
+}
+
+pub fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -153,6 +174,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve { api_only, .. } => return run_service(crate::service::serve(Some(source), config, api_only)),
         Command::Worker => return run_service(crate::service::worker(Some(source), config)),
+        Command::Users(args) => return users::run(args),
         _ => {}
     }
     let runtime = Runtime::new(Some(config.storage.data_dir.join("compile-cache"))).map_err(|e| format!("starting wasmtime: {e:#}"))?;
@@ -165,7 +187,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Train(args) => train(&runtime, &config, args),
         Command::Predict { model, data, out } => predict(&runtime, &config, &model, &data, out.as_deref()),
-        Command::Serve { .. } | Command::Worker => unreachable!("handled above"),
+        Command::Serve { .. } | Command::Worker | Command::Users(_) => unreachable!("handled above"),
     }
 }
 

@@ -357,6 +357,7 @@ mod tests {
             test_fraction: 0.2,
             plugin_validation_fraction: 0.1,
             columns: Default::default(),
+            owner: None,
         }
     }
 

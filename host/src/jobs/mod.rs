@@ -82,6 +82,10 @@ pub struct JobSpec {
     /// `excludeColumns` and `columnKinds` as asked (absent when none were: older records load unchanged).
     #[serde(flatten)]
     pub columns: crate::data::ColumnChoices,
+    /// The user who submitted it; None for jobs from before accounts (or
+    /// `auth.mode = "none"`), which only admins see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 fn default_plugin_validation_fraction() -> f64 {
@@ -242,6 +246,8 @@ pub struct JobQuery {
     pub status: Option<JobStatus>,
     pub plugin: Option<String>,
     pub dataset_id: Option<String>,
+    /// Only this user's jobs (a member's listing); None: everyone's.
+    pub owner: Option<String>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -251,6 +257,7 @@ impl JobQuery {
         self.status.is_none_or(|s| s == record.status)
             && self.plugin.as_ref().is_none_or(|p| *p == record.spec.plugin)
             && self.dataset_id.as_ref().is_none_or(|d| *d == record.spec.dataset_id)
+            && self.owner.as_ref().is_none_or(|o| Some(o) == record.spec.owner.as_ref())
     }
 }
 

@@ -16,6 +16,7 @@
 //! transitions `jobs::lifecycle` decides, under one lock. It must not decide a
 //! transition itself, nor know the journal's file format.
 
+pub mod accounts;
 mod journal;
 
 use std::collections::{HashMap, VecDeque};

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::accounts::AccountStore;
 use crate::config::Config;
 use crate::jobs::lifecycle::CancelCause;
 use crate::jobs::{Ending, Event, JobPage, JobQuery, JobRecord, JobSpec, JobStatus, StoredEvent};
@@ -132,6 +133,21 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Broker>> {
     } else {
         let settings = redis::RedisSettings { timeout: config.broker_timeout() };
         Ok(Arc::new(redis::RedisBroker::connect_with(&config.broker.redis_url, &config.broker.key_prefix, settings).await?))
+    }
+}
+
+/// The broker the config asks for, with the accounts it keeps beside its jobs.
+pub async fn connect_with_accounts(config: &Config) -> anyhow::Result<(Arc<dyn Broker>, Arc<dyn AccountStore>)> {
+    if config.broker.redis_url.trim().is_empty() {
+        let dir = config.storage.data_dir.join("broker");
+        let broker = Arc::new(embedded::EmbeddedBroker::open_with(&dir, config.event_retention())?);
+        embedded::EmbeddedBroker::sweep_periodically(&broker);
+        let accounts = Arc::new(embedded::accounts::EmbeddedAccounts::open(&dir, broker.clone())?);
+        Ok((broker, accounts))
+    } else {
+        let settings = redis::RedisSettings { timeout: config.broker_timeout() };
+        let broker = Arc::new(redis::RedisBroker::connect_with(&config.broker.redis_url, &config.broker.key_prefix, settings).await?);
+        Ok((broker.clone(), broker))
     }
 }
 

@@ -15,6 +15,7 @@
 //! - `P:epoch`: a random marker, set by the first process that finds it
 //!   absent; a process that finds it gone knows Redis lost its data
 //!   (`generation`).
+//! - `P:user:*`, `P:token:*` and the quota keys of the accounts: see `accounts`.
 //! - `P:events:{id}`: the job's event stream (capped; expires a week after
 //!   the job ends); every event is also published on channel `job_{id}`.
 //!
@@ -30,6 +31,7 @@
 //! guard and applies it. Scripts name keys they compute from the prefix, so
 //! this works on one Redis (or Sentinel), not on Redis Cluster.
 
+pub mod accounts;
 mod generation;
 mod listen;
 mod reaper;
@@ -310,7 +312,7 @@ impl RedisBroker {
     async fn matching_ids(&self, query: &JobQuery) -> Result<Vec<String>> {
         let mut conn = self.conn();
         let ids: Vec<String> = redis::cmd("ZREVRANGE").arg(self.key(&["jobs"])).arg(0).arg(-1).query_async(&mut conn).await?;
-        let filtered = query.status.is_some() || query.plugin.is_some() || query.dataset_id.is_some();
+        let filtered = query.status.is_some() || query.plugin.is_some() || query.dataset_id.is_some() || query.owner.is_some();
         if !filtered || ids.is_empty() {
             return Ok(ids);
         }

@@ -35,6 +35,10 @@ pub struct DatasetRecord {
     #[schema(value_type = Vec<Object>)]
     pub preview: Vec<serde_json::Map<String, serde_json::Value>>,
     pub created_at: i64,
+    /// The user who uploaded it; None for uploads from before accounts (or
+    /// `auth.mode = "none"`), which only admins see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,8 @@ pub struct DatasetSummary {
     #[serde(rename = "columns", deserialize_with = "count_items")]
     pub column_count: usize,
     pub created_at: i64,
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 fn count_items<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
@@ -74,7 +80,15 @@ fn count_items<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usiz
 
 /// Profiles an uploaded file and stores it with its record. The file is
 /// consumed. A table past `limits` is refused before it is decoded, and nothing is stored.
-pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Path, size: u64, limits: TableLimits) -> Result<DatasetRecord, DatasetError> {
+pub async fn ingest(
+    storage: &Arc<dyn Storage>,
+    id: &str,
+    name: &str,
+    file: &Path,
+    size: u64,
+    limits: TableLimits,
+    owner: Option<&str>,
+) -> Result<DatasetRecord, DatasetError> {
     let path = file.to_path_buf();
     let (format, profile) = tokio::task::spawn_blocking(move || {
         let df = data::read_table_within(&path, &limits)?;
@@ -92,6 +106,7 @@ pub async fn ingest(storage: &Arc<dyn Storage>, id: &str, name: &str, file: &Pat
         columns: profile.columns,
         preview: profile.preview,
         created_at: crate::ids::now_ms(),
+        owner: owner.map(str::to_string),
     };
     storage.put_file(&data_key(&record)?, file).await?;
     storage.put(&meta_key(id)?, serde_json::to_vec(&record).expect("plain data").into()).await?;

@@ -11,42 +11,87 @@ use super::paths::testdata;
 use super::process::Process;
 use super::setup::Setup;
 
-pub fn client() -> reqwest::Client {
+/// The token of the first admin of every server the kit starts
+/// (`TRAINHOST_AUTH_BOOTSTRAP_TOKEN`); the helpers without `_as` use it.
+pub const ADMIN_TOKEN: &str = "th_test_admin_0000000000000000000000000000000000000000000000000000";
+
+/// A client without credentials.
+pub fn anonymous_client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("building an HTTP client")
 }
 
+/// A client that sends `token` on every request.
+pub fn client_as(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is header text");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().expect("building an HTTP client")
+}
+
+/// A client signed in as the kit's admin.
+pub fn client() -> reqwest::Client {
+    client_as(ADMIN_TOKEN)
+}
+
 pub async fn upload(url: &str, file: &Path) -> Value {
+    upload_as(url, ADMIN_TOKEN, file).await
+}
+
+pub async fn upload_as(url: &str, token: &str, file: &Path) -> Value {
     let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
     let name = file.file_name().and_then(|n| n.to_str()).expect("a file name").to_string();
     let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
-    let response = client().post(format!("{url}/datasets")).multipart(form).send().await.expect("POST /datasets");
+    let response = client_as(token).post(format!("{url}/datasets")).multipart(form).send().await.expect("POST /datasets");
     assert_eq!(response.status(), 201);
     response.json::<Value>().await.expect("a JSON answer")["data"].clone()
 }
 
 pub async fn post_json(url: &str, path: &str, body: &Value) -> (u16, Value) {
-    let response = client().post(format!("{url}{path}")).json(body).send().await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    post_json_as(url, ADMIN_TOKEN, path, body).await
+}
+
+pub async fn post_json_as(url: &str, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let response = client_as(token).post(format!("{url}{path}")).json(body).send().await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 pub async fn get_json(url: &str, path: &str) -> (u16, Value) {
-    let response = client().get(format!("{url}{path}")).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    get_json_as(url, ADMIN_TOKEN, path).await
+}
+
+pub async fn get_json_as(url: &str, token: &str, path: &str) -> (u16, Value) {
+    let response = client_as(token).get(format!("{url}{path}")).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// The status and body of `GET path` (a model download, say).
 pub async fn get_bytes(url: &str, path: &str) -> (u16, bytes::Bytes) {
-    let response = client().get(format!("{url}{path}")).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    get_bytes_as(url, ADMIN_TOKEN, path).await
+}
+
+pub async fn get_bytes_as(url: &str, token: &str, path: &str) -> (u16, bytes::Bytes) {
+    let response = client_as(token).get(format!("{url}{path}")).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let status = response.status().as_u16();
     (status, response.bytes().await.unwrap_or_else(|e| panic!("reading GET {path}: {e}")))
 }
 
 pub async fn submit(url: &str, body: &Value) -> String {
-    let (status, response) = post_json(url, "/train", body).await;
+    submit_as(url, ADMIN_TOKEN, body).await
+}
+
+pub async fn submit_as(url: &str, token: &str, body: &Value) -> String {
+    let (status, response) = post_json_as(url, token, "/train", body).await;
     assert_eq!(status, 202, "{response}");
     response["data"]["jobId"].as_str().expect("a submitted job has an id").to_string()
+}
+
+/// Creates a user through the admin API; returns its token.
+pub async fn add_user(url: &str, name: &str, role: &str) -> String {
+    let (status, body) = post_json(url, "/admin/users", &serde_json::json!({ "name": name, "role": role })).await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["token"].as_str().expect("a new user comes with a token").to_string()
 }
 
 pub fn baseline_job(dataset: &str) -> Value {
@@ -96,8 +141,20 @@ pub async fn wait_status(url: &str, job: &str, statuses: &[&str], within: Durati
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn open_ws(url: &str, job: &str) -> Socket {
-    let ws_url = format!("{}/ws/{job}", url.replacen("http", "ws", 1));
-    tokio_tungstenite::connect_async(ws_url).await.expect("opening the WebSocket").0
+    open_ws_as(url, ADMIN_TOKEN, job).await
+}
+
+/// The job's socket with `Authorization: Bearer token`.
+pub async fn open_ws_as(url: &str, token: &str, job: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = ws_url(url, job).into_client_request().expect("a WebSocket URL");
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("a token is header text"));
+    tokio_tungstenite::connect_async(request).await.expect("opening the WebSocket").0
+}
+
+/// `ws://.../ws/{job}`.
+pub fn ws_url(url: &str, job: &str) -> String {
+    format!("{}/ws/{job}", url.replacen("http", "ws", 1))
 }
 
 /// Every text message until the server closes the socket.

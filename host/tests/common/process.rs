@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::http::client;
+use super::http::{client, ADMIN_TOKEN};
 use super::paths::trainhost_binary;
 use super::setup::Setup;
 
@@ -50,10 +50,12 @@ pub fn shell_env(command: &mut Command) -> &mut Command {
     scrub_env(command)
 }
 
-/// `trainhost --config CONFIG`, ready for its arguments.
+/// `trainhost --config CONFIG`, ready for its arguments. Its first admin
+/// gets the kit's `ADMIN_TOKEN` (and a `users` command uses it), so every
+/// helper of the kit talks to it as that admin.
 pub fn trainhost_command(config: &Path) -> Command {
     let mut command = Command::new(trainhost_binary());
-    scrub_env(&mut command).arg("--config").arg(config);
+    scrub_env(&mut command).env("TRAINHOST_AUTH_BOOTSTRAP_TOKEN", ADMIN_TOKEN).env("TRAINHOST_TOKEN", ADMIN_TOKEN).arg("--config").arg(config);
     command
 }
 

@@ -99,3 +99,37 @@ local function end_run(id, running, queue, writes, template, place, ttl)
   if ttl ~= '' then redis.call('EXPIRE', stream, ttl) end
   return seq
 end
+
+-- Accounts (reserve_job, account_usage, reserve_bytes): how many of the
+-- reserved jobs in sorted set `active` are still queued or running, dropping
+-- the others. A reservation whose record (`job_prefix .. id`) is not stored
+-- yet counts for `pending_ms` after it was made (its submit is under way).
+local function count_active(active, job_prefix, now, pending_ms)
+  local entries = redis.call('ZRANGE', active, 0, -1, 'WITHSCORES')
+  local count = 0
+  for i = 1, #entries, 2 do
+    local id, reserved = entries[i], tonumber(entries[i + 1])
+    local status = redis.call('HGET', job_prefix .. id, 'status')
+    if status == 'queued' or status == 'running' or (not status and now - reserved < pending_ms) then
+      count = count + 1
+    else
+      redis.call('ZREM', active, id)
+    end
+  end
+  return count
+end
+
+-- How many submissions of the last hour sorted set `submits` holds, dropping older ones.
+local function count_hour(submits, now)
+  redis.call('ZREMRANGEBYSCORE', submits, '-inf', now - 3600000)
+  return redis.call('ZCARD', submits)
+end
+
+-- The sum of a hash's values.
+local function sum_values(hash)
+  local total = 0
+  for _, v in ipairs(redis.call('HVALS', hash)) do
+    total = total + tonumber(v)
+  end
+  return total
+end

@@ -184,6 +184,7 @@ mod tests {
             test_fraction: 0.2,
             plugin_validation_fraction: 0.1,
             columns: Default::default(),
+            owner: None,
         };
         let record = lifecycle::submit("j", spec).record;
         let pairs: Vec<(String, String, String)> = serde_json::from_str(&new_record(&record)).unwrap();

@@ -25,6 +25,10 @@ pub(super) struct Scripts {
     pub dead_runs: Script,
     pub reap_run: Script,
     pub release_claiming: Script,
+    pub reserve_job: Script,
+    pub account_usage: Script,
+    pub reserve_bytes: Script,
+    pub revoke_tokens: Script,
 }
 
 impl Scripts {
@@ -40,6 +44,10 @@ impl Scripts {
             dead_runs: lua!("dead_runs.lua"),
             reap_run: lua!("reap_run.lua"),
             release_claiming: lua!("release_claiming.lua"),
+            reserve_job: lua!("reserve_job.lua"),
+            account_usage: lua!("account_usage.lua"),
+            reserve_bytes: lua!("reserve_bytes.lua"),
+            revoke_tokens: lua!("revoke_tokens.lua"),
         }
     }
 }
@@ -60,6 +68,10 @@ mod tests {
             include_str!("dead_runs.lua"),
             include_str!("reap_run.lua"),
             include_str!("release_claiming.lua"),
+            include_str!("reserve_job.lua"),
+            include_str!("account_usage.lua"),
+            include_str!("reserve_bytes.lua"),
+            include_str!("revoke_tokens.lua"),
         ];
         for script in scripts {
             let header: Vec<&str> = script.lines().take_while(|line| line.starts_with("--")).collect();
