@@ -137,7 +137,9 @@ export function lossChart(train, validation, best, W = 480) {
   if (Number.isFinite(best) && best >= xDomain[0] && best <= xDomain[1]) {
     const x = px(best);
     svg.append(s('line', { class: 'best', x1: x, x2: x, y1: M.t, y2: H - M.b }));
-    svg.append(s('text', { class: 'best-label', x: Math.min(x + 4, W - M.r - 60), y: M.t + 10 }, `best ${best}`));
+    // Below the legend, on whichever side of the marker has room.
+    const right = x < (M.l + W - M.r) / 2;
+    svg.append(s('text', { class: 'best-label', x: right ? x + 4 : x - 4, y: H - M.b - 8, 'text-anchor': right ? 'start' : 'end' }, `best ${best}`));
   }
   for (const [pts, cls] of [[train, 'train'], [validation, 'validation']]) {
     const finite = pts.filter((p) => Number.isFinite(p[1]));
