@@ -132,8 +132,9 @@ async fn previews_are_capped_and_the_list_gives_summaries() {
 
     let (_, list) = get_json(&server.url, "/datasets").await;
     let summary = &list["data"][0];
-    // The test kit signs in as the admin, who is shown each dataset's owner.
+    // The kit signs in as an admin, whose listings name each dataset's owner.
     assert_eq!(keys(summary), ["columns", "createdAt", "format", "id", "name", "owner", "rows", "sizeBytes"]);
+    assert_eq!(summary["owner"], "admin");
     assert_eq!((summary["id"].as_str(), summary["rows"].as_u64(), summary["columns"].as_u64()), (Some(id.as_str()), Some(2), Some(3)));
 }
 
