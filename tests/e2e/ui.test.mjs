@@ -455,7 +455,7 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   // Its clusters, one row each with its size, mode and means.
   const clusters = page.locator('#result-table-clusters');
   assert.equal(await clusters.locator('tbody tr').count(), 3);
-  assert.match(await clusters.locator('thead').textContent(), /cluster\s*size\s*island/);
+  assert.match(await clusters.locator('thead').textContent(), /cluster\s*size\s*species\s*island/);
   const sizes = await clusters.locator('tbody tr td:nth-child(2)').allTextContents();
   assert.equal(sizes.reduce((a, s) => a + Number(s.replace(/,/g, '')), 0), 344, 'the sizes add up to the rows');
   await page.context().close();
