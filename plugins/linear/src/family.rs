@@ -79,42 +79,61 @@ impl Problem<'_> {
         total / self.n as f64
     }
 
-    /// Loss, gradient and Hessian at `theta`.
+    /// Loss, gradient and Hessian at `theta`, over every row.
     pub fn eval(&self, theta: &[f64]) -> Eval {
+        self.eval_sampled(theta, 1)
+    }
+
+    /// Loss and gradient over every row, the Hessian over every `stride`-th
+    /// row (its mean over them): a Newton step needs the curvature only
+    /// roughly, and on a large table that is most of the work.
+    pub fn eval_sampled(&self, theta: &[f64], stride: usize) -> Eval {
         let (k, p, m) = (self.k(), self.p, self.m());
         let mut grad = vec![0.0; m];
         // One p × p upper-triangular block per pair (a <= b) of predictors.
         let mut blocks = vec![vec![0.0; p * p]; k * (k + 1) / 2];
-        let mut eta = vec![0.0; k];
-        let mut d = vec![0.0; k];
-        let mut h = vec![0.0; k * k];
+        let (mut eta, mut d, mut h) = (vec![0.0; k], vec![0.0; k], vec![0.0; k * k]);
         let mut coef = vec![[0.0; BATCH]; blocks.len()];
+        let (mut batch, mut filled, mut sampled) = ([0usize; BATCH], 0, 0usize);
         let mut loss = 0.0;
-        for start in (0..self.n).step_by(BATCH) {
-            let rows = BATCH.min(self.n - start);
-            for r in 0..rows {
-                let i = start + r;
-                let w = self.weight(i);
-                self.eta(theta, i, &mut eta);
-                loss += w * self.derivatives(&eta, i, &mut d, Some(&mut h));
-                for (a, &da) in d.iter().enumerate() {
-                    axpy(&mut grad[a * p..(a + 1) * p], w * da, self.row(i));
-                }
+        for i in 0..self.n {
+            let w = self.weight(i);
+            self.eta(theta, i, &mut eta);
+            let curvature = i % stride.max(1) == 0;
+            loss += w * self.derivatives(&eta, i, &mut d, if curvature { Some(&mut h) } else { None });
+            for (a, &da) in d.iter().enumerate() {
+                axpy(&mut grad[a * p..(a + 1) * p], w * da, self.row(i));
+            }
+            if curvature {
                 for (b, c) in pairs(k).zip(coef.iter_mut()) {
-                    c[r] = w * h[b.0 * k + b.1];
+                    c[filled] = w * h[b.0 * k + b.1];
+                }
+                batch[filled] = i;
+                filled += 1;
+                sampled += 1;
+                if filled == BATCH || i + stride.max(1) >= self.n {
+                    self.flush(&mut blocks, &mut coef, &batch, filled);
+                    filled = 0;
                 }
             }
-            for c in coef.iter_mut() {
-                c[rows..].iter_mut().for_each(|v| *v = 0.0);
-            }
-            let xs: [&[f64]; BATCH] = std::array::from_fn(|r| self.row((start + r).min(self.n - 1)));
-            for (block, c) in blocks.iter_mut().zip(&coef) {
-                rank_update(block, p, &xs, c);
-            }
+        }
+        if filled > 0 {
+            self.flush(&mut blocks, &mut coef, &batch, filled);
         }
         let inv_n = 1.0 / self.n as f64;
         grad.iter_mut().for_each(|g| *g *= inv_n);
-        Eval { loss: loss * inv_n, grad, hess: assemble(&blocks, k, p, inv_n) }
+        Eval { loss: loss * inv_n, grad, hess: assemble(&blocks, k, p, 1.0 / sampled.max(1) as f64) }
+    }
+
+    /// Adds the `filled` batched rows' curvature to the Hessian blocks.
+    fn flush(&self, blocks: &mut [Vec<f64>], coef: &mut [[f64; BATCH]], batch: &[usize; BATCH], filled: usize) {
+        for c in coef.iter_mut() {
+            c[filled..].iter_mut().for_each(|v| *v = 0.0);
+        }
+        let xs: [&[f64]; BATCH] = std::array::from_fn(|r| self.row(batch[r.min(filled - 1)]));
+        for (block, c) in blocks.iter_mut().zip(coef.iter()) {
+            rank_update(block, self.p, &xs, c);
+        }
     }
 
     /// The row's loss; its derivatives in the predictors into `d` (and the second ones into `h`, k × k).
@@ -250,6 +269,24 @@ mod tests {
                 assert!((numeric - e.hess[i * m + j]).abs() < 1e-6, "hess {i},{j}: {numeric} vs {}", e.hess[i * m + j]);
             }
         }
+    }
+
+    #[test]
+    fn a_sampled_hessian_is_the_mean_over_the_sampled_rows() {
+        let x: Vec<f64> = (0..30).map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0).collect();
+        let y = [0u32, 1, 1, 0, 1, 0, 0, 1, 1, 0];
+        let full = Problem { x: &x, n: 10, p: 3, response: Response::Classes { y: &y, k: 2, symmetric: false }, weights: None };
+        let theta = [0.1, -0.2, 0.3];
+        let sampled = full.eval_sampled(&theta, 3);
+        // Rows 0, 3, 6 and 9 alone, as a problem of their own.
+        let rows: Vec<f64> = [0, 3, 6, 9].iter().flat_map(|&i| x[i * 3..i * 3 + 3].to_vec()).collect();
+        let ys = [y[0], y[3], y[6], y[9]];
+        let part = Problem { x: &rows, n: 4, p: 3, response: Response::Classes { y: &ys, k: 2, symmetric: false }, weights: None };
+        let expected = part.eval(&theta).hess;
+        assert!(sampled.hess.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-15));
+        // The loss and gradient still cover every row.
+        let whole = full.eval(&theta);
+        assert_eq!((sampled.loss, &sampled.grad), (whole.loss, &whole.grad));
     }
 
     #[test]

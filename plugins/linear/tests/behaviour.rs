@@ -152,3 +152,40 @@ fn the_coefficient_table_has_the_contract_columns_and_a_row_per_term() {
     let ridge = train(&request(Task::Regression, diabetes(), &[("penalty", "l2")]), &mut NoProgress).unwrap();
     assert_eq!(ridge.tables[0].rows[1][2], Cell::Empty);
 }
+
+#[test]
+fn parameter_names_are_camel_case_as_the_host_requires() {
+    for p in info().params {
+        let first = p.name.chars().next().unwrap();
+        assert!(first.is_ascii_lowercase() && p.name.chars().all(|c| c.is_ascii_alphanumeric()), "{}", p.name);
+    }
+}
+
+#[test]
+fn a_large_table_fits_with_a_sampled_hessian_to_the_generating_coefficients() {
+    // 200,000 rows: the Hessian is taken over a sample of them; the optimum must not move.
+    let n = 200_000;
+    let mut state = 7u64;
+    let mut uniform = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let (mut a, mut b, mut y) = (vec![], vec![], vec![]);
+    for _ in 0..n {
+        let (x1, x2, u) = (uniform() * 2.0 - 1.0, uniform() * 2.0 - 1.0, uniform());
+        let logit = 0.5 + 1.5 * x1 - 2.0 * x2;
+        a.push(x1);
+        b.push(x2);
+        y.push((u < 1.0 / (1.0 + (-logit).exp())) as u32);
+    }
+    let columns = vec![Column { name: "a".into(), data: ColumnData::Numeric(a) }, Column { name: "b".into(), data: ColumnData::Numeric(b) }];
+    let target = ColumnData::Categorical(Categorical { codes: y, levels: vec!["no".into(), "yes".into()] });
+    let table = LabelledTable { features: Table { rows: n as u32, columns }, target: Some(target) };
+    let fitted = fit_table(Task::Classification, table, &[]);
+    assert_eq!(metric(&fitted, "converged"), 1.0);
+    for (term, want) in [("(intercept)", 0.5), ("a", 1.5), ("b", -2.0)] {
+        let c = coefficient(&fitted, term);
+        // Within four standard errors of the truth, and the standard errors those of 200k rows.
+        assert!((c.estimate - want).abs() < 4.0 * c.std_error && c.std_error < 0.02, "{term}: {} ± {}", c.estimate, c.std_error);
+    }
+}
