@@ -327,37 +327,6 @@ test('train random_forest on species: progress, chart, metrics, confusion matrix
   await page.context().close();
 });
 
-test('gbdt with early stopping: training and validation loss on one chart, best iteration marked', async () => {
-  const page = await newPage();
-  await openTrainForm(page, 'gbdt');
-  await page.fill('#param-nEstimators', '300');
-  await page.fill('#param-learningRate', '0.3');
-  await page.fill('#param-minDataInLeaf', '5');
-  await page.fill('#param-earlyStoppingRounds', '10');
-  await page.click('#train-submit');
-  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
-  const jobId = /#\/jobs\/(.+)$/.exec(page.url())[1];
-  await page.waitForSelector('#results:not([hidden]) #metrics-table', { timeout: 120_000 });
-  const job = (await apiGet(`/jobs/${jobId}`)).data;
-  assert.equal(job.status, 'completed');
-  const pm = job.results.summary.plugin_metrics;
-  assert.ok(pm.rounds_run < 300 && pm.rounds_run - pm.best_iteration === 10, `stopped 10 rounds after the best: ${JSON.stringify(pm)}`);
-  await page.waitForFunction((best) => document.querySelector('#loss-chart svg')?.dataset.best === String(best), pm.best_iteration, { timeout: 10_000 });
-  const chart = await page.$eval('#loss-chart svg', (s) => ({
-    train: Number(s.dataset.trainPoints), validation: Number(s.dataset.validationPoints), best: Number(s.dataset.best),
-    lines: [...s.querySelectorAll('polyline')].map((l) => l.getAttribute('class')), marker: !!s.querySelector('line.best'), label: s.getAttribute('aria-label'),
-  }));
-  assert.equal(chart.train, pm.rounds_run, 'a training-loss point per round');
-  assert.equal(chart.validation, pm.rounds_run, 'a validation-loss point per round');
-  assert.deepEqual(chart.lines, ['line train', 'line validation'], 'two lines on one chart');
-  assert.ok(chart.marker, 'the best iteration is marked');
-  assert.match(chart.label, new RegExp(`best iteration ${pm.best_iteration}`));
-  const separate = await page.$$eval('#charts svg.chart', (svgs) => svgs.map((s) => s.dataset.metric));
-  assert.ok(!separate.includes('train_loss') && !separate.includes('validation_loss'), `losses are not drawn twice: ${separate}`);
-  assert.ok((job.results.log || []).some((l) => /early stopping after round/.test(l.message)), 'the log says why training stopped');
-  await shot(page, 'gbdt-loss-chart');
-});
-
 test('reload mid-job and a second tab show the whole history, then continue live', async () => {
   const page = await newPage();
   await openTrainForm(page, 'slow');
@@ -577,6 +546,37 @@ test('a linear job shows its coefficient table, sortable, numbers by magnitude',
   await table.scrollIntoViewIfNeeded();
   await shot(page, 'job-coefficients');
   await page.context().close();
+});
+
+test('gbdt with early stopping: training and validation loss on one chart, best iteration marked', async () => {
+  const page = await newPage();
+  await openTrainForm(page, 'gbdt');
+  await page.fill('#param-nEstimators', '300');
+  await page.fill('#param-learningRate', '0.3');
+  await page.fill('#param-minDataInLeaf', '5');
+  await page.fill('#param-earlyStoppingRounds', '10');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  const jobId = /#\/jobs\/(.+)$/.exec(page.url())[1];
+  await page.waitForSelector('#results:not([hidden]) #metrics-table', { timeout: 120_000 });
+  const job = (await apiGet(`/jobs/${jobId}`)).data;
+  assert.equal(job.status, 'completed');
+  const pm = job.results.summary.plugin_metrics;
+  assert.ok(pm.rounds_run < 300 && pm.rounds_run - pm.best_iteration === 10, `stopped 10 rounds after the best: ${JSON.stringify(pm)}`);
+  await page.waitForFunction((best) => document.querySelector('#loss-chart svg')?.dataset.best === String(best), pm.best_iteration, { timeout: 10_000 });
+  const chart = await page.$eval('#loss-chart svg', (s) => ({
+    train: Number(s.dataset.trainPoints), validation: Number(s.dataset.validationPoints), best: Number(s.dataset.best),
+    lines: [...s.querySelectorAll('polyline')].map((l) => l.getAttribute('class')), marker: !!s.querySelector('line.best'), label: s.getAttribute('aria-label'),
+  }));
+  assert.equal(chart.train, pm.rounds_run, 'a training-loss point per round');
+  assert.equal(chart.validation, pm.rounds_run, 'a validation-loss point per round');
+  assert.deepEqual(chart.lines, ['line train', 'line validation'], 'two lines on one chart');
+  assert.ok(chart.marker, 'the best iteration is marked');
+  assert.match(chart.label, new RegExp(`best iteration ${pm.best_iteration}`));
+  const separate = await page.$$eval('#charts svg.chart', (svgs) => svgs.map((s) => s.dataset.metric));
+  assert.ok(!separate.includes('train_loss') && !separate.includes('validation_loss'), `losses are not drawn twice: ${separate}`);
+  assert.ok((job.results.log || []).some((l) => /early stopping after round/.test(l.message)), 'the log says why training stopped');
+  await shot(page, 'gbdt-loss-chart');
 });
 
 test('usable by keyboard and at phone width: the training form', async () => {
