@@ -4,6 +4,8 @@
 //!
 //! Owns nothing of the service: it only calls its public functions.
 
+#![cfg(feature = "host")]
+
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -103,7 +103,11 @@ const DATASET: Body = Body::Json(
 );
 /// `limit` and `offset` are read as unsigned 64-bit numbers.
 const JOB_QUERY: &[Param] = &[
-    query("status", "queued, running, completed, failed or cancelled", r#"{"type":"string","enum":["queued","running","completed","failed","cancelled"]}"#),
+    query(
+        "status",
+        "queued, running, completed, failed or cancelled (empty: any)",
+        r#"{"type":"string","enum":["","queued","running","completed","failed","cancelled"]}"#,
+    ),
     query("plugin", "Only jobs of this plugin.", r#"{"type":"string"}"#),
     query("datasetId", "Only jobs on this dataset.", r#"{"type":"string"}"#),
     query(
