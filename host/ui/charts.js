@@ -30,22 +30,37 @@ const H = 240, M = { l: 56, r: 14, t: 14, b: 40 };
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumSignificantDigits: 3 });
 export const fmtTick = (t) => (Math.abs(t) >= 1e4 ? compact.format(t) : fmtNumber(t, 3));
 
+/** Labels for ticks spaced `step` apart: as many decimals as the spacing needs,
+ * so ticks near 1 (0.9995, 0.9996) never all read "1". Steps are 1, 2, 2.5 or 5 × 10^k. */
+export function tickLabeller(step) {
+  if (!(step > 0)) return fmtTick;
+  const k = Math.floor(Math.log10(step) + 1e-9);
+  const quarter = Math.abs(step / 10 ** k - 2.5) < 1e-6;
+  const decimals = Math.min(12, Math.max(0, -k + (quarter ? 1 : 0)));
+  return (t) => (Math.abs(t) >= 1e4 ? compact.format(t) : t.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals }));
+}
+
+const stepOf = (ts) => (ts.length > 1 ? ts[1] - ts[0] : 0);
+
 function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480 }) {
   const [x0, x1] = xDomain, [y0, y1] = yDomain;
   const px = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
   const py = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - M.t - M.b);
   const g = s('g', { class: 'axes' });
-  for (const t of ticks(y0, y1, 4)) {
+  const yt = ticks(y0, y1, 4);
+  const yLabelOf = tickLabeller(stepOf(yt));
+  for (const t of yt) {
     if (t < y0 || t > y1) continue;
     g.append(s('line', { x1: M.l, x2: W - M.r, y1: py(t), y2: py(t), class: 'grid' }));
-    g.append(s('text', { x: M.l - 6, y: py(t) + 4, 'text-anchor': 'end', class: 'tick' }, fmtTick(t)));
+    g.append(s('text', { x: M.l - 6, y: py(t) + 4, 'text-anchor': 'end', class: 'tick' }, yLabelOf(t)));
   }
   let xt = ticks(x0, x1, W < 400 ? 4 : 6);
   if (integerX) xt = xt.filter((t) => Number.isInteger(t));
+  const xLabelOf = integerX ? fmtTick : tickLabeller(stepOf(xt));
   for (const t of xt) {
     if (t < x0 || t > x1) continue;
     g.append(s('line', { x1: px(t), x2: px(t), y1: H - M.b, y2: H - M.b + 4, class: 'axis' }));
-    g.append(s('text', { x: px(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, fmtTick(t)));
+    g.append(s('text', { x: px(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, xLabelOf(t)));
   }
   g.append(s('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis' }));
   g.append(s('line', { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: 'axis' }));
@@ -66,7 +81,19 @@ export function lineChart(name, points, W = 480) {
   const finite = points.filter((p) => Number.isFinite(p[1]));
   if (finite.length > 1) svg.append(s('polyline', { class: 'line', points: finite.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ') }));
   if (finite.length) { const p = finite[finite.length - 1]; svg.append(s('circle', { class: 'dot', cx: px(p[0]), cy: py(p[1]), r: 3.5 })); }
+  svg.append(hoverPoints(finite, px, py, name));
   return svg;
+}
+
+/** Invisible targets that show "epoch N: value" on hover (at most 300, evenly spread). */
+function hoverPoints(points, px, py, name) {
+  const group = s('g', { class: 'hover-points' });
+  const step = Math.max(1, Math.ceil(points.length / 300));
+  for (let i = 0; i < points.length; i += step) {
+    const [x, y] = points[i];
+    group.append(s('circle', { cx: px(x).toFixed(1), cy: py(y).toFixed(1), r: 6, class: 'hover' }, s('title', {}, `epoch ${x}: ${name} ${fmtNumber(y, 6)}`)));
+  }
+  return group;
 }
 
 /** Predicted against actual values, with the y = x line. */

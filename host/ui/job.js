@@ -152,6 +152,7 @@ export async function render({ main, setCleanup }, id) {
         state.total = ev.total_epochs;
         epochText.textContent = `Epoch ${ev.epoch} of ${ev.total_epochs}`;
         for (const [k, v] of Object.entries(ev.metrics || {})) {
+          if (COUNTER.test(k)) continue; // a count of trees or rounds is progress, not a metric to chart
           if (!state.series.has(k)) state.series.set(k, new Map());
           state.series.get(k).set(ev.epoch, v);
         }
@@ -236,6 +237,9 @@ export async function render({ main, setCleanup }, id) {
 const chartWidth = (el) => Math.max(300, Math.min(560, (el.clientWidth || 480) - 4));
 
 const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
+
+/** Names plugins report per epoch that count progress rather than measure the model. */
+const COUNTER = /^(epoch|epochs|iteration|iterations|round|rounds|rounds_run|trees|n_trees|run|runs|restart|restarts)$/;
 
 const METRIC_NAMES = {
   accuracy: 'Accuracy', f1: 'F1 (macro)', f1_macro: 'F1 (macro)', precision: 'Precision (macro)', recall: 'Recall (macro)', log_loss: 'Log-loss',

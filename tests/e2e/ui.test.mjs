@@ -466,6 +466,13 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   const clipped = await page.$$eval('svg.chart text.tick', (ts) => ts.filter((t) => t.getBBox().x < 0).map((t) => t.textContent));
   assert.deepEqual(clipped, [], 'every tick label fits inside its chart');
   assert.ok(await page.locator('svg.chart[data-metric="cost"] text.tick', { hasText: /^\d+(\.\d+)?M$/ }).count() > 0, 'large ticks in compact form');
+  // Every chart's y ticks read differently (no row of "1"s near 1), and points show their value on hover.
+  const repeated = await page.$$eval('svg.chart', (charts) => charts.filter((c) => {
+    const ys = [...c.querySelectorAll('text.tick[text-anchor="end"]')].map((t) => t.textContent);
+    return new Set(ys).size !== ys.length;
+  }).map((c) => c.dataset.metric));
+  assert.deepEqual(repeated, [], 'tick labels repeat');
+  assert.match(await page.locator('svg.chart[data-metric="cost"] circle.hover title').first().textContent(), /^epoch \d+: cost \d/);
   await page.locator('#plugin-log').scrollIntoViewIfNeeded();
   await shot(page, 'job-plugin-log');
   // Its clusters, one row each with its size, mode and means.
