@@ -11,11 +11,12 @@ use std::path::PathBuf;
 
 use trainhost::config::TableLimits;
 use trainhost::contract;
+use trainhost::data::roles::ColumnChoices;
 use trainhost::runtime::schema::PluginSchema;
 
 /// Limits far below the defaults, so a hostile file that the size check lets
 /// through cannot take the fuzzer's memory (its RSS limit is 2 GiB).
-pub const LIMITS: TableLimits = TableLimits { max_table_cells: 200_000, max_table_mib: 64 };
+pub const LIMITS: TableLimits = TableLimits { max_table_cells: 200_000, max_table_mib: 64, max_classes: 100 };
 
 /// Writes `bytes` to this process's scratch file (in memory when /dev/shm exists)
 /// and returns its path: the host reads tables from files, as uploads are.
@@ -35,14 +36,14 @@ pub fn ingest(bytes: &[u8]) {
     let profile = trainhost::data::ingest::profile(&df, 10);
     assert_eq!(profile.rows, df.height());
     assert!(profile.preview.len() <= 10);
-    if let Ok(encoding) = trainhost::data::Encoding::fit(&df, None, contract::Task::Clustering) {
+    if let Ok(encoding) = trainhost::data::Encoding::fit(&df, None, contract::Task::Clustering, &ColumnChoices::default()) {
         let encoded = encoding.encode(&df, false).expect("a table encodes with the encoding fitted on it");
         assert_eq!(encoded.rows, df.height());
         let _ = encoding.to_contract(&encoded);
     }
     // A target column as a classification job would pick it: the last one.
     if let Some(last) = df.get_column_names().last().map(|n| n.to_string()) {
-        if let Ok(encoding) = trainhost::data::Encoding::fit(&df, Some(&last), contract::Task::Classification) {
+        if let Ok(encoding) = trainhost::data::Encoding::fit(&df, Some(&last), contract::Task::Classification, &ColumnChoices::default()) {
             let _ = encoding.encode(&df, true);
         }
     }

@@ -108,11 +108,18 @@ fn levels_of(series: &Series) -> Result<Vec<String>, DataError> {
     Ok(levels)
 }
 
-/// Numbers sort as numbers ("2" before "10"), everything else as text.
+/// Numbers sort as numbers ("2" before "10") and before every other level,
+/// which sorts as text; equal numbers written differently ("1", "1.0") by their
+/// text. A total order, as `sort_by` requires: comparing numbers as numbers
+/// only when both parse made "10" < "1a" < "2" < "10" a cycle, which panics the
+/// sort (found by the `csv_ingest` fuzz target).
 fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
     match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.total_cmp(&y),
-        _ => a.cmp(b),
+        (Ok(x), Ok(y)) => x.total_cmp(&y).then_with(|| a.cmp(b)),
+        (Ok(_), Err(_)) => Ordering::Less,
+        (Err(_), Ok(_)) => Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
     }
 }
 
@@ -417,5 +424,25 @@ mod tests {
         let err = enc.check_prediction_table(&df!("other" => [1.0]).unwrap()).unwrap_err();
         assert_eq!(err.to_string(), "the table lacks columns the model needs: `x`, `colour`");
         assert!(enc.check_prediction_table(&df!("x" => [1.0], "colour" => [true]).unwrap()).is_ok(), "a category column takes any value");
+    }
+
+    #[test]
+    fn levels_sort_in_a_total_order_numbers_first() {
+        // "10" < "1a" < "2" < "10" under the old order: a cycle, and a panic in `sort_by`.
+        let levels = levels_of(&Series::new("c".into(), ["2", "1a", "10", "b", "1.0", "1", "10"])).unwrap();
+        assert_eq!(levels, ["1", "1.0", "2", "10", "1a", "b"]);
+    }
+
+    #[test]
+    fn the_fuzzed_csv_whose_levels_broke_the_sort_encodes() {
+        // Found by the csv_ingest fuzz target: Encoding::fit panicked on this upload.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/hostile/levels-without-total-order.csv");
+        let df = crate::data::read_table(&path).unwrap();
+        let target = df.get_column_names().last().unwrap().to_string();
+        for (target, task) in [(None, Task::Clustering), (Some(target.as_str()), Task::Classification)] {
+            if let Ok(enc) = Encoding::fit(&df, target, task, &ColumnChoices::default()) {
+                assert!(enc.features.iter().all(|f| f.levels.windows(2).all(|w| natural_order(&w[0], &w[1]).is_lt())));
+            }
+        }
     }
 }

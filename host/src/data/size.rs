@@ -10,6 +10,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use polars::io::parquet::metadata::FileMetadata;
 use polars::prelude::*;
 
 use super::{DataError, TableFormat};
@@ -86,7 +87,67 @@ fn measure_parquet(path: &Path) -> Result<TableSize, DataError> {
         }
     }
     let cells = rows.saturating_mul(columns).max(values);
-    Ok(TableSize { rows, columns, cells, bytes: bytes.max(rows.saturating_mul(columns)) })
+    let paged = check_parquet_pages(&mut std::fs::File::open(path).map_err(unreadable)?, metadata)?;
+    Ok(TableSize { rows, columns, cells, bytes: bytes.max(rows.saturating_mul(columns)).max(paged) })
+}
+
+/// Reads every page header (not the pages) and refuses a file whose headers
+/// contradict its footer: a page of negative or more values than its column
+/// chunk holds, or of a negative size. The decoder sizes its buffers from these
+/// headers, so one lying header would otherwise ask the allocator for exabytes
+/// and abort the process (found by the `parquet_ingest` fuzz target). Returns
+/// the uncompressed bytes the pages declare, a floor for the decoded size.
+fn check_parquet_pages(file: &mut std::fs::File, metadata: &FileMetadata) -> Result<u64, DataError> {
+    use std::io::{Seek, SeekFrom};
+    let file_len = file.metadata().map_err(unreadable)?.len();
+    let mut declared = 0u64;
+    for (group, row_group) in metadata.row_groups.iter().enumerate() {
+        for chunk in row_group.parquet_columns() {
+            let column = chunk.descriptor().path_in_schema.join(".");
+            let range = chunk.byte_range();
+            let (start, end) = (range.start.min(file_len), range.end.min(file_len));
+            let mut bytes = Vec::new();
+            file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
+            file.by_ref().take(end - start).read_to_end(&mut bytes).map_err(unreadable)?;
+            let chunk_values = u64::try_from(chunk.num_values()).unwrap_or(0);
+            declared =
+                declared
+                    .saturating_add(check_chunk_pages(&bytes, chunk_values).map_err(|why| {
+                        DataError::Read(format!("Parquet column `{column}` (row group {group}): {why}; the file is corrupt, write it again"))
+                    })?);
+        }
+    }
+    Ok(declared)
+}
+
+/// The page headers of one column chunk's bytes, up to the chunk's value count.
+fn check_chunk_pages(bytes: &[u8], chunk_values: u64) -> Result<u64, String> {
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    let mut cursor = std::io::Cursor::new(bytes);
+    let (mut seen, mut declared) = (0u64, 0u64);
+    while seen < chunk_values && (cursor.position() as usize) < bytes.len() {
+        let left = bytes.len() - cursor.position() as usize;
+        let mut protocol = TCompactInputProtocol::new(&mut cursor, left);
+        let header = polars_parquet_format::PageHeader::read_from_in_protocol(&mut protocol).map_err(|e| format!("unreadable page header ({e})"))?;
+        let count = |n: i32, what: &str| u64::try_from(n).map_err(|_| format!("a page header declares {n} {what}"));
+        let uncompressed = count(header.uncompressed_page_size, "bytes uncompressed")?;
+        let compressed = count(header.compressed_page_size, "bytes compressed")?;
+        let values = match (&header.data_page_header, &header.data_page_header_v2, &header.dictionary_page_header) {
+            (Some(v1), _, _) => count(v1.num_values, "values")?,
+            (None, Some(v2), _) => count(v2.num_values, "values")?,
+            (None, None, Some(dict)) if count(dict.num_values, "dictionary entries")? > chunk_values.max(1) => {
+                return Err(format!("a dictionary page declares {} entries for a chunk of {chunk_values} values", dict.num_values));
+            }
+            _ => 0,
+        };
+        seen = seen.saturating_add(values);
+        if seen > chunk_values {
+            return Err(format!("its pages declare at least {seen} values, its footer {chunk_values}"));
+        }
+        declared = declared.saturating_add(uncompressed);
+        cursor.set_position(cursor.position().saturating_add(compressed));
+    }
+    Ok(declared)
 }
 
 /// One pass over the bytes: the header's fields are the columns, every
@@ -233,5 +294,29 @@ mod tests {
         let small = TableLimits { max_table_cells: 1999, max_table_mib: 1, ..TableLimits::default() };
         let err = size.check(&small).unwrap_err().to_string();
         assert!(err.contains("limits.max_table_cells") && err.contains("1999") && err.contains("2000 cells"), "{err}");
+    }
+
+    #[test]
+    fn a_parquet_page_header_that_contradicts_its_footer_is_refused_before_decoding() {
+        // Found by the parquet_ingest fuzz target: a data page declaring a negative
+        // value count made the decoder ask for 2^61 bytes, which aborts the process.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/hostile/page-with-negative-value-count.parquet");
+        let err = measure(&path).unwrap_err().to_string();
+        assert!(err.contains("Parquet column") && err.contains("a page header declares -") && err.contains("corrupt"), "{err}");
+        let err = crate::data::read_table_within(&path, &TableLimits::default()).unwrap_err().to_string();
+        assert!(err.contains("page header"), "{err}");
+    }
+
+    #[test]
+    fn honest_parquet_pages_pass_and_floor_the_decoded_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut df = df!("x" => (0..5000).map(f64::from).collect::<Vec<_>>(), "s" => (0..5000).map(|i| format!("v{}", i % 7)).collect::<Vec<_>>()).unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).with_row_group_size(Some(1000)).finish(&mut df).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let metadata = ParquetReader::new(std::fs::File::open(&path).unwrap()).get_metadata().unwrap().clone();
+        let declared = check_parquet_pages(&mut file, &metadata).unwrap();
+        assert!(declared >= 5000 * 8, "the numeric column's pages alone hold 40,000 bytes: {declared}");
+        assert_eq!(crate::data::read_table(&path).unwrap().height(), 5000);
     }
 }
