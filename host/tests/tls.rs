@@ -118,7 +118,7 @@ async fn https_needs_a_token_sets_a_secure_cookie_and_wss_delivers_a_job_to_comp
     assert_eq!(me.json::<Value>().await.unwrap()["data"]["name"], "admin");
     let anonymous = https_client(&cert, None).get(format!("{url}/jobs")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    assert!(anonymous.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
 
     let session = https_client(&cert, None).post(format!("{url}/auth/session")).json(&serde_json::json!({"token": ADMIN_TOKEN})).send().await.unwrap();
     assert_eq!(session.status(), 201);
