@@ -49,6 +49,17 @@ pub struct ServerConfig {
     pub idle_timeout_secs: f64,
     /// Connections open at once (WebSockets included); more wait to be accepted.
     pub max_connections: usize,
+    /// With `tls_key`: serve HTTPS and WSS (rustls) with this certificate
+    /// chain, a PEM file (the server's certificate first). Empty: plain HTTP.
+    pub tls_cert: PathBuf,
+    /// The private key of `tls_cert`, a PEM file (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: PathBuf,
+    /// Under TLS, a connection must finish its handshake within this long of
+    /// being accepted (a client that never sends its hello is dropped).
+    pub tls_handshake_timeout_secs: f64,
+    /// Under TLS, the `Strict-Transport-Security` max-age sent with every
+    /// response (browsers then use only HTTPS for this host name, any port); 0: not sent.
+    pub hsts_max_age_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -136,6 +147,10 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10.0,
             idle_timeout_secs: 60.0,
             max_connections: 4096,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            tls_handshake_timeout_secs: 10.0,
+            hsts_max_age_secs: 31_536_000,
         }
     }
 }
@@ -297,6 +312,27 @@ impl ConfigSource {
     }
 }
 
+/// The config the API reads, one `current()` snapshot per request. A reload
+/// swaps in a new one whose restart-only sections are the running ones
+/// (`Config::with_live_settings_of`), so only `auth`, `quotas` and the plugin
+/// settings ever differ between snapshots.
+#[derive(Debug, Clone)]
+pub struct SharedConfig(std::sync::Arc<parking_lot::RwLock<std::sync::Arc<Config>>>);
+
+impl SharedConfig {
+    pub fn new(config: Config) -> SharedConfig {
+        SharedConfig(std::sync::Arc::new(parking_lot::RwLock::new(std::sync::Arc::new(config))))
+    }
+
+    pub fn current(&self) -> std::sync::Arc<Config> {
+        self.0.read().clone()
+    }
+
+    pub fn replace(&self, config: Config) {
+        *self.0.write() = std::sync::Arc::new(config);
+    }
+}
+
 /// A plugin to load, with its limits resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginEntry {
@@ -337,6 +373,12 @@ impl Config {
         };
         resolve(&mut self.storage.data_dir);
         resolve(&mut self.plugin_dir);
+        // An empty path means "no TLS": it stays empty.
+        for tls_file in [&mut self.server.tls_cert, &mut self.server.tls_key] {
+            if !tls_file.as_os_str().is_empty() {
+                resolve(tls_file);
+            }
+        }
         self.plugins.iter_mut().for_each(|p| resolve(&mut p.path));
     }
 
@@ -377,18 +419,46 @@ impl Config {
     }
 
     /// The settings that differ in `new` but only take effect on a restart
-    /// (everything outside `default_limits`, `plugin_dir` and `plugins`), as
+    /// (everything outside `LIVE` sections, `plugin_dir` and `plugins`), as
     /// `section.field`.
     pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
+        self.changed_fields(new, &RESTART_ONLY).into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// The settings of the sections applied on reload (`auth`, `quotas`) that
+    /// differ in `new`: `section.field` and `old -> new` (secrets, fields named
+    /// `*_token`, only as "changed").
+    pub fn live_changes(&self, new: &Config) -> Vec<(String, String)> {
+        self.changed_fields(new, &LIVE)
+    }
+
+    /// This config with what a reload may change taken from `new`: the `LIVE`
+    /// sections, `default_limits`, `plugin_dir` and `plugins`.
+    pub fn with_live_settings_of(&self, new: &Config) -> Config {
+        Config {
+            auth: new.auth.clone(),
+            quotas: new.quotas,
+            default_limits: new.default_limits,
+            plugin_dir: new.plugin_dir.clone(),
+            plugins: new.plugins.clone(),
+            ..self.clone()
+        }
+    }
+
+    fn changed_fields(&self, new: &Config, sections: &[&str]) -> Vec<(String, String)> {
         // A value TOML cannot hold (an env override above i64::MAX) compares as absent.
         let table = |c: &Config| toml::Table::try_from(c).unwrap_or_default();
         let (old, new) = (table(self), table(new));
         let mut changed = vec![];
-        for section in RESTART_ONLY {
-            let fields = |t: &toml::Table| t.get(section).and_then(toml::Value::as_table).cloned().unwrap_or_default();
+        for section in sections {
+            let fields = |t: &toml::Table| t.get(*section).and_then(toml::Value::as_table).cloned().unwrap_or_default();
             let (before, after) = (fields(&old), fields(&new));
             let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-            changed.extend(names.into_iter().filter(|n| before.get(*n) != after.get(*n)).map(|n| format!("{section}.{n}")));
+            for name in names.into_iter().filter(|n| before.get(*n) != after.get(*n)) {
+                let show = |v: Option<&toml::Value>| v.map_or_else(|| "unset".to_string(), toml::Value::to_string);
+                let how = if name.ends_with("_token") { "changed".to_string() } else { format!("{} -> {}", show(before.get(name)), show(after.get(name))) };
+                changed.push((format!("{section}.{name}"), how));
+            }
         }
         changed
     }
@@ -414,7 +484,10 @@ impl Config {
 }
 
 /// Sections read once at start: a reload reports their changes as needing a restart.
-const RESTART_ONLY: [&str; 7] = ["server", "broker", "storage", "workers", "limits", "auth", "quotas"];
+const RESTART_ONLY: [&str; 5] = ["server", "broker", "storage", "workers", "limits"];
+
+/// Sections a reload applies to the requests that follow it (with the plugins).
+const LIVE: [&str; 2] = ["auth", "quotas"];
 
 const SECTIONS: [&str; 8] = ["server", "broker", "storage", "workers", "default_limits", "limits", "auth", "quotas"];
 
@@ -526,6 +599,30 @@ mod tests {
         .unwrap();
         assert_eq!(old.restart_only_changes(&new), ["server.bind", "workers.max_attempts"]);
         assert!(old.restart_only_changes(&old).is_empty());
+    }
+
+    #[test]
+    fn auth_and_quotas_change_live_and_secrets_are_not_shown() {
+        let old = with_env("[quotas]\nactive_jobs = 1\n[auth]\nmetrics_token = \"old-secret\"\n", &[]).unwrap();
+        let new =
+            with_env("[server]\nbind = \"127.0.0.1:2\"\n[quotas]\nactive_jobs = 3\n[auth]\nmode = \"none\"\nmetrics_token = \"new-secret\"\n", &[]).unwrap();
+        assert_eq!(old.restart_only_changes(&new), ["server.bind"]);
+        let live = old.live_changes(&new);
+        let shown: Vec<(&str, &str)> = live.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(shown, [("auth.metrics_token", "changed"), ("auth.mode", "\"tokens\" -> \"none\""), ("quotas.active_jobs", "1 -> 3")]);
+        let applied = old.with_live_settings_of(&new);
+        assert_eq!((applied.auth.mode, applied.quotas.active_jobs), (AuthMode::None, 3));
+        assert_eq!(applied.server, old.server, "what needs a restart keeps its running value");
+    }
+
+    #[test]
+    fn tls_files_are_taken_from_the_config_files_folder_and_empty_stays_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[server]\ntls_cert = \"cert.pem\"\n").unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.server.tls_cert, dir.path().join("cert.pem"));
+        assert!(config.server.tls_key.as_os_str().is_empty());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! missing ones on every route, a revoked token stops on a second API node
 //! within a second, quotas hold under 20 concurrent submits, the web UI's
 //! session cookie needs its CSRF header, the bootstrap admin's start-up URL,
-//! `mode = "none"`, the `users` command, the failed-attempt limit and the
-//! audit log.
+//! `mode = "none"`, the `users` command, the failed-attempt limit, the
+//! audit log, and bytes a crash left counted given back at the next start.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -312,6 +312,8 @@ async fn the_session_cookie_needs_its_csrf_header_for_changes_and_ends_on_sign_o
     for part in ["trainhost_session=th_", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set_cookie.contains(part), "{set_cookie}");
     }
+    // Plain HTTP: a `Secure` cookie would never come back (tests/tls.rs has the HTTPS side).
+    assert!(!set_cookie.contains("Secure") && !response.headers().contains_key("strict-transport-security"), "{set_cookie}");
     let csrf = response.json::<Value>().await.unwrap()["data"]["csrf"].as_str().unwrap().to_string();
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     let with_cookie = |r: reqwest::RequestBuilder| r.header("cookie", cookie.clone());
@@ -437,4 +439,35 @@ async fn failed_sign_ins_are_limited_per_address() {
     let response = client().get(format!("{}/jobs", server.url)).send().await.unwrap();
     assert_eq!(response.status(), 429, "even a good token waits out the minute from that address");
     assert!(response.headers().contains_key("retry-after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_reserved_for_a_dataset_a_crash_never_stored_are_given_back_at_start() {
+    let dir = temp_dir();
+    let setup = Setup::embedded(dir.path());
+    let mut server = Process::serve(&setup, &[]);
+    wait_ready(&server.url).await;
+    let alice = add_user(&server.url, "alice", "member").await;
+    let stored = upload_as(&server.url, &alice, &testdata("penguins.csv")).await;
+    let (_, me) = get_json_as(&server.url, &alice, "/me").await;
+    let used = me["data"]["usage"]["datasetBytes"].as_u64().unwrap();
+    assert_eq!(Some(used), stored["sizeBytes"].as_u64(), "{me}");
+    server.terminate();
+
+    // What a crash after reserving and before storing leaves: bytes counted
+    // for a dataset id that has no record.
+    let file = dir.path().join("data/broker/accounts.json");
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let lost = uuid::Uuid::new_v4().to_string();
+    saved["datasets"]["alice"][&lost] = json!(5_000_000);
+    std::fs::write(&file, serde_json::to_vec(&saved).unwrap()).unwrap();
+
+    let server = Process::serve(&setup, &[]);
+    wait_ready(&server.url).await;
+    let (_, me) = get_json_as(&server.url, &alice, "/me").await;
+    assert_eq!(me["data"]["usage"]["datasetBytes"].as_u64(), Some(used), "only the stored dataset counts after the restart: {me}");
+    let released = server.log.lines_with("never stored");
+    assert!(released.len() == 1 && released[0].contains(&lost), "{released:?}");
+    let (status, _) = get_json_as(&server.url, &alice, &format!("/datasets/{}", stored["id"].as_str().unwrap())).await;
+    assert_eq!(status, 200, "the stored dataset is untouched");
 }

@@ -205,3 +205,46 @@ fn a_reload_reuses_unchanged_plugins_and_loads_changed_ones() {
 
     assert!(PluginRegistry::reload(&runtime, &[], &first).iter().next().is_none(), "removed");
 }
+
+/// A `[quotas]` (and `[auth]`) section, written after the plugins.
+fn account_sections(active_jobs: u64, auth_mode: &str) -> String {
+    format!("[quotas]\nactive_jobs = {active_jobs}\n[auth]\nmode = {auth_mode:?}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_new_quotas_and_auth_mode_to_the_next_requests() {
+    let dir = temp_dir();
+    let (config, data) = (dir.path().join("trainhost.toml"), dir.path().join("data"));
+    let slow = plugin("slow", "test_slow.wasm", true);
+    write_config(&config, &data, None, 1, &[slow.clone(), account_sections(1, "tokens")]);
+    let server = start(&config, &["serve"], LISTENING);
+    let log = server.log.clone();
+    wait_ready(&server.url).await;
+    let url = server.url.clone();
+    let alice = add_user(&url, "alice", "member").await;
+    let ds = upload_as(&url, &alice, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();
+    submit_as(&url, &alice, &slow_job(&ds, 200, 100)).await;
+    let (status, body) = post_json_as(&url, &alice, "/train", &slow_job(&ds, 1, 1)).await;
+    assert_eq!((status, body["error"]["quota"].as_str(), body["error"]["limit"].as_u64()), (429, Some("active_jobs"), Some(1)), "{body}");
+
+    write_config(&config, &data, None, 1, &[slow.clone(), account_sections(2, "tokens")]);
+    sighup(&server);
+    log.wait_for("applied to the requests from now on", 0, Duration::from_secs(30)).await;
+    let applied = log.lines_with("applied to the requests from now on");
+    assert!(applied.iter().any(|l| l.contains("quotas.active_jobs") && l.contains("1 -> 2")), "{applied:?}");
+    submit_as(&url, &alice, &slow_job(&ds, 200, 100)).await;
+    let (status, body) = post_json_as(&url, &alice, "/train", &slow_job(&ds, 1, 1)).await;
+    assert_eq!((status, body["error"]["limit"].as_u64()), (429, Some(2)), "the next submit is judged by the new limit: {body}");
+
+    // auth.mode applies too: "none" opens the API, "tokens" closes it again.
+    let anonymous = || async { anonymous_client().get(format!("{url}/jobs")).send().await.unwrap().status().as_u16() };
+    assert_eq!(anonymous().await, 401);
+    write_config(&config, &data, None, 1, &[slow.clone(), account_sections(2, "none")]);
+    sighup(&server);
+    let seen = log.wait_for("auth.mode", 0, Duration::from_secs(30)).await;
+    assert_eq!(anonymous().await, 200, "auth.mode = none applied on reload");
+    write_config(&config, &data, None, 1, &[slow, account_sections(2, "tokens")]);
+    sighup(&server);
+    log.wait_for("auth.mode", seen, Duration::from_secs(30)).await;
+    assert_eq!(anonymous().await, 401, "auth.mode = tokens applied on reload");
+}

@@ -181,6 +181,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn reserve_bytes(&self, user: &str, dataset_id: &str, bytes: u64, limit: u64) -> Result<Option<QuotaHit>>;
     /// A dataset that is gone (or was never stored) no longer counts.
     async fn release_bytes(&self, user: &str, dataset_id: &str) -> Result<()>;
+    /// The ids of the datasets counted against `user`'s stored bytes.
+    async fn counted_datasets(&self, user: &str) -> Result<Vec<String>>;
     async fn usage(&self, user: &str) -> Result<Usage>;
 }
 

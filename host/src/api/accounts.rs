@@ -32,7 +32,7 @@ async fn user_json(state: &AppState, user: &User) -> ApiResult<Value> {
         "name": user.name,
         "role": user.role,
         "disabled": user.disabled,
-        "quota": user.quota(&state.config.quotas),
+        "quota": user.quota(&state.config.current().quotas),
         "quotaOverrides": user.quota,
         "usage": usage,
         "createdAt": user.created_at,
@@ -81,7 +81,7 @@ pub async fn start_session(
         audit(None, "login", "session", "denied");
         return Err(ApiError::new(ErrorCode::Unauthorized, "the token is unknown, expired or revoked, or its user is disabled"));
     };
-    let hours = state.config.auth.session_hours.clamp(0.01, 24.0 * 365.0);
+    let hours = state.config.current().auth.session_hours.clamp(0.01, 24.0 * 365.0);
     let expires_at = crate::ids::now_ms() + (hours * 3_600_000.0) as i64;
     let session = accounts::issue_token(state.accounts.as_ref(), &user.name, Some(expires_at), true).await?;
     audit(Some(&user.name), "login", "session", "ok");

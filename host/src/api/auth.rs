@@ -212,7 +212,8 @@ pub async fn user_of(state: &AppState, token: &str) -> Result<Option<(User, Stri
 /// data: a Redis restarted without persistence), creates the admin again, as
 /// a start would.
 async fn rebootstrapped(state: &AppState, token: &str) -> Result<bool, ApiError> {
-    let given = state.config.auth.bootstrap_token.trim();
+    let config = state.config.current();
+    let given = config.auth.bootstrap_token.trim();
     if given.is_empty() || !equal_in_constant_time(token, given) || crate::accounts::has_admin(state.accounts.as_ref()).await? {
         return Ok(false);
     }
@@ -232,7 +233,9 @@ fn equal_in_constant_time(a: &str, b: &str) -> bool {
 
 /// The middleware: see the module's comment.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if state.config.auth.mode == AuthMode::None {
+    // One snapshot for the whole decision: a reload may swap the config meanwhile.
+    let config = state.config.current();
+    if config.auth.mode == AuthMode::None {
         request.extensions_mut().insert(Caller::anonymous());
         return next.run(request).await;
     }
@@ -241,7 +244,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         return next.run(request).await;
     }
     let credential = credential(&request);
-    let metrics_token = &state.config.auth.metrics_token;
+    let metrics_token = &config.auth.metrics_token;
     if path == "/metrics" && !metrics_token.is_empty() && credential.as_ref().is_some_and(|c| equal_in_constant_time(c.token(), metrics_token)) {
         return next.run(request).await;
     }
@@ -296,7 +299,7 @@ async fn resolve(state: &AppState, asked: Asked, credential: Option<Credential>)
 
 /// 429 while `address` has used up its failed attempts of the minute.
 pub fn refuse_if_blocked(state: &AppState, address: Option<IpAddr>, what: &str) -> Result<(), ApiError> {
-    let limit = state.config.auth.failed_per_minute.max(1);
+    let limit = state.config.current().auth.failed_per_minute.max(1);
     if address.is_some_and(|a| state.failed.blocked(a, limit)) {
         audit(None, "authenticate", what, "rate_limited");
         return Err(ApiError { retry_after: Some(60), ..ApiError::new(ErrorCode::RateLimited, "too many failed sign-ins from this address; wait a minute") });

@@ -6,8 +6,13 @@
 //! closed. An upgraded connection (a WebSocket) keeps its slot until it
 //! closes, but leaves the timeouts to the socket's own handler.
 //!
-//! Owns the accept loop and each connection's watchdog. It must not look at
-//! requests: the router does.
+//! Under TLS (`api::tls`), a connection holds its slot from the accept, must
+//! finish its handshake within `tls_handshake_timeout_secs`, and then gets the
+//! same limits on the decrypted stream as a plain one. A client that speaks
+//! plain HTTP to the TLS port fails the handshake and is closed at once.
+//!
+//! Owns the accept loop, the TLS handshake's deadline and each connection's
+//! watchdog. It must not look at requests: the router does.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -22,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::ServerConfig;
@@ -31,6 +37,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// From the accept to the end of the TLS handshake (TLS only).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl ConnectionLimits {
@@ -40,13 +48,14 @@ impl ConnectionLimits {
             header_read_timeout: secs(server.header_read_timeout_secs),
             idle_timeout: secs(server.idle_timeout_secs),
             max_connections: server.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            tls_handshake_timeout: secs(server.tls_handshake_timeout_secs),
         }
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` turns true, then waits for the
-/// open connections to finish (the caller bounds that wait).
-pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shutdown: watch::Receiver<bool>) {
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` turns
+/// true, then waits for the open connections to finish (the caller bounds that wait).
+pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, tls: Option<TlsAcceptor>, shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut stop = shutdown.clone();
     loop {
@@ -61,7 +70,11 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, peer, slot, app.clone(), limits, shutdown.clone()));
+                let connection = Connection { peer, slot, app: app.clone(), limits, shutdown: shutdown.clone() };
+                match &tls {
+                    None => drop(tokio::spawn(connection.serve(stream))),
+                    Some(tls) => drop(tokio::spawn(connection.handshake(tls.clone(), stream))),
+                }
             }
             // Out of file descriptors and the like: wait rather than spin.
             Err(e) if !is_per_connection(&e) => {
@@ -82,51 +95,75 @@ fn is_per_connection(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+/// An accepted connection and what serving it needs.
+struct Connection {
     peer: std::net::SocketAddr,
     slot: OwnedSemaphorePermit,
     app: Router,
     limits: ConnectionLimits,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), _slot: slot });
-    let watched = activity.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let in_flight = InFlight::start(watched.clone());
-        let mut request = request.map(|body| axum::body::Body::new(WatchedBody { inner: body, activity: watched.clone(), waiting: false }));
-        // The client's address, for the limit on failed sign-ins (api::auth).
-        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        let app = app.clone();
-        async move {
-            let response = app.oneshot(request).await;
-            drop(in_flight);
-            response
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// The TLS handshake, within its deadline (and given up on shutdown), then `serve`.
+    async fn handshake(self, tls: TlsAcceptor, stream: TcpStream) {
+        let mut shutdown = self.shutdown.clone();
+        let accepted = tokio::select! {
+            accepted = tokio::time::timeout(self.limits.tls_handshake_timeout, tls.accept(stream)) => accepted,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok(Ok(stream)) => self.serve(stream).await,
+            // Plain HTTP, a scanner, a client that distrusts the certificate.
+            Ok(Err(e)) => tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed; closing the connection"),
+            Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake not finished in time; closing the connection"),
         }
-    });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper's own timer waits for each request head from the moment the
-    // connection is free: a backstop no shorter than either of ours.
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout.max(limits.idle_timeout));
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
-    let mut draining = false;
-    loop {
-        let wake = activity.next_check(&limits);
-        tokio::select! {
-            // Done, failed, or upgraded (the socket now lives in the WebSocket handler).
-            _ = connection.as_mut() => break,
-            _ = activity.changed.notified() => {}
-            _ = tokio::time::sleep_until(wake) => {
-                if let Some(why) = activity.expired(&limits) {
-                    tracing::debug!(reason = why, "closing a connection");
-                    break;
-                }
+    }
+
+    /// HTTP/1.1 or HTTP/2 on `stream` (a TCP socket or a TLS session over one), under the watchdog.
+    async fn serve<S>(self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection { peer, slot, app, limits, mut shutdown } = self;
+        let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), _slot: slot });
+        let watched = activity.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let in_flight = InFlight::start(watched.clone());
+            let mut request = request.map(|body| axum::body::Body::new(WatchedBody { inner: body, activity: watched.clone(), waiting: false }));
+            // The client's address, for the limit on failed sign-ins (api::auth).
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await;
+                drop(in_flight);
+                response
             }
-            _ = shutdown.wait_for(|s| *s), if !draining => {
-                draining = true;
-                connection.as_mut().graceful_shutdown();
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // hyper's own timer waits for each request head from the moment the
+        // connection is free: a backstop no shorter than either of ours.
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout.max(limits.idle_timeout));
+        let connection = builder.serve_connection_with_upgrades(io, service);
+        tokio::pin!(connection);
+        let mut draining = false;
+        loop {
+            let wake = activity.next_check(&limits);
+            tokio::select! {
+                // Done, failed, or upgraded (the socket now lives in the WebSocket handler).
+                _ = connection.as_mut() => break,
+                _ = activity.changed.notified() => {}
+                _ = tokio::time::sleep_until(wake) => {
+                    if let Some(why) = activity.expired(&limits) {
+                        tracing::debug!(reason = why, "closing a connection");
+                        break;
+                    }
+                }
+                _ = shutdown.wait_for(|s| *s), if !draining => {
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
+                }
             }
         }
     }
@@ -216,13 +253,13 @@ impl Drop for InFlight {
 
 /// The socket, counting its bytes and holding its connection slot (an
 /// upgraded connection takes this along).
-struct Watched {
-    inner: TcpStream,
+struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
     _slot: OwnedSemaphorePermit,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -233,7 +270,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {

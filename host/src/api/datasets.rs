@@ -31,8 +31,8 @@ pub(super) async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiR
 
 /// The upload size the caller may send: the server's limit, or their quota if smaller.
 fn upload_limit(state: &AppState, caller: &Caller) -> (u64, Option<u64>) {
-    let server = state.config.server.upload_limit_mib.saturating_mul(1 << 20);
-    let quota = caller.user.as_ref().map(|u| u.quota(&state.config.quotas).upload_bytes).filter(|q| *q > 0 && *q < server);
+    let server = state.config.current().server.upload_limit_mib.saturating_mul(1 << 20);
+    let quota = caller.user.as_ref().map(|u| u.quota(&state.config.current().quotas).upload_bytes).filter(|q| *q > 0 && *q < server);
     (quota.unwrap_or(server), quota)
 }
 
@@ -43,8 +43,11 @@ fn too_large(state: &AppState, caller: &Caller, quota: Option<u64>, size: u64) -
             audit(caller.name(), "upload", "dataset", "quota_exceeded: upload_bytes");
             ApiError::quota(&hit).field("file")
         }
-        None => ApiError::new(ErrorCode::UploadTooLarge, format!("the file is larger than the upload limit of {} MiB", state.config.server.upload_limit_mib))
-            .field("file"),
+        None => ApiError::new(
+            ErrorCode::UploadTooLarge,
+            format!("the file is larger than the upload limit of {} MiB", state.config.current().server.upload_limit_mib),
+        )
+        .field("file"),
     }
 }
 
@@ -52,13 +55,13 @@ fn too_large(state: &AppState, caller: &Caller, quota: Option<u64>, size: u64) -
 /// caller's quota first (and given back if it is refused).
 async fn store(state: &AppState, caller: &Caller, id: &str, file_name: &str, tmp: &std::path::Path, size: u64) -> ApiResult<DatasetRecord> {
     if let Some(user) = &caller.user {
-        let limit = user.quota(&state.config.quotas).dataset_bytes;
+        let limit = user.quota(&state.config.current().quotas).dataset_bytes;
         if let Some(hit) = state.accounts.reserve_bytes(&user.name, id, size, limit).await? {
             audit(Some(&user.name), "upload", id, "quota_exceeded: dataset_bytes");
             return Err(ApiError::quota(&hit).field("file"));
         }
     }
-    match datasets::ingest(&state.storage, id, file_name, tmp, size, state.config.limits, caller.name()).await {
+    match datasets::ingest(&state.storage, id, file_name, tmp, size, state.config.current().limits, caller.name()).await {
         Ok(record) => Ok(record),
         Err(e) => {
             if let Some(user) = caller.name() {

@@ -56,9 +56,10 @@ impl Authority {
         (!name.is_empty() && !name.contains(odd)).then_some(Authority { name, port })
     }
 
-    /// An entry without a port allows every port.
-    fn allows(&self, host: &Authority) -> bool {
-        self.name == host.name && self.port.is_none_or(|port| Some(port) == host.port.or(Some(80)))
+    /// An entry without a port allows every port; a `Host` without one means
+    /// the scheme's (`default_port`: 80, or 443 under TLS).
+    fn allows(&self, host: &Authority, default_port: u16) -> bool {
+        self.name == host.name && self.port.is_none_or(|port| port == host.port.unwrap_or(default_port))
     }
 }
 
@@ -69,10 +70,15 @@ pub struct EdgePolicy {
     hosts: Option<Vec<Authority>>,
     any_origin: bool,
     origins: Vec<url::Origin>,
+    /// The port a `Host` without one means: 443 under TLS, else 80.
+    default_port: u16,
+    /// Under TLS: the `Strict-Transport-Security` value of every response.
+    hsts: Option<HeaderValue>,
 }
 
 impl EdgePolicy {
-    pub fn new(server: &ServerConfig, bound: SocketAddr) -> EdgePolicy {
+    /// `tls`: whether the server speaks HTTPS (`server.tls_cert`).
+    pub fn new(server: &ServerConfig, bound: SocketAddr, tls: bool) -> EdgePolicy {
         let hosts = if server.allowed_hosts.iter().any(|h| h.trim() == "*") {
             None
         } else if server.allowed_hosts.is_empty() {
@@ -88,11 +94,13 @@ impl EdgePolicy {
             Some(parsed.collect())
         };
         let origins = server.cors_origins.iter().filter(|o| o.trim() != "*").filter_map(|o| url::Url::parse(o.trim()).ok()).map(|u| u.origin()).collect();
-        EdgePolicy { hosts, any_origin: server.cors_origins.iter().any(|o| o.trim() == "*"), origins }
+        let hsts = (tls && server.hsts_max_age_secs > 0).then(|| HeaderValue::try_from(format!("max-age={}", server.hsts_max_age_secs)).ok()).flatten();
+        let any_origin = server.cors_origins.iter().any(|o| o.trim() == "*");
+        EdgePolicy { hosts, any_origin, origins, default_port: if tls { 443 } else { 80 }, hsts }
     }
 
     fn host_allowed(&self, host: &Authority) -> bool {
-        self.hosts.as_ref().is_none_or(|hosts| hosts.iter().any(|h| h.allows(host)))
+        self.hosts.as_ref().is_none_or(|hosts| hosts.iter().any(|h| h.allows(host, self.default_port)))
     }
 
     /// The server's own origin (`http` or `https` with the request's host, the
@@ -275,10 +283,20 @@ fn framework_error(status: StatusCode, method: &Method, headers: &HeaderMap, tex
 /// runs first of all, and every answer (its own included) leaves through the
 /// error mapping and the security headers.
 pub fn edge(routes: Router, policy: Arc<EdgePolicy>) -> Router {
+    let hsts = policy.hsts.clone();
     routes
         .layer(axum::middleware::from_fn_with_state(policy, check_host_and_origin))
         .layer(axum::middleware::from_fn(errors_as_json))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(hsts, strict_transport_security))
+}
+
+/// Under TLS, every response tells the browser to use only HTTPS here.
+async fn strict_transport_security(State(hsts): State<Option<HeaderValue>>, mut response: Response) -> Response {
+    if let Some(value) = hsts {
+        response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, value);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -294,7 +312,7 @@ mod tests {
             cors_origins: cors_origins.iter().map(|s| s.to_string()).collect(),
             ..ServerConfig::default()
         };
-        Arc::new(EdgePolicy::new(&server, "127.0.0.1:8080".parse().unwrap()))
+        Arc::new(EdgePolicy::new(&server, "127.0.0.1:8080".parse().unwrap(), false))
     }
 
     fn app(policy: Arc<EdgePolicy>) -> Router {
@@ -329,9 +347,11 @@ mod tests {
         assert_eq!(host("LocalHost:8080"), Authority { name: "localhost".into(), port: Some(8080) });
         assert_eq!(host("[::1]:9"), Authority { name: "[::1]".into(), port: Some(9) });
         assert!(Authority::parse("a b").is_none() && Authority::parse("x:port").is_none() && Authority::parse("").is_none());
-        assert!(host("example.com").allows(&host("example.com:1234")));
-        assert!(host("example.com:80").allows(&host("example.com")));
-        assert!(!host("example.com:81").allows(&host("example.com")));
+        assert!(host("example.com").allows(&host("example.com:1234"), 80));
+        assert!(host("example.com:80").allows(&host("example.com"), 80));
+        assert!(!host("example.com:81").allows(&host("example.com"), 80));
+        assert!(host("example.com:443").allows(&host("example.com"), 443), "under TLS a Host without a port means 443");
+        assert!(!host("example.com:80").allows(&host("example.com"), 443));
     }
 
     #[tokio::test]

@@ -37,7 +37,7 @@ pub async fn submit(State(state): State<AppState>, caller: Caller, body: Bytes) 
 /// Takes a quota slot for the job (atomically, on either broker), then
 /// submits it; the slot is given back if the submit fails.
 async fn submit_within_quota(state: &AppState, user: &User, job_id: &str, spec: JobSpec) -> ApiResult<JobRecord> {
-    if let Some(hit) = state.accounts.reserve_job(&user.name, job_id, &user.quota(&state.config.quotas)).await? {
+    if let Some(hit) = state.accounts.reserve_job(&user.name, job_id, &user.quota(&state.config.current().quotas)).await? {
         audit(Some(&user.name), "submit", job_id, &format!("quota_exceeded: {}", hit.quota));
         return Err(ApiError::quota(&hit));
     }
@@ -146,7 +146,7 @@ pub async fn predict(State(state): State<AppState>, caller: Caller, Path(id): Pa
     })?;
     let (table, source) = if let Some(dataset_id) = &request.dataset_id {
         super::datasets::visible(&state, &caller, dataset_id).await.map_err(|e| e.field("datasetId"))?;
-        (datasets::load_table(&state.storage, dataset_id, state.config.limits).await.map_err(dataset_error)?, TableSource::Dataset)
+        (datasets::load_table(&state.storage, dataset_id, state.config.current().limits).await.map_err(dataset_error)?, TableSource::Dataset)
     } else if let Some(rows) = &request.rows {
         (rows_to_table(rows).map_err(|e| ApiError::new(ErrorCode::InvalidRows, e).field("rows"))?, TableSource::Rows)
     } else {

@@ -17,6 +17,7 @@ pub mod docs;
 mod error;
 mod guard;
 mod jobs;
+pub mod tls;
 mod ui;
 pub mod validate;
 pub mod wire;
@@ -34,7 +35,7 @@ use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::accounts::AccountStore;
-use crate::config::Config;
+use crate::config::{Config, SharedConfig};
 use crate::queue::Broker;
 use crate::runtime::SharedRegistry;
 use crate::storage::Storage;
@@ -47,9 +48,10 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// Swapped on reload: take one `current()` snapshot per request.
     pub registry: SharedRegistry,
-    /// The config the process started with. Its plugin list may be stale
-    /// after a reload: plugins are looked up in `registry`.
-    pub config: Arc<Config>,
+    /// The config, swapped on reload: `auth` and `quotas` apply to the
+    /// requests after it; the rest is what the process started with. Its
+    /// plugin list is not what serves: plugins are looked up in `registry`.
+    pub config: SharedConfig,
     /// Where uploads are streamed before they are profiled and stored.
     pub upload_dir: PathBuf,
     /// Users, tokens and quota bookkeeping (kept where the broker keeps jobs).
@@ -150,13 +152,14 @@ pub fn route_table() -> Vec<RouteEntry> {
 /// The whole application as served on `bound` (the address the listener got,
 /// whose port the default `Host` allow-list names).
 pub fn router(state: AppState, bound: SocketAddr) -> Router {
-    let upload_limit = (state.config.server.upload_limit_mib as usize).saturating_mul(1 << 20);
-    let policy = Arc::new(guard::EdgePolicy::new(&state.config.server, bound));
+    let config = state.config.current();
+    let upload_limit = (config.server.upload_limit_mib as usize).saturating_mul(1 << 20);
+    let policy = Arc::new(guard::EdgePolicy::new(&config.server, bound, state.tls));
     let routes = all_routes(upload_limit)
         .router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /docs") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
-        .layer(cors(&state.config))
+        .layer(cors(&config))
         .with_state(state);
     guard::edge(routes, policy).layer(axum::middleware::map_response(count_response))
 }

@@ -182,7 +182,7 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
         let message = format!("no dataset `{dataset_id}`; upload one with POST /datasets or list them with GET /datasets");
         ApiError::new(ErrorCode::DatasetNotFound, message).field("datasetId")
     })?;
-    let target = target_of(task, given(&request.target_column), &dataset, state.config.limits.max_classes)?;
+    let target = target_of(task, given(&request.target_column), &dataset, state.config.current().limits.max_classes)?;
     let columns = column_choices(&request, &dataset, target.as_deref())?;
     // Defaults are the plugin's own and valid for every task it does: only
     // parameters the client chose need the plugin's look.

@@ -220,6 +220,10 @@ impl AccountStore for EmbeddedAccounts {
         Ok(())
     }
 
+    async fn counted_datasets(&self, user: &str) -> Result<Vec<String>> {
+        Ok(self.state.lock().0.datasets.get(user).map(|d| d.keys().cloned().collect()).unwrap_or_default())
+    }
+
     async fn usage(&self, user: &str) -> Result<Usage> {
         let mut state = self.state.lock();
         let now = now_ms();

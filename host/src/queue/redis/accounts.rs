@@ -158,6 +158,10 @@ impl AccountStore for RedisBroker {
         self.call::<()>(redis::cmd("HDEL").arg(self.key(&["datasets", user])).arg(dataset_id)).await
     }
 
+    async fn counted_datasets(&self, user: &str) -> Result<Vec<String>> {
+        self.call::<Vec<String>>(redis::cmd("HKEYS").arg(self.key(&["datasets", user]))).await
+    }
+
     async fn usage(&self, user: &str) -> Result<Usage> {
         let mut script = self.scripts.account_usage.key(self.key(&["active", user]));
         script.key(self.key(&["submits", user])).key(self.key(&["datasets", user])).arg(self.job_key("")).arg(PENDING_MS);
