@@ -19,6 +19,7 @@ mod holdout;
 mod model;
 mod objective;
 mod params;
+mod predict;
 mod result;
 mod rng;
 mod tree;
