@@ -252,7 +252,7 @@ fn importance_table_has_one_row_per_column_with_wide_categoricals_summed_back() 
     assert_eq!(number(&t.rows[2][4]), 0.0, "a constant column is never split");
     assert_eq!(t.rows[2][5], Cell::Empty, "no cover without a split");
     let splits: f64 = t.rows.iter().map(|r| number(&r[4])).sum();
-    assert!(splits >= 20.0 && splits <= 20.0 * 30.0, "{splits} splits in 20 trees of at most 31 leaves");
+    assert!((20.0..=20.0 * 30.0).contains(&splits), "{splits} splits in 20 trees of at most 31 leaves");
     assert!(number(&t.rows[0][5]) > 0.0);
 }
 
