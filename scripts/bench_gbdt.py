@@ -15,11 +15,28 @@ min_data_in_leaf 20, no bagging):
   xgb-1t        XGBoost tree_method=hist, grow_policy=lossguide, max_leaves, nthread=1
   cb-1t         CatBoost thread_count=1 (depth 6/8 symmetric trees: its own growth)
 
-Fit time is wall-clock of training alone (data loading excluded; for gbdt-wasm the
-host's `fit` line: the plugin's train call, binning included, as for LightGBM whose
-Dataset construction is timed with the fit). Peak memory: the process's peak RSS
-(each contender runs in its own subprocess). The machine is shared: each figure is
-the fastest of --repeat runs, and ratios are taken within one run.
+Figures, each contender in its own process:
+  fit        the contender's own timing of training alone (data loading excluded; for
+             gbdt-wasm the host's `fit` line: the plugin's train call, binning included,
+             as for LightGBM whose Dataset construction is timed with the fit). CPU is
+             user + system time of the process over the fit (all its threads). WASM
+             has no CPU clock, so gbdt-wasm's fit CPU is an estimate: its train run's
+             CPU less that of the same run with one round (reading, copying in,
+             binning, writing cancel out; rounds 2..R and the host's scoring of the
+             training rows with R trees instead of 1 remain).
+  train run  the whole training run, end to end: reading the CSV, the fit, writing the
+             model (for gbdt-wasm and gbdt-native the CLI process, its CPU time from
+             getrusage of that child; for the Python peers the forked process up to
+             the end of the fit, CPU from getrusage inside it).
+  predict    end to end over every row of the table (train + test features, 1M rows
+             for a and b): reading the CSV, loading the model, predicting, writing the
+             predictions (for gbdt-wasm `trainhost predict`, for gbdt-native
+             `gbdt_cli predict`, for the peers their own predict in one process).
+  quality    AUC / log-loss (a, b) or RMSE (c) on the test rows (the last rows of the
+             predict run). Peak memory: the process's peak RSS; for gbdt-wasm the
+             plugin's linear-memory peak as the host reports it.
+The machine may be shared: CPU time is the figure to judge speed by (wall clocks move
+with the load); ratios are taken within one run against lgb-1t (> 1: faster than it).
 
   python3 scripts/bench_gbdt.py --datasets a,b --rounds 100 --leaves 31
 """
@@ -82,6 +99,53 @@ def dataset(name):
     return train, test, task, cats
 
 
+def all_features(name):
+    """A CSV of every row's features (the training rows, then the test rows): the predict input."""
+    import pandas as pd
+    train, test, _, _ = dataset(name)
+    path = f"{CACHE}/{name}_all_x.csv"
+    if not os.path.exists(path):
+        x = pd.concat([pd.read_csv(train), pd.read_csv(test)]).drop(columns=["y"])
+        x.to_csv(path + ".tmp", index=False, float_format="%.9g")
+        os.replace(path + ".tmp", path)
+    return path
+
+
+def cpu_now():
+    """User + system CPU seconds of this process so far (all its threads)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_timed(cmd, cwd=None):
+    """Runs cmd to completion; returns (stdout, wall s, CPU s of that child from
+    getrusage (user + system, its threads included), its peak RSS in MiB)."""
+    import tempfile
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        wall = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - wall
+        out.seek(0); err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{cmd[0]} failed: {err.read().decode()[-2000:]}")
+        return out.read().decode(), wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def py_predict(d, predict, frame):
+    """Times an in-process predict over every row, end to end: read the CSV, predict,
+    write the predictions. Returns the figures and the test rows' predictions."""
+    import pandas as pd
+    _, test, task, cats = dataset(d)
+    w, c = time.perf_counter(), cpu_now()
+    x = frame(pd.read_csv(all_features(d)))
+    p = np.asarray(predict(x), dtype=float)
+    pd.DataFrame({"p": p}).to_csv(f"{CACHE}/peer.pred", index=False)
+    figures = {"pred_s": time.perf_counter() - w, "pred_cpu_s": cpu_now() - c, "pred_rows": len(p)}
+    n_test = sum(1 for _ in open(test)) - 1
+    return figures, p[-n_test:]
+
+
 
 def load(path, task, cats):
     import pandas as pd
@@ -108,61 +172,86 @@ def child(fn):
 
     def run():
         out = fn()
-        out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out.setdefault("peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         q.put(out)
     p = mp.get_context("fork").Process(target=run)
     p.start(); p.join()
     return q.get() if not q.empty() else {"error": f"exit {p.exitcode}"}
 
 
+def cast_like(x, cats):
+    """The predict table's categorical columns with the training table's levels."""
+    def frame(df):
+        for c in cats:
+            df[c] = df[c].astype(x[c].dtype)
+        return df
+    return frame
+
+
+def timed_fit(fit):
+    """Runs fit(); returns the model and its wall / CPU seconds, and the process's
+    CPU seconds and peak RSS from its start to the end of the fit (the training run)."""
+    w, c = time.perf_counter(), cpu_now()
+    m = fit()
+    return m, {"fit_s": time.perf_counter() - w, "fit_cpu_s": cpu_now() - c, "run_cpu_s": cpu_now(),
+               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def lightgbm_run(d, rounds, leaves, threads):
     def fn():
         import lightgbm as lgb
+        start = time.perf_counter()
         train, test, task, cats = dataset(d)
-        x, y = load(train, task, cats); xt, yt = load(test, task, cats)
-        xt = xt.astype({c: x[c].dtype for c in cats})
+        x, y = load(train, task, cats)
         params = {"objective": "binary" if task == "classification" else "regression", "learning_rate": 0.1, "num_leaves": leaves,
                   "max_bin": 255, "min_data_in_leaf": 20, "num_threads": threads, "verbose": -1, "seed": 0}
-        w, c = time.perf_counter(), time.process_time()
-        m = lgb.train(params, lgb.Dataset(x, y), rounds)
-        w, c = time.perf_counter() - w, time.process_time() - c
-        return {"fit_s": w, "fit_cpu_s": c, "model_bytes": len(m.model_to_string().encode()), **quality(task, yt, m.predict(xt))}
+        m, fig = timed_fit(lambda: lgb.train(params, lgb.Dataset(x, y), rounds))
+        fig["run_s"] = time.perf_counter() - start
+        _, yt = load(test, task, cats)
+        pred, p = py_predict(d, lambda xt: m.predict(xt, num_threads=threads), cast_like(x, cats))
+        return {**fig, **pred, "model_bytes": len(m.model_to_string().encode()), **quality(task, yt, p)}
     return child(fn)
 
 
 def xgboost_run(d, rounds, leaves):
     def fn():
         import xgboost as xgb
+        start = time.perf_counter()
         train, test, task, cats = dataset(d)
-        x, y = load(train, task, cats); xt, yt = load(test, task, cats)
-        xt = xt.astype({c: x[c].dtype for c in cats})
+        x, y = load(train, task, cats)
         params = {"objective": "binary:logistic" if task == "classification" else "reg:squarederror", "eta": 0.1, "tree_method": "hist",
                   "grow_policy": "lossguide", "max_leaves": leaves, "max_depth": 0, "max_bin": 255, "nthread": 1, "min_child_weight": 1e-3, "seed": 0}
-        w, c = time.perf_counter(), time.process_time()
-        m = xgb.train(params, xgb.DMatrix(x, y, enable_categorical=True), rounds)
-        w, c = time.perf_counter() - w, time.process_time() - c
-        raw = m.save_raw(raw_format="ubj")
-        return {"fit_s": w, "fit_cpu_s": c, "model_bytes": len(raw), **quality(task, yt, m.predict(xgb.DMatrix(xt, enable_categorical=True)))}
+        m, fig = timed_fit(lambda: xgb.train(params, xgb.DMatrix(x, y, enable_categorical=True), rounds))
+        fig["run_s"] = time.perf_counter() - start
+        _, yt = load(test, task, cats)
+        pred, p = py_predict(d, lambda xt: m.predict(xgb.DMatrix(xt, enable_categorical=True)), cast_like(x, cats))
+        return {**fig, **pred, "model_bytes": len(m.save_raw(raw_format="ubj")), **quality(task, yt, p)}
     return child(fn)
 
 
 def catboost_run(d, rounds, leaves):
     def fn():
         import catboost as cb
+        start = time.perf_counter()
         train, test, task, cats = dataset(d)
-        x, y = load(train, task, cats); xt, yt = load(test, task, cats)
+        x, y = load(train, task, cats)
         for c in cats:
-            x[c] = x[c].astype(str); xt[c] = xt[c].astype(str)
+            x[c] = x[c].astype(str)
         depth = 8 if leaves > 31 else 5  # symmetric trees: 2^depth leaves
         cls = cb.CatBoostClassifier if task == "classification" else cb.CatBoostRegressor
         m = cls(iterations=rounds, learning_rate=0.1, depth=depth, border_count=254, thread_count=1, random_seed=0, verbose=False)
-        w, c = time.perf_counter(), time.process_time()
-        m.fit(x, y, cat_features=cats or None)
-        w, c = time.perf_counter() - w, time.process_time() - c
-        p = m.predict_proba(xt)[:, 1] if task == "classification" else m.predict(xt)
+        _, fig = timed_fit(lambda: m.fit(x, y, cat_features=cats or None))
+        fig["run_s"] = time.perf_counter() - start
+        _, yt = load(test, task, cats)
+
+        def as_text(df):
+            for c in cats:
+                df[c] = df[c].astype(str)
+            return df
+        pred, p = py_predict(d, lambda xt: m.predict_proba(xt)[:, 1] if task == "classification" else m.predict(xt), as_text)
         path = f"{CACHE}/cb.model"
         m.save_model(path)
-        return {"fit_s": w, "fit_cpu_s": c, "model_bytes": os.path.getsize(path), **quality(task, yt, p)}
+        return {**fig, **pred, "model_bytes": os.path.getsize(path), **quality(task, yt, p)}
     return child(fn)
 
 
@@ -170,44 +259,51 @@ def gbdt_params(rounds, leaves):
     return [f"nEstimators={rounds}", "learningRate=0.1", f"numLeaves={leaves}", "maxBins=255", "minDataInLeaf=20"]
 
 
+def test_rows(path):
+    return sum(1 for _ in open(path)) - 1
+
+
 def native_run(d, rounds, leaves, cli):
     train, test, task, cats = dataset(d)
-    preds = f"{CACHE}/native_{d}.pred"
-    cmd = [cli, "train", "--data", train, "--target", "y", "--task", task, "--test", test, "--predictions", preds, "--out", f"{CACHE}/native.model"]
+    model, preds = f"{CACHE}/native.model", f"{CACHE}/native_{d}.pred"
+    cmd = [cli, "train", "--data", train, "--target", "y", "--task", task, "--out", model]
     for p in gbdt_params(rounds, leaves):
         cmd += ["--param", p]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out, run_s, run_cpu, _ = run_timed(cmd)
     j = json.loads(out.strip().splitlines()[-1])
+    out, pred_s, pred_cpu, _ = run_timed([cli, "predict", "--model", model, "--data", all_features(d), "--predictions", preds])
+    p = np.loadtxt(preds)
     _, yt = load(test, task, [])
-    return {"fit_s": j["fit_seconds"], "fit_cpu_s": j["fit_cpu_seconds"], "model_bytes": j["model_bytes"],
+    return {"fit_s": j["fit_seconds"], "fit_cpu_s": j["fit_cpu_seconds"], "run_s": run_s, "run_cpu_s": run_cpu,
+            "pred_s": pred_s, "pred_cpu_s": pred_cpu, "pred_rows": len(p), "model_bytes": j["model_bytes"],
             "peak_rss_mib": j["peak_rss_bytes"] / 2**20, "heap_train_mib": (j["heap_train_bytes"] + j["heap_request_bytes"]) / 2**20,
-            **quality(task, yt, np.loadtxt(preds))}
+            **quality(task, yt, p[-test_rows(test):])}
 
 
 def wasm_run(d, rounds, leaves, trainhost):
-    """The plugin as WASM in `trainhost train` (limits from trainhost.toml). Fit time is
-    the host's own figure for the plugin's train call; peak memory is the plugin's
-    linear-memory peak as the host reports it."""
+    """The plugin as WASM in `trainhost train` (limits from trainhost.toml), then
+    `trainhost predict` on every row. The fit figure is the host's own for the
+    plugin's train call; peak memory is the plugin's linear-memory peak."""
     import re
     import pandas as pd
     train, test, task, cats = dataset(d)
     model, preds = f"{CACHE}/wasm.model", f"{CACHE}/wasm_{d}.pred"
-    cmd = [trainhost, "--config", f"{ROOT}/trainhost.toml", "train", "--plugin", "gbdt", "--data", train, "--target", "y", "--task", task,
+    config = ["--config", f"{ROOT}/trainhost.toml"]
+    cmd = [trainhost, *config, "train", "--plugin", "gbdt", "--data", train, "--target", "y", "--task", task,
            "--test-fraction", "0", "--plugin-validation-fraction", "0", "--seed", "0", "--out", model]
     for p in gbdt_params(rounds, leaves):
         cmd += ["--param", p]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    out, run_s, run_cpu, _ = run_timed(cmd, cwd=ROOT)
     m = re.search(r" in ([0-9.]+) s \(peak plugin memory ([0-9.]+) MiB\)", out)
-    test_features = f"{CACHE}/{d}_test_x.csv"
-    if not os.path.exists(test_features):
-        pd.read_csv(test).drop(columns=["y"]).to_csv(test_features, index=False, float_format="%.9g")
-    subprocess.run([trainhost, "--config", f"{ROOT}/trainhost.toml", "predict", "--model", model, "--data", test_features, "--out", preds],
-                   check=True, capture_output=True, cwd=ROOT)
-    p = pd.read_csv(preds)
+    swap = {"nEstimators=" + str(rounds): "nEstimators=1", model: f"{CACHE}/wasm_one_round.model"}
+    one_round = [swap.get(c, c) for c in cmd]
+    _, _, base_cpu, _ = run_timed(one_round, cwd=ROOT)
+    _, pred_s, pred_cpu, _ = run_timed([trainhost, *config, "predict", "--model", model, "--data", all_features(d), "--out", preds], cwd=ROOT)
+    p = pd.read_csv(preds)[("p_pos" if task == "classification" else "prediction")].to_numpy()
     _, yt = load(test, task, [])
-    col = "p_pos" if task == "classification" else "prediction"
-    return {"fit_s": float(m.group(1)), "fit_cpu_s": float("nan"), "model_bytes": os.path.getsize(model), "peak_rss_mib": float(m.group(2)),
-            **quality(task, yt, p[col].to_numpy())}
+    return {"fit_s": float(m.group(1)), "fit_cpu_s": run_cpu - base_cpu, "run_s": run_s, "run_cpu_s": run_cpu,
+            "pred_s": pred_s, "pred_cpu_s": pred_cpu, "pred_rows": len(p), "model_bytes": os.path.getsize(model),
+            "peak_rss_mib": float(m.group(2)), **quality(task, yt, p[-test_rows(test):])}
 
 
 def main():
@@ -230,15 +326,24 @@ def main():
         "cb-1t": catboost_run,
     }
     names = args.contenders.split(",")
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    if "gbdt-wasm" in names:
+        # Loading the plugins compiles them into the host's compile cache, so no
+        # timed run pays for compiling the WASM.
+        subprocess.run([args.trainhost, "--config", f"{ROOT}/trainhost.toml", "plugins"], check=True, capture_output=True, cwd=ROOT)
+    import lightgbm
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; LightGBM {lightgbm.__version__}; "
+          "CPU time (user + system, getrusage) is the figure to judge speed by on a shared machine", flush=True)
     for d in args.datasets.split(","):
-        dataset(d)
+        dataset(d); all_features(d)
         for rounds in map(int, args.rounds.split(",")):
             for leaves in map(int, args.leaves.split(",")):
                 results = {}
                 for _ in range(args.repeat):  # interleaved, so load changes hit every contender alike
                     for n in names:
-                        r = runners[n](d, rounds, leaves)
+                        try:
+                            r = runners[n](d, rounds, leaves)
+                        except Exception as e:  # one contender failing must not lose the others' figures
+                            r = {"error": str(e)[-300:]}
                         if n not in results or r.get("fit_s", 1e9) < results[n].get("fit_s", 1e9):
                             results[n] = r
                 report(d, rounds, leaves, results)
@@ -247,15 +352,21 @@ def main():
 def report(d, rounds, leaves, results):
     base = results.get("lgb-1t", {})
     score = "rmse" if d == "c" else "auc"
-    print(f"\n### dataset {d}, {rounds} rounds, numLeaves {leaves} (load average {os.getloadavg()[0]:.1f})")
-    print(f"| contender | fit s (wall) | fit s (CPU) | speed vs lgb-1t (wall) | {score} | {'logloss | ' if d != 'c' else ''}model bytes | peak memory MiB |")
-    print("|---|---|---|---|---|" + ("---|" if d != "c" else "") + "---|---|")
+    ratio = lambda key, r: base.get(key, float("nan")) / r[key] if r.get(key) else float("nan")
+    print(f"\n### dataset {d}, {rounds} rounds, numLeaves {leaves} (load average {os.getloadavg()[0]:.1f}; "
+          "judge speed by CPU time, the machine is shared; x = lgb-1t's time / this one's, > 1 is faster)")
+    print(f"| contender | fit s wall | fit s CPU | x fit CPU | train run s wall | train run s CPU | x train run CPU | x fit wall "
+          f"| predict s wall | predict s CPU | x predict CPU | {score} | {'logloss | ' if d != 'c' else ''}model bytes | peak MiB |")
+    print("|---" * (15 if d != "c" else 14) + "|")
     for n, r in results.items():
         if "error" in r:
             print(f"| {n} | {r['error']} |"); continue
-        ratio = base.get("fit_s", float("nan")) / r["fit_s"]
         extra = f"{r['logloss']:.4f} | " if d != "c" else ""
-        print(f"| {n} | {r['fit_s']:.2f} | {r['fit_cpu_s']:.2f} | {ratio:.2f} | {r[score]:.4f} | {extra}{r['model_bytes']:,} | {r['peak_rss_mib']:.0f} |", flush=True)
+        print(f"| {n} | {r['fit_s']:.2f} | {r['fit_cpu_s']:.2f} | {ratio('fit_cpu_s', r):.2f} | {r['run_s']:.2f} | {r['run_cpu_s']:.2f} | {ratio('run_cpu_s', r):.2f} "
+              f"| {ratio('fit_s', r):.2f} | {r['pred_s']:.2f} | {r['pred_cpu_s']:.2f} | {ratio('pred_cpu_s', r):.2f} | {r[score]:.4f} | {extra}"
+              f"{r['model_bytes']:,} | {r['peak_rss_mib']:.0f} |", flush=True)
+    rows = next((r["pred_rows"] for r in results.values() if "pred_rows" in r), 0)
+    print(f"(predict: {rows:,} rows, end to end)")
 
 
 if __name__ == "__main__" and not (len(sys.argv) > 1 and sys.argv[1] == "--generate"):

@@ -584,6 +584,13 @@ test('gbdt with early stopping: training and validation loss on one chart, best 
   assert.ok(!separate.includes('train_loss') && !separate.includes('validation_loss'), `losses are not drawn twice: ${separate}`);
   assert.ok((job.results.log || []).some((l) => /early stopping after round/.test(l.message)), 'the log says why training stopped');
   await shot(page, 'gbdt-loss-chart');
+  // The importance table: one row per column the model was trained on.
+  const importance = page.locator('#result-table-feature_importances');
+  await importance.waitFor({ timeout: 10_000 });
+  assert.match(await importance.locator('thead').textContent(), /feature\s*type\s*gain\s*gain_share\s*splits\s*cover/);
+  const rows = await importance.locator('tbody tr th').allTextContents();
+  const trainedOn = job.results.summary.feature_columns.map((c) => c.name);
+  assert.deepEqual([...rows].sort(), [...trainedOn].sort(), 'a row per feature column');
 });
 
 test('usable by keyboard and at phone width: the training form', async () => {

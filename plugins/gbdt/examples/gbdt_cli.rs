@@ -45,7 +45,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("train") => train_command(&args[1..]),
-        _ => Err("usage: gbdt_cli train [options] (see the source header)".into()),
+        Some("predict") => predict_command(&args[1..]),
+        _ => Err("usage: gbdt_cli train|predict [options] (see the source header)".into()),
     };
     if let Err(e) = result {
         eprintln!("gbdt_cli: {e}");
@@ -85,13 +86,16 @@ fn train_command(args: &[String]) -> Result<(), String> {
     if let Some(path) = options(args, "--out").last() {
         std::fs::write(path, &model.model).map_err(|e| e.to_string())?;
     }
+    let mut predict_seconds = (0.0, 0.0);
     if let Some(test) = options(args, "--test").last() {
         let (table, _) = read_columns(test, target, task)?;
-        write_predictions(&model.model, &table, option(args, "--predictions")?)?;
+        predict_seconds = write_predictions(&model.model, &table, option(args, "--predictions")?)?;
     }
     let metrics: Vec<String> = model.metrics.iter().map(|m| format!("\"{}\":{}", m.name, m.value)).collect();
     println!(
-        "{{\"fit_seconds\":{fit_seconds:.4},\"fit_cpu_seconds\":{fit_cpu_seconds:.3},\"model_bytes\":{},\"heap_train_bytes\":{heap_peak},\"heap_request_bytes\":{request_bytes},\"peak_rss_bytes\":{},\"metrics\":{{{}}}}}",
+        "{{\"fit_seconds\":{fit_seconds:.4},\"fit_cpu_seconds\":{fit_cpu_seconds:.3},\"predict_seconds\":{:.4},\"predict_cpu_seconds\":{:.3},\"model_bytes\":{},\"heap_train_bytes\":{heap_peak},\"heap_request_bytes\":{request_bytes},\"peak_rss_bytes\":{},\"metrics\":{{{}}}}}",
+        predict_seconds.0,
+        predict_seconds.1,
         model.model.len(),
         peak_rss(),
         metrics.join(",")
@@ -99,9 +103,24 @@ fn train_command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn write_predictions(model: &[u8], table: &Table, path: &str) -> Result<(), String> {
+/// `predict --model M --data F.csv --predictions P`: a saved model on a CSV of
+/// features (every column read as the training CSV would be); prints the
+/// predict call's wall and CPU seconds (reading and writing excluded).
+fn predict_command(args: &[String]) -> Result<(), String> {
+    let model = std::fs::read(option(args, "--model")?).map_err(|e| e.to_string())?;
+    let (table, _) = read_columns(option(args, "--data")?, "", Task::Regression)?;
+    let (wall, cpu) = write_predictions(&model, &table, option(args, "--predictions")?)?;
+    println!("{{\"predict_seconds\":{wall:.4},\"predict_cpu_seconds\":{cpu:.3},\"rows\":{}}}", table.rows);
+    Ok(())
+}
+
+/// Writes the predictions; returns the predict call's (wall, CPU) seconds.
+fn write_predictions(model: &[u8], table: &Table, path: &str) -> Result<(f64, f64), String> {
     let mut out = String::new();
-    match gbdt::predict(model, table).map_err(|e| format!("{e:?}"))? {
+    let (start, cpu_start) = (Instant::now(), cpu_seconds());
+    let predictions = gbdt::predict(model, table).map_err(|e| format!("{e:?}"))?;
+    let seconds = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu_start);
+    match predictions {
         Predictions::Classes(p) => {
             let k = p.n_classes as usize;
             let probs = p.probabilities.unwrap_or_default();
@@ -110,7 +129,8 @@ fn write_predictions(model: &[u8], table: &Table, path: &str) -> Result<(), Stri
         Predictions::Values(v) => v.iter().for_each(|x| out.push_str(&format!("{x}\n"))),
         Predictions::Clusters(_) => return Err("unexpected clusters".into()),
     }
-    std::fs::write(path, out).map_err(|e| e.to_string())
+    std::fs::write(path, out).map_err(|e| e.to_string())?;
+    Ok(seconds)
 }
 
 /// The feature table and the target column of a CSV file. A column is
@@ -120,7 +140,8 @@ fn read_columns(path: &str, target: &str, task: Task) -> Result<(Table, ColumnDa
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let mut lines = text.lines().filter(|l| !l.is_empty());
     let header: Vec<&str> = lines.next().ok_or("empty file")?.split(',').collect();
-    let t = header.iter().position(|h| *h == target).ok_or(format!("no column {target}"))?;
+    // No target (predict): no column is left out.
+    let t = if target.is_empty() { usize::MAX } else { header.iter().position(|h| *h == target).ok_or(format!("no column {target}"))? };
     let mut numeric: Vec<bool> = (0..header.len()).map(|i| !(i == t && task == Task::Classification)).collect();
     let rows: Vec<&str> = lines.collect();
     for line in &rows {
@@ -151,7 +172,8 @@ fn read_columns(path: &str, target: &str, task: Task) -> Result<(Table, ColumnDa
             columns.push(Column { name: header[i].to_string(), data });
         }
     }
-    Ok((Table { rows: rows.len() as u32, columns }, target_data.ok_or("no target")?))
+    let target_data = if target.is_empty() { ColumnData::Numeric(Vec::new()) } else { target_data.ok_or("no target")? };
+    Ok((Table { rows: rows.len() as u32, columns }, target_data))
 }
 
 fn categorical(cells: &[&str]) -> ColumnData {

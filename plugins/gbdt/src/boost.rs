@@ -48,8 +48,8 @@ pub struct Booster<'a> {
     grower: Grower,
     pub holdout: Option<Holdout>,
     pub trees: Vec<Tree>,
-    /// Gains of each tree's splits, by feature, for the importances.
-    pub gains: Vec<Vec<(u32, f64)>>,
+    /// Each tree's splits as (feature, gain, cover), for the importances.
+    pub gains: Vec<Vec<(u32, f64, f64)>>,
     pub history: Vec<Figures>,
     seed: u64,
     bag: Option<Vec<u32>>,
@@ -226,7 +226,7 @@ impl<'a> Booster<'a> {
                 h.add(tree, c);
             }
             self.trees.push(Tree::from_grown(tree, &self.data.binned.features));
-            self.gains.push(tree.nodes.iter().map(|nd| (nd.feature, nd.gain)).collect());
+            self.gains.push(tree.nodes.iter().map(|nd| (nd.feature, nd.gain, nd.cover)).collect());
         }
         true
     }

@@ -19,8 +19,10 @@ mod holdout;
 mod model;
 mod objective;
 mod params;
+mod predict;
 mod result;
 mod rng;
+mod tables;
 mod tree;
 
 pub use trainhost_sdk::*;
@@ -42,7 +44,13 @@ pub fn info() -> PluginInfo {
     }
 }
 
+/// Training without the result table (tests and the native benchmark CLI).
 pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
+    fit(request, progress).map(|t| t.model)
+}
+
+/// Training as contract 0.2.0 returns it: the model and its importance table.
+pub fn fit(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trained, TrainError> {
     if request.task == Task::Clustering {
         return Err(TrainError::InvalidData("gbdt does not do clustering; use classification or regression".into()));
     }
@@ -68,7 +76,8 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     }
     let mut booster = Booster::new(&data, &settings, objective, weights, &init, holdout, request.seed);
     let outcome = booster.run(progress)?;
-    Ok(result::finish(booster, outcome, init, progress))
+    let (model, importance) = result::finish(booster, outcome, init, progress);
+    Ok(Trained { model, tables: vec![tables::importances(&request.train.features, &importance)] })
 }
 
 /// Row weights: 1, or for classWeight = balanced rows / (classes × rows of the class).
@@ -92,4 +101,4 @@ pub fn class_labels(model: &[u8]) -> Result<Vec<String>, String> {
     codec::from_bytes(model).map(|m| m.classes)
 }
 
-export_trainer!(describe: info, train: train, predict: predict);
+export_trainer!(describe: info, train_with_tables: fit, predict: predict);

@@ -9,7 +9,8 @@ use crate::data::FeatureBins;
 use crate::model::{Feature, Model};
 use trainhost_sdk::{LogLevel, Metric, Progress, TrainedModel};
 
-pub fn finish(mut b: Booster, out: Outcome, init: Vec<f64>, progress: &mut dyn Progress) -> TrainedModel {
+/// The model, its figures and the importances per training column.
+pub fn finish(mut b: Booster, out: Outcome, init: Vec<f64>, progress: &mut dyn Progress) -> (TrainedModel, Importance) {
     let k = b.objective.n_outputs();
     // With early stopping on, the model is the best round's (LightGBM's best_iteration).
     let keep_best = b.settings.early_stopping_rounds > 0 && b.holdout.is_some();
@@ -40,14 +41,15 @@ pub fn finish(mut b: Booster, out: Outcome, init: Vec<f64>, progress: &mut dyn P
     if let (Some(h), 1, true) = (b.holdout.as_ref(), k, b.classification) {
         h.auc().into_iter().for_each(|a| metrics.push(("validation_auc".into(), a)));
     }
-    let importances = importances(&b);
+    let importance = importance(&b);
     let model = Model { objective: b.objective.code(), classes: b.data.classes.clone(), features: features(&b), init, trees: std::mem::take(&mut b.trees) };
-    TrainedModel {
+    let trained = TrainedModel {
         model: codec::to_bytes(&model),
         metrics: metrics.into_iter().map(|(name, value)| Metric { name, value }).collect(),
-        feature_importances: Some(importances),
+        feature_importances: Some(gain_shares(&importance.gain)),
         cluster_sizes: None,
-    }
+    };
+    (trained, importance)
 }
 
 fn stop_line(b: &Booster, out: &Outcome, kept: usize) -> String {
@@ -63,15 +65,30 @@ fn stop_line(b: &Booster, out: &Outcome, kept: usize) -> String {
     format!("{why}; the model keeps {kept} rounds ({} objective)", b.objective.name())
 }
 
-/// Total split gain per training column over the kept trees, normalised to sum to 1.
-fn importances(b: &Booster) -> Vec<f64> {
-    let mut total = vec![0.0; b.data.columns.len()];
-    b.gains.iter().flatten().for_each(|&(f, g)| total[b.data.column_of[f as usize]] += g.max(0.0));
-    let sum: f64 = total.iter().sum();
-    if sum > 0.0 {
-        total.iter_mut().for_each(|v| *v /= sum);
+/// Per training column, over the kept trees' splits (a wide categorical
+/// column's features summed back to it): gain, split count, cover.
+pub struct Importance {
+    pub gain: Vec<f64>,
+    pub splits: Vec<u64>,
+    pub cover: Vec<f64>,
+}
+
+fn importance(b: &Booster) -> Importance {
+    let n = b.data.columns.len();
+    let mut out = Importance { gain: vec![0.0; n], splits: vec![0; n], cover: vec![0.0; n] };
+    for &(f, gain, cover) in b.gains.iter().flatten() {
+        let c = b.data.column_of[f as usize];
+        out.gain[c] += gain.max(0.0);
+        out.splits[c] += 1;
+        out.cover[c] += cover;
     }
-    total
+    out
+}
+
+/// The gain shares, summing to 1 (all zero when no tree split).
+fn gain_shares(gain: &[f64]) -> Vec<f64> {
+    let sum: f64 = gain.iter().sum();
+    gain.iter().map(|&g| if sum > 0.0 { g / sum } else { 0.0 }).collect()
 }
 
 fn features(b: &Booster) -> Vec<Feature> {

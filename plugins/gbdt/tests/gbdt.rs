@@ -214,3 +214,58 @@ fn describes_lightgbm_defaults_with_bounds() {
     let err = gbdt::train(&support::request(Task::Classification, t, &[("objective", "poisson")], 1), &mut NoProgress).unwrap_err();
     assert!(matches!(err, TrainError::InvalidParameter(p) if p.name == "objective"));
 }
+
+#[test]
+fn importance_table_has_one_row_per_column_with_wide_categoricals_summed_back() {
+    // 600 levels: more than one 255-bin feature reads this column. The class is
+    // the level's parity, so the wide column carries nearly all the gain.
+    let rows = 6000;
+    let levels: Vec<String> = (0..600).map(|l| format!("lvl{l}")).collect();
+    let codes: Vec<u32> = (0..rows).map(|r| ((r * 7919) % 600) as u32).collect();
+    let noise: Vec<f64> = (0..rows).map(|r| ((r * 31) % 97) as f64).collect();
+    let target: Vec<u32> = codes.iter().map(|c| c % 2).collect();
+    let features = Table {
+        rows: rows as u32,
+        columns: vec![
+            Column { name: "noise".into(), data: ColumnData::Numeric(noise) },
+            Column { name: "wide".into(), data: ColumnData::Categorical(Categorical { codes, levels }) },
+            Column { name: "unused".into(), data: ColumnData::Numeric(vec![1.0; rows]) },
+        ],
+    };
+    let target = ColumnData::Categorical(Categorical { codes: target, levels: vec!["even".into(), "odd".into()] });
+    let train = LabelledTable { features, target: Some(target) };
+    let request = support::request(Task::Classification, train, &[("nEstimators", "20"), ("minDataPerGroup", "5")], 0);
+    let trained = gbdt::fit(&request, &mut NoProgress).unwrap();
+    assert_eq!(trained.tables.len(), 1);
+    let t = &trained.tables[0];
+    assert_eq!(t.name, "feature_importances");
+    assert_eq!(t.columns, ["feature", "type", "gain", "gain_share", "splits", "cover"]);
+    let names: Vec<String> = t.rows.iter().map(|r| text(&r[0])).collect();
+    assert_eq!(names, ["wide", "noise", "unused"], "one row per input column, most gain first");
+    assert_eq!(text(&t.rows[0][1]), "categorical");
+    let shares: Vec<f64> = t.rows.iter().map(|r| number(&r[3])).collect();
+    assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{shares:?}");
+    assert!(shares[0] > 0.9, "the decisive column has most of the gain: {shares:?}");
+    // The shares are the model's gain importances, in the table's column order.
+    let importances = trained.model.feature_importances.as_ref().unwrap();
+    assert!((importances[1] - shares[0]).abs() < 1e-12 && (importances[0] - shares[1]).abs() < 1e-12);
+    assert_eq!(number(&t.rows[2][4]), 0.0, "a constant column is never split");
+    assert_eq!(t.rows[2][5], Cell::Empty, "no cover without a split");
+    let splits: f64 = t.rows.iter().map(|r| number(&r[4])).sum();
+    assert!((20.0..=20.0 * 30.0).contains(&splits), "{splits} splits in 20 trees of at most 31 leaves");
+    assert!(number(&t.rows[0][5]) > 0.0);
+}
+
+fn text(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) => s.clone(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+fn number(c: &Cell) -> f64 {
+    match c {
+        Cell::Number(v) => *v,
+        other => panic!("expected a number, got {other:?}"),
+    }
+}

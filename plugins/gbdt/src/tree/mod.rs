@@ -27,6 +27,8 @@ pub struct Node {
     pub left: i32,
     pub right: i32,
     pub gain: f64,
+    /// The hessian sum of the training rows the split divides (XGBoost's "cover").
+    pub cover: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -62,7 +64,15 @@ impl BinTree {
                 parent.right = node;
             }
         }
-        self.nodes.push(Node { feature: s.feature, bins: s.bins, threshold: s.threshold, left: !(leaf as i32), right: !(new as i32), gain: s.gain });
+        self.nodes.push(Node {
+            feature: s.feature,
+            bins: s.bins,
+            threshold: s.threshold,
+            left: !(leaf as i32),
+            right: !(new as i32),
+            gain: s.gain,
+            cover: s.left.h + s.right.h,
+        });
         self.sums[leaf] = s.left;
         self.sums.push(s.right);
         self.values.push(0.0);
