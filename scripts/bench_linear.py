@@ -30,7 +30,7 @@ time does not, so the targets are judged on CPU.
     python3 scripts/bench_linear.py                            # 1,000,000 rows
     python3 scripts/bench_linear.py --rows 200000 --repeat 3   # best of 3 per row
 Needs scikit-learn, pyarrow, threadpoolctl, the plugins built (scripts/build-plugins)
-and the host binary (TRAINHOST_BIN, or $CARGO_TARGET_DIR/debug/trainhost, built
+and the host binary (BENCH_TRAINHOST_BIN, or $CARGO_TARGET_DIR/debug/trainhost, built
 by `cargo build -p trainhost --bin trainhost` when missing).
 """
 import argparse
@@ -99,7 +99,7 @@ def run_child(args, env=None):
 
 
 def host_binary():
-    path = os.environ.get("TRAINHOST_BIN") or os.path.join(TARGET, "debug", "trainhost")
+    path = os.environ.get("BENCH_TRAINHOST_BIN") or os.path.join(TARGET, "debug", "trainhost")
     if not os.path.exists(path):
         subprocess.run(["cargo", "build", "--quiet", "-p", "trainhost", "--bin", "trainhost"], cwd=ROOT, check=True)
     return path
