@@ -9,8 +9,8 @@ In the same run:
     clocks) and the whole process (which also reads a raw f64 file);
   - this plugin as WASM inside the host, end to end: the whole `trainhost train`
     run (reading the Parquet file, encoding it for the plugin, the fit, predicting
-    every row and scoring them, writing the model), CPU and peak memory from
-    wait4() of the child; the plugin's fit alone by its own (wall) clock; and
+    every row and scoring them, writing the model), CPU from wait4() of the
+    child, peak memory from /usr/bin/time; the plugin's fit alone by its own (wall) clock; and
     compiling the plugin (once per plugin file: cached, so not in the train runs);
   - scikit-learn (StandardScaler + estimator, as the plugin standardises too):
     logistic with lbfgs, newton-cholesky, liblinear and saga, ridge with cholesky
@@ -85,17 +85,19 @@ print(json.dumps(score))
 
 
 def run_child(args, env=None):
-    """(returncode, stdout, stderr, wall s, cpu s, peak RSS MiB) of one child process, from wait4()."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """(returncode, stdout, stderr, wall s, cpu s, peak RSS MiB) of one child process: CPU from wait4(),
+    peak RSS from /usr/bin/time (a child forked from this large Python process starts with its RSS)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile(mode="r") as peak:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=ROOT)
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", peak.name] + args, stdout=out, stderr=err, env=env, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         cpu = usage.ru_utime + usage.ru_stime
-        return proc.returncode, out.read().decode(), err.read().decode(), wall, cpu, usage.ru_maxrss / 1024
+        kib = re.findall(r"^[0-9]+$", peak.read(), re.M)
+        return proc.returncode, out.read().decode(), err.read().decode(), wall, cpu, float(kib[-1]) / 1024 if kib else float("nan")
 
 
 def host_binary():
