@@ -129,13 +129,28 @@ fn coefficient_json(c: &Coefficient) -> String {
     )
 }
 
-/// User + system CPU time of this process (Linux, 10 ms ticks): on a shared
-/// machine the wall time also counts the time other processes held the cores.
+/// User + system CPU time of this process, to the nanosecond (POSIX
+/// `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`): on a shared machine the wall
+/// time also counts the time other processes held the cores.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    #[repr(C)]
+    struct Timespec {
+        seconds: i64,
+        nanoseconds: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, out: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut t = Timespec { seconds: 0, nanoseconds: 0 };
+    // SAFETY: clock_gettime writes one timespec (two 64-bit fields on the 64-bit
+    // Unix targets this example runs on) into the valid, exclusive `t`.
+    let ok = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0;
+    if ok {
+        t.seconds as f64 + t.nanoseconds as f64 * 1e-9
+    } else {
+        f64::NAN
+    }
 }
 
 /// JSON has no NaN: null.

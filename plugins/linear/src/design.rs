@@ -89,6 +89,16 @@ impl Design {
     /// The design matrix of `rows` of `table` (all rows when None), matching
     /// columns by name, so a table built later may order or code them differently.
     pub fn encode(&self, table: &Table, rows: Option<&[u32]>) -> Result<Vec<f64>, String> {
+        let mut x = Vec::with_capacity(rows.map_or(table.rows as usize, <[u32]>::len) * self.width());
+        self.encode_blocks(table, rows, |block| x.extend_from_slice(block))?;
+        Ok(x)
+    }
+
+    /// The design of `rows` of `table` (all rows when None) handed to `each`
+    /// block by block of rows, in order, each row-major: predicting needs no
+    /// more of it at a time. A block's rows stay in cache while every column is
+    /// written into them.
+    pub fn encode_blocks(&self, table: &Table, rows: Option<&[u32]>, mut each: impl FnMut(&[f64])) -> Result<(), String> {
         let all: Vec<u32>;
         let rows = match rows {
             Some(r) => r,
@@ -97,13 +107,8 @@ impl Design {
                 &all
             }
         };
-        let (n, p) = (rows.len(), self.width());
-        let mut x = vec![0.0; n * p];
-        let mut col = 0;
-        if self.intercept {
-            (0..n).for_each(|i| x[i * p] = 1.0);
-            col = 1;
-        }
+        let p = self.width();
+        let mut sources = Vec::with_capacity(self.inputs.len());
         for input in &self.inputs {
             let name = match input {
                 Input::Numeric { name, .. } | Input::Categorical { name, .. } => name,
@@ -112,11 +117,29 @@ impl Design {
             if column.data.len() != table.rows as usize {
                 return Err(format!("column {name:?} has {} values but the table {} rows", column.data.len(), table.rows));
             }
-            col += encode_input(input, &column.data, rows, &mut x, p, col)?;
+            sources.push(Source::new(input, &column.data)?);
         }
-        Ok(x)
+        let mut buffer = vec![0.0; ENCODE_BLOCK.min(rows.len()) * p];
+        for block in rows.chunks(ENCODE_BLOCK) {
+            let out = &mut buffer[..block.len() * p];
+            // One-hot columns are written only where they are 1.
+            out.iter_mut().for_each(|v| *v = 0.0);
+            let mut col = 0;
+            if self.intercept {
+                out.iter_mut().step_by(p).for_each(|v| *v = 1.0);
+                col = 1;
+            }
+            for source in &sources {
+                col += source.write(block, out, p, col);
+            }
+            each(out);
+        }
+        Ok(())
     }
 }
+
+/// Rows encoded at a time: a block of the design (256 rows of 50 columns: 100 KiB) stays in cache.
+const ENCODE_BLOCK: usize = 256;
 
 fn numeric_input(name: &str, v: &[f64], rows: &[u32], center: bool) -> Input {
     let (mut sum, mut count) = (0.0, 0usize);
@@ -154,40 +177,73 @@ fn categorical_input(name: &str, codes: &[u32], levels: &[String], rows: &[u32],
     Ok(Input::Categorical { name: name.into(), levels: levels.to_vec(), kept, missing })
 }
 
-/// Writes one input's columns starting at `col`; returns how many it wrote.
-fn encode_input(input: &Input, data: &ColumnData, rows: &[u32], x: &mut [f64], p: usize, col: usize) -> Result<usize, String> {
-    match (input, data) {
-        (Input::Numeric { mean, center, scale, indicator, .. }, ColumnData::Numeric(v)) => {
-            for (r, &i) in rows.iter().enumerate() {
-                let value = v[i as usize];
-                let known = value.is_finite();
-                let filled = if known { value } else { *mean };
-                x[r * p + col] = (filled - center) / scale;
-                if *indicator {
-                    x[r * p + col + 1] = if known { 0.0 } else { 1.0 };
-                }
+/// One input with the column it reads, checked once for the whole encoding.
+enum Source<'a> {
+    Numeric {
+        values: &'a [f64],
+        mean: f64,
+        center: f64,
+        scale: f64,
+        indicator: bool,
+    },
+    /// `slot`: the one-hot column of each of this table's codes (None: reference or unseen);
+    /// `missing`: the column of missing values, if training had any; `width`: the columns written.
+    Categorical {
+        codes: &'a [u32],
+        slot: Vec<Option<usize>>,
+        missing: Option<usize>,
+        width: usize,
+    },
+}
+
+impl<'a> Source<'a> {
+    fn new(input: &Input, data: &'a ColumnData) -> Result<Source<'a>, String> {
+        match (input, data) {
+            (Input::Numeric { mean, center, scale, indicator, .. }, ColumnData::Numeric(v)) => {
+                Ok(Source::Numeric { values: v, mean: *mean, center: *center, scale: *scale, indicator: *indicator })
             }
-            Ok(1 + *indicator as usize)
+            (Input::Categorical { levels, kept, missing, .. }, ColumnData::Categorical(c)) => {
+                let slot = c.levels.iter().map(|l| levels.iter().position(|t| t == l).and_then(|t| kept.iter().position(|&k| k as usize == t))).collect();
+                Ok(Source::Categorical { codes: &c.codes, slot, missing: missing.then_some(kept.len()), width: kept.len() + *missing as usize })
+            }
+            (Input::Numeric { name, .. } | Input::Categorical { name, .. }, _) => {
+                Err(format!("column {name:?} is numeric in one table and categorical in the other"))
+            }
         }
-        (Input::Categorical { levels, kept, missing, .. }, ColumnData::Categorical(c)) => {
-            // Position of each of this table's codes among the one-hot columns (None: reference or unseen).
-            let slot: Vec<Option<usize>> =
-                c.levels.iter().map(|l| levels.iter().position(|t| t == l).and_then(|t| kept.iter().position(|&k| k as usize == t))).collect();
-            for (r, &i) in rows.iter().enumerate() {
-                match c.codes[i as usize] {
-                    MISSING_CODE if *missing => x[r * p + col + kept.len()] = 1.0,
-                    MISSING_CODE => {}
-                    code => {
-                        if let Some(Some(s)) = slot.get(code as usize) {
-                            x[r * p + col + s] = 1.0;
+    }
+
+    /// Writes this input's columns of `rows` into `x` (their rows of the design, width `p`)
+    /// from column `col` on; returns how many columns it wrote.
+    fn write(&self, rows: &[u32], x: &mut [f64], p: usize, col: usize) -> usize {
+        match self {
+            Source::Numeric { values, mean, center, scale, indicator } => {
+                for (out, &i) in x.chunks_exact_mut(p).zip(rows) {
+                    let value = values[i as usize];
+                    let known = value.is_finite();
+                    out[col] = (if known { value } else { *mean } - center) / scale;
+                    if *indicator {
+                        out[col + 1] = if known { 0.0 } else { 1.0 };
+                    }
+                }
+                1 + *indicator as usize
+            }
+            Source::Categorical { codes, slot, missing, width } => {
+                for (out, &i) in x.chunks_exact_mut(p).zip(rows) {
+                    match codes[i as usize] {
+                        MISSING_CODE => {
+                            if let Some(m) = missing {
+                                out[col + m] = 1.0;
+                            }
+                        }
+                        code => {
+                            if let Some(Some(s)) = slot.get(code as usize) {
+                                out[col + s] = 1.0;
+                            }
                         }
                     }
                 }
+                *width
             }
-            Ok(kept.len() + *missing as usize)
-        }
-        (Input::Numeric { name, .. } | Input::Categorical { name, .. }, _) => {
-            Err(format!("column {name:?} is numeric in one table and categorical in the other"))
         }
     }
 }

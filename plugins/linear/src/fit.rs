@@ -44,6 +44,7 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     let unpenalised = settings.penalty == Penalty::None;
     let design = Design::fit(&table.features, &target.rows, unpenalised, settings.fit_intercept).map_err(TrainError::InvalidData)?;
     let x = design.encode(&table.features, Some(&target.rows)).map_err(TrainError::InvalidData)?;
+    let encoded = started.elapsed().as_secs_f64();
     let (n, p) = (target.rows.len(), design.width());
     if p == 0 {
         return Err(TrainError::InvalidData("no design column: the table has no usable feature and no intercept is fitted".into()));
@@ -68,6 +69,7 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     };
     let validation = Validation::new(request.validation.as_ref(), &design, &target, settings.family);
     let fit = solve_reporting(&problem, &settings, symmetric, &|theta| validation.as_ref().map(|v| (v.metric, v.score(&model_of(theta)))), progress)?;
+    let solved = started.elapsed().as_secs_f64();
     let terms = design.terms();
     let mut warnings = Vec::new();
     check_fit(&fit, &terms, problem.k(), settings.family, unpenalised, &mut warnings);
@@ -86,11 +88,14 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     progress.log(
         LogLevel::Info,
         &format!(
-            "{:?} fit of {n} rows x {p} design columns: {} iterations in {:.3} s, objective {:.15e}",
+            "{:?} fit of {n} rows x {p} design columns: {} iterations in {:.3} s, objective {:.15e} \
+             (design built in {encoded:.3} s, solver {:.3} s, summary {:.3} s)",
             settings.family,
             fit.iterations,
             started.elapsed().as_secs_f64(),
-            fit.objective
+            fit.objective,
+            solved - encoded,
+            started.elapsed().as_secs_f64() - solved,
         ),
     );
     let mut metrics = vec![("iterations".to_string(), fit.iterations as f64), ("converged".into(), fit.converged as u8 as f64)];

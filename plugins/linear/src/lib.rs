@@ -2,7 +2,8 @@
 //!
 //! Logistic regression (binary and multinomial), linear regression (OLS,
 //! ridge, lasso, elastic net) and Poisson regression, fitted by Newton's
-//! method (proximal Newton with coordinate descent when there is an L1 term)
+//! method (proximal Newton with coordinate descent when there is an L1 term;
+//! on large tables L-BFGS started from Newton on a sample of rows)
 //! on a design this plugin builds itself: numeric columns imputed and
 //! standardised, categorical ones one-hot. Unpenalised fits come with the
 //! inference statsmodels reports. See README.md for the objectives and the
@@ -12,9 +13,11 @@ mod design;
 mod diagnostics;
 mod family;
 mod fit;
+mod kernels;
 mod linalg;
 mod model;
 mod params;
+mod quasi_newton;
 mod solver;
 mod stats;
 mod tables;

@@ -34,34 +34,41 @@ pub struct Model {
 
 impl Model {
     pub fn predict(&self, table: &Table) -> Result<Predictions, String> {
-        let x = self.design.encode(table, None)?;
         let p = self.design.width();
         if self.theta.len() != self.k * p {
             return Err(format!("the model has {} coefficients for {} predictors of {p} columns", self.theta.len(), self.k));
         }
         let rows = table.rows as usize;
-        let eta_of = |i: usize, b: usize| dot(&self.theta[b * p..(b + 1) * p], &x[i * p..(i + 1) * p]);
+        let eta = |x: &[f64], b: usize| dot(&self.theta[b * p..(b + 1) * p], x);
+        // Block by block of the design: predicting never holds all of it.
         match self.family {
-            Family::Gaussian => Ok(Predictions::Values((0..rows).map(|i| eta_of(i, 0)).collect())),
-            Family::Poisson => Ok(Predictions::Values((0..rows).map(|i| eta_of(i, 0).min(700.0).exp()).collect())),
-            Family::Logistic => Ok(self.classes_of(rows, eta_of)),
-        }
-    }
-
-    fn classes_of(&self, rows: usize, eta_of: impl Fn(usize, usize) -> f64) -> Predictions {
-        let levels = self.n_levels as usize;
-        let mut probabilities = vec![0f32; rows * levels];
-        let mut labels = Vec::with_capacity(rows);
-        let mut probs = vec![0.0; self.classes.len()];
-        for i in 0..rows {
-            class_probabilities(self.symmetric, |b| eta_of(i, b), &mut probs);
-            let best = (0..probs.len()).fold(0, |b, c| if probs[c] > probs[b] { c } else { b });
-            labels.push(self.classes[best]);
-            for (c, &pr) in probs.iter().enumerate() {
-                probabilities[i * levels + self.classes[c] as usize] = pr as f32;
+            Family::Gaussian | Family::Poisson => {
+                let mut values = Vec::with_capacity(rows);
+                let poisson = self.family == Family::Poisson;
+                self.design.encode_blocks(table, None, |block| {
+                    values.extend(block.chunks_exact(p).map(|x| if poisson { eta(x, 0).min(700.0).exp() } else { eta(x, 0) }))
+                })?;
+                Ok(Predictions::Values(values))
+            }
+            Family::Logistic => {
+                let levels = self.n_levels as usize;
+                let mut probabilities = vec![0f32; rows * levels];
+                let mut labels = Vec::with_capacity(rows);
+                let mut probs = vec![0.0; self.classes.len()];
+                self.design.encode_blocks(table, None, |block| {
+                    for x in block.chunks_exact(p) {
+                        class_probabilities(self.symmetric, |b| eta(x, b), &mut probs);
+                        let best = (0..probs.len()).fold(0, |b, c| if probs[c] > probs[b] { c } else { b });
+                        let i = labels.len();
+                        labels.push(self.classes[best]);
+                        for (c, &pr) in probs.iter().enumerate() {
+                            probabilities[i * levels + self.classes[c] as usize] = pr as f32;
+                        }
+                    }
+                })?;
+                Ok(Predictions::Classes(ClassPredictions { labels, probabilities: Some(probabilities), n_classes: self.n_levels }))
             }
         }
-        Predictions::Classes(ClassPredictions { labels, probabilities: Some(probabilities), n_classes: self.n_levels })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -11,6 +11,7 @@
 
 use crate::family::{dot, Problem, Response};
 use crate::linalg::{symmetrize, Cholesky};
+use crate::quasi_newton;
 
 /// Rows the Hessian of a non-quadratic loss is taken over (at least 40 per
 /// coefficient): more adds work per iteration and hardly speeds convergence.
@@ -54,13 +55,29 @@ pub fn solve(
     options: &Options,
     report: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
 ) -> Result<Fit, Stopped> {
+    let quadratic = matches!(problem.response, Response::Gaussian(_));
+    if !quadratic && penalty.l1 == 0.0 && quasi_newton::worthwhile(problem) {
+        return quasi_newton::solve(problem, theta0, penalty, options, report);
+    }
+    // A squared error's Hessian is exact and constant; otherwise a sample of rows gives it.
+    let stride = if quadratic { 1 } else { (problem.n / HESSIAN_ROWS.max(40 * problem.m())).max(1) };
+    newton(problem, theta0, penalty, options, stride, report)
+}
+
+/// (Proximal) Newton with the Hessian over every `stride`-th row.
+pub fn newton(
+    problem: &Problem,
+    theta0: Vec<f64>,
+    penalty: &Penalty,
+    options: &Options,
+    stride: usize,
+    report: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
+) -> Result<Fit, Stopped> {
     let m = problem.m();
     let quadratic = matches!(problem.response, Response::Gaussian(_));
     let mut theta = theta0;
     let mut active = vec![true; m];
     for iter in 1..=options.max_iter {
-        // A squared error's Hessian is exact and constant; otherwise a sample of rows gives it.
-        let stride = if quadratic { 1 } else { (problem.n / HESSIAN_ROWS.max(40 * m)).max(1) };
         let mut e = problem.eval_sampled(&theta, stride);
         let loss = e.loss;
         add_smooth_penalty(penalty, &theta, &mut e.grad, &mut e.hess, m);
@@ -105,13 +122,13 @@ pub fn objective(problem: &Problem, penalty: &Penalty, theta: &[f64]) -> f64 {
     problem.loss(theta) + smooth_extra(penalty, theta) + penalty.l1 * l1_norm(penalty, theta)
 }
 
-fn smooth_extra(penalty: &Penalty, theta: &[f64]) -> f64 {
+pub(crate) fn smooth_extra(penalty: &Penalty, theta: &[f64]) -> f64 {
     let l2: f64 = theta.iter().zip(&penalty.penalised).filter(|(_, p)| **p).map(|(t, _)| t * t).sum();
     let tie: f64 = penalty.tied.iter().map(|&j| theta[j]).sum();
     0.5 * penalty.l2 * l2 + 0.5 * tie * tie
 }
 
-fn add_smooth_penalty(penalty: &Penalty, theta: &[f64], grad: &mut [f64], hess: &mut [f64], m: usize) {
+pub(crate) fn add_smooth_penalty(penalty: &Penalty, theta: &[f64], grad: &mut [f64], hess: &mut [f64], m: usize) {
     for j in (0..m).filter(|&j| penalty.penalised[j]) {
         grad[j] += penalty.l2 * theta[j];
         hess[j * m + j] += penalty.l2;
@@ -126,7 +143,7 @@ fn add_smooth_penalty(penalty: &Penalty, theta: &[f64], grad: &mut [f64], hess: 
     symmetrize(hess, m);
 }
 
-fn l1_norm(penalty: &Penalty, theta: &[f64]) -> f64 {
+pub(crate) fn l1_norm(penalty: &Penalty, theta: &[f64]) -> f64 {
     theta.iter().zip(&penalty.penalised).filter(|(_, p)| **p).map(|(t, _)| t.abs()).sum()
 }
 
@@ -134,7 +151,7 @@ fn quad(h: &[f64], z: &[f64], m: usize) -> f64 {
     (0..m).map(|j| z[j] * dot(&h[j * m..(j + 1) * m], z)).sum()
 }
 
-fn max_relative_change(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn max_relative_change(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0, f64::max)
 }
 
