@@ -17,9 +17,10 @@ use crate::runtime::{LoadedPlugin, ParamError, RunError};
 /// An estimate is an expectation, not a bound, and the machine may be faster
 /// than the one the author calibrated on: a job is refused only when its
 /// estimate is past the limit by more than these factors. The bundled
-/// plugins' estimates are within them of measured runs (host/tests/estimates.rs).
-pub const MEMORY_SLACK: f64 = 1.5;
-pub const TIME_SLACK: f64 = 2.0;
+/// plugins' estimates are within 2x (memory) and 2.5x (CPU) of measured runs
+/// (host/tests/estimates.rs), so a job that fits is not refused by their error.
+pub const MEMORY_SLACK: f64 = 2.0;
+pub const TIME_SLACK: f64 = 3.0;
 
 /// How long the plugin may take to estimate: it must not hold a submit.
 const ESTIMATE_SECS: f64 = 1.0;

@@ -12,15 +12,15 @@ use crate::params::{self, Settings};
 use trainhost_sdk::{Cost, Param, Params, TableShape, Task, TrainError};
 
 /// CPU nanoseconds per (row, feature) accumulated into a histogram.
-const NS_PER_HISTOGRAM_CELL: f64 = 1.5;
+const NS_PER_HISTOGRAM_CELL: f64 = 1.0;
 /// Per (row, tree): gradients, the partition down the tree, the score update.
-const NS_PER_ROW_TREE: f64 = 40.0;
+const NS_PER_ROW_TREE: f64 = 20.0;
 /// Per (leaf, feature, bin) scanned for the best split.
-const NS_PER_BIN_SCANNED: f64 = 2.0;
+const NS_PER_BIN_SCANNED: f64 = 1.0;
 /// Per (row, feature): the quantile binning, once.
 const NS_PER_CELL_BINNED: f64 = 60.0;
 /// The plugin's memory before any table: code, stack and the allocator's first pages.
-const BASE_BYTES: f64 = 2.0 * 1048576.0;
+const BASE_BYTES: f64 = 1048576.0;
 /// Per row and class: scores (f64), gradient pair (2 × f32), plus weights, bag flags and the partition's indices.
 const BYTES_PER_ROW_CLASS: f64 = 16.0;
 const BYTES_PER_ROW: f64 = 24.0;
@@ -46,9 +46,18 @@ pub fn estimate(task: Task, params: &[Param], shape: &TableShape) -> Result<Opti
     let used = (features * settings.feature_fraction).ceil().max(1.0);
     // Leaf-wise growth with subtraction builds the smaller child's histogram at each split.
     let histogram_rows = bagged * (1.0 + 0.5 * leaves.log2());
-    let per_tree = histogram_rows * used * NS_PER_HISTOGRAM_CELL + all_rows * NS_PER_ROW_TREE + leaves * used * 256.0 * NS_PER_BIN_SCANNED;
+    // A categorical feature has a bin per level (and one for missing), a numeric one up to maxBins.
+    let bins = f64::from(shape.numeric_columns) * settings.max_bins as f64
+        + shape
+            .categorical_levels
+            .iter()
+            .map(|&l| f64::from(l.saturating_add(1)).min(settings.max_bins as f64 * f64::from(l.div_ceil(LEVELS_PER_FEATURE).max(1))))
+            .sum::<f64>();
+    let scanned = bins * used / features.max(1.0);
+    let per_tree = histogram_rows * used * NS_PER_HISTOGRAM_CELL + all_rows * NS_PER_ROW_TREE + leaves * scanned * NS_PER_BIN_SCANNED;
     let ns = trees * per_tree + all_rows * features * NS_PER_CELL_BINNED;
-    let pool = (leaves * features * HISTOGRAM_BYTES_PER_FEATURE).min(POOL_BYTES.max(3.0 * features * HISTOGRAM_BYTES_PER_FEATURE));
+    // Leaves that cannot split give their slot back: about half the leaves hold one at once (measured).
+    let pool = (0.5 * leaves * features * HISTOGRAM_BYTES_PER_FEATURE).min(POOL_BYTES.max(3.0 * features * HISTOGRAM_BYTES_PER_FEATURE));
     let model = trees * (2.0 * leaves) * 16.0;
     let memory =
         BASE_BYTES + shape.request_bytes(task) as f64 + all_rows * features + all_rows * (BYTES_PER_ROW + BYTES_PER_ROW_CLASS * width) + pool + model * 3.0;

@@ -14,13 +14,13 @@ use crate::Config;
 use trainhost_sdk::{invalid, Cost, Param, TableShape, Task, TrainError};
 
 /// CPU nanoseconds per (row, cluster, attribute) compared in one pass.
-const NS_PER_DISTANCE_TERM: f64 = 1.5;
+const NS_PER_DISTANCE_TERM: f64 = 10.0;
 /// Passes a run is expected to take before no row moves (bounded by maxIter);
 /// Hartigan's refinement adds a few.
 const EXPECTED_PASSES: f64 = 8.0;
 const REFINE_PASSES: f64 = 3.0;
 /// The plugin's memory before any table: code, stack and the allocator's first pages.
-const BASE_BYTES: f64 = 2.0 * 1048576.0;
+const BASE_BYTES: f64 = 1048576.0;
 /// Per row: its assignment, its best run's copy, and the bookkeeping of a pass.
 const BYTES_PER_ROW: f64 = 24.0;
 

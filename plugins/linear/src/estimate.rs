@@ -12,7 +12,7 @@ use crate::params::{self, Family, Penalty};
 use trainhost_sdk::{Cost, Param, Params, TableShape, Task, TrainError};
 
 /// CPU nanoseconds per multiply-add of the passes over the design.
-const NS_PER_FLOP: f64 = 1.0;
+const NS_PER_FLOP: f64 = 2.0;
 /// Newton steps a non-quadratic fit is expected to take (bounded by maxIter),
 /// each with about two more passes for the line search.
 const EXPECTED_ITERATIONS: f64 = 10.0;
@@ -21,7 +21,7 @@ const PASSES_PER_ITERATION: f64 = 3.0;
 const SWEEPS_PER_ITERATION: f64 = 50.0;
 const HESSIAN_ROWS: f64 = 32_768.0;
 /// The plugin's memory before any table: code, stack and the allocator's first pages.
-const BASE_BYTES: f64 = 2.0 * 1048576.0;
+const BASE_BYTES: f64 = 1048576.0;
 /// Per row and class: linear predictor, probabilities, residuals, weights (f64 each).
 const BYTES_PER_ROW_CLASS: f64 = 32.0;
 
