@@ -173,8 +173,8 @@ async fn a_job_its_estimate_says_cannot_finish_is_refused_at_submit_and_one_that
     assert!(error["estimate"].as_f64().unwrap() > 2.0 * error["limit"].as_f64().unwrap(), "{answer}");
     assert_eq!(error["limitName"], "limits.memory_mib");
 
-    // Boosting past its time: 100,000 rounds of 4,096 leaves.
-    let body = job(id, "gbdt", "classification", Some("label"), json!({"nEstimators": 100_000, "numLeaves": 4096}));
+    // Boosting past its time: 100,000 rounds (of the default 31 leaves).
+    let body = job(id, "gbdt", "classification", Some("label"), json!({"nEstimators": 100_000}));
     let (status, answer) = post_json(url, "/train", &body).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("over_plugin_limits")), "{answer}");
     assert_eq!(answer["error"]["limitName"], "limits.time_secs", "{answer}");

@@ -89,7 +89,6 @@ fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
     match training::train(plugin, &table, &spec, CancelToken::default(), Box::new(Discard)) {
         Ok(outcome) => {
             let m = &outcome.summary.metrics;
-            let estimated = estimate(plugin, task, &outcome);
             println!(
                 "ok: {label}: {} {:.3}, model {} bytes, peak memory {:.1} MiB, {:.0} ms{}",
                 m.headline_name,
@@ -99,7 +98,7 @@ fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
                 outcome.report.duration.as_secs_f64() * 1000.0,
                 if outcome.report.dropped_log_lines > 0 { format!(" (log capped: {} lines dropped)", outcome.report.dropped_log_lines) } else { String::new() },
             );
-            estimated
+            estimate(plugin, task, &outcome)
         }
         Err(err) => {
             println!("FAIL {label}: {err}");
