@@ -1,6 +1,7 @@
 //! The plugin contract as Rust types: bindings generated from `wit/plugin.wit`
 //! (trainhost:plugin@0.1.0, released and frozen) and `wit/v0.2/plugin.wit`
-//! (0.2.0: the same types and host interface, plus result tables).
+//! (0.2.0: the same types and host interface, plus result tables), and
+//! `wit/v0.3/plugin.wit` (0.3.0: all of 0.2.0, plus a cost estimate at submit).
 //!
 //! Owns nothing but the generated code and the accepted contract versions.
 //! Both `data` (which builds tables) and `runtime` (which calls plugins) use
@@ -27,16 +28,34 @@ pub mod v0_2 {
     });
 }
 
+/// Bindings of contract 0.3.0: 0.2.0's result tables and 0.1.0's types and
+/// host are the ones above, so only its trainer (with `estimate`) and the
+/// estimate's records are new Rust types.
+pub mod v0_3 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.3",
+        world: "trainhost:plugin/plugin@0.3.0",
+        additional_derives: [PartialEq],
+        with: {
+            "trainhost:plugin/types@0.1.0": super::trainhost::plugin::types,
+            "trainhost:plugin/host@0.1.0": super::trainhost::plugin::host,
+            "trainhost:plugin/tables@0.2.0": super::v0_2::trainhost::plugin0_2_0::tables,
+        },
+    });
+}
+
 pub use self::trainhost::plugin::host::LogLevel;
 pub use self::trainhost::plugin::types::*;
 pub use v0_2::exports::trainhost::plugin0_2_0::trainer::Trained;
 pub use v0_2::trainhost::plugin0_2_0::tables::{Cell, ResultTable};
+pub use v0_3::trainhost::plugin0_3_0::estimates::{Cost, TableShape};
 
 /// The WIT package this host implements.
 pub const PACKAGE: &str = "trainhost:plugin";
 /// The contract versions this host accepts, oldest first.
-pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
-/// The version whose types the host uses throughout (0.1.0's trained models are lifted into it).
+pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
+/// The version whose trained-model type the host uses throughout (0.1.0's
+/// models are lifted into it; 0.3.0's is the same record).
 pub const VERSION: &str = "0.2.0";
 /// Code of a missing value in a categorical column.
 pub const MISSING_CODE: u32 = u32::MAX;
@@ -46,6 +65,7 @@ pub const MISSING_CODE: u32 = u32::MAX;
 pub enum Version {
     V0_1,
     V0_2,
+    V0_3,
 }
 
 impl Version {
@@ -53,6 +73,7 @@ impl Version {
         match text {
             "0.1.0" => Some(Version::V0_1),
             "0.2.0" => Some(Version::V0_2),
+            "0.3.0" => Some(Version::V0_3),
             _ => None,
         }
     }
@@ -61,11 +82,12 @@ impl Version {
         match self {
             Version::V0_1 => "0.1.0",
             Version::V0_2 => "0.2.0",
+            Version::V0_3 => "0.3.0",
         }
     }
 }
 
-/// "trainhost:plugin/trainer@0.1.0 or @0.2.0", for messages that say what the host accepts.
+/// "trainhost:plugin/trainer@0.1.0 or @0.2.0 or @0.3.0", for messages that say what the host accepts.
 pub fn accepted_trainers() -> String {
     let versions: Vec<String> = VERSIONS.iter().map(|v| format!("@{v}")).collect();
     format!("{PACKAGE}/trainer{}", versions.join(" or "))

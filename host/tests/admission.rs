@@ -3,12 +3,15 @@
 //! at submit with a 422 naming the field (`modelConfig.<name>`), so that no
 //! job is queued that can only fail. Values as a hostile or careless client
 //! sends them: 2^64, 1e300, zero where a positive number is needed, a
-//! criterion of the other task, a count that is not whole.
+//! criterion of the other task, a count that is not whole. And a job the
+//! plugin's own cost estimate says cannot finish inside its limits (the
+//! issue's 5,000 trees at depth 10,000 on millions of rows) is refused at
+//! submit with the figure, the limit and what to lower.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::{json, Value};
@@ -106,6 +109,8 @@ async fn absurd_and_worker_only_settings_are_refused_at_submit() {
         (kmodes(&penguins, json!({"gamma": 1e300})), "gamma", "between 0 and 1000000000000"),
         (kmodes(&penguins, json!({"gamma": "inf"})), "gamma", "between 0 and"),
         (kmodes(&letters, json!({"algorithm": "kprototypes"})), "algorithm", "needs a numeric column"),
+        // More clusters than rows: known from the dataset's row count, by kmodes' estimate.
+        (kmodes(&letters, json!({"nClusters": 6})), "nClusters", "the table has 5"),
     ];
     for (body, field, hint) in &cases {
         assert_refused(url, body, field, hint).await;
@@ -128,4 +133,57 @@ async fn absurd_and_worker_only_settings_are_refused_at_submit() {
     let job = submit(url, &forest(json!({"minSamplesSplit": 1_000_000_000, "nEstimators": 1}))).await;
     let record = wait_status(url, &job, &["completed", "failed"], std::time::Duration::from_secs(60)).await;
     assert!(record["results"].to_string().contains("every tree is a single leaf"), "{record}");
+}
+
+/// `rows` rows of six numeric features and a noisy two-class label, as
+/// Parquet: a few MB (each column takes 1,000 values), so it uploads fast.
+fn many_rows(dir: &Path, rows: usize) -> PathBuf {
+    use polars::prelude::*;
+    let column = |j: usize| -> Vec<f64> { (0..rows).map(|i| ((i.wrapping_mul(2654435761 + 97 * j) >> 7) % 1000) as f64 / 10.0).collect() };
+    let x: Vec<Vec<f64>> = (0..6).map(column).collect();
+    let label: Vec<&str> = (0..rows).map(|i| if x[0][i] + x[1][i] + x[2][i] / 4.0 > 110.0 { "yes" } else { "no" }).collect();
+    let mut columns: Vec<Column> = x.into_iter().enumerate().map(|(j, c)| Column::new(format!("x{j}").into(), c)).collect();
+    columns.push(Column::new("label".into(), label));
+    let mut frame = DataFrame::new(rows, columns).unwrap();
+    let path = dir.join("many_rows.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut frame).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_its_estimate_says_cannot_finish_is_refused_at_submit_and_one_that_fits_runs() {
+    let dir = temp_dir();
+    let server = serve_bundled(dir.path());
+    wait_ready(&server.url).await;
+    let url = &server.url;
+    let dataset = upload(url, &many_rows(dir.path(), 2_000_000)).await;
+    assert_eq!(dataset["rows"], 2_000_000, "the row count comes from the dataset record");
+    let id = dataset["id"].as_str().unwrap();
+
+    // The job: it held a worker for 30 minutes before its limit stopped it.
+    let body = job(id, "random_forest", "classification", Some("label"), json!({"nEstimators": 5000, "maxDepth": 10_000}));
+    let (status, answer) = post_json(url, "/train", &body).await;
+    let error = &answer["error"];
+    assert_eq!((status, error["code"].as_str()), (422, Some("over_plugin_limits")), "{answer}");
+    assert_eq!(error["field"], "modelConfig.nEstimators", "{answer}");
+    let message = error["message"].as_str().unwrap();
+    for part in ["random_forest", "nEstimators = 5000", "maxDepth = 10000", "limits.memory_mib", "2048 MiB", "lower modelConfig.nEstimators"] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert!(error["estimate"].as_f64().unwrap() > 2.0 * error["limit"].as_f64().unwrap(), "{answer}");
+    assert_eq!(error["limitName"], "limits.memory_mib");
+
+    // Boosting past its time: 100,000 rounds (of the default 31 leaves).
+    let body = job(id, "gbdt", "classification", Some("label"), json!({"nEstimators": 100_000}));
+    let (status, answer) = post_json(url, "/train", &body).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("over_plugin_limits")), "{answer}");
+    assert_eq!(answer["error"]["limitName"], "limits.time_secs", "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("CPU-seconds"), "{answer}");
+    assert_eq!(job_count(url).await, 0, "a refused request queued a job");
+
+    // A forest the estimate says fits, on the same two million rows: taken, and it completes.
+    let body = job(id, "random_forest", "classification", Some("label"), json!({"nEstimators": 4, "maxDepth": 6}));
+    let job = submit(url, &body).await;
+    let record = wait_status(url, &job, &["completed", "failed"], std::time::Duration::from_secs(600)).await;
+    assert_eq!(record["status"], "completed", "{record}");
 }

@@ -101,7 +101,7 @@ fn plugin_check_names_the_exact_fault_of_each_bad_plugin() {
         ("test_panic", "index out of bounds"),
         ("test_escape", "file access denied"),
         ("test_huge_model", "exceeds the model size limit of 8 MiB"),
-        ("test_wrong_version", "exports trainhost:plugin/trainer@1.0.0, but this host accepts only trainhost:plugin/trainer@0.1.0 or @0.2.0"),
+        ("test_wrong_version", "exports trainhost:plugin/trainer@1.0.0, but this host accepts only trainhost:plugin/trainer@0.1.0 or @0.2.0 or @0.3.0"),
     ];
     for (name, fault) in cases {
         let file = plugin_file(name);

@@ -37,7 +37,7 @@ fn spec(task: Task, target: &str, params: Value) -> TrainSpec {
 }
 
 #[test]
-fn a_plugin_of_contract_0_1_0_still_loads_and_trains_and_a_0_2_0_one_returns_tables() {
+fn plugins_of_contracts_0_1_0_and_0_2_0_still_load_and_train_and_0_2_0_and_later_return_tables() {
     let runtime = runtime();
     let penguins = trainhost::data::read_table(&testdata("penguins.csv")).unwrap();
     let old = runtime.load(&plugin_file("test_contract_v010"), None, LIMITS).unwrap();
@@ -47,14 +47,23 @@ fn a_plugin_of_contract_0_1_0_still_loads_and_trains_and_a_0_2_0_one_returns_tab
     assert!(outcome.summary.metrics.values["accuracy"] > 0.3, "the majority class, judged as any plugin");
     assert_eq!(outcome.artifact.header.contract, "0.1.0");
 
+    // A 0.2.0 plugin built without the SDK: its table arrives, as before 0.3.0.
+    let v020 = runtime.load(&plugin_file("test_contract_v020"), None, LIMITS).unwrap();
+    assert_eq!(v020.contract, Version::V0_2);
+    let outcome = training::train(&v020, &penguins, &spec(Task::Classification, "species", json!({})), CancelToken::default(), Box::new(Discard)).unwrap();
+    assert_eq!(outcome.tables.len(), 1);
+    assert_eq!(outcome.tables[0].name, "fixture");
+    assert_eq!(outcome.artifact.header.contract, "0.2.0");
+
+    // The SDK's plugins speak 0.3.0, whose trained models carry the same tables.
     let linear = runtime.load(&plugin_file("linear"), None, LIMITS).unwrap();
-    assert_eq!(linear.contract, Version::V0_2);
+    assert_eq!(linear.contract, Version::V0_3);
     let outcome = training::train(&linear, &penguins, &spec(Task::Regression, "body_mass_g", json!({})), CancelToken::default(), Box::new(Discard)).unwrap();
     assert!(outcome.summary.metrics.values["r2"] > 0.8, "{:?}", outcome.summary.metrics.values);
     let [table] = &outcome.tables[..] else { panic!("one table, got {}", outcome.tables.len()) };
     assert_eq!(table.name, "coefficients");
     assert_eq!(table.rows[0][0], Cell::Text("(intercept)".into()));
-    assert_eq!(outcome.artifact.header.contract, "0.2.0");
+    assert_eq!(outcome.artifact.header.contract, "0.3.0");
 }
 
 /// The test deployment's config, with linear enabled beside the usual plugins.

@@ -1,7 +1,7 @@
 //! Guest-side SDK for trainhost plugins written in Rust.
 //!
 //! Owns the generated bindings of the `trainhost:plugin` WIT package (version
-//! 0.2.0: 0.1.0's types and host, plus result tables) and small,
+//! 0.3.0: 0.1.0's types and host, 0.2.0's result tables, plus cost estimates) and small,
 //! allocation-free helpers that every plugin needs: typed parameter lookup,
 //! column access, and a progress sink that algorithms can call without knowing
 //! whether they run inside the host or natively (benchmarks, unit tests).
@@ -9,8 +9,8 @@
 //! It must not contain any algorithm: plugins own their maths.
 
 wit_bindgen::generate!({
-    path: "../wit/v0.2",
-    world: "trainhost:plugin/plugin@0.2.0",
+    path: "../wit/v0.3",
+    world: "trainhost:plugin/plugin@0.3.0",
     pub_export_macro: true,
     export_macro_name: "export_plugin",
     default_bindings_module: "trainhost_sdk",
@@ -18,9 +18,10 @@ wit_bindgen::generate!({
     additional_derives: [PartialEq],
 });
 
-pub use exports::trainhost::plugin0_2_0::trainer::{Guest, Trained};
+pub use exports::trainhost::plugin0_3_0::trainer::{Guest, Trained};
 pub use trainhost::plugin0_1_0::types::*;
 pub use trainhost::plugin0_2_0::tables::{Cell, ResultTable};
+pub use trainhost::plugin0_3_0::estimates::{Cost, TableShape};
 
 /// Code of a missing value in a categorical column.
 pub const MISSING_CODE: u32 = u32::MAX;
@@ -172,6 +173,24 @@ pub mod schema {
         }
     }
 
+    /// Every parameter at its default, as the host fills them in (tests, benchmarks, estimates).
+    pub fn defaults(specs: &[ParamSpec]) -> Vec<Param> {
+        let value = |kind: &ParamKind| match kind {
+            ParamKind::Int(s) => ParamValue::Int(s.default),
+            ParamKind::Float(s) => ParamValue::Float(s.default),
+            ParamKind::Boolean(b) => ParamValue::Boolean(*b),
+            ParamKind::Choice(c) => ParamValue::Choice(c.default.clone()),
+            ParamKind::ChoiceOrNumber(c) => ParamValue::Choice(c.default.clone()),
+        };
+        specs.iter().map(|spec| Param { name: spec.name.clone(), value: value(&spec.kind) }).collect()
+    }
+
+    /// `params` with `name` set to `value`.
+    pub fn with(mut params: Vec<Param>, name: &str, value: ParamValue) -> Vec<Param> {
+        params.iter_mut().filter(|p| p.name == name).for_each(|p| p.value = value.clone());
+        params
+    }
+
     pub fn choice_or_number(name: &str, default: &str, choices: &[&str], min: f64, max: f64, help: &str) -> ParamSpec {
         ParamSpec {
             name: name.into(),
@@ -221,29 +240,67 @@ impl From<String> for Cell {
     }
 }
 
-/// Exports a plugin written as three plain functions, against contract 0.2.0:
+impl TableShape {
+    /// Feature columns of both kinds.
+    pub fn features(&self) -> u64 {
+        u64::from(self.numeric_columns) + self.categorical_levels.len() as u64
+    }
+
+    /// Bytes the host's request takes in the plugin's memory (training and
+    /// validation tables with their target): 8 per number, 4 per categorical
+    /// code, and the level names at a rough 16 bytes each. Every estimate
+    /// starts from it: `train` holds the whole request while it runs.
+    pub fn request_bytes(&self, task: Task) -> u64 {
+        let target = match task {
+            Task::Classification => 4,
+            Task::Regression => 8,
+            Task::Clustering => 0,
+        };
+        let per_row = u64::from(self.numeric_columns) * 8 + self.categorical_levels.len() as u64 * 4 + target;
+        let levels: u64 = self.categorical_levels.iter().map(|&l| u64::from(l)).sum::<u64>() + u64::from(self.classes);
+        self.rows.saturating_add(self.validation_rows).saturating_mul(per_row).saturating_add(levels.saturating_mul(16))
+    }
+}
+
+/// The signature of a plugin's estimate: `None` declares none (see `export_trainer!`).
+pub type EstimateFn = fn(Task, &[Param], &TableShape) -> Result<Option<Cost>, TrainError>;
+
+/// The estimate of a plugin that declares none.
+pub fn no_estimate(_: Task, _: &[Param], _: &TableShape) -> Result<Option<Cost>, TrainError> {
+    Ok(None)
+}
+
+/// Exports a plugin written as plain functions, against contract 0.3.0:
 ///
 /// ```text
 /// trainhost_sdk::export_trainer!(describe: info, train: train, predict: predict);
-/// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict);
+/// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: cost);
 /// ```
 ///
 /// with `info() -> PluginInfo`, `train(&TrainRequest, &mut dyn Progress) ->
 /// Result<TrainedModel, TrainError>` (a model without tables) or
 /// `fit(&TrainRequest, &mut dyn Progress) -> Result<Trained, TrainError>` (a
-/// model with its result tables), and `predict(&[u8], &Table) ->
-/// Result<Predictions, PredictError>`. The exports exist only on wasm32: a
+/// model with its result tables), `predict(&[u8], &Table) ->
+/// Result<Predictions, PredictError>`, and optionally an `EstimateFn` (without
+/// one the plugin declares no estimate, and the host admits its jobs as a
+/// 0.2.0 plugin's). The exports exist only on wasm32: a
 /// native build (tests, benchmarks) cannot carry the component's
 /// `ns:pkg/iface@ver#func` symbol names, and calls the functions directly.
 #[macro_export]
 macro_rules! export_trainer {
     (describe: $describe:path, train: $train:path, predict: $predict:path $(,)?) => {
-        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress).map(|model| $crate::Trained { model, tables: Vec::new() }), $predict);
+        $crate::export_trainer!(describe: $describe, train: $train, predict: $predict, estimate: $crate::no_estimate);
+    };
+    (describe: $describe:path, train: $train:path, predict: $predict:path, estimate: $estimate:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress).map(|model| $crate::Trained { model, tables: Vec::new() }), $predict, $estimate);
     };
     (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path $(,)?) => {
-        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict);
+        $crate::export_trainer!(describe: $describe, train_with_tables: $train, predict: $predict, estimate: $crate::no_estimate);
     };
-    (@impl $describe:path, $train:expr, $predict:path) => {
+    (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, estimate: $estimate:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict, $estimate);
+    };
+    (@impl $describe:path, $train:expr, $predict:path, $estimate:path) => {
         #[cfg(target_arch = "wasm32")]
         struct TrainerExports;
 
@@ -260,6 +317,11 @@ macro_rules! export_trainer {
 
             fn predict(model: Vec<u8>, features: $crate::Table) -> Result<$crate::Predictions, $crate::PredictError> {
                 $predict(&model, &features)
+            }
+
+            fn estimate(task: $crate::Task, params: Vec<$crate::Param>, shape: $crate::TableShape) -> Result<Option<$crate::Cost>, $crate::TrainError> {
+                let estimate: $crate::EstimateFn = $estimate;
+                estimate(task, &params, &shape)
             }
         }
 

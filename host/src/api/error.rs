@@ -44,6 +44,8 @@ pub enum ErrorCode {
     /// `excludeColumns` or `columnKinds` that cannot apply to the dataset.
     InvalidColumns,
     InvalidRows,
+    /// The plugin's own estimate of a job is past its memory or time limit.
+    OverPluginLimits,
     PredictFailed,
     JobNotFound,
     DatasetNotFound,
@@ -104,6 +106,7 @@ impl ErrorCode {
             InvalidTarget => "invalid_target",
             InvalidColumns => "invalid_columns",
             InvalidRows => "invalid_rows",
+            OverPluginLimits => "over_plugin_limits",
             PredictFailed => "predict_failed",
             JobNotFound => "job_not_found",
             DatasetNotFound => "dataset_not_found",
@@ -142,7 +145,7 @@ impl ErrorCode {
             QuotaExceeded | RateLimited => StatusCode::TOO_MANY_REQUESTS,
             InvalidHost => StatusCode::MISDIRECTED_REQUEST,
             InvalidNumber | InvalidTable | InvalidTask | UnsupportedTask | InvalidParameter | UnknownPlugin | PluginDisabled | PluginUnavailable
-            | UnknownColumn | InvalidTarget | InvalidColumns | InvalidRows | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            | UnknownColumn | InvalidTarget | InvalidColumns | InvalidRows | OverPluginLimits | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
             JobNotFound | DatasetNotFound | ModelNotFound | NotFound | UserNotFound => StatusCode::NOT_FOUND,
             Conflict | JobFinished | ModelNotReady | UserExists => StatusCode::CONFLICT,
             BrokerUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,

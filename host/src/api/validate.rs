@@ -4,8 +4,9 @@
 //! (unknown, disabled, failed to load), the task and the parameters (by
 //! `training`'s own check, the one a worker repeats), the dataset and the
 //! target column, then the parameters the client set by the plugin's own
-//! check on the dataset's columns (`training::precheck_params`). Each failure
-//! names the field and what to fix.
+//! check on the dataset's columns (`training::precheck_params`), and last the
+//! plugin's cost estimate on the dataset's shape against its limits
+//! (`training::admission`). Each failure names the field and what to fix.
 //!
 //! Owns the request's wire shape and these answers. It must not queue or
 //! store anything: it returns the `JobSpec` for the broker.
@@ -24,7 +25,7 @@ use crate::data::{ColumnChoices, ColumnKind, ColumnProfile, Encoding};
 use crate::jobs::JobSpec;
 use crate::runtime::{LoadedPlugin, ParamError, PluginRegistry};
 use crate::storage::datasets::{self, DatasetRecord};
-use crate::training::{self, TrainFailure};
+use crate::training::{self, admission, TrainFailure};
 
 const DEFAULT_SEED: u64 = 42;
 const SELECTED_MODEL: &str = "modelConfig.selectedModel";
@@ -187,8 +188,9 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
     // Defaults are the plugin's own and valid for every task it does: only
     // parameters the client chose need the plugin's look.
     if !config.params.is_empty() {
-        precheck(plugin, task, params, &dataset, target.as_deref(), &columns).await?;
+        precheck(plugin, task, params.clone(), &dataset, target.as_deref(), &columns).await?;
     }
+    admit_cost(plugin, task, params, &dataset, target.as_deref(), &columns, fractions).await?;
 
     let mut model_config = config.params.clone();
     model_config.insert("selectedModel".into(), Value::from(plugin_name));
@@ -252,6 +254,56 @@ async fn precheck(
         // A precheck that could not run decides nothing: the worker's run does.
         Ok(Ok(())) | Err(_) => Ok(()),
     }
+}
+
+/// The plugin's estimate of the job on the dataset's real shape, against its
+/// limits (`training::admission`), on a blocking thread: it runs wasm. Every
+/// job is asked, defaults included: a default may not fit a large table.
+async fn admit_cost(
+    plugin: &Arc<LoadedPlugin>,
+    task: Task,
+    params: Vec<Param>,
+    dataset: &DatasetRecord,
+    target: Option<&str>,
+    columns: &ColumnChoices,
+    fractions: SplitFractions,
+) -> Result<(), ApiError> {
+    let distinct = |name: &str| dataset.columns.iter().find(|c| c.name == name).map_or(0, |c| c.distinct);
+    let features: Vec<(ColumnKind, usize)> =
+        Encoding::features_of_profile(&dataset.columns, target, columns).into_iter().map(|(name, kind)| (kind, distinct(&name))).collect();
+    let target_profile = target.and_then(|t| dataset.columns.iter().find(|c| c.name == t));
+    let facts = admission::ShapeFacts {
+        task,
+        rows: dataset.rows,
+        target_missing: target_profile.map_or(0, |c| c.missing),
+        fractions,
+        features: &features,
+        classes: match (task, target_profile) {
+            (Task::Classification, Some(c)) => c.distinct.saturating_sub(usize::from(c.missing > 0)),
+            _ => 0,
+        },
+    };
+    let shape = admission::table_shape(&facts);
+    let plugin = Arc::clone(plugin);
+    match tokio::task::spawn_blocking(move || admission::admit(&plugin, task, &params, &shape)).await {
+        Ok(Err(admission::Refusal::Param(e))) => Err(invalid_parameter(&e)),
+        Ok(Err(admission::Refusal::OverLimit(over))) => Err(over_limit(&over)),
+        // An estimate that could not run decides nothing: the worker's run does.
+        Ok(Ok(_)) | Err(_) => Ok(()),
+    }
+}
+
+fn over_limit(over: &admission::OverLimit) -> ApiError {
+    let mut details = Map::new();
+    let (unit, limit_key) = match over.resource {
+        admission::Resource::Memory => ("bytes", "memory_mib"),
+        admission::Resource::Time => ("cpu_seconds", "time_secs"),
+    };
+    details.insert("estimate".into(), Value::from(over.estimate));
+    details.insert("limit".into(), Value::from(over.limit));
+    details.insert("unit".into(), Value::from(unit));
+    details.insert("limitName".into(), Value::from(format!("limits.{limit_key}")));
+    ApiError { details: Some(details), ..ApiError::new(ErrorCode::OverPluginLimits, over.message()).field(over.field()) }
 }
 
 /// The target column: none for clustering, else a column of the dataset that fits the task.

@@ -1,6 +1,8 @@
 //! `trainhost plugin check FILE.wasm`: says whether a file is a usable plugin
 //! and, if not, exactly why: not a component, wrong contract version, bad
-//! schema, or a fault (trap, limit, refusal) during a smoke train and predict.
+//! schema, or a fault (trap, limit, refusal) during a smoke train and predict;
+//! and whether it declares cost estimates (contract 0.3.0), each set beside
+//! what the smoke run measured.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,10 +11,10 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use crate::config::Config;
-use crate::contract::Task;
+use crate::contract::{TableShape, Task};
 use crate::data::split::SplitFractions;
 use crate::runtime::{CancelToken, Discard, Limits, LoadedPlugin, Runtime};
-use crate::training::{self, TrainSpec};
+use crate::training::{self, TrainOutcome, TrainSpec};
 
 /// Rows of the synthetic table used for the smoke run.
 const SAMPLE_ROWS: usize = 200;
@@ -96,10 +98,58 @@ fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
                 outcome.report.duration.as_secs_f64() * 1000.0,
                 if outcome.report.dropped_log_lines > 0 { format!(" (log capped: {} lines dropped)", outcome.report.dropped_log_lines) } else { String::new() },
             );
-            true
+            estimate(plugin, task, &outcome)
         }
         Err(err) => {
             println!("FAIL {label}: {err}");
+            false
+        }
+    }
+}
+
+/// Whether the plugin declares an estimate for the smoke run's table, and how
+/// it compares with what the run measured. A failing estimate is a fault:
+/// the host would call it at every submit.
+fn estimate(plugin: &LoadedPlugin, task: Task, outcome: &TrainOutcome) -> bool {
+    let summary = &outcome.summary;
+    let numeric = summary.feature_columns.iter().filter(|c| matches!(c.kind, crate::data::ColumnKind::Numeric | crate::data::ColumnKind::Datetime)).count();
+    let categorical = summary.feature_columns.len() - numeric;
+    let shape = TableShape {
+        rows: summary.rows_train as u64,
+        validation_rows: summary.rows_validation as u64,
+        numeric_columns: numeric as u32,
+        // The sample's one categorical column has three levels.
+        categorical_levels: vec![3; categorical],
+        classes: summary.class_labels.as_ref().map_or(0, |c| c.len() as u32),
+    };
+    let params = match training::check_plugin_request(plugin, task, &Default::default()) {
+        Ok(params) => params,
+        Err(err) => {
+            println!("FAIL {} estimate: {err}", task.as_str());
+            return false;
+        }
+    };
+    match plugin.estimate(task, &params, &shape, SMOKE_TIME_LIMIT_SECS) {
+        Ok(Some(cost)) => {
+            let mib = |bytes: f64| bytes / f64::from(1u32 << 20);
+            println!(
+                "ok: declares a cost estimate for {}: peak memory {:.1} MiB (measured {:.1} MiB), {:.3} CPU-seconds (measured {:.3} s wall), driven by {}",
+                task.as_str(),
+                mib(cost.peak_memory_bytes as f64),
+                mib(outcome.report.peak_memory_bytes as f64),
+                cost.cpu_seconds,
+                outcome.report.duration.as_secs_f64(),
+                if cost.driven_by.is_empty() { "no parameter".to_string() } else { cost.driven_by.join(", ") },
+            );
+            true
+        }
+        Ok(None) => {
+            let why = if plugin.contract == crate::contract::Version::V0_3 { "" } else { " (contract versions before 0.3.0 have none)" };
+            println!("ok: declares no cost estimate for {}{why}: its jobs are admitted without one", task.as_str());
+            true
+        }
+        Err(err) => {
+            println!("FAIL {} estimate: {err}", task.as_str());
             false
         }
     }

@@ -11,7 +11,7 @@ pub enum LoadError {
     NotAComponent { path: PathBuf, reason: String },
     #[error("sha256 of {path} is {actual}, but the config pins {expected}")]
     PinMismatch { path: PathBuf, expected: String, actual: String },
-    /// `accepted`: every trainer export this host takes, e.g. `trainhost:plugin/trainer@0.1.0 or @0.2.0`.
+    /// `accepted`: every trainer export this host takes, e.g. `trainhost:plugin/trainer@0.1.0 or @0.2.0 or @0.3.0`.
     #[error("plugin exports {found}, but this host accepts only {accepted}")]
     WrongVersion { found: String, accepted: String },
     #[error("plugin does not export {accepted} (its exports: {exports})")]

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{types::ComponentItem, Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
-use crate::contract::{self, v0_2, Plugin, PluginPre, Version};
+use crate::contract::{self, v0_2, v0_3, Plugin, PluginPre, Version};
 pub use error::{LoadError, RunError};
 pub use limits::Limits;
 pub use registry::{PluginRegistry, SharedRegistry};
@@ -108,6 +108,7 @@ impl Runtime {
         let pre = match version {
             Version::V0_1 => Pre::V0_1(PluginPre::new(instance_pre).map_err(link)?),
             Version::V0_2 => Pre::V0_2(v0_2::PluginPre::new(instance_pre).map_err(link)?),
+            Version::V0_3 => Pre::V0_3(v0_3::PluginPre::new(instance_pre).map_err(link)?),
         };
         let mut plugin = LoadedPlugin {
             runtime: self.clone(),
@@ -141,7 +142,7 @@ impl Runtime {
         };
         for (name, item) in ty.imports(&self.engine) {
             let provided = name.starts_with("wasi:") || name.starts_with(&format!("{}/", contract::PACKAGE));
-            // Its own package's interfaces at a released version (0.2.0 plugins import 0.1.0's host).
+            // Its own package's interfaces at a released version (0.2.0 and 0.3.0 plugins import 0.1.0's host).
             let known_version = !name.starts_with(contract::PACKAGE) || contract::VERSIONS.iter().any(|v| name.ends_with(&format!("@{v}")));
             if !provided || !known_version || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
                 return Err(LoadError::UnknownImport { import: name.to_string() });
@@ -181,12 +182,14 @@ fn start_ticker(runtime: Weak<Runtime>) {
 enum Pre {
     V0_1(PluginPre<PluginState>),
     V0_2(v0_2::PluginPre<PluginState>),
+    V0_3(v0_3::PluginPre<PluginState>),
 }
 
 /// One instance of a plugin, of its contract version.
 enum Instance {
     V0_1(Plugin),
     V0_2(v0_2::Plugin),
+    V0_3(v0_3::Plugin),
 }
 
 /// A compiled, linked plugin ready to be instantiated once per call.
@@ -221,6 +224,7 @@ impl LoadedPlugin {
         self.call(CancelToken::default(), Box::new(Discard), |store, instance| match instance {
             Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_describe(store),
             Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_describe(store),
+            Instance::V0_3(plugin) => plugin.trainhost_plugin0_3_0_trainer().call_describe(store),
         })
         .0
     }
@@ -250,10 +254,33 @@ impl LoadedPlugin {
         result?.map_err(train_error)
     }
 
+    /// The plugin's estimate of what `train` with `params` costs on a table
+    /// of `shape` (contract 0.3.0), within `time_secs`: it must not hold a
+    /// submit. `None`: the plugin declares no estimate (every 0.1.0 and 0.2.0
+    /// plugin, and a 0.3.0 one that makes none for these parameters).
+    pub fn estimate(
+        &self,
+        task: contract::Task,
+        params: &[contract::Param],
+        shape: &contract::TableShape,
+        time_secs: f64,
+    ) -> Result<Option<contract::Cost>, RunError> {
+        if !matches!(self.pre, Pre::V0_3(_)) {
+            return Ok(None);
+        }
+        let time_secs = time_secs.min(self.limits.time_secs);
+        let (result, _) = self.call_for(time_secs, CancelToken::default(), Box::new(Discard), |store, instance| match instance {
+            Instance::V0_3(plugin) => plugin.trainhost_plugin0_3_0_trainer().call_estimate(store, task, params, shape),
+            Instance::V0_1(_) | Instance::V0_2(_) => Ok(Ok(None)),
+        });
+        result?.map_err(train_error)
+    }
+
     pub fn predict(&self, model: &[u8], features: &contract::Table) -> Result<contract::Predictions, RunError> {
         let (result, _) = self.call(CancelToken::default(), Box::new(Discard), |store, instance| match instance {
             Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_predict(store, model, features),
             Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_predict(store, model, features),
+            Instance::V0_3(plugin) => plugin.trainhost_plugin0_3_0_trainer().call_predict(store, model, features),
         });
         result?.map_err(|err| match err {
             contract::PredictError::InvalidModel(why) => RunError::InvalidModel(why),
@@ -296,6 +323,7 @@ impl LoadedPlugin {
         let instance = match &self.pre {
             Pre::V0_1(pre) => pre.instantiate(&mut store).map(Instance::V0_1),
             Pre::V0_2(pre) => pre.instantiate(&mut store).map(Instance::V0_2),
+            Pre::V0_3(pre) => pre.instantiate(&mut store).map(Instance::V0_3),
         };
         let result = instance.and_then(|instance| f(&mut store, &instance));
         let result = result.map_err(|err| self.classify(err, store.data()));
@@ -390,6 +418,10 @@ fn call_train(
             Ok(trained.map(|model| contract::Trained { model, tables: Vec::new() }))
         }
         Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_train(store, request),
+        Instance::V0_3(plugin) => {
+            let trained = plugin.trainhost_plugin0_3_0_trainer().call_train(store, request)?;
+            Ok(trained.map(|t| contract::Trained { model: t.model, tables: t.tables }))
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! running wasm is `runtime`'s, and queueing, events and storage belong to the
 //! service. The CLI and the workers both call `train` and `predict` here.
 
+pub mod admission;
 pub mod artifact;
 
 use std::collections::BTreeMap;
@@ -146,7 +147,7 @@ impl HoldoutSample {
 pub struct TrainOutcome {
     pub artifact: ModelArtifact,
     pub summary: TrainSummary,
-    /// The plugin's result tables (contract 0.2.0; none from a 0.1.0 plugin), bounded by the runtime.
+    /// The plugin's result tables (contract 0.2.0 and later; none from a 0.1.0 plugin), bounded by the runtime.
     pub tables: Vec<contract::ResultTable>,
     pub report: CallReport,
 }

@@ -14,6 +14,7 @@
 mod boost;
 mod codec;
 mod data;
+mod estimate;
 mod eval;
 mod holdout;
 mod model;
@@ -101,4 +102,6 @@ pub fn class_labels(model: &[u8]) -> Result<Vec<String>, String> {
     codec::from_bytes(model).map(|m| m.classes)
 }
 
-export_trainer!(describe: info, train_with_tables: fit, predict: predict);
+pub use estimate::estimate;
+
+export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate);

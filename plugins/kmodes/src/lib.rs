@@ -9,6 +9,7 @@ pub mod centers;
 pub mod csvtable;
 pub mod data;
 pub mod engine;
+mod estimate;
 pub mod model;
 pub mod rng;
 pub mod tables;
@@ -222,4 +223,6 @@ pub fn train_with_tables(request: &TrainRequest, progress: &mut dyn Progress) ->
     Ok(Trained { model: trained, tables: vec![table] })
 }
 
-export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict);
+pub use estimate::estimate;
+
+export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate);

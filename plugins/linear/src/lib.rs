@@ -11,6 +11,7 @@
 
 mod design;
 mod diagnostics;
+mod estimate;
 mod family;
 mod fit;
 mod kernels;
@@ -65,4 +66,6 @@ pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictErr
     model.predict(features).map_err(PredictError::InvalidData)
 }
 
-export_trainer!(describe: info, train_with_tables: train, predict: predict);
+pub use estimate::estimate;
+
+export_trainer!(describe: info, train_with_tables: train, predict: predict, estimate: estimate);

@@ -106,6 +106,11 @@ impl Guest for Component {
         Ok(Trained { model: TrainedModel { model, metrics: vec![], feature_importances: None, cluster_sizes: None }, tables: vec![] })
     }
 
+    /// Declares no estimate: admitted as a 0.2.0 plugin would be.
+    fn estimate(task: Task, params: Vec<Param>, shape: TableShape) -> Result<Option<Cost>, TrainError> {
+        no_estimate(task, &params, &shape)
+    }
+
     fn predict(_model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {
         Ok(Predictions::Clusters(vec![0; features.rows as usize]))
     }

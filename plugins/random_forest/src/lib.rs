@@ -11,6 +11,7 @@
 //! See README.md for the model layout and measured figures.
 
 mod data;
+mod estimate;
 mod forest;
 mod model;
 mod params;
@@ -54,4 +55,6 @@ pub fn train_with_tables(request: &TrainRequest, progress: &mut dyn Progress) ->
     Ok(Trained { model: trained, tables: vec![table] })
 }
 
-export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict);
+pub use estimate::estimate;
+
+export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate);

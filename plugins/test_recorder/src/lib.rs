@@ -106,6 +106,11 @@ mod component {
             })
         }
 
+        /// Declares no estimate: admitted as a 0.2.0 plugin would be.
+        fn estimate(task: Task, params: Vec<Param>, shape: TableShape) -> Result<Option<Cost>, TrainError> {
+            no_estimate(task, &params, &shape)
+        }
+
         fn predict(model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {
             let (task, seen) = decode_model(&model).ok_or_else(|| PredictError::InvalidModel("not a recorder model".into()))?;
             let was_seen: Vec<bool> = digests(&features).iter().map(|d| seen.contains(d)).collect();
