@@ -26,6 +26,7 @@ fn spec(plugin: &str) -> JobSpec {
         plugin_validation_fraction: 0.1,
         columns: Default::default(),
         owner: None,
+        labels: Default::default(),
     }
 }
 
