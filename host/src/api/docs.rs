@@ -358,7 +358,7 @@ fn content(body: &Body, schemas: &mut Schemas) -> Option<Value> {
             json!({ "application/json": media })
         }
         Body::JsonOrCsv(schema, example) => {
-            let mut both = content(&Body::Json(*schema, *example), schemas)?;
+            let mut both = content(&Body::Json(*schema, example), schemas)?;
             both["text/csv"] = json!({ "schema": { "type": "string" } });
             both
         }

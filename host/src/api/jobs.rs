@@ -231,7 +231,7 @@ pub async fn predict(
             Answer::Csv(predictions::csv(&table, &set))
         } else {
             let score = predictions::score(&artifact.header.encoding, &table, &set);
-            Answer::Json(ScoredPredictions { predictions: set, score })
+            Answer::Json(Box::new(ScoredPredictions { predictions: set, score }))
         })
     })
     .await
@@ -242,13 +242,13 @@ pub async fn predict(
             let disposition = format!("attachment; filename=\"predictions-{id}.csv\"");
             ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], text).into_response()
         }
-        Answer::Json(data) => Json(to_json(&PredictionBody { data })).into_response(),
+        Answer::Json(data) => Json(to_json(&PredictionBody { data: *data })).into_response(),
     })
 }
 
 /// A prediction as answered: JSON (with the score) or the CSV download.
 enum Answer {
-    Json(ScoredPredictions),
+    Json(Box<ScoredPredictions>),
     Csv(String),
 }
 

@@ -185,7 +185,7 @@ mod tests {
     fn ids_must_name_two_to_ten_distinct_jobs() {
         assert_eq!(compared_ids("a, b,a").unwrap(), vec!["a", "b"]);
         assert!(compared_ids("a,a").is_err());
-        assert!(compared_ids(&vec!["x"; 1].join(",")).is_err());
+        assert!(compared_ids("x").is_err());
         let eleven: Vec<String> = (0..11).map(|i| i.to_string()).collect();
         assert!(compared_ids(&eleven.join(",")).is_err());
     }
