@@ -26,6 +26,7 @@ fn spec(plugin: &str) -> JobSpec {
         plugin_validation_fraction: 0.1,
         columns: Default::default(),
         owner: None,
+        labels: Default::default(),
     }
 }
 
@@ -137,8 +138,14 @@ async fn contract(broker: Arc<dyn Broker>) {
     for i in &ids {
         broker.submit(i, spec("baseline")).await.unwrap();
     }
+    // Where each waits: 1 is taken next; a job not in the queue has no place.
+    for (n, i) in ids.iter().enumerate() {
+        assert_eq!(broker.queue_position(i).await.unwrap(), Some(n as u64 + 1), "job {n}");
+    }
+    assert_eq!(broker.queue_position(&d).await.unwrap(), None, "a failed job is in no queue");
     for i in &ids {
         let claim = broker.claim("w4", wait).await.unwrap().unwrap();
+        assert_eq!(broker.queue_position(i).await.unwrap(), None, "a claimed job left the queue");
         assert_eq!(claim.job_id(), i);
         broker.finish(&claim, Ending::Completed { results: results(i, 1.0) }).await.unwrap();
     }

@@ -59,6 +59,23 @@ fn train_prints_epochs_and_holdout_metrics_then_predict_uses_the_model() {
 }
 
 #[test]
+fn a_run_carries_its_name_and_tags_into_the_summary() {
+    let dir = temp_dir();
+    let args = ["train", "--plugin", "baseline", "--data", &data("penguins.csv"), "--target", "species", "--task", "classification"];
+    let out = trainhost(dir.path(), &[&args[..], &["--name", "majority", "--tag", "base", "--tag", "penguins", "--tag", "base"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().next(), Some("run: majority [base, penguins]"));
+    let out = trainhost(dir.path(), &[&args[..], &["--name", "majority", "--tag", "base", "--json"]].concat());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["name"].as_str(), summary["tags"].clone()), (Some("majority"), serde_json::json!(["base"])));
+    assert!(summary["metrics"]["values"]["accuracy"].is_number());
+    let out = trainhost(dir.path(), &[&args[..], &["--tag", "two words"]].concat());
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("tag `two words`"), "{}", text(&out).1);
+}
+
+#[test]
 fn bad_requests_get_a_message_that_says_what_to_fix() {
     let dir = temp_dir();
     let cases: [(&[&str], &str); 4] = [

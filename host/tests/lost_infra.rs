@@ -245,6 +245,7 @@ fn spec(dataset: &str) -> JobSpec {
         plugin_validation_fraction: 0.1,
         columns: Default::default(),
         owner: None,
+        labels: Default::default(),
     }
 }
 

@@ -87,16 +87,34 @@ export async function signOut() {
   try { await api('DELETE', '/auth/session'); } finally { csrf = null; session.user = null; }
 }
 
+/** A POST whose answer is a file (a CSV): its Blob. */
+export async function postForBlob(path, body) {
+  let res;
+  try {
+    res = await fetch(path, { method: 'POST', headers: headers({ 'Content-Type': 'application/json', Accept: 'text/csv' }), body: JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, 'offline', OFFLINE);
+  }
+  if (res.status === 401) signedOut();
+  if (!res.ok) {
+    let json = null;
+    try { json = await res.json(); } catch { /* not JSON */ }
+    throw fromBody(res.status, json);
+  }
+  return res.blob();
+}
+
 export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body ?? {});
 export const del = (path) => api('DELETE', path);
 export const patch = (path, body) => api('PATCH', path, body ?? {});
 
-/** Multipart upload with progress (fetch cannot report upload progress). */
-export function upload(file, onProgress) {
+/** Multipart upload with progress (fetch cannot report upload progress); `purpose`
+ * 'predict' marks a table uploaded only to predict on. */
+export function upload(file, onProgress, purpose) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/datasets');
+    xhr.open('POST', purpose ? `/datasets?purpose=${encodeURIComponent(purpose)}` : '/datasets');
     xhr.setRequestHeader('Accept', 'application/json');
     if (csrf) xhr.setRequestHeader('X-CSRF-Token', csrf);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); };

@@ -2,6 +2,7 @@
 //   #/datasets            list and upload       #/datasets/<id>  preview
 //   #/train[?dataset=id]  the training form     #/jobs[?filters] history
 //   #/jobs/<id>           one job: live progress, then results
+//   #/compare?ids=a,b     jobs side by side
 //   #/admin               users, tokens and quotas (admins)
 // Signing in: the start-up URL's #token=..., or a token pasted on the sign-in
 // screen, is exchanged for a session cookie; a 401 anywhere shows the sign-in
@@ -12,6 +13,7 @@ import * as datasets from './datasets.js';
 import * as train from './train.js';
 import * as job from './job.js';
 import * as jobs from './jobs.js';
+import * as compare from './compare.js';
 import * as admin from './admin.js';
 import * as signin from './signin.js';
 import { session, signIn, signOut, whoAmI } from './api.js';
@@ -28,9 +30,9 @@ function route() {
   clear(main);
   const section = parts[0];
   for (const a of document.querySelectorAll('[data-nav]')) {
-    if (a.dataset.nav === section) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    if (a.dataset.nav === (section === 'compare' ? 'jobs' : section)) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
-  const titles = { datasets: 'Datasets', train: 'Train a model', jobs: parts[1] ? `Job ${parts[1].slice(0, 8)}` : 'Jobs', admin: 'Users' };
+  const titles = { datasets: 'Datasets', train: 'Train a model', jobs: parts[1] ? `Job ${parts[1].slice(0, 8)}` : 'Jobs', compare: 'Compare jobs', admin: 'Users' };
   document.title = `${titles[section] || 'Not found'} · trainhost`;
   const ctx = { main, query, setCleanup: (f) => { cleanup = f; } };
   let p;
@@ -38,6 +40,7 @@ function route() {
   else if (section === 'train') p = train.render(ctx);
   else if (section === 'jobs' && parts[1]) p = job.render(ctx, parts[1]);
   else if (section === 'jobs') p = jobs.render(ctx);
+  else if (section === 'compare') p = compare.render(ctx);
   else if (section === 'admin') p = admin.render(ctx);
   else {
     main.append(h('h1', {}, 'Page not found'), h('p', {}, 'There is no screen at this address. ', h('a', { href: '#/datasets' }, 'Go to the datasets')));

@@ -86,12 +86,12 @@ export function lineChart(name, points, W = 480) {
 }
 
 /** Invisible targets that show "epoch N: value" on hover (at most 300, evenly spread). */
-function hoverPoints(points, px, py, name) {
+function hoverPoints(points, px, py, name, xLabel = 'epoch') {
   const group = s('g', { class: 'hover-points' });
   const step = Math.max(1, Math.ceil(points.length / 300));
   for (let i = 0; i < points.length; i += step) {
     const [x, y] = points[i];
-    group.append(s('circle', { cx: px(x).toFixed(1), cy: py(y).toFixed(1), r: 6, class: 'hover' }, s('title', {}, `epoch ${x}: ${name} ${fmtNumber(y, 6)}`)));
+    group.append(s('circle', { cx: px(x).toFixed(1), cy: py(y).toFixed(1), r: 6, class: 'hover' }, s('title', {}, `${xLabel} ${x}: ${name} ${fmtNumber(y, 6)}`)));
   }
   return group;
 }
@@ -182,4 +182,52 @@ export function lossChart(train, validation, best, W = 480) {
   });
   svg.append(legend);
   return svg;
+}
+
+/** Colours of the series of one chart, told apart also by their dash pattern. */
+export const SERIES_COLOURS = ['#2457c5', '#c2410c', '#15803d', '#7c3aed', '#b91c1c', '#0e7490', '#a16207', '#be185d', '#4d7c0f', '#475569'];
+const DASHES = ['', '6 3', '2 3', '8 3 2 3'];
+
+/**
+ * Several series of one metric per epoch on one chart (jobs compared, or a
+ * plugin's restarts), with a legend. `series` is [{ label, points }], points
+ * [epoch, value] sorted by epoch.
+ */
+export function seriesChart(name, series, W = 480, xLabel = 'epoch') {
+  const all = series.flatMap((x) => x.points);
+  const xs = all.map((p) => p[0]);
+  const xDomain = [Math.min(1, ...xs), Math.max(2, ...xs)];
+  const { g, px, py } = frame({ xDomain, yDomain: extent(all.map((p) => p[1])), xLabel, yLabel: name, integerX: true, W });
+  const ends = series.map((x) => { const last = x.points[x.points.length - 1]; return last ? `${x.label} ${fmtNumber(last[1])}` : `${x.label}: none`; });
+  const label = `${name} per ${xLabel}, ${series.length} series: ${ends.join('; ')}`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart series-chart', role: 'img', 'aria-label': label, 'data-metric': name, 'data-series': series.length },
+    s('title', {}, label), g);
+  series.forEach((x, i) => {
+    const colour = SERIES_COLOURS[i % SERIES_COLOURS.length];
+    const dash = DASHES[i % DASHES.length];
+    const finite = x.points.filter((p) => Number.isFinite(p[1]));
+    // Colours through the CSSOM: the page's policy refuses style attributes.
+    if (finite.length > 1) {
+      const line = s('polyline', { class: 'line series', 'stroke-dasharray': dash || null, 'data-label': x.label, points: finite.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ') });
+      line.style.stroke = colour;
+      svg.append(line);
+    }
+    if (finite.length) {
+      const p = finite[finite.length - 1];
+      const dot = s('circle', { class: 'dot', cx: px(p[0]), cy: py(p[1]), r: 3 });
+      dot.style.fill = colour;
+      svg.append(dot);
+    }
+    svg.append(hoverPoints(finite, px, py, `${x.label}: ${name}`, xLabel));
+  });
+  return svg;
+}
+
+/** The legend of a `seriesChart`, as HTML below it (wraps on a phone, readable by screen readers). */
+export function seriesLegend(labels) {
+  return h('ul', { class: 'series-legend' }, labels.map((text, i) => {
+    const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+    swatch.style.background = SERIES_COLOURS[i % SERIES_COLOURS.length];
+    return h('li', {}, swatch, text);
+  }));
 }

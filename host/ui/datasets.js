@@ -72,7 +72,8 @@ export async function render({ main, setCleanup }, id) {
     if (!items.length) { replace(listBox, h('p', { class: 'muted' }, 'No datasets yet. Upload a CSV or Parquet file to begin.')); return; }
     items.sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0));
     const rows = items.map((d) => h('tr', { class: d.id === id ? 'selected' : '' },
-      h('th', { scope: 'row' }, h('a', { href: `#/datasets/${d.id}`, 'aria-current': d.id === id ? 'true' : null }, d.name)),
+      h('th', { scope: 'row' }, h('a', { href: `#/datasets/${d.id}`, 'aria-current': d.id === id ? 'true' : null }, d.name),
+        d.predictOnly ? [' ', h('span', { class: 'tag predict-only', title: 'Uploaded from a job page to predict on; never the train form’s default' }, 'for prediction')] : null),
       h('td', { class: 'num' }, fmtNumber(d.rows)),
       h('td', { class: 'num' }, String(Array.isArray(d.columns) ? d.columns.length : d.columns)),
       h('td', { class: 'num' }, fmtBytes(d.sizeBytes)),

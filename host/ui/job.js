@@ -6,9 +6,10 @@
 // uploaded file.
 
 import { h, replace, fmtNumber, fmtDate, fmtDuration, statusBadge, errorBox, tableWrap, toast, downloadBlob } from './dom.js';
-import { get, post, upload, datasets as loadDatasets, plain } from './api.js';
-import { lineChart, lossChart, scatter, bars, confusionMatrix } from './charts.js';
+import { get, post, postForBlob, upload, datasets as loadDatasets, plain } from './api.js';
+import { lineChart, lossChart, scatter, bars, confusionMatrix, seriesChart, seriesLegend } from './charts.js';
 import { baselineLine, evaluationPanel, normalised } from './evaluation.js';
+import { runLabel } from './jobs.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const LOG_LIMIT = 2000;
@@ -33,7 +34,7 @@ export async function render({ main, setCleanup }, id) {
     return;
   }
 
-  const state = { lastSeq: 0, status: job.status, progress: job.progress || 0, epoch: 0, total: 0, series: new Map(), terminal: TERMINAL.has(job.status), announced: -1 };
+  const state = { lastSeq: 0, status: job.status, progress: job.progress || 0, epoch: 0, total: 0, series: new Map(), restarts: new Map(), terminal: TERMINAL.has(job.status), announced: -1 };
   let datasetName = job.datasetId;
   loadDatasets().then((ds) => { const d = ds.find((x) => x.id === job.datasetId); if (d) { datasetName = d.name; dsCell.textContent = d.name; } }).catch(() => {});
 
@@ -42,17 +43,20 @@ export async function render({ main, setCleanup }, id) {
   const dsCell = h('a', { href: `#/datasets/${job.datasetId}` }, datasetName);
   const timing = h('dd', { id: 'job-duration' }, fmtDuration(job.startedAt, job.completedAt));
   const cancelBtn = h('button', { type: 'button', class: 'button danger', id: 'cancel-job' }, 'Cancel');
+  const rerunBtn = h('button', { type: 'button', class: 'button', id: 'rerun-job', title: 'Train again with the same dataset, settings and seed, as a new job' }, 'Re-run');
   const cancelMsg = h('div', { id: 'cancel-msg' });
   const params = Object.entries(job.modelConfig || {}).filter(([k]) => k !== 'selectedModel');
   main.append(h('section', { class: 'card job-head', 'aria-label': 'Job summary' },
-    h('div', { class: 'row spread' }, badge, h('div', { class: 'row' }, cancelBtn)),
+    h('div', { class: 'row spread' }, badge, h('div', { class: 'row' }, rerunBtn, cancelBtn)),
     cancelMsg,
+    job.name || (job.tags && job.tags.length) ? h('p', { id: 'job-label' }, runLabel(job)) : null,
     h('dl', { class: 'facts' },
       h('dt', {}, 'Algorithm'), h('dd', { id: 'job-plugin' }, job.modelConfig?.selectedModel || '—'),
       h('dt', {}, 'Task'), h('dd', {}, job.taskType),
       h('dt', {}, 'Dataset'), h('dd', {}, dsCell),
       h('dt', {}, 'Target'), h('dd', {}, job.targetColumn || 'none'),
       h('dt', {}, 'Submitted'), h('dd', {}, fmtDate(job.createdAt)),
+      job.rerunOf ? [h('dt', {}, 'Re-run of'), h('dd', {}, h('a', { href: `#/jobs/${job.rerunOf}`, id: 'rerun-of' }, h('code', {}, job.rerunOf.slice(0, 8))))] : null,
       h('dt', {}, 'Duration'), timing),
     params.length ? h('details', {}, h('summary', {}, `Hyperparameters (${params.length} set)`),
       h('ul', { class: 'params-list' }, params.map(([k, v]) => h('li', {}, h('code', {}, k), ' = ', String(v))))) : null));
@@ -77,6 +81,21 @@ export async function render({ main, setCleanup }, id) {
 
   // --- cancel
   const showCancel = () => { cancelBtn.hidden = state.terminal; };
+
+  // --- while queued: where the job waits, refreshed until a worker takes it
+  let queueTimer = null;
+  const showQueued = (j) => {
+    if (state.status !== 'queued' || state.epoch) return;
+    epochText.textContent = Number.isFinite(j.queuePosition)
+      ? (j.queuePosition === 1 ? 'Queued at position 1: it starts when a worker is free.' : `Queued at position ${j.queuePosition}: ${j.queuePosition - 1} job${j.queuePosition === 2 ? '' : 's'} will start before it.`)
+      : 'Queued: waiting for a worker.';
+  };
+  const pollQueue = async () => {
+    if (state.status !== 'queued') return;
+    try { showQueued((await get(`/jobs/${encodeURIComponent(id)}`)).data); } catch { /* the socket still tells */ }
+    queueTimer = setTimeout(pollQueue, 2000);
+  };
+  if (job.status === 'queued') { showQueued(job); queueTimer = setTimeout(pollQueue, 2000); }
   showCancel();
   cancelBtn.addEventListener('click', async () => {
     cancelBtn.disabled = true;
@@ -87,6 +106,18 @@ export async function render({ main, setCleanup }, id) {
       replace(cancelMsg, errorBox(e.code === 'job_finished' ? 'The job had already ended, so there was nothing to cancel.' : `Could not cancel the job: ${e.message}`));
     } finally {
       cancelBtn.disabled = false;
+    }
+  });
+
+  rerunBtn.addEventListener('click', async () => {
+    rerunBtn.disabled = true;
+    try {
+      const r = await post(`/jobs/${encodeURIComponent(id)}/rerun`);
+      toast('Re-run queued');
+      location.hash = `#/jobs/${r.data.jobId}`;
+    } catch (e) {
+      replace(cancelMsg, errorBox(`Could not re-run the job: ${e.message}`));
+      rerunBtn.disabled = false;
     }
   });
 
@@ -106,6 +137,15 @@ export async function render({ main, setCleanup }, id) {
     }
     for (const name of state.series.keys()) {
       if (LOSS_SERIES.has(name)) continue;
+      const runs = state.restarts.get(name);
+      if (runs && runs.size > 1) {
+        // One line per restart, each from its own first iteration: joined end to end they would read as one curve.
+        const series = [...runs.entries()].sort((a, b) => a[0] - b[0])
+          .map(([r, pts]) => ({ label: `restart ${r}`, points: [...pts.entries()].sort((a, b) => a[0] - b[0]) }));
+        boxes.push(h('figure', { class: 'chart-box restarts', 'data-metric': name }, h('figcaption', {}, `${name} per restart`),
+          seriesChart(name, series, chartWidth(charts), 'iteration'), seriesLegend(series.map((x) => x.label))));
+        continue;
+      }
       boxes.push(h('figure', { class: 'chart-box' }, h('figcaption', {}, name), lineChart(name, sorted(name), chartWidth(charts))));
     }
     replace(charts, boxes);
@@ -142,7 +182,7 @@ export async function render({ main, setCleanup }, id) {
     switch (ev.type) {
       case 'status':
         setStatus(ev.status);
-        if (ev.status === 'running' && ev.attempt > 1) { state.series.clear(); scheduleCharts(); }
+        if (ev.status === 'running' && ev.attempt > 1) { state.series.clear(); state.restarts.clear(); scheduleCharts(); }
         log(ev.seq, 'status', ev.message ? `${cap(ev.status)}: ${plain(ev.message)}` : `${cap(ev.status)}${ev.attempt ? ` (attempt ${ev.attempt})` : ''}`);
         if (ev.status === 'running' && !state.epoch) epochText.textContent = 'Training started; waiting for the first epoch…';
         break;
@@ -150,11 +190,22 @@ export async function render({ main, setCleanup }, id) {
         setProgress(ev.progress);
         state.epoch = ev.epoch;
         state.total = ev.total_epochs;
-        epochText.textContent = `Epoch ${ev.epoch} of ${ev.total_epochs}`;
-        for (const [k, v] of Object.entries(ev.metrics || {})) {
+        // After the last epoch the host scores the model on the test rows and stores it.
+        epochText.textContent = ev.epoch >= ev.total_epochs ? `Epoch ${ev.epoch} of ${ev.total_epochs} done: scoring the holdout and storing the model…` : `Epoch ${ev.epoch} of ${ev.total_epochs}`;
+        const metrics = ev.metrics || {};
+        // A plugin that restarts (kmodes' `init`) numbers the restart and the iteration within it.
+        const restart = RESTART_KEYS.map((k) => metrics[k]).find(Number.isFinite);
+        const step = Number.isFinite(metrics.iteration) ? metrics.iteration : ev.epoch;
+        for (const [k, v] of Object.entries(metrics)) {
           if (COUNTER.test(k)) continue; // a count of trees or rounds is progress, not a metric to chart
           if (!state.series.has(k)) state.series.set(k, new Map());
           state.series.get(k).set(ev.epoch, v);
+          if (restart !== undefined) {
+            if (!state.restarts.has(k)) state.restarts.set(k, new Map());
+            const runs = state.restarts.get(k);
+            if (!runs.has(restart)) runs.set(restart, new Map());
+            runs.get(restart).set(step, v);
+          }
         }
         scheduleCharts();
         if (state.status !== 'running') setStatus('running');
@@ -226,7 +277,7 @@ export async function render({ main, setCleanup }, id) {
       retryTimer = setTimeout(connect, wait);
     };
   }
-  setCleanup(() => { closed = true; clearTimeout(retryTimer); clearInterval(ticker); if (ws) ws.close(); if (chartFrame > 0) cancelAnimationFrame(chartFrame); else if (chartFrame < 0) clearTimeout(-chartFrame); });
+  setCleanup(() => { closed = true; clearTimeout(retryTimer); clearTimeout(queueTimer); clearInterval(ticker); if (ws) ws.close(); if (chartFrame > 0) cancelAnimationFrame(chartFrame); else if (chartFrame < 0) clearTimeout(-chartFrame); });
   state.bestIteration = bestIterationOf(job);
   drawCharts();
   connect();
@@ -239,7 +290,9 @@ const chartWidth = (el) => Math.max(300, Math.min(560, (el.clientWidth || 480) -
 const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
 
 /** Names plugins report per epoch that count progress rather than measure the model. */
-const COUNTER = /^(epoch|epochs|iteration|iterations|round|rounds|rounds_run|trees|n_trees|run|runs|restart|restarts)$/;
+const COUNTER = /^(epoch|epochs|iteration|iterations|round|rounds|rounds_run|trees|n_trees|run|runs|restart|restarts|init)$/;
+/** Per-epoch names that number a restart (kmodes reports `init`, 1 for the first). */
+const RESTART_KEYS = ['init', 'restart'];
 
 const METRIC_NAMES = {
   accuracy: 'Accuracy', f1: 'F1 (macro)', f1_macro: 'F1 (macro)', precision: 'Precision (macro)', recall: 'Recall (macro)', log_loss: 'Log-loss',
@@ -403,13 +456,13 @@ function predictPanel(job) {
       if (file) {
         if (!/\.(csv|parquet|pq)$/i.test(file.name)) throw Object.assign(new Error(`“${file.name}” is not a CSV or Parquet file.`), { field: 'file' });
         replace(status, h('p', { class: 'muted' }, `Uploading ${file.name}…`));
-        datasetId = (await upload(file, () => {})).id;
+        datasetId = (await upload(file, () => {}, 'predict')).id;
         name = file.name;
       }
       replace(status, h('p', { class: 'muted' }, 'Predicting…'));
       const pred = (await post(`/jobs/${encodeURIComponent(job.jobId)}/predict`, { datasetId })).data;
       replace(status, h('p', { class: 'ok' }, `Predicted ${fmtNumber(pred.rows)} rows of ${name}.`));
-      showPredictions(output, pred, job, name);
+      showPredictions(output, pred, job, name, { datasetId });
     } catch (err) {
       replace(status, errorBox(`Could not predict: ${err.message}`));
     } finally {
@@ -428,12 +481,7 @@ function predictionColumns(pred) {
   return cols;
 }
 
-function csvCell(v) {
-  const s = v === null || v === undefined ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-function showPredictions(box, pred, job, name) {
+function showPredictions(box, pred, job, name, request) {
   const cols = predictionColumns(pred);
   const shown = Math.min(pred.rows, 20);
   const table = h('table', { class: 'data compact', id: 'predictions-table' },
@@ -443,13 +491,31 @@ function showPredictions(box, pred, job, name) {
       const v = f(i);
       return h('td', { class: typeof v === 'number' ? 'num' : '' }, typeof v === 'number' ? fmtNumber(v) : String(v ?? ''));
     })))));
+  // The server writes the CSV: a row id, the input columns as given, the prediction, probabilities rounded.
   const dl = h('button', { type: 'button', class: 'button', id: 'download-predictions' }, 'Download predictions (CSV)');
-  dl.addEventListener('click', () => {
-    const lines = [['row', ...cols.map(([c]) => c)].map(csvCell).join(',')];
-    for (let i = 0; i < pred.rows; i++) lines.push([i + 1, ...cols.map(([, f]) => f(i))].map(csvCell).join(','));
-    const base = String(name || 'data').replace(/\.[^.]+$/, '');
-    downloadBlob(new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }), `predictions-${base}-${job.jobId.slice(0, 8)}.csv`);
-    toast('Predictions downloaded');
+  dl.addEventListener('click', async () => {
+    dl.disabled = true;
+    try {
+      const blob = await postForBlob(`/jobs/${encodeURIComponent(job.jobId)}/predict?format=csv`, request);
+      const base = String(name || 'data').replace(/\.[^.]+$/, '');
+      downloadBlob(blob, `predictions-${base}-${job.jobId.slice(0, 8)}.csv`);
+      toast('Predictions downloaded');
+    } catch (e) {
+      toast(`Could not download the predictions: ${e.message}`);
+    } finally {
+      dl.disabled = false;
+    }
   });
-  replace(box, h('p', {}, dl), tableWrap(table, 'Predictions'));
+  replace(box, pred.score ? predictionScore(pred.score) : null, h('p', {}, dl), tableWrap(table, 'Predictions'));
+}
+
+/** The predictions scored against the target column the file held. */
+function predictionScore(score) {
+  const left = score.rowsWithoutTarget ? `; ${fmtNumber(score.rowsWithoutTarget)} rows without a known ${score.target} were left out` : '';
+  return h('section', { id: 'prediction-score', 'aria-labelledby': 'prediction-score-h' },
+    h('h4', { id: 'prediction-score-h' }, `Scored against “${score.target}” in this file`),
+    h('p', { class: 'headline' }, h('span', { class: 'headline-value' }, fmtNumber(score.metrics[score.headlineMetric])), ' ',
+      `${metricName(score.headlineMetric)} on ${fmtNumber(score.rowsScored)} rows${left}`),
+    tableWrap(h('table', { class: 'data metrics', id: 'prediction-metrics' }, h('tbody', {},
+      Object.entries(score.metrics).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, metricName(k)), h('td', { class: 'num' }, fmtNumber(v)))))), 'Metrics on this file'));
 }

@@ -60,6 +60,9 @@ function checkFraction(fld, example, fail) {
   return [value, ok];
 }
 
+/** A tag as the server takes it (`validate::labels_of`). */
+const TAG = /^[\p{L}\p{N}_.:-]{1,32}$/u;
+
 function field(id, labelText, control, help, extra) {
   const err = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
   const helpEl = help ? h('p', { class: 'help', id: `${id}-help` }, help) : null;
@@ -105,12 +108,13 @@ export async function render({ main, query }) {
     main.append(errorBox('No algorithm is enabled on this server. An administrator adds plugins in trainhost.toml.'));
     return;
   }
-  datasets.sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0));
+  // Newest first, but tables uploaded only to predict on go last: never the default.
+  datasets.sort((a, b) => (!!a.predictOnly - !!b.predictOnly) || (b.createdAt || 0) - (a.createdAt || 0));
   const tasks = TASKS.filter((t) => plugins.some((p) => p.tasks.includes(t)));
 
   const f = {};
   f.dataset = field('f-dataset', 'Dataset', h('select', { name: 'datasetId', required: true },
-    datasets.map((d) => h('option', { value: d.id }, `${d.name} (${fmtNumber(d.rows)} rows)`))));
+    datasets.map((d) => h('option', { value: d.id }, `${d.name} (${fmtNumber(d.rows)} rows${d.predictOnly ? ', uploaded to predict on' : ''})`))));
   f.task = field('f-task', 'Task', h('select', { name: 'taskType' }, tasks.map((t) => h('option', { value: t }, t))),
     'Classification predicts a category, regression a number, clustering finds groups without a target.');
   f.plugin = field('f-plugin', 'Algorithm', h('select', { name: 'selectedModel' }));
@@ -122,6 +126,10 @@ export async function render({ main, query }) {
     'Share of rows handed to the algorithm to check itself while it trains (early stopping, progress). Not used for the score. Default 0.1; 0 for none. With the test fraction, at most 0.9.');
   f.seed = field('f-seed', 'Random seed', h('input', { type: 'text', inputmode: 'numeric', value: '42', name: 'seed' }),
     'Same seed, same split and same model. Whole number, at least 0.');
+  f.name = field('f-name', 'Run name (optional)', h('input', { type: 'text', name: 'name', maxlength: '100', autocomplete: 'off' }),
+    'Shown in the job history and when comparing runs. At most 100 characters.');
+  f.tags = field('f-tags', 'Tags (optional)', h('input', { type: 'text', name: 'tags', autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. baseline, deep-trees' }),
+    'Comma-separated, to filter the history by. Up to 10; each 1 to 32 letters, digits, -, _, . or :.');
   const pluginDesc = h('p', { class: 'help', id: 'plugin-desc' });
   const paramsBox = h('div', { class: 'params', id: 'params' });
   const formError = h('div', { id: 'form-error' });
@@ -139,6 +147,7 @@ export async function render({ main, query }) {
     h('details', { class: 'advanced-columns', id: 'columns-details' }, h('summary', {}, 'Columns the model learns from'), columnsErr, columnsBox),
     h('fieldset', { class: 'hyper' }, h('legend', {}, 'Hyperparameters'), paramsBox, h('div', { class: 'row' }, reset)),
     h('details', { class: 'advanced' }, h('summary', {}, 'Split and seed'), h('div', { class: 'grid' }, f.test.box, f.pluginValidation.box, f.seed.box)),
+    h('div', { class: 'grid' }, f.name.box, f.tags.box),
     formError,
     h('div', { class: 'row' }, submit));
   main.append(form);
@@ -287,7 +296,13 @@ export async function render({ main, query }) {
     const seedText = f.seed.control.value.trim();
     const seed = Number(seedText);
     fail(f.seed, seedText !== '' && Number.isInteger(seed) && seed >= 0 ? null : 'Enter a whole number of at least 0, for example 42.');
-    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, testFraction, pluginValidationFraction, seed, ...columnChoices() } };
+    const name = f.name.control.value.trim();
+    fail(f.name, name.length <= 100 ? null : 'At most 100 characters.');
+    const tags = [...new Set(f.tags.control.value.split(',').map((t) => t.trim()).filter(Boolean))];
+    const badTag = tags.find((t) => !TAG.test(t));
+    fail(f.tags, badTag !== undefined ? `“${badTag}” is not a tag: use 1 to 32 letters, digits, -, _, . or :, and commas between tags.` : tags.length > 10 ? `At most 10 tags (${tags.length} given).` : null);
+    const labels = { ...(name ? { name } : {}), ...(tags.length ? { tags } : {}) };
+    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, testFraction, pluginValidationFraction, seed, ...columnChoices(), ...labels } };
   }
 
   function fieldFor(name) {
@@ -296,6 +311,8 @@ export async function render({ main, query }) {
     if (name === 'targetColumn') return f.target;
     if (name === 'taskType') return f.task;
     if (name === 'seed') return f.seed;
+    if (name === 'name') return f.name;
+    if (name === 'tags') return f.tags;
     if (name === 'testFraction' || name === 'validationFraction') return f.test;
     if (name === 'pluginValidationFraction') return f.pluginValidation;
     if (name === 'excludeColumns' || name === 'columnKinds') return { box: columnsBox, control: columnsBox.querySelector('input') || f.target.control, err: columnsErr };

@@ -317,8 +317,15 @@ test('train random_forest on species: progress, chart, metrics, confusion matrix
   await csv.saveAs(csvPath);
   const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n');
   assert.equal(lines.length, 345);
-  assert.match(lines[0], /^row,prediction,p\(Adelie\),p\(Chinstrap\),p\(Gentoo\)$/);
-  assert.match(lines[1], /^1,Adelie,/);
+  // A row id, the input columns as given, the prediction and rounded probabilities.
+  assert.equal(lines[0], 'row,species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year,prediction,p(Adelie),p(Chinstrap),p(Gentoo)');
+  assert.match(lines[1], /^1,Adelie,Torgersen,39\.1,18\.7,181(\.0)?,3750(\.0)?,male,2007,Adelie,/);
+  const probabilities = lines.slice(1).flatMap((l) => l.split(',').slice(-3));
+  assert.ok(probabilities.every((p) => /^(0|1|0\.\d{1,4})$/.test(p)), `probabilities rounded to 4 decimals: ${probabilities.slice(0, 6)}`);
+  // The file held the target: the predictions are scored on it.
+  assert.match(await page.textContent('#prediction-score'), /Scored against “species” in this file/);
+  const scored = Number(await page.textContent('#prediction-score .headline-value'));
+  assert.ok(scored > 0.85 && scored <= 1, `accuracy on the file ${scored}`);
   await shot(page, 'job-predictions');
 
   await page.setViewportSize({ width: 390, height: 844 });
@@ -472,7 +479,14 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
     return new Set(ys).size !== ys.length;
   }).map((c) => c.dataset.metric));
   assert.deepEqual(repeated, [], 'tick labels repeat');
-  assert.match(await page.locator('svg.chart[data-metric="cost"] circle.hover title').first().textContent(), /^epoch \d+: cost \d/);
+  // K-Prototypes restarts (nInit 10): one cost line each, from its own first iteration, never joined end to end.
+  const restarts = page.locator('figure.restarts[data-metric="cost"]');
+  const runs = Number(await restarts.locator('svg').getAttribute('data-series'));
+  assert.ok(runs > 1 && runs <= 10, `${runs} restarts`);
+  assert.equal(await restarts.locator('.series-legend li').count(), runs);
+  assert.ok(await restarts.locator('svg polyline.series').count() >= 1);
+  assert.match(await restarts.locator('circle.hover title').first().textContent(), /^iteration 1: restart 1: cost \d/);
+  assert.equal(await page.locator('svg.chart[data-metric="init"]').count(), 0, 'the restart number is not charted as a metric');
   await page.locator('#plugin-log').scrollIntoViewIfNeeded();
   await shot(page, 'job-plugin-log');
   // Its clusters, one row each with its size, mode and means.
@@ -488,7 +502,8 @@ test('the jobs history lists status, algorithm, dataset, score and duration, and
   const page = await newPage();
   await page.goto(`${base}/#/jobs`);
   await page.waitForSelector('#jobs-table');
-  const rows = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+  // The first cell of a row is its compare tick box.
+  const rows = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => [...tr.children].slice(1).map((c) => c.textContent.trim())));
   assert.equal(rows.length, 6);
   const rf = rows.find((r) => r[2] === 'random_forest' && r[4].startsWith('classification'));
   assert.ok(rf, 'the random_forest job is listed');
@@ -516,6 +531,114 @@ test('the jobs history lists status, algorithm, dataset, score and duration, and
   await page.waitForSelector('#jobs-table');
   await assertFits(page);
   await shot(page, 'jobs-phone');
+  await page.context().close();
+});
+
+// After the history test, which counts the jobs: this one adds some.
+test('runs: named and tagged, sorted by score, re-run, compared side by side; queue position shown', async () => {
+  const waitDone = async (id) => {
+    for (let i = 0; i < 1200; i++) {
+      const job = (await apiGet(`/jobs/${id}`)).data;
+      if (['completed', 'failed', 'cancelled'].includes(job.status)) return job;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`job ${id} did not finish`);
+  };
+  const submitJob = async (body) => (await (await authed(`${base}/train`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()).data.jobId;
+  const page = await newPage();
+  // Named and tagged in the form.
+  await openTrainForm(page, 'random_forest');
+  await page.fill('#param-nEstimators', '3');
+  await page.fill('#param-maxDepth', '1');
+  await page.fill('#f-name', 'three stumps');
+  await page.fill('#f-tags', 'runs-e2e, small');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  const stumps = /#\/jobs\/(.+)$/.exec(page.url())[1];
+  assert.match(await page.textContent('#job-label'), /three stumps\s*runs-e2e\s*small/);
+  const penguinsJob = (selectedModel, extra) => ({ datasetId, targetColumn: 'species', taskType: 'classification', modelConfig: { selectedModel, ...extra } });
+  const forty = await submitJob({ ...penguinsJob('random_forest', { nEstimators: 40 }), name: 'forty trees', tags: ['runs-e2e'] });
+  const base0 = await submitJob({ ...penguinsJob('baseline', {}), tags: ['runs-e2e'] });
+  const done = await Promise.all([stumps, forty, base0].map(waitDone));
+  assert.deepEqual(done.map((j) => j.status), ['completed', 'completed', 'completed']);
+  assert.deepEqual(done[0].tags, ['runs-e2e', 'small']);
+
+  // The history: filtered by tag, best score first.
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector('#jobs-table');
+  await page.fill('#filter-tag', 'runs-e2e');
+  await page.press('#filter-tag', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-table tbody tr').length === 3);
+  await page.selectOption('#sort-jobs', 'score');
+  await page.waitForFunction(() => /sort=score/.test(location.hash));
+  assert.match(page.url(), /tag=runs-e2e/);
+  await page.waitForFunction(() => document.querySelector('#jobs-table caption')?.textContent === 'Jobs, best score first');
+  const scores = await page.$$eval('#jobs-table tbody tr td[data-label="Score"]', (tds) => tds.map((t) => Number(t.textContent.split(' ')[0])));
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a), `best first: ${scores}`);
+  const order = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => tr.dataset.job));
+  assert.equal(order[2], base0, 'the majority baseline scores worst');
+  assert.match(await page.textContent(`#jobs-table tr[data-job="${stumps}"] th`), /three stumps/);
+  await shot(page, 'jobs-by-score');
+
+  // Tick the three, compare them.
+  assert.equal(await page.isDisabled('#compare-jobs'), true);
+  for (const id of [stumps, forty, base0]) await page.check(`#jobs-table tr[data-job="${id}"] input.pick-job`);
+  await page.click('#compare-jobs');
+  await page.waitForURL(/#\/compare\?ids=/);
+  await page.waitForSelector('#compare-params');
+  const differing = await page.$$eval('#compare-params tbody tr.differs', (trs) => trs.map((tr) => tr.dataset.param));
+  assert.equal(differing[0], 'selectedModel');
+  assert.ok(differing.includes('nEstimators') && differing.includes('maxDepth'), differing.join(', '));
+  assert.equal(await page.textContent('#compare-params tr[data-param="nEstimators"] td:nth-child(2)'), '3');
+  assert.equal(await page.textContent('#compare-params tr[data-param="nEstimators"] td:nth-child(3)'), '40');
+  assert.equal(await page.locator('#compare-metrics tr[data-metric="accuracy"] td.best').count() >= 1, true, 'the best accuracy is marked');
+  const accuracy = await page.$$eval('#compare-metrics tr[data-metric="accuracy"] td', (tds) => tds.map((t) => Number(t.textContent)));
+  assert.deepEqual(accuracy, done.map((j) => Number(j.results.metrics.accuracy.toFixed(4))));
+  await page.waitForSelector('#compare-charts svg.series-chart');
+  assert.equal(await page.locator('#compare-charts svg.series-chart').first().getAttribute('data-series'), '3');
+  assert.ok(await page.locator('#compare-charts svg.series-chart').first().locator('polyline.series').count() >= 1, 'the forests\' curves are drawn');
+  await assertFits(page);
+  await shot(page, 'compare');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await page.waitForSelector('#compare-charts svg.series-chart');
+  await assertFits(page);
+  await shot(page, 'compare-phone');
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // Re-run: the same request as a new job, linked to the first.
+  await page.goto(`${base}/#/jobs/${forty}`);
+  await page.waitForSelector('#results:not([hidden]) #metrics-table', { timeout: 60_000 });
+  await page.click('#rerun-job');
+  await page.waitForFunction((old) => /^#\/jobs\/[^/]+$/.test(location.hash) && !location.hash.endsWith(old), forty);
+  const again = await page.evaluate(() => location.hash.split('/').pop());
+  await page.waitForSelector('#rerun-of');
+  assert.equal(await page.getAttribute('#rerun-of', 'href'), `#/jobs/${forty}`);
+  const rerun = await waitDone(again);
+  assert.equal(rerun.score, done[1].score, 'same seed, same settings, same score');
+  assert.equal(rerun.name, 'forty trees');
+
+  // Both workers busy: a new job says where it waits.
+  const slow = { datasetId, taskType: 'clustering', modelConfig: { selectedModel: 'slow', epochs: 10000, epochMillis: 200 } };
+  const busy = [await submitJob(slow), await submitJob(slow)];
+  for (let i = 0; i < 300 && (await Promise.all(busy.map((id) => apiGet(`/jobs/${id}`)))).some((j) => j.data.status !== 'running'); i++) await new Promise((r) => setTimeout(r, 100));
+  const first = await submitJob(penguinsJob('baseline', {}));
+  const second = await submitJob(penguinsJob('baseline', {}));
+  assert.equal((await apiGet(`/jobs/${second}`)).data.queuePosition, 2);
+  await page.goto(`${base}/#/jobs/${first}`);
+  await page.waitForFunction(() => /Queued at position 1/.test(document.getElementById('epoch-text')?.textContent || ''));
+  await assertFits(page);
+  await shot(page, 'job-queued');
+  for (const id of [second, first, ...busy]) await authed(`${base}/jobs/${id}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  for (const id of [second, first, ...busy]) assert.equal((await waitDone(id)).status, 'cancelled');
+
+  // The file uploaded on a job page to predict on is marked so, and is never the train form's default.
+  await page.goto(`${base}/#/datasets`);
+  await page.waitForSelector('table.data tbody tr');
+  assert.ok(await page.locator('table.data tbody tr .predict-only').count() >= 1, 'a predict-only upload is marked');
+  await page.goto(`${base}/#/train`);
+  await page.waitForSelector('#f-dataset option', { state: 'attached' });
+  assert.doesNotMatch(await page.$eval('#f-dataset', (s) => s.selectedOptions[0].textContent), /uploaded to predict on/);
   await page.context().close();
 });
 

@@ -2,7 +2,7 @@
 //! refused if its table is past the table limits, list (summaries), schema and
 //! preview, delete.
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -53,7 +53,7 @@ fn too_large(state: &AppState, caller: &Caller, quota: Option<u64>, size: u64) -
 
 /// Stores the streamed file as dataset `id`, its bytes counted against the
 /// caller's quota first (and given back if it is refused).
-async fn store(state: &AppState, caller: &Caller, id: &str, file_name: &str, tmp: &std::path::Path, size: u64) -> ApiResult<DatasetRecord> {
+async fn store(state: &AppState, caller: &Caller, id: &str, file_name: &str, tmp: &std::path::Path, size: u64, predict_only: bool) -> ApiResult<DatasetRecord> {
     if let Some(user) = &caller.user {
         let limit = user.quota(&state.config.current().quotas).dataset_bytes;
         if let Some(hit) = state.accounts.reserve_bytes(&user.name, id, size, limit).await? {
@@ -61,7 +61,8 @@ async fn store(state: &AppState, caller: &Caller, id: &str, file_name: &str, tmp
             return Err(ApiError::quota(&hit).field("file"));
         }
     }
-    match datasets::ingest(&state.storage, id, file_name, tmp, size, state.config.current().limits, caller.name()).await {
+    let uploader = datasets::Uploader { owner: caller.name(), predict_only };
+    match datasets::ingest(&state.storage, id, file_name, tmp, size, state.config.current().limits, uploader).await {
         Ok(record) => Ok(record),
         Err(e) => {
             if let Some(user) = caller.name() {
@@ -75,7 +76,17 @@ async fn store(state: &AppState, caller: &Caller, id: &str, file_name: &str, tmp
     }
 }
 
-pub async fn upload(State(state): State<AppState>, caller: Caller, mut multipart: Multipart) -> ApiResult<Response> {
+#[derive(serde::Deserialize)]
+pub struct UploadParams {
+    purpose: Option<String>,
+}
+
+pub async fn upload(State(state): State<AppState>, caller: Caller, Query(q): Query<UploadParams>, mut multipart: Multipart) -> ApiResult<Response> {
+    let predict_only = match q.purpose.as_deref() {
+        None | Some("") | Some("train") => false,
+        Some("predict") => true,
+        Some(other) => return Err(ApiError::new(ErrorCode::InvalidField, format!("purpose `{other}`: use train or predict")).field("purpose")),
+    };
     let (limit, quota) = upload_limit(&state, &caller);
     let bad_multipart = |e: axum::extract::multipart::MultipartError| ApiError::new(ErrorCode::InvalidUpload, format!("cannot read the upload: {e}"));
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
@@ -106,7 +117,7 @@ pub async fn upload(State(state): State<AppState>, caller: Caller, mut multipart
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
-        let record = match store(&state, &caller, &id, &file_name, &tmp, size).await {
+        let record = match store(&state, &caller, &id, &file_name, &tmp, size, predict_only).await {
             Ok(record) => record,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
@@ -136,6 +147,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
                 json!({ "id": r.id, "name": r.name, "format": r.format, "sizeBytes": r.size_bytes, "rows": r.rows, "columns": r.column_count, "createdAt": r.created_at });
             if caller.shows_owner() {
                 summary["owner"] = json!(r.owner);
+            }
+            if r.predict_only {
+                summary["predictOnly"] = json!(true);
             }
             summary
         })

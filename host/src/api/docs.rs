@@ -56,6 +56,8 @@ pub enum Body {
     Example(&'static str),
     /// Nothing (a WebSocket upgrade).
     Nothing,
+    /// JSON of a type's schema, or `text/csv` when the query asks for it.
+    JsonOrCsv(SchemaOf, &'static str),
 }
 
 /// A query or header parameter.
@@ -95,7 +97,7 @@ const ERROR: Body = Body::Json(
 const ACCEPTED: Body = Body::Json(schema_of::<JobAcceptedBody>, r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Training job queued"}}"#);
 const TRAIN: Body = Body::Json(
     schema_of::<TrainRequest>,
-    r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"seed":42,"testFraction":0.2,"pluginValidationFraction":0.1}"#,
+    r#"{"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"seed":42,"testFraction":0.2,"pluginValidationFraction":0.1,"name":"baseline on penguins","tags":["penguins"]}"#,
 );
 const DATASET: Body = Body::Json(
     schema_of::<DatasetBody>,
@@ -110,6 +112,12 @@ const JOB_QUERY: &[Param] = &[
     ),
     query("plugin", "Only jobs of this plugin.", r#"{"type":"string"}"#),
     query("datasetId", "Only jobs on this dataset.", r#"{"type":"string"}"#),
+    query("tag", "Only jobs carrying this tag (empty: any).", r#"{"type":"string"}"#),
+    query(
+        "sort",
+        "created (default): newest first; score: best `score` first (the headline metric on test rows), jobs with no score after.",
+        r#"{"type":"string","enum":["","created","score"]}"#,
+    ),
     query(
         "limit",
         "Jobs per page: 1 to 500 (smaller and larger values are taken as 1 and 500), default 50.",
@@ -175,6 +183,26 @@ pub const ROUTES: &[RouteDoc] = &[
         responses: &[(200, "The job", Body::Json(schema_of::<JobBody>, r#"{"data":{"jobId":"<uuid>","status":"running","progress":40,"datasetId":"<uuid>","targetColumn":"species","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"attempts":1,"results":null,"error":null}}"#)), (404, "No such job", ERROR)],
     },
     RouteDoc {
+        method: "get",
+        path: "/jobs/compare",
+        summary: "Compare 2 to 10 of the caller's jobs side by side: each job's parameters in force (set or default), which parameters differ, the host's metrics and score, and the per-epoch curves the plugin reported (while the job's events are kept). An id that is not the caller's job is a 404 naming it.",
+        request: None,
+        params: &[Param { name: "ids", location: "query", required: true, description: "2 to 10 job ids, comma-separated.", schema: r#"{"type":"string"}"# }],
+        responses: &[
+            (200, "The jobs side by side", Body::Json(schema_of::<ComparisonBody>, r#"{"data":{"jobs":[{"jobId":"<uuid>","name":"deep trees","tags":["penguins"],"status":"completed","score":0.97,"plugin":"random_forest","params":{"nTrees":100},"metrics":{"accuracy":0.97},"curves":{"oob_accuracy":[{"epoch":1,"value":0.9}]}}],"differingParams":["nTrees"]}}"#)),
+            (400, "Fewer than 2 or more than 10 ids", ERROR),
+            (404, "No such job", ERROR),
+        ],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/jobs/{id}/rerun",
+        summary: "Re-run a job: its request (dataset, target, task, parameters, seed, split, columns, name and tags) is submitted again, with the same checks and quota as POST /train, as a new job whose `rerunOf` names the original.",
+        request: None,
+        params: &[],
+        responses: &[(202, "The new job, queued", Body::Json(schema_of::<JobAcceptedBody>, r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Re-run of job <uuid> queued"}}"#)), (404, "No such job, or its dataset is gone", ERROR), (422, "The plugin or its parameters are no longer accepted", ERROR)],
+    },
+    RouteDoc {
         method: "post",
         path: "/jobs/{id}/cancel",
         summary: "Cancel a job: a queued job ends at once; a running one stops within a second.",
@@ -193,11 +221,11 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/jobs/{id}/predict",
-        summary: "Predict with a completed job's model on an uploaded dataset or on JSON rows. Number and date columns must hold numbers and dates (422 naming column and row); every column the model needs must be there.",
+        summary: "Predict with a completed job's model on an uploaded dataset or on JSON rows. Number and date columns must hold numbers and dates (422 naming column and row); every column the model needs must be there. When the table holds the model's target column, `score` gives the host's metrics on the rows with a known target value. `?format=csv` answers a CSV instead: `row` (1 for the first row), the input columns as given, `prediction` (or `cluster`) and `p(<class>)` rounded to four decimals.",
         request: Some(Body::Json(schema_of::<PredictRequest>, r#"{"rows":[{"bill_length_mm":39.1,"island":"Torgersen"}]}"#)),
-        params: &[],
+        params: &[query("format", "json (default) or csv.", r#"{"type":"string","enum":["","json","csv"]}"#)],
         responses: &[
-            (200, "Predictions", Body::Json(schema_of::<PredictionBody>, r#"{"data":{"task":"classification","rows":1,"labels":["Adelie"],"classes":["Adelie","Chinstrap","Gentoo"],"probabilities":[[0.44,0.2,0.36]]}}"#)),
+            (200, "Predictions", Body::JsonOrCsv(schema_of::<PredictionBody>, r#"{"data":{"task":"classification","rows":1,"labels":["Adelie"],"classes":["Adelie","Chinstrap","Gentoo"],"probabilities":[[0.44,0.2,0.36]],"score":{"target":"species","rowsScored":1,"rowsWithoutTarget":0,"headlineMetric":"accuracy","metrics":{"accuracy":1.0}}}}"#)),
             (400, "Malformed request", ERROR),
             (404, "No such job, model or dataset", ERROR),
             (409, "Not completed", ERROR),
@@ -207,9 +235,9 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/datasets",
-        summary: "Upload a CSV or Parquet table (multipart field `file`), streamed to storage under the upload limit; a table past `[limits]` (cells, decoded MiB) is refused before it is decoded (413 `table_too_large`).",
+        summary: "Upload a CSV or Parquet table (multipart field `file`), streamed to storage under the upload limit; a table past `[limits]` (cells, decoded MiB) is refused before it is decoded (413 `table_too_large`). `?purpose=predict` marks a table uploaded only to predict on (`predictOnly` in the record and the list).",
         request: Some(Body::Upload),
-        params: &[],
+        params: &[query("purpose", "train (default) or predict.", r#"{"type":"string","enum":["","train","predict"]}"#)],
         responses: &[(201, "The dataset with its columns and preview", DATASET), (400, "No file field", ERROR), (413, "File or table too large", ERROR), (415, "Not CSV or Parquet", ERROR), (422, "Unreadable table", ERROR)],
     },
     RouteDoc {
@@ -328,6 +356,11 @@ fn content(body: &Body, schemas: &mut Schemas) -> Option<Value> {
                 media["example"] = example;
             }
             json!({ "application/json": media })
+        }
+        Body::JsonOrCsv(schema, example) => {
+            let mut both = content(&Body::Json(*schema, example), schemas)?;
+            both["text/csv"] = json!({ "schema": { "type": "string" } });
+            both
         }
         Body::Nothing => return None,
     })

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{audit, Caller};
-use super::wire::{to_json, JobAccepted, JobAcceptedBody, PredictRequest, PredictionBody};
+use super::predictions;
+use super::wire::{to_json, JobAccepted, JobAcceptedBody, PredictRequest, PredictionBody, ScoredPredictions};
 use super::{validate, ApiError, ApiResult, AppState, ErrorCode};
 use crate::accounts::User;
 use crate::data::DataError;
@@ -21,17 +22,23 @@ use crate::telemetry::COUNTERS;
 use crate::training::{ModelArtifact, PredictFailure};
 
 pub async fn submit(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Response> {
-    let mut spec = validate::train_request(&state, &caller, &body).await?;
+    let spec = validate::train_request(&state, &caller, &body).await?;
+    let job_id = queue_spec(&state, &caller, spec).await?;
+    let body = JobAcceptedBody { data: JobAccepted { job_id, status: "queued".into(), message: "Training job queued".into() } };
+    Ok((StatusCode::ACCEPTED, Json(to_json(&body))).into_response())
+}
+
+/// Queues a validated job as the caller's (within their quota); its new id.
+pub(super) async fn queue_spec(state: &AppState, caller: &Caller, mut spec: JobSpec) -> ApiResult<String> {
     spec.owner = caller.name().map(str::to_string);
     let job_id = new_job_id();
     let record = match &caller.user {
         None => state.broker.submit(&job_id, spec).await?,
-        Some(user) => submit_within_quota(&state, user, &job_id, spec).await?,
+        Some(user) => submit_within_quota(state, user, &job_id, spec).await?,
     };
     COUNTERS.jobs_submitted.inc();
     tracing::info!(job_id = %job_id, plugin = %record.spec.plugin, "job queued");
-    let body = JobAcceptedBody { data: JobAccepted { job_id, status: "queued".into(), message: "Training job queued".into() } };
-    Ok((StatusCode::ACCEPTED, Json(to_json(&body))).into_response())
+    Ok(job_id)
 }
 
 /// Takes a quota slot for the job (atomically, on either broker), then
@@ -78,7 +85,14 @@ fn job_json(caller: &Caller, job: &JobRecord) -> Value {
 }
 
 pub async fn get_job(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "data": job_json(&caller, &find(&state, &caller, &id).await?) })))
+    let job = find(&state, &caller, &id).await?;
+    let mut data = job_json(&caller, &job);
+    if job.status == JobStatus::Queued {
+        if let Some(position) = state.broker.queue_position(&id).await? {
+            data["queuePosition"] = json!(position);
+        }
+    }
+    Ok(Json(json!({ "data": data })))
 }
 
 #[derive(Deserialize)]
@@ -87,8 +101,28 @@ pub struct ListParams {
     status: Option<String>,
     plugin: Option<String>,
     dataset_id: Option<String>,
+    tag: Option<String>,
+    sort: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
+}
+
+/// The order of `GET /jobs`.
+#[derive(Clone, Copy, PartialEq)]
+enum Sort {
+    /// Newest first.
+    Created,
+    /// Best score first (every headline is higher-is-better); jobs with no
+    /// score (not completed, or scored on the training rows) after, newest first.
+    Score,
+}
+
+fn sort_of(text: Option<&str>) -> ApiResult<Sort> {
+    match text {
+        None | Some("") | Some("created") => Ok(Sort::Created),
+        Some("score") => Ok(Sort::Score),
+        Some(other) => Err(ApiError::new(ErrorCode::InvalidField, format!("sort `{other}`: use created (newest first) or score (best first)")).field("sort")),
+    }
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller, Query(p): Query<ListParams>) -> ApiResult<Json<Value>> {
@@ -98,12 +132,34 @@ pub async fn list(State(state): State<AppState>, caller: Caller, Query(p): Query
             ApiError::new(ErrorCode::InvalidField, format!("status `{s}`: use queued, running, completed, failed or cancelled")).field("status")
         })?),
     };
+    let sort = sort_of(p.sort.as_deref())?;
     let limit = p.limit.unwrap_or(50).clamp(1, 500);
     let offset = p.offset.unwrap_or(0);
-    let query = JobQuery { status, plugin: p.plugin, dataset_id: p.dataset_id, owner: caller.owner_filter(), offset, limit };
-    let page = state.broker.list(&query).await?;
+    let tag = p.tag.filter(|t| !t.trim().is_empty()).map(|t| t.trim().to_string());
+    let mut query = JobQuery { status, plugin: p.plugin, dataset_id: p.dataset_id, owner: caller.owner_filter(), tag, offset, limit };
+    let page = if sort == Sort::Score {
+        // A score is in the results: the whole filtered list is ranked, then paged.
+        query.offset = 0;
+        query.limit = usize::MAX;
+        let mut all = state.broker.list(&query).await?;
+        all.jobs.sort_by(by_score);
+        crate::jobs::JobPage { jobs: all.jobs.into_iter().skip(offset).take(limit).collect(), total: all.total }
+    } else {
+        state.broker.list(&query).await?
+    };
     let jobs: Vec<Value> = page.jobs.iter().map(|job| job_json(&caller, job)).collect();
     Ok(Json(json!({ "data": jobs, "total": page.total, "limit": limit, "offset": offset })))
+}
+
+/// Best score first, unscored last; a stable sort keeps ties newest first.
+fn by_score(a: &JobRecord, b: &JobRecord) -> std::cmp::Ordering {
+    let score = |j: &JobRecord| j.results.as_ref().and_then(crate::jobs::JobResults::score);
+    match (score(a), score(b)) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
 }
 
 pub async fn cancel(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
@@ -136,8 +192,25 @@ pub async fn model(State(state): State<AppState>, caller: Caller, Path(id): Path
     Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct PredictParams {
+    format: Option<String>,
+}
+
 /// Body: `{"datasetId": "..."}` (an uploaded table) or `{"rows": [{"column": value, ...}, ...]}`.
-pub async fn predict(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+/// `?format=csv` answers the CSV download instead of JSON.
+pub async fn predict(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PredictParams>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let as_csv = match q.format.as_deref() {
+        None | Some("") | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(ApiError::new(ErrorCode::InvalidField, format!("format `{other}`: use json or csv")).field("format")),
+    };
     let request = predict_request(&body)?;
     let bytes = artifact_bytes(&state, &caller, &id).await?;
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(ApiError::internal)?;
@@ -152,11 +225,31 @@ pub async fn predict(State(state): State<AppState>, caller: Caller, Path(id): Pa
     } else {
         return Err(ApiError::new(ErrorCode::MissingField, "give `datasetId` (an uploaded table) or `rows` (a list of objects)").field("rows"));
     };
-    let predictions = tokio::task::spawn_blocking(move || crate::training::predict(&plugin, &artifact, &table))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| predict_error(e, source))?;
-    Ok(Json(to_json(&PredictionBody { data: predictions })))
+    let answer = tokio::task::spawn_blocking(move || -> Result<Answer, PredictFailure> {
+        let set = crate::training::predict(&plugin, &artifact, &table)?;
+        Ok(if as_csv {
+            Answer::Csv(predictions::csv(&table, &set))
+        } else {
+            let score = predictions::score(&artifact.header.encoding, &table, &set);
+            Answer::Json(Box::new(ScoredPredictions { predictions: set, score }))
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| predict_error(e, source))?;
+    Ok(match answer {
+        Answer::Csv(text) => {
+            let disposition = format!("attachment; filename=\"predictions-{id}.csv\"");
+            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], text).into_response()
+        }
+        Answer::Json(data) => Json(to_json(&PredictionBody { data: *data })).into_response(),
+    })
+}
+
+/// A prediction as answered: JSON (with the score) or the CSV download.
+enum Answer {
+    Json(Box<ScoredPredictions>),
+    Csv(String),
 }
 
 /// The body as `wire::PredictRequest`: not JSON, not an object, or a field

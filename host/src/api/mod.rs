@@ -17,6 +17,8 @@ pub mod docs;
 mod error;
 mod guard;
 mod jobs;
+mod predictions;
+mod runs;
 pub mod tls;
 mod ui;
 pub mod validate;
@@ -108,7 +110,9 @@ fn api_routes(upload_limit: usize) -> Routes {
     empty()
         .add("/train", &["POST"], post(jobs::submit).layer(json()))
         .add("/jobs", &["GET", "POST"], get(jobs::list).post(jobs::submit).layer(json()))
+        .add("/jobs/compare", &["GET"], get(runs::compare))
         .add("/jobs/{id}", &["GET"], get(jobs::get_job))
+        .add("/jobs/{id}/rerun", &["POST"], post(runs::rerun).layer(json()))
         .add("/jobs/{id}/cancel", &["POST"], post(jobs::cancel).layer(json()))
         .add(crate::jobs::MODEL_ROUTE, &["GET"], get(jobs::model))
         .add("/jobs/{id}/predict", &["POST"], post(jobs::predict).layer(json()))

@@ -22,7 +22,7 @@ use super::{ApiError, AppState, ErrorCode};
 use crate::contract::{Param, Task};
 use crate::data::split::{FractionError, SplitFractions};
 use crate::data::{ColumnChoices, ColumnKind, ColumnProfile, Encoding};
-use crate::jobs::JobSpec;
+use crate::jobs::{JobSpec, LabelError, RunLabels};
 use crate::runtime::{LoadedPlugin, ParamError, PluginRegistry};
 use crate::storage::datasets::{self, DatasetRecord};
 use crate::training::{self, admission, TrainFailure};
@@ -62,6 +62,13 @@ pub struct TrainRequest {
     pub exclude_columns: Option<Vec<String>>,
     /// Columns to read as `numeric` or `categorical` rather than as inferred.
     pub column_kinds: Option<BTreeMap<String, String>>,
+    /// A name for the run, shown in the history (at most 100 characters).
+    #[schema(max_length = 100)]
+    pub name: Option<String>,
+    /// Tags to filter the history by (`GET /jobs?tag=`): at most 10, each 1 to 32
+    /// letters, digits, `-`, `_`, `.` or `:`.
+    #[schema(max_items = 10)]
+    pub tags: Option<Vec<String>>,
 }
 
 /// `modelConfig`: the plugin to train with, and its parameters.
@@ -114,12 +121,14 @@ fn wrong_type(path: &str) -> ApiError {
             ApiError::new(ErrorCode::InvalidField, "`columnKinds` must map column names to \"numeric\" or \"categorical\"").field(COLUMN_KINDS)
         }
         "modelConfig" => ApiError::new(ErrorCode::InvalidField, "`modelConfig` must be an object").field(path),
+        p if p == TAGS || p.starts_with("tags[") => ApiError::new(ErrorCode::InvalidField, "`tags` must be a list of short words").field(TAGS),
         SELECTED_MODEL => ApiError::new(ErrorCode::InvalidField, "`selectedModel` must be a string").field(path),
         _ => ApiError::new(ErrorCode::InvalidField, format!("`{path}` must be a string")).field(path),
     }
 }
 
 const TEST_FRACTION: &str = "testFraction";
+const TAGS: &str = "tags";
 const EXCLUDE_COLUMNS: &str = "excludeColumns";
 const COLUMN_KINDS: &str = "columnKinds";
 const LEGACY_TEST_FRACTION: &str = "validationFraction";
@@ -176,6 +185,7 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
 
     let seed = request.seed.unwrap_or(DEFAULT_SEED);
     let fractions = fractions_of(&request)?;
+    let labels = labels_of(&request)?;
 
     let dataset_id = given(&request.dataset_id).ok_or_else(|| missing("datasetId", "`datasetId` is required: upload a table with POST /datasets first"))?;
     // Another member's dataset is answered as a missing one.
@@ -206,6 +216,15 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
         plugin_validation_fraction: fractions.plugin_validation,
         columns,
         owner: None,
+        labels,
+    })
+}
+
+/// The run's name and tags (`RunLabels::checked`), or the answer naming the field to fix.
+fn labels_of(request: &TrainRequest) -> Result<RunLabels, ApiError> {
+    RunLabels::checked(request.name.as_deref(), request.tags.as_deref().unwrap_or_default()).map_err(|e| {
+        let field = if e == LabelError::Name { "name" } else { TAGS };
+        ApiError::new(ErrorCode::InvalidField, e.to_string()).field(field)
     })
 }
 

@@ -65,8 +65,71 @@ envelope!(
 envelope!(
     /// Predictions on the rows given.
     PredictionBody,
-    PredictionSet
+    ScoredPredictions
 );
+
+/// Predictions, with their score when the table held the model's target column.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoredPredictions {
+    #[serde(flatten)]
+    pub predictions: PredictionSet,
+    /// The host's metrics on the rows that hold a target value; absent when the table has no target column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<super::predictions::PredictionScore>,
+}
+
+envelope!(
+    /// Jobs side by side (`GET /jobs/compare`).
+    ComparisonBody,
+    Comparison
+);
+
+/// Two or more jobs side by side, in the order asked.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Comparison {
+    pub jobs: Vec<ComparedJob>,
+    /// The parameters whose values are not the same in every job
+    /// (`selectedModel` first when the plugins differ).
+    pub differing_params: Vec<String>,
+}
+
+/// One job of a comparison.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparedJob {
+    pub job_id: String,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub status: crate::jobs::JobStatus,
+    pub dataset_id: String,
+    pub task_type: String,
+    pub target_column: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// As in a job: the headline metric on test rows, null otherwise.
+    pub score: Option<f64>,
+    pub plugin: String,
+    /// Every parameter in force: the ones the job set, the plugin's defaults for the rest.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, Value>,
+    /// Which metric `score` is (null until completed).
+    pub headline_metric: Option<String>,
+    /// `holdout` (test rows) or `train` (null until completed).
+    pub evaluated_on: Option<String>,
+    /// The host's metrics on the judged rows (a NaN is null).
+    #[schema(value_type = BTreeMap<String, Option<f64>>)]
+    pub metrics: BTreeMap<String, f64>,
+    /// The metrics the plugin reported per epoch, by name, while the job's events are kept.
+    pub curves: BTreeMap<String, Vec<CurvePoint>>,
+}
+
+/// One point of a per-epoch curve.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CurvePoint {
+    pub epoch: u64,
+    pub value: f64,
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -31,6 +31,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: boxing the train arguments would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Train a model on a CSV or Parquet file, showing progress and holdout metrics.
     Train(TrainArgs),
@@ -114,6 +116,12 @@ struct TrainArgs {
     /// brings back a column left out by default), as NAME=KIND; repeat for several.
     #[arg(long = "kind", value_name = "NAME=KIND")]
     column_kinds: Vec<String>,
+    /// A name for the run, printed with its summary (in --json, as `name`).
+    #[arg(long)]
+    name: Option<String>,
+    /// A tag for the run, printed with its summary (in --json, as `tags`); repeat for several.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
     /// Where to write the model file.
     #[arg(long, default_value = "model.trainhost")]
     out: PathBuf,
@@ -248,6 +256,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
         format!("no enabled plugin `{}`; enabled: {}", args.plugin, known.join(", "))
     })?;
     let task = Task::parse(&args.task).ok_or_else(|| format!("--task {}: use classification, regression or clustering", args.task))?;
+    let labels = crate::jobs::RunLabels::checked(args.name.as_deref(), &args.tags).map_err(|e| format!("--name/--tag: {e}"))?;
     let spec = TrainSpec {
         task,
         target: args.target,
@@ -262,7 +271,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
     let sink = output::TerminalProgress::new(args.json);
     let outcome = training::train(plugin, &table, &spec, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
     crate::files::write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
-    output::print_summary(&outcome, &args.out, args.json);
+    output::print_summary(&outcome, &args.out, args.json, &labels);
     Ok(ExitCode::SUCCESS)
 }
 

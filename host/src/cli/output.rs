@@ -61,11 +61,24 @@ fn row_counts(summary: &TrainSummary) -> String {
     format!("trained on {} rows, {} plugin validation rows, {judged}", summary.rows_train, summary.rows_validation)
 }
 
-pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool) {
+pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool, labels: &crate::jobs::RunLabels) {
     let summary = &outcome.summary;
     if json {
-        println!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+        let mut value = serde_json::to_value(summary).unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            if let Some(name) = &labels.name {
+                fields.insert("name".into(), name.clone().into());
+            }
+            if !labels.tags.is_empty() {
+                fields.insert("tags".into(), labels.tags.clone().into());
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return;
+    }
+    if labels.name.is_some() || !labels.tags.is_empty() {
+        let tags = if labels.tags.is_empty() { String::new() } else { format!(" [{}]", labels.tags.join(", ")) };
+        println!("run: {}{tags}", labels.name.as_deref().unwrap_or("(unnamed)"));
     }
     println!(
         "{} in {:.2} s (peak plugin memory {:.1} MiB)",

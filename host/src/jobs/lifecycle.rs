@@ -358,6 +358,7 @@ mod tests {
             plugin_validation_fraction: 0.1,
             columns: Default::default(),
             owner: None,
+            labels: Default::default(),
         }
     }
 

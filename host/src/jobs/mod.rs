@@ -86,6 +86,69 @@ pub struct JobSpec {
     /// `auth.mode = "none"`), which only admins see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The run's name and tags, and what it re-runs (absent when none: older records load unchanged).
+    #[serde(flatten)]
+    pub labels: RunLabels,
+}
+
+/// What a user calls a run: never read by training, only by the history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunLabels {
+    /// The user's name for the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The user's tags, to filter the history by (`GET /jobs?tag=`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The job this one re-runs (`POST /jobs/{id}/rerun`), if it is a re-run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
+}
+
+/// Longest run name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Most tags on a job.
+pub const MAX_TAGS: usize = 10;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 32;
+
+/// Why a run's name or tags are refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LabelError {
+    #[error("a run name is at most {MAX_NAME_CHARS} characters on one line")]
+    Name,
+    #[error("tag `{0}`: a tag is 1 to {MAX_TAG_CHARS} letters, digits, `-`, `_`, `.` or `:`")]
+    Tag(String),
+    #[error("at most {MAX_TAGS} tags, got {0}")]
+    TooManyTags(usize),
+}
+
+impl RunLabels {
+    /// The labels a user gave, checked: the name trimmed (blank: none), the
+    /// tags trimmed with duplicates dropped (order kept). The one rule the API
+    /// and the CLI both apply.
+    pub fn checked(name: Option<&str>, tags: &[String]) -> Result<RunLabels, LabelError> {
+        // Counted as given (before trimming and dropping duplicates), as the API's schema counts them.
+        if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)) {
+            return Err(LabelError::Name);
+        }
+        if tags.len() > MAX_TAGS {
+            return Err(LabelError::TooManyTags(tags.len()));
+        }
+        let name = name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+        let mut kept: Vec<String> = vec![];
+        for tag in tags.iter().map(|t| t.trim()) {
+            let word = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+            if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS || !tag.chars().all(word) {
+                return Err(LabelError::Tag(tag.to_string()));
+            }
+            if !kept.iter().any(|t| t == tag) {
+                kept.push(tag.to_string());
+            }
+        }
+        Ok(RunLabels { name, tags: kept, rerun_of: None })
+    }
 }
 
 fn default_plugin_validation_fraction() -> f64 {
@@ -176,6 +239,11 @@ impl JobRecord {
             error: self.error.clone(),
             cancel_requested: self.cancel_requested,
             worker: self.worker.clone(),
+            name: self.spec.labels.name.clone(),
+            tags: self.spec.labels.tags.clone(),
+            rerun_of: self.spec.labels.rerun_of.clone(),
+            score: self.results.as_ref().and_then(JobResults::score),
+            queue_position: None,
         }
     }
 }
@@ -209,6 +277,19 @@ pub struct JobView {
     pub error: Option<String>,
     pub cancel_requested: bool,
     pub worker: Option<String>,
+    /// The user's name for the run.
+    pub name: Option<String>,
+    /// The user's tags.
+    pub tags: Vec<String>,
+    /// The job this one re-runs, if it is a re-run.
+    pub rerun_of: Option<String>,
+    /// The headline metric on rows the plugin never saw (`results.accuracy`
+    /// when the job was scored on test rows); null otherwise: a score on the
+    /// training rows is not comparable, and `GET /jobs?sort=score` puts such jobs last.
+    pub score: Option<f64>,
+    /// While queued, where it waits (1: taken next); only `GET /jobs/{id}` gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u64>,
 }
 
 /// How a job ended, as the worker reports it.
@@ -248,6 +329,8 @@ pub struct JobQuery {
     pub dataset_id: Option<String>,
     /// Only this user's jobs (a member's listing); None: everyone's.
     pub owner: Option<String>,
+    /// Only jobs carrying this tag.
+    pub tag: Option<String>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -258,6 +341,7 @@ impl JobQuery {
             && self.plugin.as_ref().is_none_or(|p| *p == record.spec.plugin)
             && self.dataset_id.as_ref().is_none_or(|d| *d == record.spec.dataset_id)
             && self.owner.as_ref().is_none_or(|o| Some(o) == record.spec.owner.as_ref())
+            && self.tag.as_ref().is_none_or(|t| record.spec.labels.tags.contains(t))
     }
 }
 
@@ -277,8 +361,23 @@ mod tests {
     const OLD_SPEC: &str = r#"{"datasetId":"d","targetColumn":"y","taskType":"classification","modelConfig":{"selectedModel":"baseline"},"plugin":"baseline","params":{},"seed":7,"validationFraction":0.3}"#;
 
     #[test]
+    fn labels_are_trimmed_deduplicated_and_bounded() {
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let labels = RunLabels::checked(Some("  deep trees "), &tags(&["a", " b:1 ", "a"])).unwrap();
+        assert_eq!((labels.name.as_deref(), labels.tags), (Some("deep trees"), tags(&["a", "b:1"])));
+        assert_eq!(RunLabels::checked(Some("  "), &[]).unwrap().name, None);
+        assert_eq!(RunLabels::checked(None, &tags(&["has space"])), Err(LabelError::Tag("has space".into())));
+        assert_eq!(RunLabels::checked(None, &tags(&[""])), Err(LabelError::Tag(String::new())));
+        assert_eq!(RunLabels::checked(Some(&"x".repeat(101)), &[]), Err(LabelError::Name));
+        assert_eq!(RunLabels::checked(Some("two\nlines"), &[]), Err(LabelError::Name));
+        let eleven: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
+        assert_eq!(RunLabels::checked(None, &eleven), Err(LabelError::TooManyTags(11)));
+    }
+
+    #[test]
     fn a_spec_from_before_the_three_way_split_keeps_its_test_share() {
         let spec: JobSpec = serde_json::from_str(OLD_SPEC).unwrap();
+        assert_eq!(spec.labels, RunLabels::default());
         assert_eq!(spec.fractions(), crate::data::split::SplitFractions { test: 0.3, plugin_validation: 0.1 });
         let written = serde_json::to_value(&spec).unwrap();
         assert_eq!((written["validationFraction"].as_f64(), written["pluginValidationFraction"].as_f64()), (Some(0.3), Some(0.1)));

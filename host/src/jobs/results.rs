@@ -107,6 +107,17 @@ impl JobResults {
         }
     }
 
+    /// The job's score: the headline metric when it was computed on test rows
+    /// the plugin never saw; none when it was on the training rows (not
+    /// comparable with real scores) or is not a number. Higher is better for
+    /// every headline (accuracy, R², silhouette).
+    pub fn score(&self) -> Option<f64> {
+        match self.summary.evaluated_on {
+            crate::training::EvaluatedOn::Holdout => self.accuracy.filter(|v| v.is_finite()),
+            crate::training::EvaluatedOn::Train => None,
+        }
+    }
+
     /// The `complete` event these results are announced with.
     pub fn complete_event(&self, job_id: &str) -> Event {
         // `Value::from` turns a NaN into null, as serialising the map would.

@@ -388,6 +388,10 @@ impl Broker for EmbeddedBroker {
         Ok(self.state.lock().queue.len() as u64)
     }
 
+    async fn queue_position(&self, job_id: &str) -> Result<Option<u64>> {
+        Ok(self.state.lock().queue.iter().position(|id| id == job_id).map(|i| i as u64 + 1))
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

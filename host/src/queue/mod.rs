@@ -118,6 +118,8 @@ pub trait Broker: Send + Sync + 'static {
     async fn subscribe(&self, job_id: &str) -> Result<Subscription>;
     /// Jobs waiting in the queue.
     async fn queue_depth(&self) -> Result<u64>;
+    /// Where a queued job waits: 1 is taken next; None when it is not in the queue.
+    async fn queue_position(&self, job_id: &str) -> Result<Option<u64>>;
     async fn ping(&self) -> Result<()>;
     /// Whether jobs can be claimed by another process (false for embedded).
     fn shared(&self) -> bool;

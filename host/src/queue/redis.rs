@@ -312,7 +312,7 @@ impl RedisBroker {
     async fn matching_ids(&self, query: &JobQuery) -> Result<Vec<String>> {
         let mut conn = self.conn();
         let ids: Vec<String> = redis::cmd("ZREVRANGE").arg(self.key(&["jobs"])).arg(0).arg(-1).query_async(&mut conn).await?;
-        let filtered = query.status.is_some() || query.plugin.is_some() || query.dataset_id.is_some() || query.owner.is_some();
+        let filtered = query.status.is_some() || query.plugin.is_some() || query.dataset_id.is_some() || query.owner.is_some() || query.tag.is_some();
         if !filtered || ids.is_empty() {
             return Ok(ids);
         }
@@ -466,6 +466,23 @@ impl Broker for RedisBroker {
 
     async fn queue_depth(&self) -> Result<u64> {
         self.bounded(async { Ok(redis::cmd("LLEN").arg(self.key(&["queue"])).query_async(&mut self.conn()).await?) }).await
+    }
+
+    async fn queue_position(&self, job_id: &str) -> Result<Option<u64>> {
+        // Workers take from the right (RPOP): the position counts from there.
+        self.bounded(async {
+            let (index, len): (Option<u64>, u64) = redis::pipe()
+                .atomic()
+                .cmd("LPOS")
+                .arg(self.key(&["queue"]))
+                .arg(job_id)
+                .cmd("LLEN")
+                .arg(self.key(&["queue"]))
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(index.map(|i| len.saturating_sub(i)))
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -39,6 +39,17 @@ pub struct DatasetRecord {
     /// `auth.mode = "none"`), which only admins see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Uploaded only to predict on (`POST /datasets?purpose=predict`): listed
+    /// as such, and never the train form's default. Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub predict_only: bool,
+}
+
+/// Who uploaded a table, and what for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Uploader<'a> {
+    pub owner: Option<&'a str>,
+    pub predict_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +83,8 @@ pub struct DatasetSummary {
     pub created_at: i64,
     #[serde(default)]
     pub owner: Option<String>,
+    #[serde(default)]
+    pub predict_only: bool,
 }
 
 fn count_items<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
@@ -87,7 +100,7 @@ pub async fn ingest(
     file: &Path,
     size: u64,
     limits: TableLimits,
-    owner: Option<&str>,
+    uploader: Uploader<'_>,
 ) -> Result<DatasetRecord, DatasetError> {
     let path = file.to_path_buf();
     let (format, profile) = tokio::task::spawn_blocking(move || {
@@ -106,7 +119,8 @@ pub async fn ingest(
         columns: profile.columns,
         preview: profile.preview,
         created_at: crate::ids::now_ms(),
-        owner: owner.map(str::to_string),
+        owner: uploader.owner.map(str::to_string),
+        predict_only: uploader.predict_only,
     };
     storage.put_file(&data_key(&record)?, file).await?;
     storage.put(&meta_key(id)?, serde_json::to_vec(&record).expect("plain data").into()).await?;

@@ -22,6 +22,7 @@ pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress) -> Resu
         progress.log(LogLevel::Warn, &format!("{} rows without a target value were left out", data.dropped));
     }
     warn_if_no_split(&settings, data.binned.rows, progress);
+    log_class_weights(&settings, &data.target, progress);
     let mut holdout = match &request.validation {
         Some(v) if v.features.rows > 0 && v.target.is_some() => Some(Holdout::new(v, &data)?),
         _ => None,
@@ -29,6 +30,15 @@ pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress) -> Resu
     let mut oob = (settings.oob_score && settings.bootstrap).then(|| Scorer::new(truth_of(&data.target)));
     let grown = grow_forest(&data, &settings, request.seed, &mut oob, &mut holdout, progress)?;
     Ok(finish(&data, &settings, grown, oob, holdout))
+}
+
+/// With `classWeight` balanced, the log says what each class weighs.
+fn log_class_weights(settings: &Settings, target: &Target, progress: &mut dyn Progress) {
+    let Target::Classes { y, levels } = target else { return };
+    if let Some(weights) = settings.class_weight.weights(y, levels.len()) {
+        let each: Vec<String> = levels.iter().zip(&weights).map(|(level, w)| format!("{level} {w:.4}")).collect();
+        progress.log(LogLevel::Info, &format!("classWeight balanced: each row of a class weighs {}", each.join(", ")));
+    }
 }
 
 /// Sample counts above the table's rows are legal (their bounds are the

@@ -9,6 +9,30 @@ pub enum Criterion {
     SquaredError,
 }
 
+/// How the classes weigh in the splits and the leaves (scikit-learn's `class_weight`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClassWeight {
+    /// Every row weighs its bootstrap count.
+    None,
+    /// Each class's rows weigh n / (k × n_c) times their count, n_c being the
+    /// class's training rows and k the classes present: every class weighs the same in total.
+    Balanced,
+}
+
+impl ClassWeight {
+    /// The weight of each class code for the training classes `y` of `n_classes` levels; None when unweighted.
+    pub fn weights(self, y: &[u32], n_classes: usize) -> Option<Vec<f64>> {
+        if self == ClassWeight::None || y.is_empty() {
+            return None;
+        }
+        let mut counts = vec![0usize; n_classes];
+        y.iter().filter(|&&c| (c as usize) < n_classes).for_each(|&c| counts[c as usize] += 1);
+        let present = counts.iter().filter(|&&c| c > 0).count().max(1) as f64;
+        let n = counts.iter().sum::<usize>() as f64;
+        Some(counts.iter().map(|&c| if c == 0 { 1.0 } else { n / (present * c as f64) }).collect())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MaxFeatures {
     Sqrt,
@@ -46,6 +70,7 @@ pub struct Settings {
     pub max_samples: f64,
     pub max_bins: usize,
     pub oob_score: bool,
+    pub class_weight: ClassWeight,
 }
 
 /// Upper bound of the sample-count parameters: above any table the host
@@ -83,6 +108,13 @@ pub fn schema() -> Vec<ParamSpec> {
         schema::float("maxSamples", 1.0, Some(SMALLEST_FRACTION), Some(1.0), "Bootstrap sample size as a fraction of the training rows"),
         schema::int("maxBins", 255, Some(2), Some(255), "Quantile bins per numeric feature (and most frequent levels kept per categorical one)"),
         schema::boolean("oobScore", true, "Score each tree on the rows it did not see (out-of-bag), reported during training"),
+        schema::choice(
+            "classWeight",
+            "none",
+            &["none", "balanced"],
+            "Classification: none, or balanced (scikit-learn's class_weight='balanced': each class weighs the same in total, \
+             so a rare class is not drowned out by a common one)",
+        ),
     ]
 }
 
@@ -103,6 +135,7 @@ pub fn parse(params: &Params, task: Task, n_features: usize) -> Result<Settings,
         max_samples: max_samples(params.float("maxSamples")?)?,
         max_bins: positive(params, "maxBins", 2)?.min(255),
         oob_score: params.boolean("oobScore")?,
+        class_weight: class_weight(params.choice("classWeight")?, task)?,
     })
 }
 
@@ -112,6 +145,15 @@ fn positive(params: &Params, name: &str, min: i64) -> Result<usize, TrainError> 
         return Err(invalid(name, &format!("must be at least {min}, got {v}")));
     }
     Ok(v as usize)
+}
+
+fn class_weight(name: &str, task: Task) -> Result<ClassWeight, TrainError> {
+    match (name, task) {
+        ("none", _) => Ok(ClassWeight::None),
+        ("balanced", Task::Classification) => Ok(ClassWeight::Balanced),
+        ("balanced", _) => Err(invalid("classWeight", "balanced weighs classes: it is for classification; use none")),
+        (other, _) => Err(invalid("classWeight", &format!("unknown choice {other:?}; use none or balanced"))),
+    }
 }
 
 fn max_samples(v: f64) -> Result<f64, TrainError> {
@@ -199,5 +241,18 @@ mod tests {
         refused("maxFeatures", ParamValue::Float(8.0), Task::Classification);
         refused("criterion", ParamValue::Choice("squared_error".into()), Task::Classification);
         refused("criterion", ParamValue::Choice("entropy".into()), Task::Regression);
+        refused("classWeight", ParamValue::Choice("balanced".into()), Task::Regression);
+    }
+
+    #[test]
+    fn balanced_weights_are_scikit_learns() {
+        // compute_class_weight('balanced', classes=[0, 1, 2], y=[0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2]) = [1, 2, 0.667].
+        let y = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2];
+        let w = ClassWeight::Balanced.weights(&y, 3).unwrap();
+        assert_eq!(&w[..2], &[1.0, 2.0]);
+        assert!((w[2] - 2.0 / 3.0).abs() < 1e-12);
+        // A level absent from the training rows is not counted among the classes.
+        assert_eq!(ClassWeight::Balanced.weights(&[0, 0, 0, 2], 3).unwrap(), vec![2.0 / 3.0, 1.0, 2.0]);
+        assert_eq!(ClassWeight::None.weights(&y, 3), None);
     }
 }

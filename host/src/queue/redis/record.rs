@@ -185,6 +185,7 @@ mod tests {
             plugin_validation_fraction: 0.1,
             columns: Default::default(),
             owner: None,
+            labels: Default::default(),
         };
         let record = lifecycle::submit("j", spec).record;
         let pairs: Vec<(String, String, String)> = serde_json::from_str(&new_record(&record)).unwrap();

@@ -41,14 +41,21 @@ pub struct TreeRows {
     /// Every row's packed statistics (count 0 out of bag), when `packing`.
     pub packed: Vec<u64>,
     packing: bool,
+    /// Each class's weight (`classWeight`), multiplying its rows' counts; None: unweighted.
+    class_weights: Option<Vec<f64>>,
 }
 
 impl TreeRows {
     pub fn new(data: &DataView, settings: &Settings) -> TreeRows {
         let rows = data.rows();
         let regression = data.n_classes == 0;
-        // Packed fields must not overflow: rows and bootstrap draws < 2^21.
-        let packing = data.n_classes == 2 && {
+        let class_weights = match data.target {
+            Target::Classes { y, .. } => settings.class_weight.weights(y, data.n_classes),
+            Target::Values(_) => None,
+        };
+        // Packed fields must not overflow: rows and bootstrap draws < 2^21;
+        // and they hold whole counts, so weighted classes are not packed.
+        let packing = data.n_classes == 2 && class_weights.is_none() && {
             let draws = if settings.bootstrap { (settings.max_samples * rows as f64).round() as usize } else { rows };
             rows.max(draws) < 1 << PACK_BITS
         };
@@ -58,6 +65,7 @@ impl TreeRows {
             wy: if regression { vec![0.0; rows] } else { Vec::new() },
             packed: Vec::new(),
             packing,
+            class_weights,
         }
     }
 
@@ -74,6 +82,9 @@ impl TreeRows {
             if c > 0 {
                 self.samples.push(i as u32);
             }
+        }
+        if let (Some(weights), Target::Classes { y, .. }) = (&self.class_weights, target) {
+            self.w.iter_mut().zip(y).for_each(|(w, &c)| *w *= weights.get(c as usize).copied().unwrap_or(1.0));
         }
         if let Target::Values(y) = target {
             self.wy.iter_mut().zip(y).zip(&self.w).for_each(|((wy, y), w)| *wy = w * y);
