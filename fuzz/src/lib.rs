@@ -28,9 +28,22 @@ pub fn table_file(bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// libfuzzer-sys aborts in its panic hook, before any unwinding, so a panic the
+/// host contains on purpose (`data::ingest::contain_reader_panic`, around
+/// polars' readers) would count as a crash. With the default hook back, a
+/// contained panic is a refusal, and one that escapes still aborts: libfuzzer-sys
+/// catches it at the top of each input.
+fn let_panics_unwind() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = std::panic::take_hook();
+    });
+}
+
 /// A table as an upload goes through it: measured and refused past the
 /// limits, decoded, profiled for the record, then encoded as a worker would.
 pub fn ingest(bytes: &[u8]) {
+    let_panics_unwind();
     let path = table_file(bytes);
     let Ok(df) = trainhost::data::read_table_within(&path, &LIMITS) else { return };
     let profile = trainhost::data::ingest::profile(&df, 10);

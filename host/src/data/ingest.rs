@@ -79,8 +79,8 @@ impl TableFormat {
 /// Reads a CSV or Parquet file, chosen by its first bytes.
 pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
     let df = match TableFormat::of_file(path) {
-        TableFormat::Parquet => read_parquet(path)?,
-        TableFormat::Csv => read_csv(path)?,
+        TableFormat::Parquet => contain_reader_panic(|| read_parquet(path))?,
+        TableFormat::Csv => contain_reader_panic(|| read_csv(path))?,
     };
     if df.height() == 0 {
         return Err(DataError::Empty);
@@ -95,6 +95,15 @@ pub fn read_table_within(path: &Path, limits: &TableLimits) -> Result<DataFrame,
     let df = read_table(path)?;
     size::decoded(&df).check(limits)?;
     Ok(df)
+}
+
+/// Runs one of polars' readers on a file nobody vouches for, turning a panic
+/// inside it into a refusal: polars' Parquet footer reader `expect`s well-formed
+/// thrift (a malformed statistics flag panics, found by the `parquet_ingest`
+/// fuzz target), and a panic must fail the upload, not the process or thread.
+pub(crate) fn contain_reader_panic<T>(read: impl FnOnce() -> Result<T, DataError>) -> Result<T, DataError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err(DataError::Read("the file is malformed (its reader gave up on it); write it again".into())))
 }
 
 fn read_csv(path: &Path) -> Result<DataFrame, DataError> {

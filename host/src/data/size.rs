@@ -51,7 +51,7 @@ fn unreadable(e: impl std::fmt::Display) -> DataError {
 /// The figures of a table file, without decoding its values.
 pub fn measure(path: &Path) -> Result<TableSize, DataError> {
     match TableFormat::of_file(path) {
-        TableFormat::Parquet => measure_parquet(path),
+        TableFormat::Parquet => super::ingest::contain_reader_panic(|| measure_parquet(path)),
         TableFormat::Csv => measure_csv(path),
     }
 }
@@ -318,5 +318,16 @@ mod tests {
         let declared = check_parquet_pages(&mut file, &metadata).unwrap();
         assert!(declared >= 5000 * 8, "the numeric column's pages alone hold 40,000 bytes: {declared}");
         assert_eq!(crate::data::read_table(&path).unwrap().height(), 5000);
+    }
+
+    #[test]
+    fn a_parquet_footer_that_panics_its_reader_is_refused() {
+        // Found by the parquet_ingest fuzz target: polars' footer reader `expect`s
+        // a well-formed thrift bool in column statistics and panicked on this file.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/hostile/footer-with-malformed-statistics.parquet");
+        let err = measure(&path).unwrap_err().to_string();
+        assert!(err.contains("malformed"), "{err}");
+        let err = crate::data::read_table(&path).unwrap_err().to_string();
+        assert!(err.contains("malformed"), "{err}");
     }
 }
