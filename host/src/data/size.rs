@@ -69,6 +69,7 @@ fn value_width(dtype: &ArrowDataType) -> (u64, bool) {
 }
 
 fn measure_parquet(path: &Path) -> Result<TableSize, DataError> {
+    check_parquet_footer(&mut std::fs::File::open(path).map_err(unreadable)?)?;
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut reader = ParquetReader::new(file);
     let schema = reader.schema().map_err(unreadable)?;
@@ -89,6 +90,31 @@ fn measure_parquet(path: &Path) -> Result<TableSize, DataError> {
     let cells = rows.saturating_mul(columns).max(values);
     let paged = check_parquet_pages(&mut std::fs::File::open(path).map_err(unreadable)?, metadata)?;
     Ok(TableSize { rows, columns, cells, bytes: bytes.max(rows.saturating_mul(columns)).max(paged) })
+}
+
+/// Decodes the footer with a thrift reader that charges every list against the
+/// footer's own size before polars reads it: polars' footer reader reserves
+/// whatever length a list declares, and one declaring 141 GB aborted the
+/// process (found by the `parquet_ingest` fuzz target). Each element is charged
+/// a word, so the slack covers honest footers of small elements.
+fn check_parquet_footer(file: &mut std::fs::File) -> Result<(), DataError> {
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    use std::io::{Seek, SeekFrom};
+    let malformed = |why: &str| DataError::Read(format!("the Parquet footer is malformed ({why}); write the file again"));
+    let file_len = file.metadata().map_err(unreadable)?.len();
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8)).and_then(|_| file.read_exact(&mut tail)).map_err(|_| malformed("the file is too short"))?;
+    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &tail[4..] != b"PAR1" || footer_len + 12 > file_len {
+        return Err(malformed("its length does not fit the file"));
+    }
+    let mut footer = Vec::new();
+    file.seek(SeekFrom::Start(file_len - 8 - footer_len)).map_err(unreadable)?;
+    file.by_ref().take(footer_len).read_to_end(&mut footer).map_err(unreadable)?;
+    let budget = footer.len().saturating_mul(32).max(1 << 16);
+    let mut protocol = TCompactInputProtocol::new(footer.as_slice(), budget);
+    polars_parquet_format::FileMetaData::read_from_in_protocol(&mut protocol).map_err(|e| malformed(&e.to_string()))?;
+    Ok(())
 }
 
 /// Reads every page header (not the pages) and refuses a file whose headers
@@ -329,5 +355,21 @@ mod tests {
         assert!(err.contains("malformed"), "{err}");
         let err = crate::data::read_table(&path).unwrap_err().to_string();
         assert!(err.contains("malformed"), "{err}");
+    }
+
+    #[test]
+    fn a_parquet_footer_declaring_a_list_larger_than_itself_is_refused() {
+        // Found by the parquet_ingest fuzz target: a footer list declaring 141 GB of
+        // elements made polars' footer reader ask for them at once and abort.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/hostile/footer-with-huge-list.parquet");
+        let err = measure(&path).unwrap_err().to_string();
+        assert!(err.contains("malformed"), "{err}");
+        for name in ["iris.csv", "penguins.csv"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.parquet");
+            let mut df = crate::data::read_table(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)).unwrap();
+            ParquetWriter::new(std::fs::File::create(&path).unwrap()).with_row_group_size(Some(7)).finish(&mut df).unwrap();
+            assert_eq!(measure(&path).unwrap().rows, df.height() as u64, "an honest footer of many row groups passes: {name}");
+        }
     }
 }
