@@ -77,12 +77,9 @@ fn to_host(info: &trainhost_sdk::PluginInfo) -> contract::PluginInfo {
         G::Float(s) => contract::ParamKind::Float(contract::FloatSpec { default: s.default, min: s.min, max: s.max }),
         G::Boolean(b) => contract::ParamKind::Boolean(*b),
         G::Choice(s) => contract::ParamKind::Choice(contract::ChoiceSpec { default: s.default.clone(), choices: s.choices.clone() }),
-        G::ChoiceOrNumber(s) => contract::ParamKind::ChoiceOrNumber(contract::ChoiceOrNumberSpec {
-            default: s.default.clone(),
-            choices: s.choices.clone(),
-            min: s.min,
-            max: s.max,
-        }),
+        G::ChoiceOrNumber(s) => {
+            contract::ParamKind::ChoiceOrNumber(contract::ChoiceOrNumberSpec { default: s.default.clone(), choices: s.choices.clone(), min: s.min, max: s.max })
+        }
     };
     let task = |t: &trainhost_sdk::Task| match t {
         trainhost_sdk::Task::Classification => contract::Task::Classification,
