@@ -199,7 +199,7 @@ impl Worker {
             Some(Ok(input)) => input,
         };
         match self.run_watched(claim, cancel, slot, input).await? {
-            Run::Trained(outcome) => match until_cancelled(cancel, self.store_model(claim.job_id(), outcome)).await {
+            Run::Trained(outcome) => match until_cancelled(cancel, self.store_model(claim, outcome)).await {
                 Some(ending) => Ok(ending),
                 None => self.stopped(claim, requeue).await,
             },
@@ -345,7 +345,12 @@ impl Worker {
     }
 
     /// Stores the model file, then the job completes with results that point to it.
-    async fn store_model(&self, job_id: &str, outcome: TrainOutcome) -> Ending {
+    async fn store_model(&self, claim: &Claim, outcome: TrainOutcome) -> Ending {
+        let job_id = claim.job_id();
+        // Tell the job page which phase it is in; a lost event only costs that line.
+        if let Err(e) = self.broker.emit(claim, Event::storing_model(job_id)).await {
+            tracing::warn!(error = %e, "storing-the-model event lost");
+        }
         let stored = match datasets::model_key(job_id) {
             Ok(key) => self.storage.put(&key, outcome.artifact.to_bytes().into()).await,
             Err(e) => Err(e),

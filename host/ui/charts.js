@@ -113,6 +113,24 @@ export function scatter(actual, predicted, name = 'value', W = 480) {
   return svg;
 }
 
+/** Residuals (actual − predicted) against the predicted value, with the zero line:
+ *  a pattern or a funnel here says the model is biased where the points bend. */
+export function residuals(actual, predicted, name = 'value', W = 480) {
+  const pairs = [];
+  actual.forEach((a, i) => { const p = predicted[i]; if (Number.isFinite(a) && Number.isFinite(p)) pairs.push([p, a - p]); });
+  const xDom = extent(pairs.map((q) => q[0]));
+  const worst = Math.max(1e-12, ...pairs.map((q) => Math.abs(q[1])));
+  const yDom = [-worst, worst];
+  const { g, px, py } = frame({ xDomain: xDom, yDomain: yDom, xLabel: `predicted ${name}`, yLabel: 'actual − predicted', W });
+  const label = `Residuals against predicted ${name} for ${pairs.length} holdout rows`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart scatter residuals', role: 'img', 'aria-label': label }, s('title', {}, label), g);
+  svg.append(s('line', { class: 'ideal', x1: px(xDom[0]), y1: py(0), x2: px(xDom[1]), y2: py(0) }));
+  const pts = s('g', { class: 'points' });
+  for (const [p, r] of pairs) pts.append(s('circle', { cx: px(p).toFixed(1), cy: py(r).toFixed(1), r: 2.5 }, s('title', {}, `predicted ${fmtNumber(p)}: residual ${fmtNumber(r)}`)));
+  svg.append(pts);
+  return svg;
+}
+
 /** Horizontal bars as an HTML list (label, bar, value). */
 export function bars(items, { caption, format = (v) => fmtNumber(v) } = {}) {
   const max = Math.max(...items.map((i) => Math.abs(i.value)), 1e-12);

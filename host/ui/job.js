@@ -7,7 +7,7 @@
 
 import { h, replace, fmtNumber, fmtDate, fmtDuration, statusBadge, errorBox, tableWrap, toast, downloadBlob } from './dom.js';
 import { get, post, postForBlob, upload, datasets as loadDatasets, plain } from './api.js';
-import { lineChart, lossChart, scatter, bars, confusionMatrix, seriesChart, seriesLegend } from './charts.js';
+import { lineChart, lossChart, scatter, residuals, bars, confusionMatrix, seriesChart, seriesLegend } from './charts.js';
 import { baselineLine, evaluationPanel, normalised } from './evaluation.js';
 import { runLabel } from './jobs.js';
 
@@ -184,14 +184,16 @@ export async function render({ main, setCleanup }, id) {
         setStatus(ev.status);
         if (ev.status === 'running' && ev.attempt > 1) { state.series.clear(); state.restarts.clear(); scheduleCharts(); }
         log(ev.seq, 'status', ev.message ? `${cap(ev.status)}: ${plain(ev.message)}` : `${cap(ev.status)}${ev.attempt ? ` (attempt ${ev.attempt})` : ''}`);
-        if (ev.status === 'running' && !state.epoch) epochText.textContent = 'Training started; waiting for the first epoch…';
+        // The worker says `storing the model` (events.rs STORING_MODEL) once the holdout is scored.
+        if (ev.status === 'running' && ev.message === 'storing the model') epochText.textContent = `${state.total ? `Epoch ${state.epoch} of ${state.total} done; ` : ''}holdout scored: storing the model…`;
+        else if (ev.status === 'running' && !state.epoch) epochText.textContent = 'Training started; waiting for the first epoch…';
         break;
       case 'progress': {
         setProgress(ev.progress);
         state.epoch = ev.epoch;
         state.total = ev.total_epochs;
         // After the last epoch the host scores the model on the test rows and stores it.
-        epochText.textContent = ev.epoch >= ev.total_epochs ? `Epoch ${ev.epoch} of ${ev.total_epochs} done: scoring the holdout and storing the model…` : `Epoch ${ev.epoch} of ${ev.total_epochs}`;
+        epochText.textContent = ev.epoch >= ev.total_epochs ? `Epoch ${ev.epoch} of ${ev.total_epochs} done: scoring the holdout…` : `Epoch ${ev.epoch} of ${ev.total_epochs}`;
         const metrics = ev.metrics || {};
         // A plugin that restarts (kmodes' `init`) numbers the restart and the iteration within it.
         const restart = RESTART_KEYS.map((k) => metrics[k]).find(Number.isFinite);
@@ -355,6 +357,8 @@ function showResults(box, job, datasetName) {
   if (summary.holdout && summary.holdout.actual && summary.holdout.actual.length) {
     viz.append(h('figure', { class: 'viz-box', id: 'pred-vs-actual' }, h('figcaption', {}, `Predicted against actual ${job.targetColumn || ''} (holdout${summary.holdout.sampled ? ', a sample' : ''})`),
       scatter(summary.holdout.actual, summary.holdout.predicted, job.targetColumn || 'value', chartWidth(box))));
+    viz.append(h('figure', { class: 'viz-box', id: 'residuals' }, h('figcaption', {}, `Residuals: actual − predicted ${job.targetColumn || ''} against predicted (holdout${summary.holdout.sampled ? ', a sample' : ''})`),
+      residuals(summary.holdout.actual, summary.holdout.predicted, job.targetColumn || 'value', chartWidth(box))));
   } else if (job.taskType === 'regression') {
     viz.append(h('p', { class: 'muted' }, 'This server did not return the holdout predictions, so there is no predicted-against-actual plot.'));
   }

@@ -2,7 +2,7 @@
 // drawn from the plugin's schema. Values are checked here, with the same rules as the
 // server, and explained next to the field before anything is sent.
 
-import { h, replace, fmtNumber, errorBox } from './dom.js';
+import { h, s, replace, fmtNumber, errorBox } from './dom.js';
 import { post, plugins as loadPlugins, datasets as loadDatasets, get, TASKS } from './api.js';
 
 /** Checks one parameter's text the way the server will. Returns [value, error]. */
@@ -134,6 +134,7 @@ export async function render({ main, query }) {
   const paramsBox = h('div', { class: 'params', id: 'params' });
   const formError = h('div', { id: 'form-error' });
   const columnsNote = h('div', { id: 'columns-note' });
+  const balanceBox = h('div', { id: 'target-balance', 'aria-live': 'polite' });
   const columnsBox = h('div', { class: 'columns-box', id: 'columns-box' });
   const columnsErr = h('p', { class: 'field-error', id: 'columns-error', hidden: true });
   const submit = h('button', { type: 'submit', class: 'button primary big', id: 'train-submit' }, 'Train Model');
@@ -143,6 +144,7 @@ export async function render({ main, query }) {
     h('h2', { id: 'setup-h' }, 'What to train'),
     h('div', { class: 'grid' }, f.dataset.box, f.task.box, f.plugin.box, f.target.box),
     pluginDesc,
+    balanceBox,
     columnsNote,
     h('details', { class: 'advanced-columns', id: 'columns-details' }, h('summary', {}, 'Columns the model learns from'), columnsErr, columnsBox),
     h('fieldset', { class: 'hyper' }, h('legend', {}, 'Hyperparameters'), paramsBox, h('div', { class: 'row' }, reset)),
@@ -240,6 +242,8 @@ export async function render({ main, query }) {
   /** One row per column but the target: use it or not, and as what. Left out by default: unticked, with the reason. */
   function fillColumns() {
     const target = f.task.control.value === 'clustering' ? null : f.target.control.value;
+    const chosen = columns.find((c) => c.name === target);
+    replace(balanceBox, chosen ? targetBalance(chosen, f.task.control.value) : '');
     const shown = columns.filter((c) => c.name !== target);
     const left = shown.filter((c) => c.excludedByDefault);
     replace(columnsNote, left.length ? h('div', { class: 'notice', role: 'note' },
@@ -377,4 +381,27 @@ function friendly(err) {
     case 'offline': return err.message;
     default: return err.message;
   }
+}
+
+/** How the chosen target's rows are spread, from the dataset's column statistics:
+ *  the most common classes with their counts, or a small histogram of a number. */
+function targetBalance(c, task) {
+  const st = c.stats;
+  if (!st) return '';
+  const title = h('strong', {}, `Target balance (${c.name}): `);
+  if (st.top_levels && st.top_levels.length) {
+    const more = Number.isFinite(c.distinct) && c.distinct > st.top_levels.length ? ` and ${fmtNumber(c.distinct - st.top_levels.length)} more classes` : '';
+    return h('div', { class: 'notice target-balance', role: 'note' }, title,
+      h('ul', { class: 'balance-list' }, st.top_levels.map(([name, n]) => h('li', {}, h('span', { class: 'level' }, name), ` ${fmtNumber(n)}`))), more);
+  }
+  if (st.histogram && st.histogram.length) {
+    const max = Math.max(1, ...st.histogram);
+    const W = 180, H = 36, bw = W / st.histogram.length;
+    const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'spark', role: 'img',
+      'aria-label': `histogram of ${c.name} from ${fmtNumber(st.min)} to ${fmtNumber(st.max)}: ${st.histogram.join(', ')} rows` });
+    st.histogram.forEach((n, i) => { const bh = Math.max(n ? 1 : 0, (n / max) * H); svg.append(s('rect', { x: i * bw + 0.5, y: H - bh, width: bw - 1, height: bh }, s('title', {}, `${fmtNumber(n)} rows`))); });
+    const classes = task === 'classification' && Number.isFinite(c.distinct) ? `, ${fmtNumber(c.distinct)} classes` : '';
+    return h('div', { class: 'notice target-balance', role: 'note' }, title, svg, ` ${fmtNumber(st.min)} – ${fmtNumber(st.max)}, mean ${fmtNumber(st.mean)}${classes}`);
+  }
+  return '';
 }

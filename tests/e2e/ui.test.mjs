@@ -98,6 +98,15 @@ async function newPage({ width = 1280, height = 900, token = adminToken } = {}) 
     new MutationObserver((muts) => {
       for (const m of muts) if (m.target.id === 'job-progress') window.__progress.push(Number(m.target.getAttribute('value')));
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ['value'] });
+    // And each line the job page says about what it is doing, in order.
+    window.__phases = [];
+    new MutationObserver((muts) => {
+      for (const m of muts) {
+        // The text node each assignment added, not the element's text now (the callback runs later).
+        const t = m.target.id === 'epoch-text' && m.addedNodes.length ? m.addedNodes[0].textContent : null;
+        if (t && window.__phases[window.__phases.length - 1] !== t) window.__phases.push(t);
+      }
+    }).observe(document, { subtree: true, childList: true });
   });
   const page = await context.newPage();
   page.on('request', (r) => { const u = r.url(); if (!u.startsWith(base) && !u.startsWith('ws://127.0.0.1') && !u.startsWith('blob:') && !u.startsWith('data:')) external.push(u); });
@@ -428,11 +437,20 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   const page = await newPage();
   await page.goto(`${base}/#/train?dataset=${datasetId}`);
   await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  // Target balance, from the dataset's column statistics: class counts for a class target...
+  await page.selectOption('#f-task', 'classification');
+  await page.waitForSelector('#f-target option[value="species"]', { state: 'attached' });
+  await page.selectOption('#f-target', 'species');
+  assert.match(await page.textContent('#target-balance'), /Target balance \(species\):\s*Adelie 152\s*Gentoo 124\s*Chinstrap 68/);
   await page.selectOption('#f-task', 'regression');
   await page.selectOption('#f-plugin', 'random_forest');
   await page.waitForSelector('#f-target option[value="body_mass_g"]', { state: 'attached' });
   assert.equal(await page.$eval('#f-target option[value="species"]', (o) => o.disabled), true, 'a text column cannot be a regression target');
   await page.selectOption('#f-target', 'body_mass_g');
+  // ...and a small histogram for a number, whose bars hold every row that has a value.
+  assert.match(await page.getAttribute('#target-balance svg', 'aria-label'), /^histogram of body_mass_g from 2,700 to 6,300: [\d, ]+ rows$/);
+  const bins = await page.$$eval('#target-balance svg rect title', (ts) => ts.map((t) => Number(t.textContent.replace(/[^\d]/g, ''))));
+  assert.equal(bins.reduce((a, b) => a + b, 0), 342, 'the histogram counts the 342 rows with a body mass');
   await page.fill('#param-nEstimators', '30');
   await page.click('#train-submit');
   await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
@@ -441,6 +459,17 @@ test('regression shows predicted against actual; clustering shows cluster sizes'
   const metrics = await page.textContent('#metrics-table');
   assert.match(metrics, /RMSE/);
   assert.match(metrics, /R²/);
+  // Residuals from the same holdout predictions: one point per row, around a zero line.
+  assert.equal(await page.locator('#residuals circle').count(), await page.locator('#pred-vs-actual circle').count(), 'a residual per holdout row');
+  assert.equal(await page.locator('#residuals line.ideal').count(), 1, 'the zero line');
+  assert.match(await page.getAttribute('#residuals svg', 'aria-label'), /^Residuals against predicted body_mass_g for \d+ holdout rows$/);
+  assert.match(await page.textContent('#residuals circle title >> nth=0'), /^predicted [\d,.-]+: residual -?[\d,.]+$/);
+  // The page said each phase in turn: training, scoring the holdout, storing the model, finished.
+  const phases = await page.evaluate(() => window.__phases);
+  const at = (re) => phases.findIndex((t) => re.test(t));
+  const order = [/done: scoring the holdout…$/, /storing the model…$/, /^Finished/].map(at);
+  assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])), `phases in order: ${JSON.stringify(phases)}`);
+  assert.ok(await page.locator('#job-log li.log-status', { hasText: 'Running: storing the model' }).count() === 1, 'the storing event is in the log');
   await shot(page, 'job-regression');
 
   await page.goto(`${base}/#/train?dataset=${datasetId}`);
@@ -910,6 +939,55 @@ test('the admin page creates a member whose view shows none of the admin\'s jobs
   await member.waitForSelector('h1:text("Jobs")');
   await admin.context().close();
   await member.context().close();
+});
+
+test('a 400-class number target is refused with a hint to use regression; a 100-class one trains and its results fit', async () => {
+  // Generated tables: the label is a whole number; x tells it apart (with noise), z is noise.
+  const table = (classes, rows) => {
+    const lines = ['x,z,label'];
+    for (let r = 0; r < rows; r++) { const label = r % classes; lines.push(`${label * 10 + ((r * 7) % 5)},${(r * 13) % 17},${label}`); }
+    return lines.join('\n') + '\n';
+  };
+  const upload = async (name, text) => {
+    const form = new FormData();
+    form.append('file', new Blob([text]), name);
+    return (await (await authed(`${base}/datasets`, { method: 'POST', body: form })).json()).data;
+  };
+  const many = await upload('classes400.csv', table(400, 2000));
+  const page = await newPage();
+  await page.goto(`${base}/#/train?dataset=${many.id}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'classification');
+  await page.selectOption('#f-plugin', 'random_forest');
+  await page.waitForSelector('#f-target option[value="label"]', { state: 'attached' });
+  await page.selectOption('#f-target', 'label');
+  assert.match(await page.textContent('#target-balance'), /400 classes/);
+  const before = (await apiGet('/jobs?limit=1')).total;
+  await page.click('#train-submit');
+  await page.waitForSelector('#f-target-error:not([hidden])');
+  assert.match(await page.textContent('#f-target-error'), /regression/i);
+  assert.match(page.url(), /#\/train/, 'the form stays');
+  assert.equal((await apiGet('/jobs?limit=1')).total, before, 'no job was created');
+  await shot(page, 'refused-400-classes');
+
+  const hundred = await upload('classes100.csv', table(100, 1500));
+  await page.goto(`${base}/#/train?dataset=${hundred.id}`);
+  await page.waitForSelector('#f-plugin option', { state: 'attached' });
+  await page.selectOption('#f-task', 'classification');
+  await page.selectOption('#f-plugin', 'random_forest');
+  await page.waitForSelector('#f-target option[value="label"]', { state: 'attached' });
+  await page.selectOption('#f-target', 'label');
+  await page.fill('#param-nEstimators', '10');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  await page.waitForSelector('#results:not([hidden]) #confusion', { timeout: 180_000 });
+  assert.equal(await page.locator('#per-class tbody tr').count(), 100, 'a row per class');
+  assert.equal(await page.locator('#confusion tbody tr').count(), 100);
+  const wrap = await page.$eval('#confusion .table-wrap', (w) => ({ scroll: w.scrollWidth, client: w.clientWidth, overflow: getComputedStyle(w).overflowX }));
+  assert.ok(wrap.scroll > wrap.client && ['auto', 'scroll'].includes(wrap.overflow), `the matrix scrolls in its box: ${JSON.stringify(wrap)}`);
+  await assertFits(page);
+  await shot(page, 'job-100-classes');
+  await page.context().close();
 });
 
 test('no request left the server (no CDN)', () => {

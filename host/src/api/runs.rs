@@ -133,8 +133,9 @@ fn curves<'a>(events: impl Iterator<Item = &'a str>) -> BTreeMap<String, Vec<Cur
     let mut curves: BTreeMap<String, Vec<CurvePoint>> = BTreeMap::new();
     for event in events.filter_map(|text| serde_json::from_str::<Value>(text).ok()) {
         match event["type"].as_str() {
-            // A new attempt starts its curves again.
-            Some("status") if event["status"] == "running" => curves.clear(),
+            // A new attempt (a claim's `running`, which names its attempt) starts its curves
+            // again; a phase event such as "storing the model" names none and keeps them.
+            Some("status") if event["status"] == "running" && !event["attempt"].is_null() => curves.clear(),
             Some("progress") => {
                 let Some(epoch) = event["epoch"].as_u64() else { continue };
                 for (name, value) in event["metrics"].as_object().into_iter().flatten() {
@@ -170,11 +171,13 @@ mod tests {
     #[test]
     fn curves_keep_only_the_last_attempt_and_numbers() {
         let events = [
-            r#"{"type":"status","status":"running","seq":2}"#,
+            r#"{"type":"status","status":"running","attempt":1,"seq":2}"#,
             r#"{"type":"progress","epoch":1,"metrics":{"cost":5.0},"seq":3}"#,
-            r#"{"type":"status","status":"running","seq":4}"#,
+            r#"{"type":"status","status":"running","attempt":2,"seq":4}"#,
             r#"{"type":"progress","epoch":1,"metrics":{"cost":4.0,"accuracy":null},"seq":5}"#,
             r#"{"type":"progress","epoch":2,"metrics":{"cost":3.5},"seq":6}"#,
+            // The phase after training keeps the attempt's curves.
+            r#"{"type":"status","status":"running","message":"storing the model","seq":7}"#,
         ];
         let curves = curves(events.into_iter());
         assert_eq!(curves.keys().collect::<Vec<_>>(), vec!["cost"]);

@@ -68,12 +68,21 @@ pub struct Results {
     pub model_path: String,
 }
 
+/// The message of the `status` event a worker sends once the holdout is
+/// scored and it starts storing the model; the job page shows this phase.
+pub const STORING_MODEL: &str = "storing the model";
+
 /// The placeholder a broker replaces with the real seq (first occurrence only).
 pub const SEQ_PLACEHOLDER: &str = "\"seq\":0,";
 
 impl Event {
     pub fn status(job_id: &str, status: JobStatus, attempt: Option<u32>, message: Option<String>) -> Event {
         Event::Status { seq: 0, job_id: job_id.into(), status, attempt, message }
+    }
+
+    /// The job is still running: the holdout is scored, the model is being stored.
+    pub fn storing_model(job_id: &str) -> Event {
+        Event::status(job_id, JobStatus::Running, None, Some(STORING_MODEL.into()))
     }
 
     pub fn progress(job_id: &str, epoch: u32, total: u32, metrics: BTreeMap<String, f64>) -> Event {
