@@ -8,6 +8,7 @@
 //!
 //! It must not contain any algorithm: plugins own their maths.
 
+#[cfg(not(feature = "parallel"))]
 wit_bindgen::generate!({
     path: "../wit/v0.2",
     world: "trainhost:plugin/plugin@0.2.0",
@@ -17,6 +18,21 @@ wit_bindgen::generate!({
     generate_all,
     additional_derives: [PartialEq],
 });
+
+// Contract 0.4.0's world: 0.2.0's trainer and host at the same paths, plus
+// `collectives` and `parallel` (see `team`).
+#[cfg(feature = "parallel")]
+wit_bindgen::generate!({
+    path: "../wit/v0.4",
+    world: "trainhost:plugin/plugin@0.4.0",
+    pub_export_macro: true,
+    export_macro_name: "export_plugin",
+    default_bindings_module: "trainhost_sdk",
+    generate_all,
+    additional_derives: [PartialEq],
+});
+
+pub mod team;
 
 pub use exports::trainhost::plugin0_2_0::trainer::{Guest, Trained};
 pub use trainhost::plugin0_1_0::types::*;
@@ -221,7 +237,9 @@ impl From<String> for Cell {
     }
 }
 
-/// Exports a plugin written as three plain functions, against contract 0.2.0:
+/// Exports a plugin written as three plain functions, against contract 0.2.0
+/// (or, with `parallelism: f` where `f() -> Option<team::Parallelism>` and the
+/// SDK's `parallel` feature, against 0.4.0):
 ///
 /// ```text
 /// trainhost_sdk::export_trainer!(describe: info, train: train, predict: predict);
@@ -242,6 +260,16 @@ macro_rules! export_trainer {
     };
     (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path $(,)?) => {
         $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict);
+    };
+    (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, parallelism: $parallelism:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict);
+
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::team::ParallelGuest for TrainerExports {
+            fn describe_parallel() -> Option<$crate::team::Parallelism> {
+                $parallelism()
+            }
+        }
     };
     (@impl $describe:path, $train:expr, $predict:path) => {
         #[cfg(target_arch = "wasm32")]
