@@ -82,3 +82,75 @@ pub fn host() -> Box<dyn Team> {
     #[cfg(not(all(feature = "parallel", target_arch = "wasm32")))]
     Box::new(Alone)
 }
+
+/// A team of threads in one process, with the host's arithmetic (every
+/// call in rank order): for plugins' native tests of their parallel code.
+pub struct Threads {
+    size: usize,
+    rank: usize,
+    shared: std::sync::Arc<(std::sync::Barrier, std::sync::Mutex<Vec<Contribution>>)>,
+}
+
+type Contribution = (Vec<f64>, Vec<i64>, Vec<u8>);
+
+impl Threads {
+    /// Runs `each` on `size` threads, one per rank; returns what each returned, in rank order.
+    pub fn run<R: Send>(size: usize, each: impl Fn(&dyn Team) -> R + Sync) -> Vec<R> {
+        let shared = std::sync::Arc::new((std::sync::Barrier::new(size), std::sync::Mutex::new(vec![Contribution::default(); size])));
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..size)
+                .map(|rank| {
+                    let (team, each) = (Threads { size, rank, shared: shared.clone() }, &each);
+                    scope.spawn(move || each(&team))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        })
+    }
+
+    /// Everyone's contribution to this call, in rank order.
+    fn exchange(&self, floats: &[f64], integers: &[i64], bytes: &[u8]) -> Result<Vec<Contribution>, String> {
+        let (barrier, slots) = &*self.shared;
+        slots.lock().map_err(|_| "a rank panicked")?[self.rank] = (floats.to_vec(), integers.to_vec(), bytes.to_vec());
+        barrier.wait();
+        let all = slots.lock().map_err(|_| "a rank panicked")?.clone();
+        barrier.wait();
+        Ok(all)
+    }
+}
+
+impl Team for Threads {
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn sum(&self, floats: &[f64], integers: &[i64]) -> Result<(Vec<f64>, Vec<i64>), String> {
+        let all = self.exchange(floats, integers, &[])?;
+        let (mut f, mut i) = (floats.to_vec(), integers.to_vec());
+        f.iter_mut().for_each(|v| *v = 0.0);
+        i.iter_mut().for_each(|v| *v = 0);
+        for (other_f, other_i, _) in &all {
+            if other_f.len() != f.len() || other_i.len() != i.len() {
+                return Err("the ranks passed lists of different lengths".into());
+            }
+            f.iter_mut().zip(other_f).for_each(|(a, b)| *a += b);
+            for (a, b) in i.iter_mut().zip(other_i) {
+                *a = a.checked_add(*b).ok_or("an integer sum overflows")?;
+            }
+        }
+        Ok((f, i))
+    }
+
+    fn broadcast(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(self.exchange(&[], &[], bytes)?.swap_remove(0).2)
+    }
+
+    fn gather(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        let all = self.exchange(&[], &[], bytes)?;
+        Ok(if self.rank == 0 { all.into_iter().map(|(_, _, b)| b).collect() } else { Vec::new() })
+    }
+}

@@ -13,7 +13,7 @@
 mod data;
 mod forest;
 mod model;
-mod parallel;
+pub mod parallel;
 mod params;
 mod rng;
 mod tables;

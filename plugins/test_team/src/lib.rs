@@ -9,6 +9,10 @@
 //! - `mismatch`: it calls `gather` where the others call `sum`;
 //! - `leave`: it returns from `train` without making the call.
 //!
+//! With `benchCalls` above 0 the instances time that many collective calls
+//! instead (the runtime benchmark): an empty `sum`, and a `sum` and a
+//! `broadcast` of 1 MiB (a tenth as many), reported as metrics by rank 0.
+//!
 //! Owns only its own `train`.
 
 // Only meaningful as a component; natively the crate is empty.
@@ -66,11 +70,18 @@ impl Guest for Component {
             version: "0.1.0".into(),
             description: "instances that add up their shards (test only)".into(),
             tasks: vec![Task::Classification, Task::Regression, Task::Clustering],
-            params: vec![ParamSpec {
-                name: "misbehave".into(),
-                help: "what the last instance does instead of the collective call".into(),
-                kind: ParamKind::Choice(ChoiceSpec { default: "none".into(), choices: BEHAVIOURS.iter().map(|b| (*b).to_string()).collect() }),
-            }],
+            params: vec![
+                ParamSpec {
+                    name: "misbehave".into(),
+                    help: "what the last instance does instead of the collective call".into(),
+                    kind: ParamKind::Choice(ChoiceSpec { default: "none".into(), choices: BEHAVIOURS.iter().map(|b| (*b).to_string()).collect() }),
+                },
+                ParamSpec {
+                    name: "benchCalls".into(),
+                    help: "time this many collective calls instead (0: do not)".into(),
+                    kind: ParamKind::Int(IntSpec { default: 0, min: Some(0), max: Some(1_000_000) }),
+                },
+            ],
         }
     }
 
@@ -80,6 +91,13 @@ impl Guest for Component {
         }
         let team = team::host();
         let (size, rank) = (team.size(), team.rank());
+        let calls = request.params.iter().find(|p| p.name == "benchCalls").and_then(|p| match p.value {
+            ParamValue::Int(v) => Some(v as usize),
+            _ => None,
+        });
+        if let Some(calls) = calls.filter(|&c| c > 0) {
+            return bench(&*team, calls);
+        }
         let how = choice(&request, "misbehave");
         if size > 1 && rank == size - 1 && how != "none" {
             misbehave(&how, &*team)?;
@@ -104,6 +122,35 @@ impl Guest for Component {
     fn predict(_model: Vec<u8>, features: Table) -> Result<Predictions, PredictError> {
         Ok(Predictions::Clusters(vec![0; features.rows as usize]))
     }
+}
+
+/// Seconds per call of `f`, over `calls` calls.
+fn per_call(calls: usize, mut f: impl FnMut() -> Result<(), String>) -> Result<f64, TrainError> {
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        f().map_err(failed)?;
+    }
+    Ok(started.elapsed().as_secs_f64() / calls as f64)
+}
+
+fn bench(team: &dyn Team, calls: usize) -> Result<Trained, TrainError> {
+    let mib = vec![1.0f64; 1 << 17];
+    let bytes = vec![7u8; 1 << 20];
+    let size_call = per_call(calls, || {
+        std::hint::black_box(team.size());
+        Ok(())
+    })?;
+    let empty = per_call(calls, || team.sum(&[], &[]).map(|_| ()))?;
+    let big = (calls / 10).max(1);
+    let sum = per_call(big, || team.sum(&mib, &[]).map(|_| ()))?;
+    let broadcast = per_call(big, || team.broadcast(&bytes).map(|_| ()))?;
+    let metrics = vec![
+        Metric { name: "size_call_us".into(), value: size_call * 1e6 },
+        Metric { name: "empty_sum_us".into(), value: empty * 1e6 },
+        Metric { name: "sum_1mib_us".into(), value: sum * 1e6 },
+        Metric { name: "broadcast_1mib_us".into(), value: broadcast * 1e6 },
+    ];
+    Ok(Trained { model: TrainedModel { model: vec![1], metrics, feature_importances: None, cluster_sizes: None }, tables: vec![] })
 }
 
 impl ParallelGuest for Component {
