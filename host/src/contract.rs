@@ -27,6 +27,23 @@ pub mod v0_2 {
     });
 }
 
+/// Bindings of contract 0.4.0: the `collectives` import and the `parallel`
+/// export, beside 0.2.0's trainer (whose bindings above the host uses to
+/// train). Host functions may trap: a collective that waits past the job's
+/// deadline or cancel stops the instance.
+pub mod v0_4 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.4",
+        world: "trainhost:plugin/plugin@0.4.0",
+        imports: { default: trappable },
+        with: {
+            "trainhost:plugin/types@0.1.0": super::trainhost::plugin::types,
+            "trainhost:plugin/host@0.1.0": super::trainhost::plugin::host,
+            "trainhost:plugin/tables@0.2.0": super::v0_2::trainhost::plugin0_2_0::tables,
+        },
+    });
+}
+
 pub use self::trainhost::plugin::host::LogLevel;
 pub use self::trainhost::plugin::types::*;
 pub use v0_2::exports::trainhost::plugin0_2_0::trainer::Trained;
@@ -36,6 +53,9 @@ pub use v0_2::trainhost::plugin0_2_0::tables::{Cell, ResultTable};
 pub const PACKAGE: &str = "trainhost:plugin";
 /// The contract versions this host accepts, oldest first.
 pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+/// The version of the `collectives` and `parallel` interfaces (training one
+/// job in several instances); a plugin may use them with either trainer.
+pub const PARALLEL_VERSION: &str = "0.4.0";
 /// The version whose types the host uses throughout (0.1.0's trained models are lifted into it).
 pub const VERSION: &str = "0.2.0";
 /// Code of a missing value in a categorical column.
