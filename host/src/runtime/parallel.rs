@@ -80,7 +80,11 @@ impl LoadedPlugin {
         cancel: CancelToken,
         sink: Box<dyn ProgressSink>,
     ) -> (Result<contract::Trained, RunError>, CallReport) {
-        let k = self.instances_for(instances);
+        let mut k = self.instances_for(instances);
+        if self.parallelism.is_some_and(|p| p.rows == Rows::Shard) {
+            // Every shard keeps at least one row.
+            k = k.min((request.train.features.rows as usize).max(1));
+        }
         let Some(parallelism) = self.parallelism.filter(|_| k > 1) else { return self.train(request, cancel, sink) };
         let started = Instant::now();
         let group = Group::new(k);
