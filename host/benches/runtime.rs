@@ -9,6 +9,10 @@
 //! 4. random_forest's fit built natively vs as wasm under each mode: the
 //!    sandbox's overhead on a real algorithm.
 //!
+//! 5. the collective calls of contract 0.4.0 between the instances of one job
+//!    (the `team` test plugin): µs per call and GB/s for 1 MiB, against a
+//!    host call that does not wait (`size()`) and a native add of 1 MiB.
+//!
 //! Needs the plugins built: scripts/build-plugins.
 // A benchmark, not the service: a failed set-up step may stop it with a panic.
 #![allow(clippy::unwrap_used)]
@@ -16,7 +20,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use trainhost::contract::{Column, ColumnData, Table};
+use trainhost::contract::{self, Column, ColumnData, Table};
 use trainhost::runtime::{Interruption, Limits, LoadedPlugin, Runtime};
 
 fn plugin_file(name: &str) -> PathBuf {
@@ -49,7 +53,7 @@ fn wide_table(rows: usize, columns: usize) -> Table {
     }
 }
 
-const LIMITS: Limits = Limits { memory_mib: 2048, time_secs: 600.0, model_mib: 64, log_kib: 64 };
+const LIMITS: Limits = Limits { memory_mib: 2048, time_secs: 600.0, model_mib: 64, log_kib: 64, max_instances: 0 };
 
 fn load(runtime: &std::sync::Arc<Runtime>, name: &str) -> LoadedPlugin {
     runtime.load(&plugin_file(name), None, LIMITS).unwrap_or_else(|e| panic!("{name}: {e} (run scripts/build-plugins)"))
@@ -199,4 +203,44 @@ fn main() {
             peak as f64 / (1u64 << 20) as f64
         );
     }
+    collectives();
+}
+
+/// Each collective call of `team` timed inside the plugin, by 1, 2 and 4 instances.
+fn collectives() {
+    let runtime = Runtime::new(None).expect("engine");
+    let team = load(&runtime, "test_team");
+    let column = Column { name: "x".into(), data: ColumnData::Numeric(vec![1.0; 8]) };
+    let request = |calls: i64| contract::TrainRequest {
+        task: contract::Task::Clustering,
+        train: contract::LabelledTable { features: Table { rows: 8, columns: vec![column.clone()] }, target: None },
+        validation: None,
+        params: vec![contract::Param { name: "benchCalls".into(), value: contract::ParamValue::Int(calls) }],
+        seed: 1,
+    };
+    let a = vec![1.0f64; 1 << 17];
+    let b = vec![2.0f64; 1 << 17];
+    let native = time(50, || a.iter().zip(&b).map(|(x, y)| x + y).collect::<Vec<f64>>());
+    println!("\ncollectives between the instances of one job (contract 0.4.0), timed in the plugin; 1 MiB = 131,072 f64:");
+    println!("{:<10} {:>12} {:>14} {:>14} {:>10} {:>16} {:>10}", "instances", "size() µs", "empty sum µs", "sum 1 MiB µs", "GB/s", "broadcast µs", "GB/s");
+    for instances in [1, 2, 4] {
+        let (trained, _) = team.train_on(&request(2000), instances, Default::default(), Box::new(trainhost::runtime::Discard));
+        let trained = trained.unwrap_or_else(|e| panic!("team with {instances} instances: {e}"));
+        let metric = |name: &str| trained.model.metrics.iter().find(|m| m.name == name).map_or(f64::NAN, |m| m.value);
+        let (sum, broadcast) = (metric("sum_1mib_us"), metric("broadcast_1mib_us"));
+        println!(
+            "{instances:<10} {:>12.2} {:>14.2} {:>14.1} {:>10.2} {:>16.1} {:>10.2}",
+            metric("size_call_us"),
+            metric("empty_sum_us"),
+            sum,
+            (1 << 20) as f64 / sum / 1e3,
+            broadcast,
+            (1 << 20) as f64 / broadcast / 1e3
+        );
+    }
+    println!(
+        "peer: a native element-wise add of two 1 MiB lists takes {:.1} µs ({:.2} GB/s of output)",
+        native.as_secs_f64() * 1e6,
+        (1 << 20) as f64 / native.as_secs_f64() / 1e9
+    );
 }

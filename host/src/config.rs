@@ -242,11 +242,15 @@ pub struct Limits {
     pub model_mib: u64,
     /// Log text kept per job (log() calls plus stdout/stderr), in KiB.
     pub log_kib: u64,
+    /// Most instances one job of a parallel plugin (contract 0.4.0) runs in,
+    /// each holding a worker slot; 0: no cap beyond the plugin's own and the
+    /// free slots. `memory_mib` and `time_secs` bound the job, all instances together.
+    pub max_instances: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mib: 2048, time_secs: 600.0, model_mib: 256, log_kib: 256 }
+        Limits { memory_mib: 2048, time_secs: 600.0, model_mib: 256, log_kib: 256, max_instances: 0 }
     }
 }
 

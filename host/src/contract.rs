@@ -1,7 +1,8 @@
 //! The plugin contract as Rust types: bindings generated from `wit/plugin.wit`
 //! (trainhost:plugin@0.1.0, released and frozen) and `wit/v0.2/plugin.wit`
 //! (0.2.0: the same types and host interface, plus result tables), and
-//! `wit/v0.3/plugin.wit` (0.3.0: all of 0.2.0, plus a cost estimate at submit).
+//! `wit/v0.3/plugin.wit` (0.3.0: all of 0.2.0, plus a cost estimate at submit),
+//! and `wit/v0.4/plugin.wit` (0.4.0: 0.3.0's trainer, plus training in several instances).
 //!
 //! Owns nothing but the generated code and the accepted contract versions.
 //! Both `data` (which builds tables) and `runtime` (which calls plugins) use
@@ -44,6 +45,24 @@ pub mod v0_3 {
     });
 }
 
+/// Bindings of contract 0.4.0: the `collectives` import and the `parallel`
+/// export, beside 0.3.0's trainer (whose bindings above the host uses to
+/// train). Host functions may trap: a collective that waits past the job's
+/// deadline or cancel stops the instance.
+pub mod v0_4 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.4",
+        world: "trainhost:plugin/plugin@0.4.0",
+        imports: { default: trappable },
+        with: {
+            "trainhost:plugin/types@0.1.0": super::trainhost::plugin::types,
+            "trainhost:plugin/host@0.1.0": super::trainhost::plugin::host,
+            "trainhost:plugin/tables@0.2.0": super::v0_2::trainhost::plugin0_2_0::tables,
+            "trainhost:plugin/estimates@0.3.0": super::v0_3::trainhost::plugin0_3_0::estimates,
+        },
+    });
+}
+
 pub use self::trainhost::plugin::host::LogLevel;
 pub use self::trainhost::plugin::types::*;
 pub use v0_2::exports::trainhost::plugin0_2_0::trainer::Trained;
@@ -54,6 +73,9 @@ pub use v0_3::trainhost::plugin0_3_0::estimates::{Cost, TableShape};
 pub const PACKAGE: &str = "trainhost:plugin";
 /// The contract versions this host accepts, oldest first.
 pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
+/// The version of the `collectives` and `parallel` interfaces (training one
+/// job in several instances); its world exports 0.3.0's trainer beside them.
+pub const PARALLEL_VERSION: &str = "0.4.0";
 /// The version whose trained-model type the host uses throughout (0.1.0's
 /// models are lifted into it; 0.3.0's is the same record).
 pub const VERSION: &str = "0.2.0";

@@ -74,13 +74,16 @@ pub struct Worker {
     registry: SharedRegistry,
     settings: WorkerSettings,
     data: Arc<DataCache>,
+    /// One per training at once (`concurrency`); a job of K instances holds K.
+    slots: Arc<Semaphore>,
 }
 
 impl Worker {
     pub fn new(broker: Arc<dyn Broker>, storage: Arc<dyn Storage>, registry: SharedRegistry, settings: WorkerSettings) -> Arc<Worker> {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
         let id = format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().to_string()[..8]);
-        Arc::new(Worker { id, broker, storage, registry, settings, data: Arc::default() })
+        let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        Arc::new(Worker { id, broker, storage, registry, settings, data: Arc::default(), slots })
     }
 
     /// Runs until `shutdown` turns true, then drains as described above.
@@ -91,7 +94,7 @@ impl Worker {
             let me = self.clone();
             tokio::spawn(async move { me.heartbeat_and_reap().await })
         };
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let slots = self.slots.clone();
         let mut jobs = tokio::task::JoinSet::new();
         loop {
             if *shutdown.borrow() {
@@ -108,6 +111,8 @@ impl Worker {
             while jobs.try_join_next().is_some() {}
             match claimed {
                 Ok(Some(claim)) => {
+                    // Widened here, before the next claim takes a slot: the free slots at claim.
+                    let permit = self.widen(permit, &claim.job.spec.plugin);
                     let me = self.clone();
                     let force = force_stop.clone();
                     let span = tracing::info_span!("job", job_id = %claim.job_id(), attempt = claim.job.attempts);
@@ -285,6 +290,22 @@ impl Worker {
         }
     }
 
+    /// The job's one slot, plus as many of the free ones as its plugin can
+    /// use in parallel (`LoadedPlugin::instances_for`): a job of K instances holds K slots.
+    fn widen(&self, mut slot: OwnedSemaphorePermit, plugin: &str) -> OwnedSemaphorePermit {
+        let Some(plugin) = self.registry.current().get(plugin).cloned() else { return slot };
+        let mut extra = plugin.instances_for(1 + self.slots.available_permits()) - 1;
+        while extra > 0 {
+            // Another job may take free slots meanwhile: then take fewer.
+            if let Ok(more) = self.slots.clone().try_acquire_many_owned(extra as u32) {
+                slot.merge(more);
+                break;
+            }
+            extra -= 1;
+        }
+        slot
+    }
+
     fn spawn_training(
         &self,
         slot: OwnedSemaphorePermit,
@@ -294,6 +315,8 @@ impl Worker {
     ) -> JoinHandle<Result<TrainOutcome, TrainFailure>> {
         let span = tracing::Span::current();
         let data = self.data.clone();
+        let instances = slot.num_permits();
+        tracing::debug!(instances, "training");
         tokio::task::spawn_blocking(move || {
             // The slot is freed as soon as the plugin is done, not once its
             // progress events have reached the broker: those wait on I/O.
@@ -302,7 +325,7 @@ impl Worker {
             let JobInput { plugin, dataset_id, table, spec } = input;
             let params = training::validate(&plugin, &spec)?;
             let prepared = data.prepared(&dataset_id, &table, &spec)?;
-            training::train_prepared(&plugin, &prepared, &table, &spec, params, cancel, Box::new(sink))
+            training::train_prepared(&plugin, &prepared, &table, &spec, params, instances, cancel, Box::new(sink))
         })
     }
 

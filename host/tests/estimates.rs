@@ -28,7 +28,7 @@ use common::*;
 const MEMORY_FACTOR: f64 = 2.0;
 const CPU_FACTOR: f64 = 2.5;
 
-const LIMITS: Limits = Limits { memory_mib: 2048, time_secs: 300.0, model_mib: 256, log_kib: 64 };
+const LIMITS: Limits = Limits { memory_mib: 2048, time_secs: 300.0, model_mib: 256, log_kib: 64, max_instances: 0 };
 
 fn runtime() -> Arc<Runtime> {
     Runtime::new(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))).expect("engine")

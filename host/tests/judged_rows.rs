@@ -27,7 +27,7 @@ fn runtime() -> &'static Arc<Runtime> {
 }
 
 fn load(name: &str) -> LoadedPlugin {
-    let limits = Limits { memory_mib: 256, time_secs: 30.0, model_mib: 8, log_kib: 64 };
+    let limits = Limits { memory_mib: 256, time_secs: 30.0, model_mib: 8, log_kib: 64, max_instances: 0 };
     runtime().load(&plugin_file(name), None, limits).unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 

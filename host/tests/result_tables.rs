@@ -18,7 +18,7 @@ use trainhost::training::{self, TrainSpec};
 
 use common::*;
 
-const LIMITS: Limits = Limits { memory_mib: 256, time_secs: 20.0, model_mib: 8, log_kib: 64 };
+const LIMITS: Limits = Limits { memory_mib: 256, time_secs: 20.0, model_mib: 8, log_kib: 64, max_instances: 0 };
 
 fn runtime() -> Arc<Runtime> {
     Runtime::new(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))).expect("engine")

@@ -21,7 +21,7 @@ fn runtime() -> &'static Arc<Runtime> {
     RUNTIME.get_or_init(|| Runtime::new(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))).expect("engine"))
 }
 
-const LIMITS: Limits = Limits { memory_mib: 64, time_secs: 1.0, model_mib: 8, log_kib: 64 };
+const LIMITS: Limits = Limits { memory_mib: 64, time_secs: 1.0, model_mib: 8, log_kib: 64, max_instances: 0 };
 
 fn load(name: &str, limits: Limits) -> LoadedPlugin {
     runtime().load(&plugin_file(name), None, limits).unwrap_or_else(|e| panic!("loading {name}: {e}"))

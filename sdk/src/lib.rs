@@ -1,13 +1,15 @@
 //! Guest-side SDK for trainhost plugins written in Rust.
 //!
 //! Owns the generated bindings of the `trainhost:plugin` WIT package (version
-//! 0.3.0: 0.1.0's types and host, 0.2.0's result tables, plus cost estimates) and small,
+//! 0.3.0: 0.1.0's types and host, 0.2.0's result tables, plus cost estimates; with the
+//! `parallel` feature 0.4.0, which adds `collectives` and `parallel`) and small,
 //! allocation-free helpers that every plugin needs: typed parameter lookup,
 //! column access, and a progress sink that algorithms can call without knowing
 //! whether they run inside the host or natively (benchmarks, unit tests).
 //!
 //! It must not contain any algorithm: plugins own their maths.
 
+#[cfg(not(feature = "parallel"))]
 wit_bindgen::generate!({
     path: "../wit/v0.3",
     world: "trainhost:plugin/plugin@0.3.0",
@@ -17,6 +19,21 @@ wit_bindgen::generate!({
     generate_all,
     additional_derives: [PartialEq],
 });
+
+// Contract 0.4.0's world: 0.3.0's trainer and 0.1.0's host at the same
+// paths, plus `collectives` and `parallel` (see `team`).
+#[cfg(feature = "parallel")]
+wit_bindgen::generate!({
+    path: "../wit/v0.4",
+    world: "trainhost:plugin/plugin@0.4.0",
+    pub_export_macro: true,
+    export_macro_name: "export_plugin",
+    default_bindings_module: "trainhost_sdk",
+    generate_all,
+    additional_derives: [PartialEq],
+});
+
+pub mod team;
 
 pub use exports::trainhost::plugin0_3_0::trainer::{Guest, Trained};
 pub use trainhost::plugin0_1_0::types::*;
@@ -270,11 +287,14 @@ pub fn no_estimate(_: Task, _: &[Param], _: &TableShape) -> Result<Option<Cost>,
     Ok(None)
 }
 
-/// Exports a plugin written as plain functions, against contract 0.3.0:
+/// Exports a plugin written as plain functions, against contract 0.3.0 (or,
+/// with `parallelism: f` where `f() -> Option<team::Parallelism>` and the
+/// SDK's `parallel` feature, against 0.4.0, whose trainer is 0.3.0's):
 ///
 /// ```text
 /// trainhost_sdk::export_trainer!(describe: info, train: train, predict: predict);
 /// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: cost);
+/// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: cost, parallelism: split);
 /// ```
 ///
 /// with `info() -> PluginInfo`, `train(&TrainRequest, &mut dyn Progress) ->
@@ -299,6 +319,19 @@ macro_rules! export_trainer {
     };
     (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, estimate: $estimate:path $(,)?) => {
         $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict, $estimate);
+    };
+    (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, parallelism: $parallelism:path $(,)?) => {
+        $crate::export_trainer!(describe: $describe, train_with_tables: $train, predict: $predict, estimate: $crate::no_estimate, parallelism: $parallelism);
+    };
+    (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, estimate: $estimate:path, parallelism: $parallelism:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict, $estimate);
+
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::team::ParallelGuest for TrainerExports {
+            fn describe_parallel() -> Option<$crate::team::Parallelism> {
+                $parallelism()
+            }
+        }
     };
     (@impl $describe:path, $train:expr, $predict:path, $estimate:path) => {
         #[cfg(target_arch = "wasm32")]

@@ -122,6 +122,11 @@ struct TrainArgs {
     /// A tag for the run, printed with its summary (in --json, as `tags`); repeat for several.
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
+    /// Instances of the plugin that train the job together, for a plugin
+    /// that can (contract 0.4.0); default: the machine's cores. Capped by the
+    /// plugin's own maximum and the config's `max_instances`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    instances: Option<u32>,
     /// Where to write the model file.
     #[arg(long, default_value = "model.trainhost")]
     out: PathBuf,
@@ -269,7 +274,9 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
     training::validate(plugin, &spec).map_err(|e| e.to_string())?;
     let table = crate::data::read_table_within(&args.data, &config.limits).map_err(|e| format!("{}: {e}", args.data.display()))?;
     let sink = output::TerminalProgress::new(args.json);
-    let outcome = training::train(plugin, &table, &spec, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let instances = args.instances.map_or(cores, |n| n as usize);
+    let outcome = training::train_on(plugin, &table, &spec, instances, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
     crate::files::write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
     output::print_summary(&outcome, &args.out, args.json, &labels);
     Ok(ExitCode::SUCCESS)

@@ -86,6 +86,9 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool, labe
         outcome.report.duration.as_secs_f64(),
         outcome.report.peak_memory_bytes as f64 / (1 << 20) as f64,
     );
+    if summary.instances > 1 {
+        println!("trained by {} instances of the plugin together", summary.instances);
+    }
     for skipped in &summary.skipped_columns {
         println!("column `{}` left out: {}", skipped.name, skipped.reason);
     }

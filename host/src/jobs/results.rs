@@ -186,11 +186,12 @@ mod tests {
             feature_columns: vec![],
             class_labels: Some(vec!["Adelie".into(), "Gentoo".into()]),
             holdout: None,
+            instances: 1,
         }
     }
 
     fn report() -> CallReport {
-        CallReport { log: vec![("info".into(), "hello".into())], dropped_log_lines: 0, peak_memory_bytes: 1, duration: Default::default() }
+        CallReport { log: vec![("info".into(), "hello".into())], dropped_log_lines: 0, peak_memory_bytes: 1, duration: Default::default(), instances: 1 }
     }
 
     /// What `Worker::train` built with `json!` before this type existed.

@@ -16,8 +16,9 @@ pub enum LoadError {
     WrongVersion { found: String, accepted: String },
     #[error("plugin does not export {accepted} (its exports: {exports})")]
     MissingExport { accepted: String, exports: String },
-    #[error("plugin imports {import}, which this host does not provide")]
-    UnknownImport { import: String },
+    /// `provides`: the host's own interfaces, each at every version it has.
+    #[error("plugin imports {import}, which this host does not provide (it provides wasi:* and {provides})")]
+    UnknownImport { import: String, provides: String },
     #[error("plugin failed to link: {0}")]
     Link(String),
     #[error("describe() failed: {0}")]
@@ -47,6 +48,9 @@ pub enum RunError {
     InvalidModel(String),
     #[error("plugin crashed: {message}{backtrace}")]
     Trap { message: String, backtrace: String },
+    /// The instances of one job made collective calls that do not match.
+    #[error("the plugin's instances disagree: {0}")]
+    Collective(String),
     #[error("plugin `{0}` is not loaded")]
     NotLoaded(String),
     #[error("internal error running the plugin: {0}")]

@@ -4,6 +4,9 @@
 //! the store's `StopWhen` in `runtime::sandbox`, asked by the epoch ticker's
 //! callback in `runtime::mod` and by the plugin's waits in `wasi:io/poll`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use wasmtime::ResourceLimiter;
 
 pub use crate::config::Limits;
@@ -18,6 +21,16 @@ pub struct MemoryBudget {
     used: usize,
     peak: usize,
     exceeded: bool,
+    /// The job's memory when it runs as several instances: `limit` then
+    /// bounds all their stores together.
+    pool: Option<Arc<MemoryPool>>,
+}
+
+/// The bytes all the stores of one job use together, and their peak.
+#[derive(Debug, Default)]
+pub struct MemoryPool {
+    used: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +42,33 @@ pub struct MemoryLimitHit {
 
 impl MemoryBudget {
     pub fn new(limit: usize) -> Self {
-        MemoryBudget { limit, used: 0, peak: 0, exceeded: false }
+        MemoryBudget { limit, used: 0, peak: 0, exceeded: false, pool: None }
     }
 
+    /// A budget for one of several stores that share `limit` through `pool`.
+    pub fn pooled(limit: usize, pool: Arc<MemoryPool>) -> Self {
+        MemoryBudget { pool: Some(pool), ..Self::new(limit) }
+    }
+
+    /// This store's peak, or the job's when it is pooled.
     pub fn peak_bytes(&self) -> usize {
-        self.peak
+        self.pool.as_ref().map_or(self.peak, |pool| pool.peak.load(Ordering::SeqCst))
+    }
+
+    /// Reserves this store's growth from `used` to `next` in the pool.
+    fn reserve_pooled(pool: &MemoryPool, used: usize, next: usize, limit: usize) -> Result<(), usize> {
+        if next <= used {
+            pool.used.fetch_sub(used - next, Ordering::SeqCst);
+            return Ok(());
+        }
+        let grow = next - used;
+        let total = pool.used.fetch_add(grow, Ordering::SeqCst) + grow;
+        if total > limit {
+            pool.used.fetch_sub(grow, Ordering::SeqCst);
+            return Err(total);
+        }
+        pool.peak.fetch_max(total, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn exceeded(&self) -> bool {
@@ -44,9 +79,13 @@ impl MemoryBudget {
 impl ResourceLimiter for MemoryBudget {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let next = self.used.saturating_sub(current).saturating_add(desired);
-        if next > self.limit {
+        let over = match &self.pool {
+            Some(pool) => Self::reserve_pooled(pool, self.used, next, self.limit).err(),
+            None => (next > self.limit).then_some(next),
+        };
+        if let Some(wanted) = over {
             self.exceeded = true;
-            return Err(wasmtime::Error::new(MemoryLimitHit { mib: (self.limit >> 20) as u64, wanted_mib: (next >> 20) as u64 }));
+            return Err(wasmtime::Error::new(MemoryLimitHit { mib: (self.limit >> 20) as u64, wanted_mib: (wanted >> 20) as u64 }));
         }
         self.used = next;
         self.peak = self.peak.max(next);
@@ -74,5 +113,17 @@ mod tests {
         assert!(err.to_string().contains("memory limit of 10 MiB"), "{err}");
         assert!(budget.exceeded());
         assert_eq!(budget.peak_bytes(), 9 << 20);
+    }
+
+    #[test]
+    fn pooled_budgets_share_one_limit() {
+        let pool = Arc::new(MemoryPool::default());
+        let mut a = MemoryBudget::pooled(10 << 20, pool.clone());
+        let mut b = MemoryBudget::pooled(10 << 20, pool.clone());
+        assert!(a.memory_growing(0, 6 << 20, None).unwrap());
+        assert!(b.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(b.memory_growing(4 << 20, 5 << 20, None).is_err());
+        assert!(b.exceeded() && !a.exceeded());
+        assert_eq!(a.peak_bytes(), 10 << 20);
     }
 }

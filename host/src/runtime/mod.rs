@@ -7,8 +7,10 @@
 //! results or a `RunError` back.
 
 mod cache;
+mod collectives;
 pub mod error;
 pub mod limits;
+pub mod parallel;
 pub mod registry;
 mod sandbox;
 pub mod schema;
@@ -78,6 +80,7 @@ impl Runtime {
             linker.allow_shadowing(false);
         }
         Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+        contract::v0_4::trainhost::plugin0_4_0::collectives::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
         let runtime = Arc::new(Runtime { engine, linker, cache: cache::CompileCache::new(cache_dir), interruption });
         start_ticker(Arc::downgrade(&runtime));
         Ok(runtime)
@@ -118,11 +121,13 @@ impl Runtime {
             sha256,
             limits,
             schema: PluginSchema { name: String::new(), version: String::new(), description: String::new(), tasks: vec![], params: vec![] },
+            parallelism: None,
             from_cache,
             compile_time,
         };
         let info = plugin.describe().map_err(|e| LoadError::Describe(e.to_string()))?;
         plugin.schema = PluginSchema::from_info(&info).map_err(LoadError::Schema)?;
+        plugin.parallelism = parallel::ask(&plugin).map_err(|e| LoadError::Describe(format!("describe-parallel(): {e}")))?;
         Ok(plugin)
     }
 
@@ -143,13 +148,20 @@ impl Runtime {
         for (name, item) in ty.imports(&self.engine) {
             let provided = name.starts_with("wasi:") || name.starts_with(&format!("{}/", contract::PACKAGE));
             // Its own package's interfaces at a released version (0.2.0 and 0.3.0 plugins import 0.1.0's host).
-            let known_version = !name.starts_with(contract::PACKAGE) || contract::VERSIONS.iter().any(|v| name.ends_with(&format!("@{v}")));
+            let known_version = !name.starts_with(contract::PACKAGE) || own_versions().iter().any(|v| name.ends_with(&format!("@{v}")));
             if !provided || !known_version || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
-                return Err(LoadError::UnknownImport { import: name.to_string() });
+                let provides = format!("{}/* at {}", contract::PACKAGE, own_versions().iter().map(|v| format!("@{v}")).collect::<Vec<_>>().join(", "));
+                return Err(LoadError::UnknownImport { import: name.to_string(), provides });
             }
         }
         Ok(version)
     }
+}
+
+/// The versions of its own package whose interfaces a plugin may import
+/// (0.2.0 and 0.3.0 plugins import 0.1.0's host and types; 0.4.0 ones `collectives`).
+fn own_versions() -> Vec<&'static str> {
+    contract::VERSIONS.iter().copied().chain([contract::PARALLEL_VERSION]).collect()
 }
 
 fn check_is_component(path: &Path, wasm: &[u8]) -> Result<(), LoadError> {
@@ -178,7 +190,7 @@ fn start_ticker(runtime: Weak<Runtime>) {
         .expect("spawning the epoch ticker thread");
 }
 
-/// A linked component of either contract version.
+/// A linked component of one of the accepted contract versions.
 enum Pre {
     V0_1(PluginPre<PluginState>),
     V0_2(v0_2::PluginPre<PluginState>),
@@ -202,6 +214,9 @@ pub struct LoadedPlugin {
     pub sha256: String,
     pub limits: Limits,
     pub schema: PluginSchema,
+    /// How the plugin trains one job in several instances (contract 0.4.0's
+    /// `parallel` export); None: as one instance.
+    pub parallelism: Option<parallel::Parallelism>,
     pub from_cache: bool,
     pub compile_time: Duration,
 }
@@ -213,6 +228,8 @@ pub struct CallReport {
     pub dropped_log_lines: usize,
     pub peak_memory_bytes: usize,
     pub duration: Duration,
+    /// How many instances trained the job (`train_on`); 1 alone.
+    pub instances: usize,
 }
 
 impl LoadedPlugin {
@@ -238,11 +255,15 @@ impl LoadedPlugin {
         sink: Box<dyn ProgressSink>,
     ) -> (Result<contract::Trained, RunError>, CallReport) {
         let (result, report) = self.call(cancel, sink, |store, instance| call_train(store, instance, request));
-        let result = result.and_then(|outcome| match outcome {
+        (result.and_then(|outcome| self.accept(outcome)), report)
+    }
+
+    /// What `train` returned, once the model's size and tables pass.
+    fn accept(&self, outcome: Result<contract::Trained, contract::TrainError>) -> Result<contract::Trained, RunError> {
+        match outcome {
             Ok(trained) => self.check_model_size(trained).and_then(|t| tables::check(t).map_err(RunError::Failed)),
             Err(err) => Err(train_error(err)),
-        });
-        (result, report)
+        }
     }
 
     /// `train` within `time_secs` instead of the plugin's own time limit: the
@@ -317,16 +338,40 @@ impl LoadedPlugin {
     ) -> (Result<R, RunError>, CallReport) {
         let started = Instant::now();
         let stop = StopWhen::new(started, time_secs, cancel);
-        let mut store = Store::new(&self.runtime.engine, PluginState::new(&self.limits, stop, sink));
+        let state = PluginState::new(&self.limits, stop, sink);
+        self.run_in(state, started, |store| self.instantiate(store).and_then(|instance| f(store, &instance)))
+    }
+
+    /// A fresh instance in `store`, of the plugin's contract version.
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Instance> {
+        match &self.pre {
+            Pre::V0_1(pre) => pre.instantiate(store).map(Instance::V0_1),
+            Pre::V0_2(pre) => pre.instantiate(store).map(Instance::V0_2),
+            Pre::V0_3(pre) => pre.instantiate(store).map(Instance::V0_3),
+        }
+    }
+
+    /// The linked component, whichever contract version it speaks.
+    fn instance_pre(&self) -> &wasmtime::component::InstancePre<PluginState> {
+        match &self.pre {
+            Pre::V0_1(pre) => pre.instance_pre(),
+            Pre::V0_2(pre) => pre.instance_pre(),
+            Pre::V0_3(pre) => pre.instance_pre(),
+        }
+    }
+
+    /// Runs `f` in a fresh store of `state` (which holds the call's limits and
+    /// stop), turning a failure into the limit, cancel or crash that caused it.
+    fn run_in<R>(
+        &self,
+        state: PluginState,
+        started: Instant,
+        f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, RunError>, CallReport) {
+        let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|state| &mut state.memory);
         self.arm_interruption(&mut store);
-        let instance = match &self.pre {
-            Pre::V0_1(pre) => pre.instantiate(&mut store).map(Instance::V0_1),
-            Pre::V0_2(pre) => pre.instantiate(&mut store).map(Instance::V0_2),
-            Pre::V0_3(pre) => pre.instantiate(&mut store).map(Instance::V0_3),
-        };
-        let result = instance.and_then(|instance| f(&mut store, &instance));
-        let result = result.map_err(|err| self.classify(err, store.data()));
+        let result = f(&mut store).map_err(|err| self.classify(err, store.data()));
         let state = store.data();
         let report = match state.log.lock() {
             Ok(log) => CallReport {
@@ -334,6 +379,7 @@ impl LoadedPlugin {
                 dropped_log_lines: log.dropped_lines,
                 peak_memory_bytes: state.memory.peak_bytes(),
                 duration: started.elapsed(),
+                instances: state.team.as_ref().map_or(1, |member| member.size()),
             },
             Err(_) => CallReport::default(),
         };

@@ -100,17 +100,30 @@ pub struct StopWhen {
     /// None: a limit too large to represent, i.e. never.
     deadline: Option<Instant>,
     cancel: CancelToken,
+    /// The group's abort token when the call is one instance of several
+    /// (`runtime::collectives`): another instance failed, so this one stops.
+    abort: Option<CancelToken>,
 }
 
 impl StopWhen {
     pub fn new(started: Instant, time_secs: f64, cancel: CancelToken) -> Self {
         let deadline = Duration::try_from_secs_f64(time_secs.max(0.0)).ok().and_then(|limit| started.checked_add(limit));
-        StopWhen { deadline, cancel }
+        StopWhen { deadline, cancel, abort: None }
+    }
+
+    /// Also stops once `abort` is cancelled (reported as a cancel: the group
+    /// reports its own first cause, not this consequence).
+    pub fn with_abort(self, abort: CancelToken) -> Self {
+        StopWhen { abort: Some(abort), ..self }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled() || self.abort.as_ref().is_some_and(CancelToken::is_cancelled)
     }
 
     /// An error once the call must stop; a cancel is reported before the time limit.
     pub fn check(&self) -> Result<(), Interrupt> {
-        if self.cancel.is_cancelled() {
+        if self.cancelled() {
             return Err(Interrupt::Cancelled);
         }
         if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -127,9 +140,16 @@ impl StopWhen {
                 None => std::future::pending().await,
             }
         };
+        let aborted = async {
+            match &self.abort {
+                Some(abort) => abort.wait().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             () = self.cancel.wait() => Interrupt::Cancelled,
+            () = aborted => Interrupt::Cancelled,
             () = deadline => Interrupt::TimeLimit,
         }
     }
@@ -205,6 +225,8 @@ pub struct PluginState {
     pub log: Arc<Mutex<JobLog>>,
     pub stop: StopWhen,
     sink: Box<dyn ProgressSink>,
+    /// This instance's place in a job of several instances (None: alone).
+    pub team: Option<super::collectives::Member>,
 }
 
 impl PluginState {
@@ -221,7 +243,7 @@ impl PluginState {
             .allow_tcp(false)
             .allow_udp(false)
             .build();
-        PluginState { wasi, table: ResourceTable::new(), memory: MemoryBudget::new(limits.memory_bytes()), log, stop, sink }
+        PluginState { wasi, table: ResourceTable::new(), memory: MemoryBudget::new(limits.memory_bytes()), log, stop, sink, team: None }
     }
 }
 
@@ -253,7 +275,7 @@ impl contract::trainhost::plugin::host::Host for PluginState {
     }
 
     fn cancelled(&mut self) -> bool {
-        self.stop.cancel.is_cancelled()
+        self.stop.cancelled()
     }
 }
 

@@ -88,6 +88,17 @@ pub struct TrainSummary {
     /// Actual and predicted values of (a sample of) the judged rows (regression), for a plot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutSample>,
+    /// How many instances of the plugin trained the model together (absent: one).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub instances: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// A column a model learned from, and as what.
@@ -234,18 +245,32 @@ pub fn train(
     cancel: CancelToken,
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
-    let params = validate(plugin, spec)?;
-    let prepared = PreparedTable::new(table, spec)?;
-    train_prepared(plugin, &prepared, table, spec, params, cancel, sink)
+    train_on(plugin, table, spec, 1, cancel, sink)
 }
 
-/// `train` from an already prepared table; `params` are `validate`'s output.
+/// `train` in up to `instances` instances of the plugin (see `LoadedPlugin::train_on`).
+pub fn train_on(
+    plugin: &LoadedPlugin,
+    table: &DataFrame,
+    spec: &TrainSpec,
+    instances: usize,
+    cancel: CancelToken,
+    sink: Box<dyn ProgressSink>,
+) -> Result<TrainOutcome, TrainFailure> {
+    let params = validate(plugin, spec)?;
+    let prepared = PreparedTable::new(table, spec)?;
+    train_prepared(plugin, &prepared, table, spec, params, instances, cancel, sink)
+}
+
+/// `train_on` from an already prepared table; `params` are `validate`'s output.
+#[allow(clippy::too_many_arguments)]
 pub fn train_prepared(
     plugin: &LoadedPlugin,
     prepared: &PreparedTable,
     table: &DataFrame,
     spec: &TrainSpec,
     params: Vec<contract::Param>,
+    instances: usize,
     cancel: CancelToken,
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
@@ -262,7 +287,7 @@ pub fn train_prepared(
             params: params.clone(),
             seed: spec.seed,
         };
-        let (trained, report) = plugin.train(&request, cancel, sink);
+        let (trained, report) = plugin.train_on(&request, instances, cancel, sink);
         (trained?, report)
     };
 
@@ -298,6 +323,7 @@ pub fn train_prepared(
             (contract::Predictions::Values(predicted), Some(actual)) => Some(HoldoutSample::of(actual, predicted)),
             _ => None,
         },
+        instances: report.instances.max(1),
     };
     Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, tables, report })
 }

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use crate::centers::{mismatches, Centers};
 use crate::data::{first_max, Encoded};
 use crate::rng::Rng;
+use trainhost_sdk::team::Team;
 use trainhost_sdk::{Progress, TrainError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +62,10 @@ const MAX_INIT_TRIES: usize = 20;
 /// Past this, we re-seed empty clusters instead of failing as the package does.
 const GIVE_UP_INIT_TRIES: usize = 100;
 
-pub fn fit(d: &Encoded, s: &Settings, progress: &mut dyn Progress) -> Result<Fit, TrainError> {
+/// The best of `n_init` runs. With a team of K instances, each makes the runs
+/// r with r % K == its rank (run r seeded as it is alone), and the best of
+/// all goes to rank 0 (the lowest cost; of equal costs the earliest run, as alone).
+pub fn fit(d: &Encoded, s: &Settings, progress: &mut dyn Progress, team: &dyn Team) -> Result<Fit, TrainError> {
     // Fewer distinct rows than clusters: every distinct row is a centre and
     // there is nothing to iterate (as the package does).
     let distinct = distinct_rows(d, s.k + 1);
@@ -78,14 +82,18 @@ pub fn fit(d: &Encoded, s: &Settings, progress: &mut dyn Progress) -> Result<Fit
     let total = (n_init * s.max_iter).min(u32::MAX as usize) as u32;
     let mut runner = Runner { d, s, progress, epoch: 0, total };
     let mut seeds = Rng::new(s.seed);
-    let mut best: Option<Fit> = None;
-    for init_no in 0..n_init {
-        let fit = runner.run(init_no, None, Rng::new(seeds.next_u64()))?;
-        if best.as_ref().is_none_or(|b| fit.cost < b.cost) {
-            best = Some(fit);
+    let seeds: Vec<u64> = (0..n_init).map(|_| seeds.next_u64()).collect();
+    let mut best: Option<(usize, Fit)> = None;
+    for init_no in (team.rank()..n_init).step_by(team.size()) {
+        let fit = runner.run(init_no, None, Rng::new(seeds[init_no]))?;
+        if best.as_ref().is_none_or(|(_, b)| fit.cost < b.cost) {
+            best = Some((init_no, fit));
         }
     }
-    let mut best = best.expect("at least one run");
+    if team.size() > 1 {
+        best = crate::parallel::best_of(team, best)?;
+    }
+    let (_, mut best) = best.ok_or_else(|| TrainError::Failed("no run was made".into()))?;
     best.runs = n_init;
     Ok(best)
 }

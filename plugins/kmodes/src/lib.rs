@@ -11,6 +11,7 @@ pub mod data;
 pub mod engine;
 mod estimate;
 pub mod model;
+pub mod parallel;
 pub mod rng;
 pub mod tables;
 
@@ -132,6 +133,12 @@ impl Config {
 }
 
 pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
+    // Inside the host (contract 0.4.0) the job's instances share the restarts; natively, alone.
+    train_in(request, progress, &*trainhost_sdk::team::host())
+}
+
+/// `train` as one of `team`'s instances (tests drive a team of threads with it).
+pub fn train_in(request: &TrainRequest, progress: &mut dyn Progress, team: &dyn trainhost_sdk::team::Team) -> Result<TrainedModel, TrainError> {
     if request.task != Task::Clustering {
         return Err(TrainError::InvalidData("kmodes only does clustering: set the task to clustering".into()));
     }
@@ -160,7 +167,7 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     progress.log(LogLevel::Info, &format!("{algorithm:?}: {} rows, {} categorical and {} numeric columns, gamma {gamma}", data.n, data.m, data.p));
     let settings =
         Settings { k: config.k, init: config.init, n_init: config.n_init, max_iter: config.max_iter, seed: request.seed, gamma, refine: config.refine };
-    let fit = engine::fit(&data, &settings, progress)?;
+    let fit = engine::fit(&data, &settings, progress, team)?;
 
     let modes = fit.modes.iter().enumerate().map(|(idx, &slot)| slot - data.offsets[idx % data.m.max(1)]).collect();
     let model = Model { algorithm, gamma, k: fit.k, schema, modes, means: fit.means.clone() };
@@ -225,4 +232,7 @@ pub fn train_with_tables(request: &TrainRequest, progress: &mut dyn Progress) ->
 
 pub use estimate::estimate;
 
+#[cfg(feature = "parallel")]
+export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate, parallelism: parallel::describe);
+#[cfg(not(feature = "parallel"))]
 export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate);

@@ -6,12 +6,16 @@ use crate::model::{Feature, Model, Tree};
 use crate::params::{self, Settings};
 use crate::rng::Rng;
 use crate::tree::{Builder, TrainTree};
+use trainhost_sdk::team::Team;
 use trainhost_sdk::{ColumnData, LabelledTable, LogLevel, Params, Progress, Task, TrainError, TrainedModel, MISSING_CODE};
 
 /// At most this many progress events per job, however many trees.
 const MAX_REPORTS: usize = 200;
 
-pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
+/// Grows the forest. With a team of K instances, each grows the trees t
+/// with t % K == its rank (tree t drawn from the seed and t alone), and rank
+/// 0 gathers them in tree order: the model is the one a single instance grows.
+pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress, team: &dyn Team) -> Result<TrainedModel, TrainError> {
     if request.task == Task::Clustering {
         return Err(TrainError::InvalidData("random_forest does not do clustering; use classification or regression".into()));
     }
@@ -28,7 +32,10 @@ pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress) -> Resu
         _ => None,
     };
     let mut oob = (settings.oob_score && settings.bootstrap).then(|| Scorer::new(truth_of(&data.target)));
-    let grown = grow_forest(&data, &settings, request.seed, &mut oob, &mut holdout, progress)?;
+    let mut grown = grow_forest(&data, &settings, request.seed, &mut oob, &mut holdout, progress, team)?;
+    if team.size() > 1 {
+        crate::parallel::combine(team, &data, &settings, &mut grown, oob.as_mut(), holdout.as_mut().map(|h| &mut h.scorer))?;
+    }
     Ok(finish(&data, &settings, grown, oob, holdout))
 }
 
@@ -53,11 +60,14 @@ fn warn_if_no_split(settings: &Settings, rows: usize, progress: &mut dyn Progres
     }
 }
 
-struct Grown {
-    trees: Vec<Tree>,
-    importance: Vec<f64>,
-    depth_sum: usize,
-    leaves_sum: usize,
+pub(crate) struct Grown {
+    pub trees: Vec<Tree>,
+    pub importance: Vec<f64>,
+    /// Each tree's normalised importances, kept only when the trees of a
+    /// team are combined (rank 0 adds them up in tree order).
+    pub per_tree: Vec<Vec<f64>>,
+    pub depth_sum: usize,
+    pub leaves_sum: usize,
 }
 
 fn grow_forest(
@@ -67,19 +77,25 @@ fn grow_forest(
     oob: &mut Option<Scorer>,
     holdout: &mut Option<Holdout>,
     progress: &mut dyn Progress,
+    team: &dyn Team,
 ) -> Result<Grown, TrainError> {
     let regression = matches!(data.target, Target::Values(_));
     let width = data.target.n_classes().max(1);
     let n_trees = settings.n_trees;
     let per_report = n_trees.div_ceil(MAX_REPORTS);
+    let (size, rank) = (team.size(), team.rank());
     let mut builder = Builder::new(&data.binned, &data.target, settings);
     let mut counts = vec![0u32; data.binned.rows];
-    let mut out = Grown { trees: Vec::with_capacity(n_trees), importance: vec![0.0; data.names.len()], depth_sum: 0, leaves_sum: 0 };
-    for t in 0..n_trees {
+    let mut out = Grown { trees: Vec::with_capacity(n_trees), importance: vec![0.0; data.names.len()], per_tree: Vec::new(), depth_sum: 0, leaves_sum: 0 };
+    for t in (rank..n_trees).step_by(size) {
         let mut rng = Rng::for_tree(seed, t);
         draw_sample(&mut counts, settings, &mut rng);
         let tree = builder.grow(&counts, &mut rng);
-        add_importance(&mut out.importance, &tree.importance);
+        if size > 1 {
+            out.per_tree.push(normalised(&tree.importance));
+        } else {
+            add_importance(&mut out.importance, &tree.importance);
+        }
         if let Some(oob) = oob.as_mut() {
             score_rows(oob, tree, &data.binned, width, |r| counts[r] == 0);
         }
@@ -89,10 +105,12 @@ fn grow_forest(
         out.depth_sum += tree.depth;
         out.leaves_sum += tree.n_leaves();
         out.trees.push(Tree::from_grown(tree, &data.binned.features, regression));
-        if (t + 1) % per_report == 0 || t + 1 == n_trees {
+        // Tree t is about the (t + 1)-th of the team's: rank 0's count stands for all.
+        if (t + 1) % per_report < size || t + size >= n_trees {
             let metrics = running_metrics(regression, oob, holdout);
             let named: Vec<(&str, f64)> = metrics.iter().map(|(n, v)| (n.as_str(), *v)).collect();
-            if !progress.epoch(t as u32 + 1, n_trees as u32, &named) {
+            let done = if t + size >= n_trees { n_trees } else { t + 1 };
+            if !progress.epoch(done as u32, n_trees as u32, &named) {
                 return Err(TrainError::Cancelled);
             }
         }
@@ -123,6 +141,13 @@ fn add_importance(total: &mut [f64], tree: &[f64]) {
     }
 }
 
+/// One tree's share of `add_importance` (all zero for a tree without a split).
+pub(crate) fn normalised(tree: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; tree.len()];
+    add_importance(&mut out, tree);
+    out
+}
+
 fn score_rows(scorer: &mut Scorer, tree: &TrainTree, binned: &Binned, width: usize, take: impl Fn(usize) -> bool) {
     for r in 0..binned.rows {
         if take(r) {
@@ -144,8 +169,8 @@ fn running_metrics(regression: bool, oob: &Option<Scorer>, holdout: &Option<Hold
     out
 }
 
-fn finish(data: &Prepared, settings: &Settings, grown: Grown, oob: Option<Scorer>, holdout: Option<Holdout>) -> TrainedModel {
-    let regression = matches!(data.target, Target::Values(_));
+/// The model's feature list and classes.
+pub(crate) fn header(data: &Prepared) -> (Vec<Feature>, Vec<String>) {
     let features = data
         .names
         .iter()
@@ -162,6 +187,12 @@ fn finish(data: &Prepared, settings: &Settings, grown: Grown, oob: Option<Scorer
         Target::Classes { levels, .. } => levels.clone(),
         Target::Values(_) => Vec::new(),
     };
+    (features, classes)
+}
+
+fn finish(data: &Prepared, settings: &Settings, grown: Grown, oob: Option<Scorer>, holdout: Option<Holdout>) -> TrainedModel {
+    let regression = matches!(data.target, Target::Values(_));
+    let (features, classes) = header(data);
     let n = settings.n_trees as f64;
     let mut metrics: Vec<(String, f64)> = running_metrics(regression, &oob, &holdout);
     metrics.push(("trees".into(), n));
@@ -192,7 +223,7 @@ fn truth_of(target: &Target) -> Truth {
 }
 
 /// Running forest predictions for a set of rows, and their score.
-struct Scorer {
+pub(crate) struct Scorer {
     truth: Truth,
     width: usize,
     sums: Vec<f64>,
@@ -222,6 +253,21 @@ impl Scorer {
         let w = self.width;
         self.sums[row * w..(row + 1) * w].iter_mut().zip(values).for_each(|(s, &v)| *s += v as f64);
         self.votes[row] += 1;
+    }
+
+    /// Adds every instance's predictions up (floats in rank order, votes
+    /// exactly), so each rank holds the whole forest's. `width`: the classes
+    /// (or 1), for a rank that has not scored a row yet.
+    pub(crate) fn merge(&mut self, team: &dyn Team, width: usize) -> Result<(), String> {
+        if self.width == 0 {
+            self.width = width;
+            self.sums = vec![0.0; self.votes.len() * width];
+        }
+        let votes: Vec<i64> = self.votes.iter().map(|&v| i64::from(v)).collect();
+        let (sums, votes) = team.sum(&self.sums, &votes)?;
+        self.sums = sums;
+        self.votes = votes.into_iter().map(|v| v as u32).collect();
+        Ok(())
     }
 
     /// Accuracy or R² over the rows predicted at least once.
@@ -263,7 +309,7 @@ fn r2(rows: &[(f64, f64)]) -> Option<f64> {
 /// The validation table, binned like the training one.
 struct Holdout {
     binned: Binned,
-    scorer: Scorer,
+    pub(crate) scorer: Scorer,
 }
 
 impl Holdout {

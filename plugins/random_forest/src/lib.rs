@@ -14,6 +14,7 @@ mod data;
 mod estimate;
 mod forest;
 mod model;
+pub mod parallel;
 mod params;
 mod rng;
 mod tables;
@@ -34,12 +35,18 @@ pub fn info() -> PluginInfo {
 }
 
 pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<TrainedModel, TrainError> {
-    forest::train(request, progress)
+    // Inside the host (contract 0.4.0) the job's instances; natively, alone.
+    forest::train(request, progress, &*trainhost_sdk::team::host())
 }
 
 pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictError> {
     let model = model::Model::from_bytes(model).map_err(PredictError::InvalidModel)?;
     model.predict(features).map_err(PredictError::InvalidData)
+}
+
+/// `train` as one of `team`'s instances (tests drive a team of threads with it).
+pub fn train_in(request: &TrainRequest, progress: &mut dyn Progress, team: &dyn trainhost_sdk::team::Team) -> Result<TrainedModel, TrainError> {
+    forest::train(request, progress, team)
 }
 
 /// The class labels a classification model's predicted codes index (empty for regression).
@@ -57,4 +64,7 @@ pub fn train_with_tables(request: &TrainRequest, progress: &mut dyn Progress) ->
 
 pub use estimate::estimate;
 
+#[cfg(feature = "parallel")]
+export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate, parallelism: parallel::describe);
+#[cfg(not(feature = "parallel"))]
 export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate);

@@ -60,7 +60,7 @@ impl Frontier {
 
 /// The features in the order the last node drew them: each node draws its
 /// own by continuing a Fisher-Yates shuffle from that order, stopped as soon
-/// as it has examined enough.
+/// as it has examined enough. Each tree starts again from 0, 1, 2, ...
 struct FeatureDraw {
     order: Vec<usize>,
 }
@@ -122,6 +122,9 @@ impl<'a> Builder<'a> {
     pub fn grow(&mut self, counts: &[u32], rng: &mut Rng) -> &TrainTree {
         self.rows.load(counts, self.data.target);
         self.presorted.load(&self.rows, self.data.n_features());
+        // Every tree starts from the same feature order, so tree t depends only
+        // on the seed and t: the instances of a job can grow any share of the trees.
+        self.features.order.iter_mut().enumerate().for_each(|(i, f)| *f = i);
         let mut tree = std::mem::replace(&mut self.tree, TrainTree::new(0));
         tree.clear();
         self.push_root(&mut tree);

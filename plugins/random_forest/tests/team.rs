@@ -1,0 +1,38 @@
+//! The forest grown by a team of instances (contract 0.4.0), here threads
+//! with the SDK's in-process stand-in for the host's collectives: the same model
+//! bytes and importances for 1, 2, 3 and 4 instances.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use random_forest::*;
+use support::*;
+use trainhost_sdk::team::Threads;
+
+fn grow(request: &TrainRequest, size: usize) -> TrainedModel {
+    Threads::run(size, |team| train_in(request, &mut NoProgress, team).unwrap()).swap_remove(0)
+}
+
+fn check(name: &str, target: &str, task: Task, params: &[(&str, &str)]) {
+    let csv = read_csv(&format!("{}/testdata/{name}.csv", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let request = request(task, csv.labelled(target, task).unwrap(), params, 11);
+    let alone = train(&request, &mut NoProgress).unwrap();
+    for size in [1, 2, 3, 4] {
+        let team = grow(&request, size);
+        assert!(team.model == alone.model, "{name}: {size} instances grew another model");
+        assert_eq!(team.feature_importances, alone.feature_importances, "{name}: {size} instances");
+        let metric = |m: &TrainedModel, key: &str| m.metrics.iter().find(|x| x.name == key).map(|x| x.value);
+        assert_eq!(metric(&team, "mean_depth"), metric(&alone, "mean_depth"));
+        for key in ["oob_accuracy", "oob_r2"] {
+            if let (Some(a), Some(b)) = (metric(&alone, key), metric(&team, key)) {
+                assert!((a - b).abs() < 1e-9, "{name} {key}: {a} alone, {b} in {size}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_team_grows_the_model_one_instance_grows() {
+    check("penguins", "species", Task::Classification, &[("nEstimators", "13"), ("oobScore", "true")]);
+    check("diabetes", "progression", Task::Regression, &[("nEstimators", "10"), ("oobScore", "true")]);
+}
