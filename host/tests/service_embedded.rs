@@ -433,7 +433,7 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_get_every_event()
     let stalled = open_stalled_ws(url, &job).await;
     let events = collect(open_ws(url, &job).await, Duration::from_secs(120)).await;
     assert_complete_sequence(&events, "complete");
-    assert_eq!(events.len(), 3_003, "queued, running, 3,000 epochs, complete");
+    assert_eq!(events.len(), 3_004, "queued, running, 3,000 epochs, storing the model, complete");
 
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
     while slow_clients_dropped(url).await == 0 {
