@@ -100,11 +100,15 @@ fn series<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Series, DataError> {
     df.column(name).map(|c| c.as_materialized_series()).map_err(|_| DataError::MissingColumn(name.to_string()))
 }
 
-/// Sorted distinct non-missing values of a column, as text.
+/// Sorted distinct non-missing values of a column, as text. Deduplicated
+/// through a set first, so the (costly, text-parsing) sort sees each level once
+/// rather than every row.
 fn levels_of(series: &Series) -> Result<Vec<String>, DataError> {
-    let mut levels: Vec<String> = text_values(series)?.into_iter().flatten().collect();
+    let text = text_column(series)?;
+    let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
+    let distinct: std::collections::HashSet<&str> = ca.iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut levels: Vec<String> = distinct.into_iter().map(str::to_string).collect();
     levels.sort_by(|a, b| natural_order(a, b));
-    levels.dedup();
     Ok(levels)
 }
 
@@ -123,12 +127,13 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-fn text_values(series: &Series) -> Result<Vec<Option<String>>, DataError> {
-    let text = series.cast(&DataType::String).map_err(|e| DataError::Invalid(e.to_string()))?;
-    let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
-    Ok(ca.iter().map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())).collect())
+fn text_column(series: &Series) -> Result<Series, DataError> {
+    series.cast(&DataType::String).map_err(|e| DataError::Invalid(e.to_string()))
 }
 
+/// Every value as a float, NaN for missing; dates and times as seconds.
+/// Read chunk by chunk from polars' arrays (a slice copy where no value is
+/// missing), not value by value through an iterator.
 fn numeric_values(series: &Series) -> Result<Vec<f64>, DataError> {
     let seconds_per_unit = match series.dtype() {
         DataType::Date => Some(86_400.0),
@@ -142,13 +147,29 @@ fn numeric_values(series: &Series) -> Result<Vec<f64>, DataError> {
     let physical = if seconds_per_unit.is_some() { series.to_physical_repr().into_owned() } else { series.clone() };
     let floats = physical.cast(&DataType::Float64).map_err(|e| DataError::Invalid(e.to_string()))?;
     let ca = floats.f64().map_err(|e| DataError::Invalid(e.to_string()))?;
-    let scale = seconds_per_unit.unwrap_or(1.0);
-    Ok(ca.iter().map(|v| v.map_or(f64::NAN, |x| x * scale)).collect())
+    let mut out = Vec::with_capacity(ca.len());
+    for array in ca.downcast_iter() {
+        let start = out.len();
+        out.extend_from_slice(array.values().as_slice());
+        if let Some(validity) = array.validity().filter(|v| v.unset_bits() > 0) {
+            for (value, valid) in out[start..].iter_mut().zip(validity.iter()) {
+                if !valid {
+                    *value = f64::NAN;
+                }
+            }
+        }
+    }
+    if let Some(scale) = seconds_per_unit {
+        out.iter_mut().for_each(|v| *v *= scale);
+    }
+    Ok(out)
 }
 
 fn codes(series: &Series, levels: &[String]) -> Result<Vec<u32>, DataError> {
     let index: std::collections::HashMap<&str, u32> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
-    Ok(text_values(series)?.iter().map(|v| v.as_deref().and_then(|s| index.get(s).copied()).unwrap_or(MISSING_CODE)).collect())
+    let text = text_column(series)?;
+    let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
+    Ok(ca.iter().map(|v| v.and_then(|s| index.get(s.trim()).copied()).unwrap_or(MISSING_CODE)).collect())
 }
 
 impl Encoding {

@@ -122,9 +122,11 @@ fn add_ranking_metrics(values: &mut BTreeMap<String, f64>, truth: &[u32], probab
     let is = |class: usize| -> Vec<bool> { truth.iter().map(|&t| t as usize == class).collect() };
     if classes == 2 {
         let (scores, positive) = (scores_of(1), is(1));
-        values.insert("roc_auc".into(), ranking::roc_auc(&scores, &positive));
-        values.insert("average_precision".into(), ranking::average_precision(&scores, &positive));
-        return Some(ranking::threshold_curve(&scores, &positive));
+        // One sort of the scores serves all three.
+        let ranked = ranking::Ranking::new(&scores, &positive);
+        values.insert("roc_auc".into(), ranked.roc_auc());
+        values.insert("average_precision".into(), ranked.average_precision());
+        return Some(ranked.threshold_curve());
     }
     let (mut macro_sum, mut weighted_sum, mut counted, mut support) = (0.0, 0.0, 0usize, 0usize);
     for class in 0..classes {

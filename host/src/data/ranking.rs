@@ -27,8 +27,10 @@ pub struct ThresholdCurve {
     pub false_positives: Vec<u64>,
 }
 
-/// Cumulative counts at every distinct score, highest first.
-struct Steps {
+/// Cumulative counts at every distinct score, highest first: the one sort
+/// of the scores that the AUC, the average precision and the curve all read,
+/// so a caller wanting all three sorts once (`Ranking::new`).
+pub struct Ranking {
     scores: Vec<f64>,
     tp: Vec<u64>,
     fp: Vec<u64>,
@@ -36,71 +38,87 @@ struct Steps {
     negatives: u64,
 }
 
-fn steps(scores: &[f64], positive: &[bool]) -> Steps {
-    let mut order: Vec<usize> = (0..scores.len().min(positive.len())).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut out, mut tp, mut fp) = (Steps { scores: vec![], tp: vec![], fp: vec![], positives: 0, negatives: 0 }, 0u64, 0u64);
-    for (i, &row) in order.iter().enumerate() {
-        if positive[row] {
-            tp += 1;
-        } else {
-            fp += 1;
+impl Ranking {
+    pub fn new(scores: &[f64], positive: &[bool]) -> Ranking {
+        // Pairs sort with the data at hand (no index chasing); the order within
+        // a tie does not matter, as a step closes only at the tie's last row.
+        let mut order: Vec<(f64, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
+        order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let mut out = Ranking { scores: vec![], tp: vec![], fp: vec![], positives: 0, negatives: 0 };
+        let (mut tp, mut fp) = (0u64, 0u64);
+        for (i, &(score, is_positive)) in order.iter().enumerate() {
+            if is_positive {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            // One step per distinct score: close it at the last row of a tie.
+            if order.get(i + 1).is_none_or(|next| next.0 != score) {
+                out.scores.push(score);
+                out.tp.push(tp);
+                out.fp.push(fp);
+            }
         }
-        // One step per distinct score: close it at the last row of a tie.
-        if order.get(i + 1).is_none_or(|&next| scores[next] != scores[row]) {
-            out.scores.push(scores[row]);
-            out.tp.push(tp);
-            out.fp.push(fp);
+        (out.positives, out.negatives) = (tp, fp);
+        out
+    }
+
+    /// The ROC AUC; NaN when either class is absent (the area is undefined).
+    pub fn roc_auc(&self) -> f64 {
+        if self.positives == 0 || self.negatives == 0 {
+            return f64::NAN;
+        }
+        let (mut area, mut last_tp, mut last_fp) = (0.0, 0u64, 0u64);
+        for (&tp, &fp) in self.tp.iter().zip(&self.fp) {
+            area += (fp - last_fp) as f64 * (tp + last_tp) as f64 / 2.0;
+            (last_tp, last_fp) = (tp, fp);
+        }
+        area / (self.positives as f64 * self.negatives as f64)
+    }
+
+    /// The average precision; NaN without a positive row.
+    pub fn average_precision(&self) -> f64 {
+        if self.positives == 0 {
+            return f64::NAN;
+        }
+        let (mut ap, mut last_recall) = (0.0, 0.0);
+        for (&tp, &fp) in self.tp.iter().zip(&self.fp) {
+            let recall = tp as f64 / self.positives as f64;
+            ap += (recall - last_recall) * tp as f64 / (tp + fp) as f64;
+            last_recall = recall;
+        }
+        ap
+    }
+
+    /// The threshold curve, thinned to at most `MAX_CURVE_POINTS` steps evenly
+    /// spread over the distinct scores (the first and last always kept).
+    pub fn threshold_curve(&self) -> ThresholdCurve {
+        let n = self.scores.len();
+        let keep: Vec<usize> =
+            if n <= MAX_CURVE_POINTS { (0..n).collect() } else { (0..MAX_CURVE_POINTS).map(|i| i * (n - 1) / (MAX_CURVE_POINTS - 1)).collect() };
+        ThresholdCurve {
+            positives: self.positives,
+            negatives: self.negatives,
+            thresholds: keep.iter().map(|&i| self.scores[i]).collect(),
+            true_positives: keep.iter().map(|&i| self.tp[i]).collect(),
+            false_positives: keep.iter().map(|&i| self.fp[i]).collect(),
         }
     }
-    (out.positives, out.negatives) = (tp, fp);
-    out
 }
 
-/// The ROC AUC of `scores` for the rows marked `positive`; NaN when either
-/// class is absent (the area is undefined).
+/// The ROC AUC of `scores` for the rows marked `positive` (see `Ranking::roc_auc`).
 pub fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
-    let s = steps(scores, positive);
-    if s.positives == 0 || s.negatives == 0 {
-        return f64::NAN;
-    }
-    let (mut area, mut last_tp, mut last_fp) = (0.0, 0u64, 0u64);
-    for (&tp, &fp) in s.tp.iter().zip(&s.fp) {
-        area += (fp - last_fp) as f64 * (tp + last_tp) as f64 / 2.0;
-        (last_tp, last_fp) = (tp, fp);
-    }
-    area / (s.positives as f64 * s.negatives as f64)
+    Ranking::new(scores, positive).roc_auc()
 }
 
-/// The average precision of `scores` for the rows marked `positive`; NaN
-/// without a positive row.
+/// The average precision of `scores` for the rows marked `positive`.
 pub fn average_precision(scores: &[f64], positive: &[bool]) -> f64 {
-    let s = steps(scores, positive);
-    if s.positives == 0 {
-        return f64::NAN;
-    }
-    let (mut ap, mut last_recall) = (0.0, 0.0);
-    for (&tp, &fp) in s.tp.iter().zip(&s.fp) {
-        let recall = tp as f64 / s.positives as f64;
-        ap += (recall - last_recall) * tp as f64 / (tp + fp) as f64;
-        last_recall = recall;
-    }
-    ap
+    Ranking::new(scores, positive).average_precision()
 }
 
-/// The threshold curve, thinned to at most `MAX_CURVE_POINTS` steps evenly
-/// spread over the distinct scores (the first and last always kept).
+/// The thinned threshold curve of `scores` for the rows marked `positive`.
 pub fn threshold_curve(scores: &[f64], positive: &[bool]) -> ThresholdCurve {
-    let s = steps(scores, positive);
-    let n = s.scores.len();
-    let keep: Vec<usize> = if n <= MAX_CURVE_POINTS { (0..n).collect() } else { (0..MAX_CURVE_POINTS).map(|i| i * (n - 1) / (MAX_CURVE_POINTS - 1)).collect() };
-    ThresholdCurve {
-        positives: s.positives,
-        negatives: s.negatives,
-        thresholds: keep.iter().map(|&i| s.scores[i]).collect(),
-        true_positives: keep.iter().map(|&i| s.tp[i]).collect(),
-        false_positives: keep.iter().map(|&i| s.fp[i]).collect(),
-    }
+    Ranking::new(scores, positive).threshold_curve()
 }
 
 #[cfg(test)]

@@ -82,18 +82,33 @@ pub fn default_exclusion(series: &Series) -> Option<String> {
 }
 
 fn is_constant(series: &Series) -> bool {
-    series.null_count() == 0 && series.n_unique().is_ok_and(|n| n == 1)
+    series.null_count() == 0 && !has_distinct_extremes(series) && series.n_unique().is_ok_and(|n| n == 1)
+}
+
+/// Whether a number column's smallest and largest values differ: then it holds
+/// two distinct values for sure, found in one pass where `n_unique` hashes or
+/// sorts every row. False for other columns and when unsure (they are counted).
+fn has_distinct_extremes(series: &Series) -> bool {
+    if !series.dtype().is_primitive_numeric() {
+        return false;
+    }
+    match (series.min_reduce(), series.max_reduce()) {
+        (Ok(min), Ok(max)) => !min.is_null() && !max.is_null() && min != max,
+        _ => false,
+    }
 }
 
 /// Unique integers with no gap and no missing value: 0..n, 1..n, or any
 /// shifted run, in whatever order the rows are.
 fn is_row_index(series: &Series) -> bool {
-    if !series.dtype().is_integer() || series.null_count() > 0 || series.n_unique().ok() != Some(series.len()) {
+    if !series.dtype().is_integer() || series.null_count() > 0 {
         return false;
     }
     let Ok(values) = series.cast(&DataType::Float64) else { return false };
     let (Ok(Some(min)), Ok(Some(max))) = (values.min::<f64>(), values.max::<f64>()) else { return false };
-    max - min + 1.0 == series.len() as f64
+    // The range first: one pass, and most integer columns fail it; counting
+    // distinct values (a hash or sort of every row) only for those that pass.
+    max - min + 1.0 == series.len() as f64 && series.n_unique().ok() == Some(series.len())
 }
 
 #[cfg(test)]

@@ -276,7 +276,8 @@ pub fn train_prepared(
 ) -> Result<TrainOutcome, TrainFailure> {
     let PreparedTable { encoding, encoded } = prepared;
     let parts = split_rows(encoded, spec)?;
-    let train_part = encoded.take(&parts.train);
+    // Every row kept for training (nothing held out): the table itself, not a copy of it.
+    let train_part = if parts.train.len() == encoded.rows { std::borrow::Cow::Borrowed(encoded) } else { std::borrow::Cow::Owned(encoded.take(&parts.train)) };
     let (contract::Trained { model: trained, tables }, report) = {
         // The only rows the plugin receives: training and validation, never the test part.
         let validation_part = (!parts.validation.is_empty()).then(|| encoded.take(&parts.validation));
@@ -294,7 +295,7 @@ pub fn train_prepared(
     let test_part = (!parts.test.is_empty()).then(|| encoded.take(&parts.test));
     let (evaluated_on, judged) = match &test_part {
         Some(test) => (EvaluatedOn::Holdout, test),
-        None => (EvaluatedOn::Train, &train_part),
+        None => (EvaluatedOn::Train, train_part.as_ref()),
     };
     let predictions = plugin.predict(&trained.model, &encoding.to_contract(judged).features)?;
     let mut metrics = evaluate(encoding, judged, &predictions, spec.seed)?;
