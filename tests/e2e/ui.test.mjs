@@ -933,7 +933,11 @@ test('the admin page creates a member whose view shows none of the admin\'s jobs
   await member.waitForSelector('#signin-token');
   assert.match(member.url(), /#\/jobs/);
   await admin.click('tr[data-user="mia"] [data-action="token"]');
-  await admin.waitForSelector('#new-token-value');
+  // The box still shows the first token until the answer arrives: wait for the new one.
+  await admin.waitForFunction((old) => {
+    const shown = (document.getElementById('new-token-value')?.textContent || '').trim();
+    return shown !== '' && shown !== old;
+  }, token);
   const fresh = (await admin.textContent('#new-token-value')).trim();
   assert.notEqual(fresh, token);
   await member.fill('#signin-token', fresh);
