@@ -6,7 +6,7 @@
 //! metrics), `training` (one run from table to model file), `config`, and
 //! `cli` (the `trainhost` command). The service: `jobs` (records, states,
 //! events), `queue` (the broker: Redis or embedded), `storage` (datasets and
-//! models), `worker` (runs claimed jobs), `api` (HTTP and WebSocket),
+//! models), `worker` (runs claimed jobs), `sweeps` (searches over many jobs), `api` (HTTP and WebSocket),
 //! `telemetry` (Prometheus counters), and `service` (starting and stopping it all).
 
 pub mod accounts;
@@ -22,6 +22,7 @@ pub mod queue;
 pub mod runtime;
 pub mod service;
 pub mod storage;
+pub mod sweeps;
 pub mod telemetry;
 pub mod training;
 pub mod worker;

@@ -26,6 +26,9 @@ use crate::jobs::{JobQuery, JobStatus};
 use crate::queue::{self, Broker, BrokerError};
 use crate::runtime::{PluginRegistry, Runtime, SharedRegistry};
 use crate::storage::{self, cleanup};
+use crate::sweeps::driver::SweepContext;
+use crate::sweeps::redis::RedisSweeps;
+use crate::sweeps::state::{EmbeddedSweeps, SweepStore};
 use crate::worker::{Worker, WorkerSettings};
 
 struct Parts {
@@ -305,7 +308,9 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
         let api = ApiSide { accounts: parts.accounts.clone(), addr, scheme, certificate };
         hangups.reload_on_signal(Reload { config: shared.clone(), runtime: parts.runtime.clone(), registry: parts.registry.clone(), api: Some(api) });
     }
+    let sweeps = sweep_context(&config, &parts, shared.clone()).await?;
     let state = AppState {
+        sweeps,
         broker: parts.broker.clone(),
         storage: parts.storage.clone(),
         registry: parts.registry.clone(),
@@ -339,6 +344,21 @@ pub async fn serve(source: Option<ConfigSource>, config: Config, api_only: bool)
         let _ = workers.await;
     }
     Ok(())
+}
+
+/// The sweeps' store beside the broker's jobs, and this process's drivers,
+/// which take up every sweep nobody drives (after a restart, or a dead node's).
+async fn sweep_context(config: &Config, parts: &Parts, shared: SharedConfig) -> anyhow::Result<Arc<SweepContext>> {
+    let store: Arc<dyn SweepStore> = if parts.broker.shared() {
+        Arc::new(
+            RedisSweeps::connect(&config.broker.redis_url, &config.broker.key_prefix, config.broker_timeout()).await.context("connecting the sweeps' store")?,
+        )
+    } else {
+        Arc::new(EmbeddedSweeps::open(&config.storage.data_dir.join("broker")).context("opening the sweeps' journal")?)
+    };
+    let ctx = SweepContext::new(parts.broker.clone(), store, parts.accounts.clone(), parts.registry.clone(), shared);
+    crate::sweeps::driver::adopt_periodically(ctx.clone());
+    Ok(ctx)
 }
 
 /// The file the bootstrap admin's token is written to.
@@ -399,6 +419,8 @@ pub async fn worker(source: Option<ConfigSource>, config: Config) -> anyhow::Res
         let config = SharedConfig::new(config.clone());
         hangups.reload_on_signal(Reload { config, runtime: parts.runtime.clone(), registry: parts.registry.clone(), api: None });
     }
+    // A worker node drives sweeps too: one whose driver died is taken over here.
+    let _sweeps = sweep_context(&config, &parts, SharedConfig::new(config.clone())).await?;
     let worker = Worker::new(parts.broker, parts.storage, parts.registry, WorkerSettings::from_config(&config));
     println!("trainhost worker {} started ({} slots)", worker.id, config.worker_count());
     worker.run(shutdown_signal()).await;

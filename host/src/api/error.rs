@@ -80,6 +80,9 @@ pub enum ErrorCode {
     RateLimited,
     UserNotFound,
     UserExists,
+    SweepNotFound,
+    /// A cancel of a sweep that has already ended.
+    SweepFinished,
 }
 
 impl ErrorCode {
@@ -130,6 +133,8 @@ impl ErrorCode {
             RateLimited => "rate_limited",
             UserNotFound => "user_not_found",
             UserExists => "user_exists",
+            SweepNotFound => "sweep_not_found",
+            SweepFinished => "sweep_finished",
         }
     }
 
@@ -146,8 +151,8 @@ impl ErrorCode {
             InvalidHost => StatusCode::MISDIRECTED_REQUEST,
             InvalidNumber | InvalidTable | InvalidTask | UnsupportedTask | InvalidParameter | UnknownPlugin | PluginDisabled | PluginUnavailable
             | UnknownColumn | InvalidTarget | InvalidColumns | InvalidRows | OverPluginLimits | PredictFailed => StatusCode::UNPROCESSABLE_ENTITY,
-            JobNotFound | DatasetNotFound | ModelNotFound | NotFound | UserNotFound => StatusCode::NOT_FOUND,
-            Conflict | JobFinished | ModelNotReady | UserExists => StatusCode::CONFLICT,
+            JobNotFound | DatasetNotFound | ModelNotFound | NotFound | UserNotFound | SweepNotFound => StatusCode::NOT_FOUND,
+            Conflict | JobFinished | ModelNotReady | UserExists | SweepFinished => StatusCode::CONFLICT,
             BrokerUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

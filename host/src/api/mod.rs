@@ -19,6 +19,7 @@ mod guard;
 mod jobs;
 mod predictions;
 mod runs;
+mod sweeps;
 pub mod tls;
 mod ui;
 pub mod validate;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub failed: auth::Failed,
     /// Whether the server speaks TLS (session cookies are then `Secure`).
     pub tls: bool,
+    /// The sweeps' store and the drivers this process runs.
+    pub sweeps: Arc<crate::sweeps::driver::SweepContext>,
 }
 
 /// A route of the application: its path and methods, as `route_table` lists them.
@@ -116,6 +119,10 @@ fn api_routes(upload_limit: usize) -> Routes {
         .add("/jobs/{id}/cancel", &["POST"], post(jobs::cancel).layer(json()))
         .add(crate::jobs::MODEL_ROUTE, &["GET"], get(jobs::model))
         .add("/jobs/{id}/predict", &["POST"], post(jobs::predict).layer(json()))
+        .add("/sweeps", &["GET", "POST"], get(sweeps::list).post(sweeps::submit).layer(json()))
+        .add("/sweeps/{id}", &["GET"], get(sweeps::get_sweep))
+        .add("/sweeps/{id}/cancel", &["POST"], post(sweeps::cancel).layer(json()))
+        .add("/sweeps/{id}/model", &["GET"], get(sweeps::model))
         .add(
             "/datasets",
             &["GET", "POST"],
@@ -140,6 +147,7 @@ fn all_routes(upload_limit: usize) -> Routes {
         .nest("/api", api_routes(upload_limit))
         .add("/auth/session", &["POST", "DELETE"], post(accounts::start_session).delete(accounts::end_session).layer(json()))
         .add("/ws/{id}", &["GET"], get(ws::handler))
+        .add("/ws/sweeps/{id}", &["GET"], get(ws::sweep_handler))
         .add("/healthz", &["GET"], get(|| async { Json(wire::to_json(&wire::Health { status: "ok".into() })) }))
         .add("/readyz", &["GET"], get(readyz))
         .add("/metrics", &["GET"], get(metrics))

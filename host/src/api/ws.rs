@@ -1,4 +1,6 @@
-//! `WS /ws/{jobId}`: subscribe, replay, then live, deduplicated by `seq`.
+//! `WS /ws/{jobId}` and `WS /ws/sweeps/{sweepId}`: subscribe, replay, then
+//! live, deduplicated by `seq` (a sweep's events come from the sweeps' store,
+//! with the same guarantee; its socket closes after the sweep's last event).
 //!
 //! The socket subscribes to live events before it reads the stored ones, so
 //! nothing falls between the two; live events at or below the last seq sent
@@ -44,6 +46,43 @@ pub fn client_config() -> tungstenite::protocol::WebSocketConfig {
         .max_message_size(Some(MAX_CLIENT_FRAME))
 }
 
+/// Where a socket's events are stored: a job's in the broker, a sweep's in the sweeps' store.
+#[derive(Clone, Copy)]
+enum Source {
+    Job,
+    Sweep,
+}
+
+impl Source {
+    async fn events_after(self, state: &AppState, id: &str, after: u64) -> Result<Vec<StoredEvent>, BrokerError> {
+        match self {
+            Source::Job => state.broker.events_after(id, after).await,
+            Source::Sweep => state.sweeps.sweeps.events_after(id, after).await,
+        }
+    }
+}
+
+/// `WS /ws/sweeps/{id}`: a sweep's events, replayed then live.
+pub async fn sweep_handler(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
+    // Another member's sweep (or none) answers as a missing one, before anything is subscribed.
+    if let Err(e) = super::sweeps::find(&state, &caller, &id).await {
+        return e.into_response();
+    }
+    let sub = match state.sweeps.sweeps.subscribe(&id).await {
+        Ok(sub) => sub,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let replay = match state.sweeps.sweeps.events_after(&id, 0).await {
+        Ok(events) => events,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    ws.read_buffer_size(READ_BUFFER).max_frame_size(MAX_CLIENT_FRAME).max_message_size(MAX_CLIENT_FRAME).on_upgrade(move |socket| async move {
+        COUNTERS.ws_open.inc();
+        stream(socket, state, Source::Sweep, id, sub, replay).await;
+        COUNTERS.ws_open.dec();
+    })
+}
+
 pub async fn handler(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
     if !is_valid_id(&id) {
         return ApiError::new(ErrorCode::JobNotFound, format!("no job `{id}`")).into_response();
@@ -70,7 +109,7 @@ pub async fn handler(State(state): State<AppState>, caller: Caller, Path(id): Pa
     // a 128 KiB memset per socket per event at 10,000 sockets.
     ws.read_buffer_size(READ_BUFFER).max_frame_size(MAX_CLIENT_FRAME).max_message_size(MAX_CLIENT_FRAME).on_upgrade(move |socket| async move {
         COUNTERS.ws_open.inc();
-        stream(socket, state, id, sub, replay).await;
+        stream(socket, state, Source::Job, id, sub, replay).await;
         COUNTERS.ws_open.dec();
     })
 }
@@ -113,7 +152,7 @@ pub fn refusal_of_error(e: &tungstenite::Error) -> Option<(u16, &'static str)> {
     }
 }
 
-async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscription, replay: Vec<StoredEvent>) {
+async fn stream(socket: WebSocket, state: AppState, source: Source, id: String, mut sub: Subscription, replay: Vec<StoredEvent>) {
     let (mut tx, mut rx) = socket.split();
     let end = async {
         let mut last = 0u64;
@@ -135,7 +174,7 @@ async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscri
                         match received {
                             Ok(event) if event.seq <= last + batch.len() as u64 => {}
                             Ok(event) if event.seq == last + batch.len() as u64 + 1 => batch.push(event),
-                            Ok(_) => match state.broker.events_after(&id, last).await {
+                            Ok(_) => match source.events_after(&state, &id, last).await {
                                 Ok(missed) => {
                                     batch = missed;
                                     break;
@@ -164,7 +203,7 @@ async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscri
                         continue;
                     }
                     resync.as_mut().reset(tokio::time::Instant::now() + RESYNC_EVERY);
-                    match state.broker.events_after(&id, last).await {
+                    match source.events_after(&state, &id, last).await {
                         Ok(missed) => batch = missed,
                         Err(_) => return End::Failed,
                     }
@@ -181,7 +220,13 @@ async fn stream(socket: WebSocket, state: AppState, id: String, mut sub: Subscri
     }
     .await;
     let close = match end {
-        End::Terminal => Some((1000, "job ended")),
+        End::Terminal => Some((
+            1000,
+            match source {
+                Source::Job => "job ended",
+                Source::Sweep => "sweep ended",
+            },
+        )),
         End::Slow => {
             COUNTERS.ws_dropped_slow.inc();
             Some((1008, "client too slow: events were dropped; reconnect to replay"))

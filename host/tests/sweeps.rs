@@ -1,0 +1,361 @@
+//! Sweeps on the real service with real plugins: a grid over random_forest
+//! ends with every trial terminal once and the best trial's model usable;
+//! ASHA prunes clearly bad settings, cancelling their jobs within a second of
+//! the decision; a sweep whose every trial fails ends failed saying why; the
+//! request's faults are refused naming the field; a member sees only their
+//! own sweeps; and a sweep survives kill -9 of the process that drives it
+//! (embedded: a restart; Redis: another node takes over).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// The kit's config, plus `panicky`: the plugin that panics in every training run.
+fn config_with_failing_plugin(setup: &Setup) -> std::path::PathBuf {
+    let path = setup.config_path();
+    let mut text = std::fs::read_to_string(&path).expect("the config was just written");
+    text.push_str(&format!("[[plugins]]\nname = \"panicky\"\npath = {:?}\n", plugin_file("test_panic")));
+    std::fs::write(&path, text).expect("writing the config");
+    path
+}
+
+fn serve(setup: &Setup) -> Process {
+    Process::start(&config_with_failing_plugin(setup), &["serve"], &setup.env, LISTENING)
+}
+
+async fn start(setup: &Setup) -> (Process, String) {
+    let server = serve(setup);
+    wait_ready(&server.url).await;
+    let dataset = upload(&server.url, &testdata("penguins.csv")).await;
+    (server, dataset["id"].as_str().expect("an uploaded dataset has an id").to_string())
+}
+
+fn sweep_body(dataset: &str, strategy: &str, space: Value) -> Value {
+    json!({"datasetId": dataset, "targetColumn": "species", "taskType": "classification", "metric": "accuracy",
+        "strategy": strategy, "seed": 1, "space": space})
+}
+
+async fn start_sweep(url: &str, body: &Value) -> String {
+    let (status, answer) = post_json(url, "/sweeps", body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["data"]["status"], "queued", "{answer}");
+    answer["data"]["sweepId"].as_str().expect("a sweep id").to_string()
+}
+
+/// Polls until the sweep has ended; its record.
+async fn wait_ended(url: &str, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = get_json(url, &format!("/sweeps/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        if matches!(body["data"]["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            return body["data"].clone();
+        }
+        assert!(Instant::now() < deadline, "sweep {id} has not ended: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every event of the sweep's socket, replayed from seq 1 to its last.
+async fn sweep_events(url: &str, id: &str) -> Vec<Value> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let address = format!("{}/ws/sweeps/{id}", url.replacen("http", "ws", 1));
+    let mut request = address.into_client_request().expect("a WebSocket URL");
+    request.headers_mut().insert("authorization", format!("Bearer {ADMIN_TOKEN}").parse().expect("header text"));
+    let socket = tokio_tungstenite::connect_async(request).await.expect("opening the sweep's socket").0;
+    collect(socket, Duration::from_secs(20)).await
+}
+
+/// The events are numbered 1..n in order, the last ends the sweep, and each
+/// trial ended exactly once; the trials' ends as the events tell them.
+fn assert_each_trial_ended_once(events: &[Value], record: &Value) -> HashMap<u64, String> {
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().expect("a seq")).collect();
+    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "{events:?}");
+    let last = events.last().expect("events");
+    assert_eq!((last["type"].as_str(), &last["status"]), (Some("sweep"), &record["status"]), "{last}");
+    let mut ends: HashMap<u64, String> = HashMap::new();
+    for e in events.iter().filter(|e| e["type"] == "trial") {
+        let what = e["event"].as_str().expect("a trial event says what");
+        if matches!(what, "completed" | "failed" | "cancelled" | "pruned") {
+            let trial = e["trial"].as_u64().expect("a trial index");
+            assert!(ends.insert(trial, what.to_string()).is_none(), "trial {trial} ended twice: {events:?}");
+        }
+    }
+    let trials = record["trials"].as_array().expect("trials");
+    assert_eq!(ends.len(), trials.len(), "every trial ends once: {ends:?} {record}");
+    for t in trials {
+        assert_eq!(ends[&t["index"].as_u64().expect("index")], t["status"].as_str().expect("status"), "{t}");
+    }
+    ends
+}
+
+#[tokio::test]
+async fn a_grid_over_random_forest_finishes_with_its_best_trial_as_the_model() {
+    let dir = temp_dir();
+    let (server, dataset) = start(&Setup::embedded(dir.path())).await;
+    let space = json!([{"selectedModel": "random_forest", "nEstimators": 10, "maxDepth": {"values": [1, 3, 0]}, "maxSamples": {"min": 0.5, "max": 1.0}}]);
+    let id = start_sweep(&server.url, &sweep_body(&dataset, "grid", space)).await;
+    let record = wait_ended(&server.url, &id, Duration::from_secs(120)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let trials = record["trials"].as_array().expect("as the test set it up");
+    // 3 depths x 3 points of the range.
+    assert_eq!(trials.len(), 9, "{record}");
+    let mut seen = std::collections::HashSet::new();
+    for t in trials {
+        assert_eq!(t["status"], "completed", "{t}");
+        assert!(seen.insert(format!("{}", t["params"])), "each grid point once: {t}");
+        let (_, job) = get_json(&server.url, &format!("/jobs/{}", t["jobId"].as_str().expect("as the test set it up"))).await;
+        assert_eq!(job["data"]["status"], "completed");
+        // The trial's score is its job's accuracy on the judged rows.
+        assert_eq!(job["data"]["results"]["metrics"]["accuracy"], t["score"], "{t}");
+        assert_eq!(job["data"]["modelConfig"]["maxDepth"], t["params"]["maxDepth"]);
+    }
+    let best_score = trials.iter().map(|t| t["score"].as_f64().expect("as the test set it up")).fold(f64::MIN, f64::max);
+    assert_eq!(record["best"]["score"].as_f64(), Some(best_score), "{record}");
+    assert_eq!(record["leaderboard"][0], record["best"]);
+    // Depth 1 is clearly worse on penguins than unlimited depth.
+    let by_depth =
+        |d: i64| trials.iter().filter(|t| t["params"]["maxDepth"] == d).map(|t| t["score"].as_f64().expect("as the test set it up")).fold(f64::MIN, f64::max);
+    assert!(by_depth(0) > by_depth(1), "depth 0 {} vs depth 1 {}", by_depth(0), by_depth(1));
+
+    let best = record["best"]["jobId"].as_str().expect("as the test set it up");
+    let (status, predicted) = post_json(&server.url, &format!("/jobs/{best}/predict"), &json!({"datasetId": dataset})).await;
+    assert_eq!(status, 200, "{predicted}");
+    assert_eq!(predicted["data"]["rows"], 344);
+    let (status, model) = get_bytes(&server.url, &format!("/sweeps/{id}/model")).await;
+    let (_, job_model) = get_bytes(&server.url, &format!("/jobs/{best}/model")).await;
+    assert_eq!((status, model.len()), (200, job_model.len()));
+
+    let events = sweep_events(&server.url, &id).await;
+    assert_each_trial_ended_once(&events, &record);
+    assert!(events.iter().any(|e| e["type"] == "leaderboard"), "{events:?}");
+    let (_, list) = get_json(&server.url, "/sweeps").await;
+    assert_eq!(list["data"][0]["sweepId"], id.as_str());
+}
+
+/// A table where depth matters: `y` is `a` when x1 + x2 > 1 and x3 > 0.5
+/// differ (an XOR no single split can tell), 15,000 rows: a tree takes long
+/// enough that a trial is still running when its first rung is decided.
+fn xor_table(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut state: u64 = 7;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut text = String::from("x1,x2,x3,x4,x5,y\n");
+    for _ in 0..15_000 {
+        let x: Vec<f64> = (0..5).map(|_| next()).collect();
+        let y = if (x[0] + x[1] > 1.0) != (x[2] > 0.5) { "a" } else { "b" };
+        text.push_str(&format!("{:.3},{:.3},{:.3},{:.3},{:.3},{y}\n", x[0], x[1], x[2], x[3], x[4]));
+    }
+    let path = dir.join("xor.csv");
+    std::fs::write(&path, text).expect("writing the table");
+    path
+}
+
+#[tokio::test]
+async fn asha_prunes_clearly_bad_settings_within_a_second_of_the_rung() {
+    let dir = temp_dir();
+    let server = serve(&Setup::embedded(dir.path()));
+    wait_ready(&server.url).await;
+    let dataset = upload(&server.url, &xor_table(dir.path())).await["id"].as_str().expect("as the test set it up").to_string();
+    // Depth 1 cannot learn an XOR (about half right); unlimited depth can. One
+    // trial at a time, so that every rung decision sees the trials before it.
+    let space = json!([{"selectedModel": "random_forest", "nEstimators": 2000, "maxDepth": {"values": [1, 0]}}]);
+    let mut body = sweep_body(&dataset, "asha", space);
+    body["targetColumn"] = json!("y");
+    body["trials"] = json!(6);
+    body["parallelTrials"] = json!(1);
+    body["minEpochs"] = json!(50);
+    let id = start_sweep(&server.url, &body).await;
+    let record = wait_ended(&server.url, &id, Duration::from_secs(400)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+    assert_eq!(record["rungs"], json!([50, 150, 450, 1350]), "{record}");
+    let trials = record["trials"].as_array().expect("as the test set it up");
+    let depths: Vec<i64> = trials.iter().map(|t| t["params"]["maxDepth"].as_i64().expect("as the test set it up")).collect();
+    assert!(depths.contains(&0) && depths.contains(&1), "the seed draws both settings: {depths:?}");
+    let pruned: Vec<&Value> = trials.iter().filter(|t| t["status"] == "pruned").collect();
+    assert!(!pruned.is_empty(), "{record}");
+    for t in &pruned {
+        assert_eq!(t["params"]["maxDepth"], 1, "only the bad setting is pruned: {t}");
+        assert!(t["message"].as_str().expect("as the test set it up").contains("pruned at epoch"), "{t}");
+    }
+    assert_eq!(record["best"]["params"]["maxDepth"], 0, "{record}");
+
+    let events = sweep_events(&server.url, &id).await;
+    assert_each_trial_ended_once(&events, &record);
+    for t in &pruned {
+        let job_id = t["jobId"].as_str().expect("as the test set it up");
+        let decided =
+            events.iter().find(|e| e["event"] == "pruned" && e["jobId"] == job_id).expect("a pruned event")["at"].as_i64().expect("as the test set it up");
+        let (_, job) = get_json(&server.url, &format!("/jobs/{job_id}")).await;
+        assert_eq!(job["data"]["status"], "cancelled", "{job}");
+        let ended = job["data"]["completedAt"].as_i64().expect("an ended job has its end time");
+        assert!(ended - decided < 1000, "cancelled {} ms after the rung decision", ended - decided);
+        // Cut off: it did not grow all its trees.
+        assert!(t["epoch"].as_u64().expect("as the test set it up") < 2000, "{t}");
+    }
+}
+
+#[tokio::test]
+async fn a_sweep_whose_every_trial_fails_ends_failed_with_the_reason() {
+    let dir = temp_dir();
+    let (server, dataset) = start(&Setup::embedded(dir.path())).await;
+    let mut body = sweep_body(&dataset, "random", json!([{"selectedModel": "panicky"}]));
+    body["trials"] = json!(3);
+    let id = start_sweep(&server.url, &body).await;
+    let record = wait_ended(&server.url, &id, Duration::from_secs(60)).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    let message = record["message"].as_str().expect("as the test set it up");
+    assert!(message.contains("3 failed") && message.contains("the first failure"), "{message}");
+    assert!(record["best"].is_null());
+    assert!(record["trials"].as_array().expect("as the test set it up").iter().all(|t| t["status"] == "failed" && t["message"].is_string()), "{record}");
+    let events = sweep_events(&server.url, &id).await;
+    assert_each_trial_ended_once(&events, &record);
+}
+
+#[tokio::test]
+async fn faulty_requests_are_refused_naming_the_field_and_others_sweeps_are_hidden() {
+    let dir = temp_dir();
+    let (server, dataset) = start(&Setup::embedded(dir.path())).await;
+    let rf = |extra: Value| {
+        let mut entry = json!({"selectedModel": "random_forest"});
+        entry.as_object_mut().expect("as the test set it up").extend(extra.as_object().expect("as the test set it up").clone());
+        let mut body = sweep_body(&dataset, "random", json!([entry]));
+        body["trials"] = json!(2);
+        body
+    };
+    let mut no_bounds = rf(json!({}));
+    no_bounds.as_object_mut().expect("as the test set it up").remove("trials");
+    let mut bad_metric = rf(json!({}));
+    bad_metric["metric"] = json!("rmse");
+    let mut bad_strategy = rf(json!({}));
+    bad_strategy["strategy"] = json!("bayes");
+    let mut no_space = rf(json!({}));
+    no_space.as_object_mut().expect("as the test set it up").remove("space");
+    let mut bad_dataset = rf(json!({}));
+    bad_dataset["datasetId"] = json!(uuid::Uuid::new_v4().to_string());
+    let cases = [
+        (
+            json!({"datasetId": dataset, "targetColumn": "species", "taskType": "classification", "trials": 2, "space": [{"selectedModel": "nope"}]}),
+            422,
+            "space[0].selectedModel",
+            "unknown_plugin",
+        ),
+        (rf(json!({"nTrees": 5})), 422, "space[0].nTrees", "invalid_parameter"),
+        (rf(json!({"nEstimators": {"min": 0, "max": 10}})), 422, "space[0].nEstimators", "invalid_parameter"),
+        (rf(json!({"maxSamples": {"min": 0.5, "max": 3}})), 422, "space[0].maxSamples", "invalid_parameter"),
+        (rf(json!({"criterion": {"values": ["gini", "bogus"]}})), 422, "space[0].criterion", "invalid_parameter"),
+        (bad_metric, 400, "metric", "invalid_field"),
+        (no_bounds, 400, "trials", "missing_field"),
+        (bad_strategy, 400, "strategy", "invalid_field"),
+        (no_space, 400, "space", "missing_field"),
+        (bad_dataset, 404, "datasetId", "dataset_not_found"),
+        (json!({"taskType": "classification", "trials": "many"}), 400, "trials", "invalid_field"),
+    ];
+    for (body, status, field, code) in cases {
+        let (got, answer) = post_json(&server.url, "/sweeps", &body).await;
+        assert_eq!((got, answer["error"]["field"].as_str(), answer["error"]["code"].as_str()), (status, Some(field), Some(code)), "{body}: {answer}");
+    }
+    let (_, none) = get_json(&server.url, "/sweeps").await;
+    assert_eq!(none["data"], json!([]), "no refused request left a sweep");
+
+    let id = start_sweep(&server.url, &rf(json!({"nEstimators": 5}))).await;
+    let bob = add_user(&server.url, "bob", "member").await;
+    let (status, answer) = get_json_as(&server.url, &bob, &format!("/sweeps/{id}")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("sweep_not_found")), "{answer}");
+    let (_, list) = get_json_as(&server.url, &bob, "/sweeps").await;
+    assert_eq!(list["data"], json!([]));
+    let (status, _) = post_json_as(&server.url, &bob, &format!("/sweeps/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 404);
+    wait_ended(&server.url, &id, Duration::from_secs(60)).await;
+    let (status, answer) = post_json(&server.url, &format!("/sweeps/{id}/cancel"), &json!({})).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("sweep_finished")), "{answer}");
+}
+
+#[tokio::test]
+async fn a_cancelled_sweep_cancels_its_trials() {
+    let dir = temp_dir();
+    let (server, dataset) = start(&Setup::embedded(dir.path())).await;
+    let space = json!([{"selectedModel": "random_forest", "nEstimators": 4000, "maxDepth": {"values": [0, 6]}}]);
+    let mut body = sweep_body(&dataset, "random", space);
+    body["trials"] = json!(10);
+    let id = start_sweep(&server.url, &body).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (status, answer) = post_json(&server.url, &format!("/sweeps/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 202, "{answer}");
+    let record = wait_ended(&server.url, &id, Duration::from_secs(30)).await;
+    assert_eq!(record["status"], "cancelled", "{record}");
+    assert!(record["trials"].as_array().expect("as the test set it up").len() < 10, "{record}");
+    let events = sweep_events(&server.url, &id).await;
+    assert_each_trial_ended_once(&events, &record);
+}
+
+/// Starts a sweep of six slow-ish trials, two at a time, and waits until at
+/// least one trial has ended and another is running.
+async fn sweep_under_way(url: &str, dataset: &str) -> String {
+    let space = json!([{"selectedModel": "random_forest", "nEstimators": 800, "maxDepth": {"values": [0, 4]}}]);
+    let mut body = sweep_body(dataset, "random", space);
+    body["trials"] = json!(6);
+    body["parallelTrials"] = json!(2);
+    let id = start_sweep(url, &body).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, body) = get_json(url, &format!("/sweeps/{id}")).await;
+        let trials = body["data"]["trials"].as_array().cloned().unwrap_or_default();
+        let ended = trials.iter().filter(|t| t["status"] == "completed").count();
+        if (1..5).contains(&ended) && trials.iter().any(|t| t["status"] == "running") {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "the sweep never got under way: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every trial of the ended sweep is terminal once, with six distinct jobs that ended as their trials say.
+async fn assert_finished_exactly_once(url: &str, id: &str) {
+    let record = wait_ended(url, id, Duration::from_secs(240)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let trials = record["trials"].as_array().expect("as the test set it up");
+    assert_eq!(trials.len(), 6, "{record}");
+    let jobs: std::collections::HashSet<&str> = trials.iter().map(|t| t["jobId"].as_str().expect("as the test set it up")).collect();
+    assert_eq!(jobs.len(), 6);
+    for t in trials {
+        assert_eq!(t["status"], "completed", "{t}");
+        let (_, job) = get_json(url, &format!("/jobs/{}", t["jobId"].as_str().expect("as the test set it up"))).await;
+        assert_eq!(job["data"]["status"], "completed", "{job}");
+    }
+    let (_, jobs) = get_json(url, "/jobs?limit=100").await;
+    assert_eq!(jobs["total"], 6, "no trial was submitted twice: {jobs}");
+    let events = sweep_events(url, id).await;
+    assert_each_trial_ended_once(&events, &record);
+}
+
+#[tokio::test]
+async fn an_embedded_sweep_survives_kill_9_of_its_process() {
+    let dir = temp_dir();
+    let setup = Setup::embedded(dir.path());
+    let (mut server, dataset) = start(&setup).await;
+    let id = sweep_under_way(&server.url, &dataset).await;
+    server.kill9();
+    let restarted = serve(&setup);
+    wait_ready(&restarted.url).await;
+    assert_finished_exactly_once(&restarted.url, &id).await;
+}
+
+#[tokio::test]
+async fn a_redis_sweep_is_taken_over_by_another_node_when_its_driver_is_killed() {
+    let dir = temp_dir();
+    let setup = Setup::redis(dir.path());
+    let (mut first, dataset) = start(&setup).await;
+    let second = serve(&setup);
+    wait_ready(&second.url).await;
+    let id = sweep_under_way(&first.url, &dataset).await;
+    first.kill9();
+    assert_finished_exactly_once(&second.url, &id).await;
+    setup.cleanup().await;
+}
