@@ -264,6 +264,18 @@ async fn faulty_requests_are_refused_naming_the_field_and_others_sweeps_are_hidd
     let (_, none) = get_json(&server.url, "/sweeps").await;
     assert_eq!(none["data"], json!([]), "no refused request left a sweep");
 
+    // `auto`: every enabled plugin that does the task, each over the space it suggests.
+    let auto = json!({"datasetId": dataset, "targetColumn": "species", "taskType": "classification", "strategy": "auto", "trials": 1, "parallelTrials": 1});
+    let (status, answer) = post_json(&server.url, "/api/sweeps", &auto).await;
+    assert_eq!(status, 202, "{answer}");
+    let auto_id = answer["data"]["sweepId"].as_str().expect("a sweep id").to_string();
+    let (_, auto) = get_json(&server.url, &format!("/api/sweeps/{auto_id}")).await;
+    let plugins: Vec<&str> = auto["data"]["plugins"].as_array().expect("plugins").iter().filter_map(Value::as_str).collect();
+    assert!(plugins.contains(&"random_forest") && plugins.contains(&"baseline") && !plugins.contains(&"kmodes"), "{auto}");
+    let forest = auto["data"]["spaces"].as_array().expect("spaces").iter().find(|s| s["plugin"] == "random_forest").expect("the forest's space").clone();
+    assert!(forest["params"].as_array().expect("params").iter().any(|p| p[0] == "nEstimators"), "{forest}");
+    wait_ended(&server.url, &auto_id, Duration::from_secs(60)).await;
+
     let id = start_sweep(&server.url, &rf(json!({"nEstimators": 5}))).await;
     let bob = add_user(&server.url, "bob", "member").await;
     let (status, answer) = get_json_as(&server.url, &bob, &format!("/sweeps/{id}")).await;
@@ -291,6 +303,26 @@ async fn a_cancelled_sweep_cancels_its_trials() {
     let record = wait_ended(&server.url, &id, Duration::from_secs(30)).await;
     assert_eq!(record["status"], "cancelled", "{record}");
     assert!(record["trials"].as_array().expect("as the test set it up").len() < 10, "{record}");
+    let events = sweep_events(&server.url, &id).await;
+    assert_each_trial_ended_once(&events, &record);
+}
+
+#[tokio::test]
+async fn a_time_budget_ends_the_sweep_and_cancels_what_still_runs() {
+    let dir = temp_dir();
+    let (server, dataset) = start(&Setup::embedded(dir.path())).await;
+    let space = json!([{"selectedModel": "random_forest", "nEstimators": {"values": [10, 5000]}}]);
+    let mut body = sweep_body(&dataset, "random", space);
+    body["budgetSeconds"] = json!(3);
+    let started = Instant::now();
+    let id = start_sweep(&server.url, &body).await;
+    let record = wait_ended(&server.url, &id, Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(15), "{took:?}");
+    let message = record["message"].as_str().expect("a message");
+    assert!(message.contains("time budget of 3 s ran out"), "{record}");
+    let trials = record["trials"].as_array().expect("trials");
+    assert!(trials.iter().all(|t| t["status"] != "running" && t["status"] != "queued"), "{record}");
     let events = sweep_events(&server.url, &id).await;
     assert_each_trial_ended_once(&events, &record);
 }
