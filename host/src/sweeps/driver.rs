@@ -84,10 +84,10 @@ pub fn spawn(ctx: &Arc<SweepContext>, id: &str) {
 pub fn adopt_periodically(ctx: Arc<SweepContext>) {
     tokio::spawn(async move {
         loop {
-            match ctx.sweeps.list(None).await {
-                Ok(all) => {
-                    for record in all.iter().filter(|r| !r.status.is_terminal()) {
-                        spawn(&ctx, &record.sweep_id);
+            match ctx.sweeps.unfinished().await {
+                Ok(ids) => {
+                    for id in ids {
+                        spawn(&ctx, &id);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "listing the sweeps to drive failed"),

@@ -5,7 +5,8 @@
 //!   `cancel` (set by `POST /sweeps/{id}/cancel`, never overwritten by a save).
 //! - `P:sweep_events:{id}`: list of its events, the n-th with seq n; each is
 //!   also published on channel `sweep_{id}`.
-//! - `P:sweeps`: sorted set of sweep ids by creation.
+//! - `P:sweeps`: sorted set of sweep ids by creation; `P:sweeps_live`: set
+//!   of those not ended yet (what processes look through for sweeps to drive).
 //! - `P:sweep_lease:{id}`: the holder driving it, with a TTL it renews; a
 //!   save is refused unless the saver holds it, so two processes never both
 //!   write a sweep, and when the holder dies the lease expires and another
@@ -64,6 +65,10 @@ impl RedisSweeps {
 
     fn key(&self, kind: &str, id: &str) -> String {
         format!("{}:{kind}:{id}", self.prefix)
+    }
+
+    fn live_key(&self) -> String {
+        format!("{}:sweeps_live", self.prefix)
     }
 
     fn conn(&self) -> ConnectionManager {
@@ -130,7 +135,7 @@ impl SweepStore for RedisSweeps {
     async fn create(&self, record: &SweepRecord, event: SweepEvent) -> Result<()> {
         let id = &record.sweep_id;
         let mut invocation = self.scripts.create.prepare_invoke();
-        invocation.key(self.key("sweep", id)).key(self.key("sweep_events", id)).key(format!("{}:sweeps", self.prefix));
+        invocation.key(self.key("sweep", id)).key(self.key("sweep_events", id)).key(format!("{}:sweeps", self.prefix)).key(self.live_key());
         invocation.arg(id).arg(encode(record)?).arg(record.created_at).arg(format!("sweep_{id}")).arg(event.stored(0).json.to_string());
         self.bounded(async { Ok(invocation.invoke_async::<i64>(&mut self.conn()).await.map(|_| ())?) }).await
     }
@@ -157,11 +162,16 @@ impl SweepStore for RedisSweeps {
         Ok(out)
     }
 
+    async fn unfinished(&self) -> Result<Vec<String>> {
+        self.bounded(async { Ok(redis::cmd("SMEMBERS").arg(self.live_key()).query_async(&mut self.conn()).await?) }).await
+    }
+
     async fn save(&self, record: &SweepRecord, events: Vec<SweepEvent>, holder: &str) -> Result<SweepRecord> {
         let id = &record.sweep_id;
         let mut invocation = self.scripts.save.prepare_invoke();
-        invocation.key(self.key("sweep", id)).key(self.key("sweep_events", id)).key(self.key("sweep_lease", id));
-        invocation.arg(holder).arg(encode(record)?).arg(format!("sweep_{id}"));
+        invocation.key(self.key("sweep", id)).key(self.key("sweep_events", id)).key(self.key("sweep_lease", id)).key(self.live_key());
+        let ended = if record.status.is_terminal() { "1" } else { "0" };
+        invocation.arg(holder).arg(encode(record)?).arg(format!("sweep_{id}")).arg(id).arg(ended);
         for event in &events {
             invocation.arg(event.stored(0).json.to_string());
         }
@@ -206,5 +216,18 @@ impl SweepStore for RedisSweeps {
         let mut invocation = self.scripts.release.prepare_invoke();
         invocation.key(self.key("sweep_lease", id)).arg(holder);
         self.bounded(async { Ok(invocation.invoke_async::<i64>(&mut self.conn()).await.map(|_| ())?) }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every script says what it takes and gives before its first line of code.
+    #[test]
+    fn each_script_opens_with_its_keys_argv_and_reply() {
+        for script in [include_str!("redis/create.lua"), include_str!("redis/save.lua"), include_str!("redis/lease.lua"), include_str!("redis/release.lua")] {
+            let header: Vec<&str> = script.lines().take_while(|line| line.starts_with("--")).collect();
+            let says = |word: &str| header.iter().any(|line| line.starts_with(&format!("-- {word}")));
+            assert!(says("KEYS:") && says("ARGV:") && says("Returns"), "header missing in:\n{script}");
+        }
     }
 }

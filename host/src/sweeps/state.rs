@@ -37,6 +37,8 @@ pub trait SweepStore: Send + Sync + 'static {
     async fn get(&self, id: &str) -> Result<Option<SweepRecord>>;
     /// Newest first; only `owner`'s when given.
     async fn list(&self, owner: Option<&str>) -> Result<Vec<SweepRecord>>;
+    /// The ids of the sweeps that have not ended (for drivers to take up).
+    async fn unfinished(&self) -> Result<Vec<String>>;
     /// Replaces the record (keeping a cancel asked meanwhile) and appends
     /// `events`, numbered after its last seq; returns the record as stored.
     /// Refused (`Stale`) unless `holder` holds the sweep's lease.
@@ -202,6 +204,10 @@ impl SweepStore for EmbeddedSweeps {
         let mut all: Vec<SweepRecord> = inner.sweeps.values().map(|e| &e.record).filter(|r| owner.is_none() || r.owner.as_deref() == owner).cloned().collect();
         all.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(all)
+    }
+
+    async fn unfinished(&self) -> Result<Vec<String>> {
+        Ok(self.inner.lock().sweeps.values().filter(|e| !e.record.status.is_terminal()).map(|e| e.record.sweep_id.clone()).collect())
     }
 
     async fn save(&self, record: &SweepRecord, events: Vec<SweepEvent>, _holder: &str) -> Result<SweepRecord> {
