@@ -252,7 +252,11 @@ int th_params_check(const th_params *params) {
     const th_param_spec *spec = NULL;
     for (size_t s = 0; s < TH_PLUGIN.n_params && !spec; s++)
       if (name_is(&p->name, TH_PLUGIN.params[s].name)) spec = &TH_PLUGIN.params[s];
-    if (!spec) return th_invalid_parameter("(unknown)", "%.*s is not a parameter of %s", (int)p->name.len, (const char *)p->name.ptr, TH_PLUGIN.name);
+    if (!spec) {
+      char name[128];
+      snprintf(name, sizeof name, "%.*s", (int)p->name.len, (const char *)p->name.ptr);
+      return th_invalid_parameter(name, "not a parameter of %s", TH_PLUGIN.name);
+    }
     if (!in_bounds(spec, p)) return TH_INVALID_PARAMETER;
   }
   return error_status == TH_INVALID_PARAMETER ? TH_INVALID_PARAMETER : TH_OK;
@@ -364,18 +368,25 @@ void th_log(th_log_level level, const char *format, ...) {
 
 /* ---- Model bytes ----------------------------------------------------------- */
 
-void th_buf_bytes(th_buf *b, const void *bytes, size_t len) {
-  if (b->failed) return;
-  if (b->len + len > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + len) cap *= 2;
-    uint8_t *data = realloc(b->data, cap);
-    if (!data) {
-      b->failed = true;
-      return;
-    }
-    b->data = data, b->cap = cap;
+/* Grows the capacity to at least `cap`; false (and `failed`) when out of memory. */
+static bool grow(th_buf *b, size_t cap) {
+  if (b->failed) return false;
+  if (cap <= b->cap) return true;
+  uint8_t *data = realloc(b->data, cap);
+  if (!data) {
+    b->failed = true;
+    return false;
   }
+  b->data = data, b->cap = cap;
+  return true;
+}
+
+void th_buf_reserve(th_buf *b, size_t len) { grow(b, b->len + len); }
+
+void th_buf_bytes(th_buf *b, const void *bytes, size_t len) {
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + len) cap *= 2;
+  if (!grow(b, cap)) return;
   if (len) memcpy(b->data + b->len, bytes, len);
   b->len += len;
 }

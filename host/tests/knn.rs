@@ -157,6 +157,23 @@ fn predict_stays_fast_on_a_larger_table() {
 }
 
 #[test]
+fn the_component_is_small_and_compiles_quickly_on_first_load() {
+    let file = plugin_file("knn");
+    let bytes = std::fs::metadata(&file).unwrap().len();
+    let cache = temp_dir();
+    let runtime = Runtime::new(Some(cache.path().join("compile-cache"))).expect("engine");
+    let started = Instant::now();
+    let plugin = runtime.load(&file, None, LIMITS).unwrap();
+    let first = started.elapsed();
+    let started = Instant::now();
+    drop(runtime.load(&file, None, LIMITS).unwrap());
+    let cached = started.elapsed();
+    println!("knn: component {bytes} bytes; first load (compile) {:.3} s, from the compile cache {:.3} s", first.as_secs_f64(), cached.as_secs_f64());
+    assert_eq!(plugin.name(), "knn");
+    assert!(bytes < 512 * 1024, "a C plugin without a runtime stays small: {bytes} bytes");
+}
+
+#[test]
 fn the_c_template_vendors_the_sdk_and_the_contract_unchanged() {
     let root = workspace();
     for (vendored, home) in [

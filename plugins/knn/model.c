@@ -40,9 +40,9 @@ static bool allocate(knn_model *m) {
   return m->kinds && m->mean && m->sd && m->n_levels && m->numbers && m->codes && (m->classes || m->values);
 }
 
-/* Whether training row `row` has a known target. */
+/* Whether training row `row` has a known target (a finite number, a class of the levels). */
 static bool known_target(const th_column *target, uint32_t row) {
-  return !th_is_missing(target, row) && (target->kind == TH_NUMERIC || target->codes[row] < target->n_levels);
+  return target->kind == TH_NUMERIC ? isfinite(target->numbers[row]) : target->codes[row] < target->n_levels;
 }
 
 /* The layout and statistics of the training table. */
@@ -76,10 +76,10 @@ static th_status layout(const th_request *request, const knn_settings *s, knn_mo
     /* Statistics of the rows the model keeps, as a scaler fitted on them. */
     double sum = 0, sum_sq = 0, count = 0;
     for (uint32_t r = 0; r < t->rows; r++)
-      if (known_target(target, r) && !isnan(col->numbers[r])) sum += col->numbers[r], count++;
+      if (known_target(target, r) && isfinite(col->numbers[r])) sum += col->numbers[r], count++;
     double mean = count > 0 ? sum / count : 0;
     for (uint32_t r = 0; r < t->rows; r++)
-      if (known_target(target, r) && !isnan(col->numbers[r])) sum_sq += (col->numbers[r] - mean) * (col->numbers[r] - mean);
+      if (known_target(target, r) && isfinite(col->numbers[r])) sum_sq += (col->numbers[r] - mean) * (col->numbers[r] - mean);
     double sd = count > 0 ? sqrt(sum_sq / count) : 0;
     m->mean[n] = mean;
     m->sd[n++] = sd > 0 && isfinite(sd) ? sd : 1.0; /* a constant column: every row at 0 */
@@ -101,7 +101,7 @@ static void encode_rows(const th_request *request, knn_model *m, uint32_t from, 
       const th_column *col = &t->columns[c];
       if (col->kind == TH_NUMERIC) {
         double x = col->numbers[r];
-        numbers[n] = isnan(x) ? 0.0 : (x - m->mean[n]) / m->sd[n];
+        numbers[n] = isfinite(x) ? (x - m->mean[n]) / m->sd[n] : 0.0;
         n++;
       } else {
         uint32_t code = col->codes[r];
@@ -136,6 +136,8 @@ th_status knn_fit(const th_request *request, const knn_settings *settings, uint3
 }
 
 void knn_model_write(const knn_model *m, th_buf *out) {
+  size_t per_row = 8ull * m->n_numeric + 4ull * m->n_categorical + (m->classes ? 4 : 8);
+  th_buf_reserve(out, 64 + m->n_columns + 16ull * m->n_numeric + 4ull * m->n_categorical + (size_t)m->rows * per_row);
   th_buf_bytes(out, MAGIC, sizeof MAGIC);
   th_buf_u32(out, 1); /* layout version */
   th_buf_u32(out, (uint32_t)m->task);

@@ -6,8 +6,8 @@
  * training rows at a time, so a block of training rows is read from memory
  * once per block of queries rather than once per query, and a distance stops
  * accumulating as soon as it is past the query's current k-th best (it could
- * not enter). Ties in distance go to the earlier training row, so a
- * prediction depends only on the model and the row.
+ * not enter). Rows tied at the k-th distance share its places, so a
+ * prediction depends only on the model and the row, not on the rows' order.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,11 +19,15 @@
 #define TRAIN_BLOCK 256u
 
 /* The k best of one query so far, nearest first (distances as accumulated:
- * squared for euclidean). */
+ * squared for euclidean), and the rows seen at the k-th distance that did not
+ * fit: they share the places of the k-th distance with the ones inside (see
+ * `aggregate`), so a prediction does not depend on the order of the rows. */
 typedef struct {
   double *dist;
   uint32_t *row;
   uint32_t filled;
+  double tied_out;    /* rows outside the k best at exactly their k-th distance */
+  double *tied_votes; /* their classes (n_classes counts), or the sum of their values */
 } knn_best;
 
 /* Checks that `features` has the training table's columns. */
@@ -47,7 +51,7 @@ static void encode_query(const knn_model *m, const th_table *t, uint32_t r, doub
     const th_column *col = &t->columns[c];
     if (col->kind == TH_NUMERIC) {
       double x = col->numbers[r];
-      numbers[n] = isnan(x) ? 0.0 : (x - m->mean[n]) / m->sd[n];
+      numbers[n] = isfinite(x) ? (x - m->mean[n]) / m->sd[n] : 0.0;
       n++;
     } else {
       uint32_t code = col->codes[r];
@@ -57,7 +61,7 @@ static void encode_query(const knn_model *m, const th_table *t, uint32_t r, doub
   }
 }
 
-/* The distance of training row `row` to the query, or a value >= `worst` once it cannot be below it. */
+/* The distance of training row `row` to the query, or a value > `worst` once it cannot be at most `worst`. */
 static double distance(const knn_model *m, const double *q, const uint32_t *qc, size_t row, double worst) {
   const uint32_t *codes = m->codes + row * m->n_categorical;
   double acc = 0;
@@ -70,49 +74,75 @@ static double distance(const knn_model *m, const double *q, const uint32_t *qc, 
       for (; n < end; n++) acc += (x[n] - q[n]) * (x[n] - q[n]);
     else
       for (; n < end; n++) acc += fabs(x[n] - q[n]);
-    if (acc >= worst) return acc;
+    if (acc > worst) return acc;
   }
   return acc;
 }
 
-/* Inserts (d, row) into the k best if it belongs there (rows arrive in increasing order). */
-static void offer(knn_best *best, uint32_t k, double d, uint32_t row) {
-  if (best->filled == k && d >= best->dist[k - 1]) return;
-  uint32_t i = best->filled < k ? best->filled++ : k - 1;
-  while (i > 0 && best->dist[i - 1] > d) {
-    best->dist[i] = best->dist[i - 1];
-    best->row[i] = best->row[i - 1];
-    i--;
-  }
-  best->dist[i] = d;
-  best->row[i] = row;
+/* Counts training row `row` among the tied rows outside the k best. */
+static void tie_add(const knn_model *m, knn_best *b, uint32_t row) {
+  b->tied_out += 1;
+  if (m->classes) b->tied_votes[m->classes[row]] += 1;
+  else b->tied_votes[0] += m->values[row];
 }
 
-/* Neighbour weights: 1 each, or the inverse distance (only the exact matches when there are any). */
-static void weigh(const knn_model *m, const knn_best *best, double *w) {
-  bool exact = best->dist[0] == 0.0;
-  for (uint32_t i = 0; i < best->filled; i++) {
-    double d = m->metric == KNN_EUCLIDEAN ? sqrt(best->dist[i]) : best->dist[i];
-    if (m->weights == KNN_UNIFORM) w[i] = 1.0;
-    else w[i] = exact ? (d == 0.0 ? 1.0 : 0.0) : 1.0 / d;
-  }
+static void tie_reset(const knn_model *m, knn_best *b) {
+  b->tied_out = 0;
+  memset(b->tied_votes, 0, (m->classes ? m->n_classes : 1) * sizeof(double));
 }
 
-/* The prediction of one query from its neighbours: class label and probabilities, or the value. */
-static void aggregate(const knn_model *m, const knn_best *best, double *w, uint32_t *label, float *probs, double *value) {
-  weigh(m, best, w);
-  double total = 0;
-  for (uint32_t i = 0; i < best->filled; i++) total += w[i];
-  if (m->task == TH_REGRESSION) {
-    double sum = 0;
-    for (uint32_t i = 0; i < best->filled; i++) sum += w[i] * m->values[best->row[i]];
-    *value = sum / total;
+/* Takes (d, row) into the k best, or among the tied rows, if it belongs there. */
+static void offer(const knn_model *m, knn_best *b, double d, uint32_t row) {
+  uint32_t k = m->k;
+  double worst = b->filled == k ? b->dist[k - 1] : INFINITY;
+  if (d > worst) return;
+  if (d == worst) {
+    tie_add(m, b, row);
     return;
   }
-  for (uint32_t c = 0; c < m->n_classes; c++) probs[c] = 0.0f;
-  double *votes = w + m->k; /* n_classes doubles after the weights */
-  for (uint32_t c = 0; c < m->n_classes; c++) votes[c] = 0.0;
-  for (uint32_t i = 0; i < best->filled; i++) votes[m->classes[best->row[i]]] += w[i];
+  uint32_t ejected = b->filled == k ? b->row[k - 1] : UINT32_MAX;
+  uint32_t i = b->filled < k ? b->filled++ : k - 1;
+  while (i > 0 && b->dist[i - 1] > d) {
+    b->dist[i] = b->dist[i - 1];
+    b->row[i] = b->row[i - 1];
+    i--;
+  }
+  b->dist[i] = d;
+  b->row[i] = row;
+  if (ejected == UINT32_MAX) return;
+  if (b->dist[k - 1] < worst) tie_reset(m, b);
+  else tie_add(m, b, ejected); /* still at the k-th distance: it shares its places */
+}
+
+/* A neighbour's weight at distance `acc` (as accumulated): 1, or the inverse
+ * distance (only the exact matches when there are any). */
+static double weight(const knn_model *m, const knn_best *b, double acc) {
+  if (m->weights == KNN_UNIFORM) return 1.0;
+  if (b->dist[0] == 0.0) return acc == 0.0 ? 1.0 : 0.0;
+  return 1.0 / (m->metric == KNN_EUCLIDEAN ? sqrt(acc) : acc);
+}
+
+/* The prediction of one query from its neighbours: class label and
+ * probabilities, or the value. The rows at the k-th distance, inside and
+ * outside the k best, share its places equally: the mean over every way of
+ * breaking the tie. `votes` has room for n_classes doubles. */
+static void aggregate(const knn_model *m, const knn_best *b, double *votes, uint32_t *label, float *probs, double *value) {
+  double last = b->dist[b->filled - 1], inside = 0;
+  for (uint32_t i = 0; i < b->filled; i++) inside += b->dist[i] == last;
+  double share = inside / (inside + b->tied_out), w_last = weight(m, b, last) * share, total;
+  uint32_t outputs = m->classes ? m->n_classes : 1;
+  for (uint32_t c = 0; c < outputs; c++) votes[c] = w_last * b->tied_votes[c];
+  total = w_last * b->tied_out;
+  for (uint32_t i = 0; i < b->filled; i++) {
+    double w = b->dist[i] == last ? w_last : weight(m, b, b->dist[i]);
+    total += w;
+    if (m->classes) votes[m->classes[b->row[i]]] += w;
+    else votes[0] += w * m->values[b->row[i]];
+  }
+  if (!m->classes) {
+    *value = votes[0] / total;
+    return;
+  }
   uint32_t top = 0;
   for (uint32_t c = 0; c < m->n_classes; c++) {
     probs[c] = (float)(votes[c] / total);
@@ -123,7 +153,7 @@ static void aggregate(const knn_model *m, const knn_best *best, double *w, uint3
 
 /* Scratch of one block scan. */
 typedef struct {
-  double *numbers, *dist, *weights;
+  double *numbers, *dist, *votes, *tied;
   uint32_t *codes, *rows;
   knn_best best[QUERY_BLOCK];
 } knn_scratch;
@@ -133,10 +163,12 @@ static bool scratch_new(const knn_model *m, knn_scratch *s) {
   s->codes = malloc(((size_t)QUERY_BLOCK * m->n_categorical + 1) * sizeof(uint32_t));
   s->dist = malloc((size_t)QUERY_BLOCK * m->k * sizeof(double));
   s->rows = malloc((size_t)QUERY_BLOCK * m->k * sizeof(uint32_t));
-  s->weights = malloc(((size_t)m->k + m->n_classes + 1) * sizeof(double));
-  for (uint32_t q = 0; q < QUERY_BLOCK && s->dist && s->rows; q++)
-    s->best[q] = (knn_best){s->dist + (size_t)q * m->k, s->rows + (size_t)q * m->k, 0};
-  return s->numbers && s->codes && s->dist && s->rows && s->weights;
+  size_t outputs = m->classes ? m->n_classes : 1;
+  s->votes = malloc((outputs + 1) * sizeof(double));
+  s->tied = malloc((QUERY_BLOCK * outputs + 1) * sizeof(double));
+  for (uint32_t q = 0; q < QUERY_BLOCK && s->dist && s->rows && s->tied; q++)
+    s->best[q] = (knn_best){s->dist + (size_t)q * m->k, s->rows + (size_t)q * m->k, 0, 0, s->tied + q * outputs};
+  return s->numbers && s->codes && s->dist && s->rows && s->votes && s->tied;
 }
 
 static void scratch_free(knn_scratch *s) {
@@ -144,7 +176,8 @@ static void scratch_free(knn_scratch *s) {
   free(s->codes);
   free(s->dist);
   free(s->rows);
-  free(s->weights);
+  free(s->votes);
+  free(s->tied);
 }
 
 /* Finds the neighbours of query rows [from, from + count) of `t` into s->best. */
@@ -152,6 +185,7 @@ static void scan_block(const knn_model *m, const th_table *t, uint32_t from, uin
   for (uint32_t q = 0; q < count; q++) {
     encode_query(m, t, from + q, s->numbers + (size_t)q * m->n_numeric, s->codes + (size_t)q * m->n_categorical);
     s->best[q].filled = 0;
+    tie_reset(m, &s->best[q]);
   }
   for (uint32_t start = 0; start < m->rows; start += TRAIN_BLOCK) {
     uint32_t end = start + TRAIN_BLOCK < m->rows ? start + TRAIN_BLOCK : m->rows;
@@ -161,8 +195,7 @@ static void scan_block(const knn_model *m, const th_table *t, uint32_t from, uin
       const uint32_t *qc = s->codes + (size_t)q * m->n_categorical;
       for (uint32_t row = start; row < end; row++) {
         double worst = best->filled == m->k ? best->dist[m->k - 1] : INFINITY;
-        double d = distance(m, qn, qc, row, worst);
-        if (d < worst) offer(best, m->k, d, row);
+        offer(m, best, distance(m, qn, qc, row, worst), row);
       }
     }
   }
@@ -181,7 +214,7 @@ static th_status predict_range(const knn_model *m, const th_table *t, uint32_t f
     scan_block(m, t, block, count, &s);
     for (uint32_t q = 0; q < count; q++) {
       size_t r = block + q - from;
-      aggregate(m, &s.best[q], s.weights, labels ? &labels[r] : NULL, probs ? &probs[r * m->n_classes] : NULL,
+      aggregate(m, &s.best[q], s.votes, labels ? &labels[r] : NULL, probs ? &probs[r * m->n_classes] : NULL,
                 values ? &values[r] : NULL);
     }
   }

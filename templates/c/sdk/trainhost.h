@@ -197,6 +197,8 @@ typedef struct {
   bool failed; /* an allocation failed: the bytes are incomplete */
 } th_buf;
 
+/* Makes room for `len` more bytes at once (optional: writers grow the buffer). */
+void th_buf_reserve(th_buf *buf, size_t len);
 void th_buf_bytes(th_buf *buf, const void *bytes, size_t len);
 void th_buf_u32(th_buf *buf, uint32_t value);
 void th_buf_u64(th_buf *buf, uint64_t value);

@@ -198,11 +198,11 @@ static th_status read_model(const th_bytes *bytes, model *m) {
   return TH_OK;
 }
 
-/* Predictions for rows of the training table's columns. */
+/* Predictions for rows of the training table's columns (codes past the
+ * training levels, as an unseen level's, count as no level). */
 static th_status predict_rows(const model *m, const th_table *t, th_predictions *out) {
   for (uint32_t c = 0; c < m->n_columns; c++)
-    if (c >= t->n_columns || (uint8_t)t->columns[c].kind != m->kinds[c] ||
-        (m->kinds[c] == TH_CATEGORICAL && t->columns[c].n_levels != (uint32_t)m->scale[c]))
+    if (c >= t->n_columns || (uint8_t)t->columns[c].kind != m->kinds[c])
       return th_invalid_data("the table's columns are not the training table's (column %u)", c + 1);
   double *x = malloc((m->dims + 1) * sizeof(double)), *p = malloc((m->outputs + 1) * sizeof(double));
   bool classes = m->task == TH_CLASSIFICATION;
