@@ -14,9 +14,13 @@ a missing value as a level of its own, each indicator scaled by sqrt(1/2) so a
 mismatch adds 1 to the squared distance (the plugin's categoricalWeight = 1);
 brute-force search, k = 5, for weights uniform and distance.
 
-Printed: mean accuracy (R² for regression) of each, the difference, whether it is
-within 1 point of accuracy (0.02 R²), and the times: the plugin's training time
-as the CLI reports it (inside the sandbox), the wall time of the `trainhost
+Printed: mean accuracy (R² for regression) of each, the difference, whether the
+plugin is within 1 point of accuracy (0.02 R²) of scikit-learn or better, and the
+times. Rows tied at the k-th distance share its places in the plugin; scikit-learn
+keeps an arbitrary k of them (the order its partial sort leaves), so on tables
+with many identical rows (titanic, zoo, solar_flare) the two differ, the plugin
+predicting the mean over every way of breaking the tie. The times: the plugin's training time
+as the CLI reports it (inside the sandbox, to 10 ms), the wall time of the `trainhost
 predict` process (start, model load from the compile cache, reading the CSV,
 predicting), and scikit-learn's fit and predict (the preprocessing included).
 
@@ -113,7 +117,7 @@ def main():
                     times += [fit, predict, ref_fit, ref_predict]
                 a, b = float(np.mean(ours)), float(np.mean(theirs))
                 tolerance = 0.02 if task == "regression" else 0.01
-                rows.append((name, weights, "R²" if task == "regression" else "accuracy", a, b, a - b, abs(a - b) <= tolerance, times / 5))
+                rows.append((name, weights, "R²" if task == "regression" else "accuracy", a, b, a - b, a >= b - tolerance, times / 5))
                 print(f"{name} {weights}: knn {a:.4f} scikit-learn {b:.4f}", file=sys.stderr)
     print(f"k = {K}, 5 folds; times are means per fold in ms")
     print("| table | weights | metric | knn (trainhost) | scikit-learn | difference | within tolerance "

@@ -129,7 +129,7 @@ fn generated(rows: usize, columns: usize) -> DataFrame {
         let values: Vec<f64> = labels.iter().map(|&l| next() + if c < 4 && l == "b" { 0.3 } else { 0.0 }).collect();
         series.push(Column::new(format!("x{c}").into(), values));
     }
-    DataFrame::new(series).unwrap()
+    DataFrame::new(rows, series).unwrap()
 }
 
 #[test]
@@ -171,6 +171,55 @@ fn the_component_is_small_and_compiles_quickly_on_first_load() {
     println!("knn: component {bytes} bytes; first load (compile) {:.3} s, from the compile cache {:.3} s", first.as_secs_f64(), cached.as_secs_f64());
     assert_eq!(plugin.name(), "knn");
     assert!(bytes < 512 * 1024, "a C plugin without a runtime stays small: {bytes} bytes");
+}
+
+/// Copies `templates/c` into `dir` as `trainhost plugin new` would, the token replaced.
+fn instantiate_template(name: &str, dir: &std::path::Path) {
+    let template = workspace().join("templates/c");
+    let mut pending = vec![template.clone()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(&template).unwrap().to_string_lossy().replace("{{name}}", name);
+            if path.is_dir() {
+                std::fs::create_dir_all(dir.join(&relative)).unwrap();
+                pending.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap().replace("{{name}}", name);
+                std::fs::write(dir.join(&relative), text).unwrap();
+                let mode = std::fs::metadata(&path).unwrap().permissions();
+                std::fs::set_permissions(dir.join(&relative), mode).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_c_template_builds_into_a_plugin_that_trains_and_predicts() {
+    let dir = temp_dir();
+    instantiate_template("tpl_demo", dir.path());
+    let started = Instant::now();
+    let status = std::process::Command::new(dir.path().join("build")).status().unwrap();
+    assert!(status.success(), "the template's build failed");
+    let wasm = dir.path().join("tpl_demo.wasm");
+    println!("C template: built in {:.2} s, {} bytes", started.elapsed().as_secs_f64(), std::fs::metadata(&wasm).unwrap().len());
+    let runtime = Runtime::new(None).expect("engine");
+    let plugin = runtime.load(&wasm, None, LIMITS).unwrap();
+    assert_eq!(plugin.name(), "tpl_demo");
+    let iris = trainhost::data::read_table(&testdata("iris.csv")).unwrap();
+    let classify = spec(Task::Classification, "species", json!({"epochs": 200}), SplitFractions::test_only(0.2));
+    let outcome = training::train(&plugin, &iris, &classify, CancelToken::default(), Box::new(Discard)).unwrap();
+    assert!(outcome.summary.metrics.values["accuracy"] > 0.85, "{:?}", outcome.summary.metrics.values);
+    let penguins = trainhost::data::read_table(&testdata("penguins.csv")).unwrap();
+    let regress = spec_with(json!({"l2": 0.01, "schedule": "decay"}));
+    let outcome = training::train(&plugin, &penguins, &regress, CancelToken::default(), Box::new(Discard)).unwrap();
+    assert!(outcome.summary.metrics.values["r2"] > 0.7, "{:?}", outcome.summary.metrics.values);
+    let refused = training::train(&plugin, &penguins, &spec_with(json!({"epochs": 0})), CancelToken::default(), Box::new(Discard));
+    assert!(refused.is_err(), "epochs = 0 was accepted");
+}
+
+fn spec_with(params: Value) -> TrainSpec {
+    spec(Task::Regression, "body_mass_g", params, SplitFractions::test_only(0.2))
 }
 
 #[test]

@@ -126,7 +126,7 @@ th_status th_estimate(th_task task, const th_params *params, const th_shape *sha
    * it is written (the struct and the bytes); scoring the validation rows
    * scans every training row for each. Calibrated in host/tests/knn.rs. */
   uint64_t per_row = 8ull * shape->numeric_columns + 4ull * shape->n_categorical + 8;
-  cost->peak_memory_bytes = th_request_bytes(task, shape) + 2 * shape->rows * per_row + (1u << 20);
+  cost->peak_memory_bytes = th_request_bytes(task, shape) + 2 * shape->rows * per_row + (128u << 10);
   double cells = (double)shape->rows * (double)(shape->numeric_columns + shape->n_categorical);
   cost->cpu_seconds = 2e-8 * cells + 1e-9 * cells * (double)shape->validation_rows;
   cost->driven_by[0] = NULL;
