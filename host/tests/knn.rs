@@ -89,6 +89,21 @@ fn the_same_request_gives_the_same_model_bytes_and_predictions_are_valid() {
     }
 }
 
+#[test]
+fn a_damaged_model_is_refused_with_a_reason_not_a_trap() {
+    let outcome = train("penguins.csv", Task::Classification, "species", json!({}));
+    let penguins = trainhost::data::read_table(&testdata("penguins.csv")).unwrap();
+    for cut in [0, 3, 20, outcome.artifact.model.len() - 1] {
+        let mut damaged = outcome.artifact.clone();
+        damaged.model.truncate(cut);
+        let err = training::predict(knn(), &damaged, &penguins).expect_err("a truncated model was used");
+        assert!(err.to_string().contains("knn model"), "cut at {cut}: {err}");
+    }
+    let mut flipped = outcome.artifact.clone();
+    flipped.model[4] ^= 0xff;
+    assert!(training::predict(knn(), &flipped, &penguins).is_err(), "a model of another layout version was used");
+}
+
 /// Cancels the job when the first epoch arrives; counts the epochs.
 struct CancelAtFirst(CancelToken, Arc<std::sync::atomic::AtomicU32>);
 
