@@ -125,12 +125,12 @@ th_status th_estimate(th_task task, const th_params *params, const th_shape *sha
   /* The model is a standardised copy of every training row, held twice while
    * it is written (the struct and the bytes); scoring the validation rows
    * scans every training row for each. From host/tests/knn.rs's generated
-   * table (20,000 x 16, load 8-24 on 2 cores): 0.16 s to index 16,000 rows,
-   * 5.1 s for 4,000 x 16,000 distances of 16 columns. */
+   * table (20,000 x 16, load 24-29 on 2 cores): 0.10-0.16 s wall to index
+   * 16,000 rows, 1.05 s of CPU for 4,000 x 16,000 distances of 16 columns. */
   uint64_t per_row = 8ull * shape->numeric_columns + 4ull * shape->n_categorical + 8;
   cost->peak_memory_bytes = th_request_bytes(task, shape) + 2 * shape->rows * per_row + (128u << 10);
   double cells = (double)shape->rows * (double)(shape->numeric_columns + shape->n_categorical);
-  cost->cpu_seconds = 4e-7 * cells + 5e-9 * cells * (double)shape->validation_rows;
+  cost->cpu_seconds = 1.5e-7 * cells + 1.2e-9 * cells * (double)shape->validation_rows;
   cost->driven_by[0] = NULL;
   *has_cost = true;
   return TH_OK;
