@@ -55,14 +55,14 @@ type encoded struct {
 
 // model is what the model bytes hold (JSON: the same model gives the same bytes).
 type model struct {
-	Format     string    `json:"format"`
+	Format     string     `json:"format"`
 	Task       types.Task `json:"task"`
-	Columns    []encoded `json:"columns"`
-	Outputs    int       `json:"outputs"`
-	Weights    []float64 `json:"weights"`
-	Bias       []float64 `json:"bias"`
-	TargetMean float64   `json:"targetMean"`
-	TargetStd  float64   `json:"targetStd"`
+	Columns    []encoded  `json:"columns"`
+	Outputs    int        `json:"outputs"`
+	Weights    []float64  `json:"weights"`
+	Bias       []float64  `json:"bias"`
+	TargetMean float64    `json:"targetMean"`
+	TargetStd  float64    `json:"targetStd"`
 }
 
 func fitColumns(columns []types.Column) []encoded {

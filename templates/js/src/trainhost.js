@@ -108,19 +108,48 @@ export function log(level, message) {
   host.log(level, String(message));
 }
 
-/** Model bytes from a JSON-able value (deterministic: same value, same bytes). */
+/**
+ * Model bytes from a JSON-able value (deterministic: same value, same bytes).
+ * QuickJS has no TextEncoder, hence the UTF-8 coding here.
+ */
 export function encodeModel(value) {
-  return new TextEncoder().encode(JSON.stringify(value));
+  return utf8(JSON.stringify(value));
 }
 
 /** The value `encodeModel` stored, or throws `invalid-model`. */
 export function decodeModel(bytes, format) {
   let model;
   try {
-    model = JSON.parse(new TextDecoder().decode(new Uint8Array(bytes)));
+    model = JSON.parse(fromUtf8(bytes));
   } catch (err) {
     throw predictError.invalidModel(`not a model of this plugin: ${err}`);
   }
   if (model === null || model.format !== format) throw predictError.invalidModel(`not a ${format} model`);
   return model;
+}
+
+function utf8(text) {
+  const out = [];
+  for (const ch of text) {
+    const c = ch.codePointAt(0);
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(out);
+}
+
+function fromUtf8(bytes) {
+  let text = '';
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const n = b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+    let c = n === 1 ? b : b & (0xff >> (n + 1));
+    for (let k = 1; k < n; k++) c = (c << 6) | (bytes[i + k] & 63);
+    if (n > 1 && i + n > bytes.length) throw new Error('truncated UTF-8');
+    text += String.fromCodePoint(c);
+    i += n;
+  }
+  return text;
 }
