@@ -214,7 +214,7 @@ func targetRows(task types.Task, target types.ColumnData, m *model) (targets, *t
 }
 
 // step is one pass of gradient descent; it returns the mean loss before the step.
-func (m *model) step(x []float64, width int, t targets, p trainhost.Params) float64 {
+func (m *model) step(x []float64, width int, t targets, p trainhost.Params, rate float64) float64 {
 	grad := make([]float64, len(m.Weights))
 	gradBias := make([]float64, m.Outputs)
 	z := make([]float64, m.Outputs)
@@ -240,7 +240,7 @@ func (m *model) step(x []float64, width int, t targets, p trainhost.Params) floa
 		}
 	}
 	n := float64(len(t.rows))
-	rate, lambda := p.Float("learningRate"), penalties[p.Choice("penalty")]
+	lambda := penalties[p.Choice("penalty")]
 	for w := range m.Weights {
 		m.Weights[w] -= rate * (grad[w]/n + lambda*m.Weights[w])
 	}
@@ -284,11 +284,17 @@ func Train(request types.TrainRequest) witTypes.Result[trainer.Trained, types.Tr
 	m.Outputs = max(t.classes, 1)
 	m.Weights, m.Bias = make([]float64, m.Outputs*width), make([]float64, m.Outputs)
 	trainhost.Info("%d rows, %d inputs, %d outputs", len(t.rows), width, m.Outputs)
-	epochs, loss := uint32(p.Int("epochs")), math.NaN()
+	// The loss of a step is measured at the next one: when it went up, the
+	// step overshot, so the rate is halved from then on.
+	epochs, loss, rate := uint32(p.Int("epochs")), math.Inf(1), p.Float("learningRate")
 	for e := uint32(1); e <= epochs; e++ {
-		loss = m.step(x, width, t, p)
+		before := loss
+		loss = m.step(x, width, t, p, rate)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fail(types.MakeTrainErrorFailed("diverged: lower learningRate"))
+		}
+		if loss > before {
+			rate /= 2
 		}
 		if !trainhost.Epoch(e, epochs, map[string]float64{"loss": loss}) {
 			return fail(types.MakeTrainErrorCancelled())

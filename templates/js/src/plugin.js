@@ -94,7 +94,7 @@ function targetRows(task, target) {
 }
 
 /** One pass of gradient descent; returns the mean loss before the step. */
-function step(model, x, width, t, p) {
+function step(model, x, width, t, p, rate) {
   const grad = new Float64Array(model.weights.length);
   const gradBias = new Float64Array(model.outputs);
   const z = new Float64Array(model.outputs);
@@ -116,8 +116,8 @@ function step(model, x, width, t, p) {
   });
   const n = t.rows.length;
   const lambda = PENALTY[p.penalty];
-  for (let w = 0; w < grad.length; w++) model.weights[w] -= p.learningRate * (grad[w] / n + lambda * model.weights[w]);
-  if (p.fitIntercept) for (let k = 0; k < model.outputs; k++) model.bias[k] -= p.learningRate * (gradBias[k] / n);
+  for (let w = 0; w < grad.length; w++) model.weights[w] -= rate * (grad[w] / n + lambda * model.weights[w]);
+  if (p.fitIntercept) for (let k = 0; k < model.outputs; k++) model.bias[k] -= rate * (gradBias[k] / n);
   return loss / n;
 }
 
@@ -137,10 +137,15 @@ function train(request) {
     target: request.task === 'regression' ? { mean: t.mean, std: t.std } : null,
   };
   log('info', `${t.rows.length} rows, ${width} inputs, ${outputs} outputs`);
-  let loss = NaN;
+  // The loss of a step is measured at the next one: when it went up, the
+  // step overshot, so the rate is halved from then on.
+  let loss = Infinity;
+  let rate = p.learningRate;
   for (let e = 1; e <= p.epochs; e++) {
-    loss = step(model, x, width, t, p);
+    const before = loss;
+    loss = step(model, x, width, t, p, rate);
     if (!Number.isFinite(loss)) throw trainError.failed(`diverged at epoch ${e}: lower learningRate`);
+    if (loss > before) rate /= 2;
     if (!epoch(e, p.epochs, { loss })) throw trainError.cancelled();
   }
   const trained = { model: encodeModel(model), metrics: [{ name: 'trainingLoss', value: loss }], featureImportances: null, clusterSizes: null };
