@@ -31,7 +31,10 @@ const MissingCode = math.MaxUint32
 // inside `cabi_realloc`, so the plugin traps ("cannot leave component
 // instance"; wasmtime issue 14318: the preview1 adapter's clock pause covers
 // only the monotonic clock). Off at start, on while an export runs (see
-// Collecting), and off again before it returns.
+// Collecting), and off again before it returns. That is safe because no
+// import of contract 0.3.0 returns a list or a string, so `cabi_realloc`
+// never runs inside an export; 0.4.0's collectives do (`sum`, `gather`):
+// turn the collector off around those calls too.
 func init() {
 	debug.SetGCPercent(-1)
 }
