@@ -68,17 +68,17 @@ pub struct Outcome {
     pub best_round: usize,
 }
 
+/// Where boosting starts from: the rows' weights, the initial scores and
+/// the validation rows, if any.
+pub struct Start<'i> {
+    pub w: Vec<f32>,
+    pub init: &'i [f64],
+    pub holdout: Option<Holdout>,
+}
+
 impl<'a> Booster<'a> {
-    pub fn new(
-        data: &'a Prepared,
-        settings: &'a Settings,
-        objective: Objective,
-        w: Vec<f32>,
-        init: &[f64],
-        holdout: Option<Holdout>,
-        seed: u64,
-        team: &'a dyn Team,
-    ) -> Booster<'a> {
+    pub fn new(data: &'a Prepared, settings: &'a Settings, objective: Objective, start: Start, seed: u64, team: &'a dyn Team) -> Booster<'a> {
+        let Start { w, init, holdout } = start;
         let n = data.binned.rows;
         let k = objective.n_outputs();
         Booster {

@@ -84,7 +84,8 @@ pub fn fit_in(request: &TrainRequest, progress: &mut dyn Progress, team: &dyn te
     if settings.early_stopping_rounds > 0 && holdout.is_none() {
         progress.log(LogLevel::Warn, "earlyStoppingRounds is set but there is no validation table: every round runs");
     }
-    let mut booster = Booster::new(&data, &settings, objective, weights, &init, holdout, request.seed, team);
+    let start = boost::Start { w: weights, init: &init, holdout };
+    let mut booster = Booster::new(&data, &settings, objective, start, request.seed, team);
     let outcome = booster.run(progress)?;
     let (model, importance) = result::finish(booster, outcome, init, progress);
     Ok(Trained { model, tables: vec![tables::importances(&request.train.features, &importance)] })
