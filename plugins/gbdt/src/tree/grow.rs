@@ -13,7 +13,7 @@
 //! states), all reused from tree to tree. Must not touch scores or
 //! gradients: boosting hands them in and reads the grown tree back.
 
-use super::bin::{Bin, QBin};
+use super::bin::Bin;
 use super::categorical::best_categorical;
 use super::histogram::HistPool;
 use super::partition::Partition;
@@ -55,9 +55,8 @@ pub struct Grower {
     n_bins: Vec<usize>,
     categorical: Vec<bool>,
     cat_order: Vec<(f64, u8)>,
-    /// This tree's units and every row's quantised pair.
+    /// This tree's units.
     scale: Scale,
-    q: Vec<QBin>,
     /// Scratch: one feature's bins back in gradient units; a histogram flattened.
     unscaled: Vec<Bin>,
     flat: Vec<i64>,
@@ -73,7 +72,6 @@ impl Grower {
             categorical: binned.features.iter().map(|f| f.is_categorical()).collect(),
             cat_order: Vec::new(),
             scale: Scale::default(),
-            q: Vec::new(),
             unscaled: Vec::new(),
             flat: Vec::new(),
         }
@@ -90,11 +88,10 @@ impl Grower {
         self.pool.release_all();
         self.leaves.clear();
         self.scale = choose_scale(input)?;
-        self.scale.quantise(input.gh, &mut self.q);
         let rows = self.part.rows(0);
         let (mut g, mut h) = (0i64, 0i64);
         for &r in rows {
-            let p = self.q[r as usize];
+            let p = self.scale.pair(input.gh[r as usize]);
             (g, h) = (g.wrapping_add(p.g()), h.wrapping_add(p.h()));
         }
         let root = add_up(input.team, "the root's sums", vec![g, h, rows.len() as i64])?;
@@ -103,7 +100,7 @@ impl Grower {
         if self.splittable(0, &tree, input.settings) {
             let slot = self.pool.acquire().expect("the pool has at least three slots");
             let rows = self.part.rows(0);
-            self.pool.build(slot, input.binned, input.features, rows, &self.q, input.bag.is_none());
+            self.pool.build(slot, input.binned, input.features, rows, input.gh, &self.scale, input.bag.is_none());
             self.share(slot, input)?;
             self.leaves[0].slot = Some(slot);
             self.find_best(0, &tree, input);
@@ -179,7 +176,7 @@ impl Grower {
     fn histograms(&mut self, small: usize, large: usize, parent_slot: Option<usize>, input: &GrowInput) -> Result<(), String> {
         let small_slot = self.slot(usize::MAX);
         let rows = self.part.rows(small);
-        self.pool.build(small_slot, input.binned, input.features, rows, &self.q, false);
+        self.pool.build(small_slot, input.binned, input.features, rows, input.gh, &self.scale, false);
         self.share(small_slot, input)?;
         self.leaves[small].slot = Some(small_slot);
         let large_slot = match parent_slot {
@@ -190,7 +187,7 @@ impl Grower {
             None => {
                 let s = self.slot(small);
                 let rows = self.part.rows(large);
-                self.pool.build(s, input.binned, input.features, rows, &self.q, false);
+                self.pool.build(s, input.binned, input.features, rows, input.gh, &self.scale, false);
                 self.share(s, input)?;
                 s
             }

@@ -13,6 +13,7 @@ pub const STRIDE: usize = 256;
 const POOL_BYTES: usize = 768 << 20;
 
 use super::bin::QBin;
+use super::quantise::Scale;
 
 pub struct HistPool {
     /// One feature-major histogram set per slot.
@@ -92,21 +93,18 @@ impl HistPool {
         self.slots[small] = small_hist;
     }
 
-    /// Accumulates `rows` into `slot` for the listed features from every
-    /// row's quantised pair `q`. The rows' pairs are first gathered in row
-    /// order, so the inner loops only read them sequentially and add;
-    /// features go four at a time so one read of a row's index and gradient
-    /// serves four bins. `in_order` says `rows` is 0..n, where the bins and
-    /// pairs are read sequentially as they are.
-    pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], q: &[QBin], in_order: bool) {
+    /// Accumulates `rows` into `slot` for the listed features. The rows'
+    /// gradients are first gathered, in `scale`'s fixed point, in row order,
+    /// so the inner loops only read them sequentially and add; features go
+    /// four at a time so one read of a row's index and gradient serves four
+    /// bins. `in_order` says `rows` is 0..n, where the bins are read
+    /// sequentially too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], gh: &[[f32; 2]], scale: &Scale, in_order: bool) {
         let hist = &mut self.slots[slot];
-        let g: &[QBin] = if in_order {
-            &q[..rows.len()]
-        } else {
-            self.ordered.clear();
-            self.ordered.extend(rows.iter().map(|&r| q[r as usize]));
-            &self.ordered
-        };
+        let g = &mut self.ordered;
+        g.clear();
+        g.extend(rows.iter().map(|&r| scale.pair(gh[r as usize])));
         // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
         let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
         for group in features.chunks(size) {
