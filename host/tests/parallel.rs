@@ -1,6 +1,6 @@
 //! One job trained by several instances of a plugin (contract 0.4.0), through
-//! the real binary: random_forest's model is the same bytes for 1, 2 and 4
-//! instances; an instance that traps, runs out of the job's memory or time,
+//! the real binary: random_forest's and gbdt's models are the same bytes for
+//! 1, 2 and 4 instances; an instance that traps, runs out of the job's memory or time,
 //! calls out of order or leaves early fails the job once with that cause
 //! while the others wait in a collective call; a cancel ends such a job
 //! within a second; a plugin without the capability runs as one instance;
@@ -42,12 +42,16 @@ path = {baseline:?}
 [[plugins]]
 name = "random_forest"
 path = {forest:?}
+[[plugins]]
+name = "gbdt"
+path = {gbdt:?}
 "#,
         data = dir.join("data"),
         team = plugin_file("test_team"),
         slow = plugin_file("test_slow"),
         baseline = plugin_file("baseline"),
         forest = plugin_file("random_forest"),
+        gbdt = plugin_file("gbdt"),
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -76,26 +80,43 @@ async fn failure(url: &str, dataset: &str, misbehave: &str) -> String {
     message
 }
 
-#[test]
-fn random_forest_grows_the_same_model_bytes_in_1_2_and_4_instances() {
+/// The model files `trainhost train` writes for 1, 2 and 4 instances.
+fn models_by_instances(plugin: &str, data: &str, target: &str, task: &str, params: &[&str]) -> Vec<Vec<u8>> {
     let dir = temp_dir();
     let config = config(dir.path());
     let mut models = Vec::new();
     for instances in ["1", "2", "4"] {
-        let out_file = dir.path().join(format!("forest-{instances}.bin"));
-        let output = trainhost_command(&config)
-            .args(["train", "--plugin", "random_forest", "--data", testdata("breast_cancer.csv").to_str().unwrap(), "--target", "diagnosis"])
-            .args(["--task", "classification", "--param", "nEstimators=25", "--seed", "7", "--instances", instances, "--out", out_file.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out_file = dir.path().join(format!("{plugin}-{instances}.bin"));
+        let mut command = trainhost_command(&config);
+        command.args(["train", "--plugin", plugin, "--data", testdata(data).to_str().unwrap(), "--target", target, "--task", task]);
+        params.iter().for_each(|p| drop(command.args(["--param", p])));
+        let output = command.args(["--seed", "7", "--instances", instances, "--out", out_file.to_str().unwrap()]).output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         assert_eq!(stdout.contains(&format!("trained by {instances} instances")), instances != "1", "{stdout}");
         models.push(std::fs::read(&out_file).unwrap());
     }
+    models
+}
+
+#[test]
+fn random_forest_grows_the_same_model_bytes_in_1_2_and_4_instances() {
+    let models = models_by_instances("random_forest", "breast_cancer.csv", "diagnosis", "classification", &["nEstimators=25"]);
     assert!(models[0].len() > 10_000, "a forest of 25 trees");
     assert!(models[1] == models[0], "2 instances grew another model than 1");
     assert!(models[2] == models[0], "4 instances grew another model than 1");
+}
+
+#[test]
+fn gbdt_boosts_the_same_model_bytes_on_1_2_and_4_shards() {
+    // Missing numbers, categorical island and sex, bagging and feature sampling.
+    let params = ["nEstimators=30", "minDataInLeaf=5", "baggingFraction=0.8", "baggingFreq=1", "featureFraction=0.7"];
+    let models = models_by_instances("gbdt", "penguins.csv", "species", "classification", &params);
+    assert!(models[0].len() > 5_000, "90 trees");
+    assert!(models[1] == models[0], "2 shards boosted another model than 1");
+    assert!(models[2] == models[0], "4 shards boosted another model than 1");
+    let models = models_by_instances("gbdt", "diabetes.csv", "progression", "regression", &["nEstimators=20", "objective=regression_l1"]);
+    assert!(models[1] == models[0] && models[2] == models[0], "an L1 regression's refitted leaves differ by shards");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

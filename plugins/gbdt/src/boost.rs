@@ -13,7 +13,9 @@ use crate::model::Tree;
 use crate::objective::{weighted_quantile, Objective};
 use crate::params::Settings;
 use crate::rng::Rng;
+use crate::shard;
 use crate::tree::{leaf_output, BinTree, GrowInput, Grower};
+use trainhost_sdk::team::Team;
 use trainhost_sdk::{Progress, TrainError};
 
 /// At most this many progress events per job, however many rounds.
@@ -55,6 +57,8 @@ pub struct Booster<'a> {
     bag: Option<Vec<u32>>,
     in_bag: Vec<bool>,
     features: Vec<u32>,
+    /// The job's instances, each boosting on its shard of the rows (see `shard`).
+    team: &'a dyn Team,
 }
 
 pub struct Outcome {
@@ -64,16 +68,17 @@ pub struct Outcome {
     pub best_round: usize,
 }
 
+/// Where boosting starts from: the rows' weights, the initial scores and
+/// the validation rows, if any.
+pub struct Start<'i> {
+    pub w: Vec<f32>,
+    pub init: &'i [f64],
+    pub holdout: Option<Holdout>,
+}
+
 impl<'a> Booster<'a> {
-    pub fn new(
-        data: &'a Prepared,
-        settings: &'a Settings,
-        objective: Objective,
-        w: Vec<f32>,
-        init: &[f64],
-        holdout: Option<Holdout>,
-        seed: u64,
-    ) -> Booster<'a> {
+    pub fn new(data: &'a Prepared, settings: &'a Settings, objective: Objective, start: Start, seed: u64, team: &'a dyn Team) -> Booster<'a> {
+        let Start { w, init, holdout } = start;
         let n = data.binned.rows;
         let k = objective.n_outputs();
         Booster {
@@ -93,6 +98,7 @@ impl<'a> Booster<'a> {
             bag: None,
             in_bag: Vec::new(),
             features: (0..data.binned.features.len() as u32).collect(),
+            team,
         }
     }
 
@@ -106,7 +112,8 @@ impl<'a> Booster<'a> {
         for r in 0..n_rounds {
             // The loss at the current scores comes with the gradients: it is
             // the training loss of the round just finished, reported now.
-            let train_loss = self.objective.gradients(&self.scores, &self.data.y, &self.w, &mut self.gh);
+            let local_loss = self.objective.gradients(&self.scores, &self.data.y, &self.w, &mut self.gh);
+            let train_loss = shard::mean(self.team, local_loss, self.data.y.len(), self.data.rows.total);
             self.history.last_mut().into_iter().for_each(|f| f.train_loss = train_loss);
             if out.rounds_run > reported && out.rounds_run.is_multiple_of(every) {
                 self.report(out.rounds_run, out.best_round, progress)?;
@@ -114,7 +121,7 @@ impl<'a> Booster<'a> {
             }
             self.draw_bag(r);
             self.draw_features(r);
-            if !self.round() {
+            if !self.round()? {
                 out.stop = Stop::NoSplit;
                 break;
             }
@@ -133,7 +140,7 @@ impl<'a> Booster<'a> {
                 break;
             }
         }
-        let final_loss = self.objective.loss(&self.scores, &self.data.y);
+        let final_loss = shard::mean(self.team, self.objective.loss(&self.scores, &self.data.y), self.data.y.len(), self.data.rows.total);
         self.history.last_mut().into_iter().for_each(|f| f.train_loss = final_loss);
         if out.rounds_run > reported {
             self.report(out.rounds_run, out.best_round, progress)?;
@@ -168,16 +175,24 @@ impl<'a> Booster<'a> {
         Ok(())
     }
 
-    /// A new row sample every baggingFreq rounds (LightGBM's bagging).
+    /// A new row sample every baggingFreq rounds (LightGBM's bagging), drawn
+    /// from the job's rows by their job-wide index, so the bag does not
+    /// depend on how the rows are shared among instances; this instance keeps
+    /// the drawn rows of its shard.
     fn draw_bag(&mut self, round: usize) {
         let s = self.settings;
         if s.bagging_freq == 0 || s.bagging_fraction >= 1.0 || !round.is_multiple_of(s.bagging_freq) {
             return;
         }
-        let n = self.data.binned.rows;
-        let k = ((s.bagging_fraction * n as f64).round() as usize).clamp(1, n);
+        let (n, shard) = (self.data.binned.rows, self.data.rows);
+        let k = ((s.bagging_fraction * shard.total as f64).round() as usize).clamp(1, shard.total);
         let mut bag = self.bag.take().unwrap_or_default();
-        Rng::new(self.seed, BAG_STREAM, round).sample_sorted(n, k, &mut bag);
+        Rng::new(self.seed, BAG_STREAM, round).sample_sorted(shard.total, k, &mut bag);
+        if shard.total != n {
+            let (from, to) = (shard.offset as u32, (shard.offset + n) as u32);
+            bag.retain(|&r| (from..to).contains(&r));
+            bag.iter_mut().for_each(|r| *r -= from);
+        }
         self.in_bag.clear();
         self.in_bag.resize(n, false);
         bag.iter().for_each(|&r| self.in_bag[r as usize] = true);
@@ -196,7 +211,7 @@ impl<'a> Booster<'a> {
 
     /// Grows this round's trees (one per output) and adds them. False when
     /// no tree found a split: boosting has nothing left to learn.
-    fn round(&mut self) -> bool {
+    fn round(&mut self) -> Result<bool, TrainError> {
         let n = self.data.binned.rows;
         let k = self.objective.n_outputs();
         let mut grown = Vec::with_capacity(k);
@@ -207,16 +222,18 @@ impl<'a> Booster<'a> {
                 bag: self.bag.as_deref(),
                 features: &self.features,
                 settings: &self.settings.tree,
+                team: self.team,
+                total_rows: self.data.rows.total,
             };
-            let mut tree = self.grower.grow(&input);
-            self.set_values(&mut tree, c);
+            let mut tree = self.grower.grow(&input).map_err(TrainError::Failed)?;
+            self.set_values(&mut tree, c)?;
             if tree.n_leaves() > 1 {
                 self.add_to_scores(&tree, c);
             }
             grown.push(tree);
         }
         if grown.iter().all(|t| t.n_leaves() == 1) {
-            return false;
+            return Ok(false);
         }
         for (c, tree) in grown.iter().enumerate() {
             if tree.n_leaves() == 1 {
@@ -228,25 +245,62 @@ impl<'a> Booster<'a> {
             self.trees.push(Tree::from_grown(tree, &self.data.binned.features));
             self.gains.push(tree.nodes.iter().map(|nd| (nd.feature, nd.gain, nd.cover)).collect());
         }
-        true
+        Ok(true)
     }
 
     /// Shrunk Newton steps, or for L1 and quantile losses the residuals'
-    /// quantile in each leaf (LightGBM re-fits those leaves the same way).
-    fn set_values(&self, tree: &mut BinTree, class: usize) {
+    /// quantile in each leaf (LightGBM re-fits those leaves the same way),
+    /// over every instance's rows of the leaf.
+    fn set_values(&self, tree: &mut BinTree, class: usize) -> Result<(), TrainError> {
         let s = &self.settings;
-        let n = self.data.binned.rows;
-        for leaf in 0..tree.n_leaves() {
-            let v = match self.objective.leaf_quantile() {
-                None => leaf_output(tree.sums[leaf], s.tree.lambda_l1, s.tree.lambda_l2),
-                Some(q) => {
-                    let rows = self.grower.leaf_rows(leaf);
-                    let residuals = rows.iter().map(|&r| (self.data.y[r as usize] - self.scores[class * n + r as usize], self.w[r as usize]));
-                    weighted_quantile(residuals, q)
-                }
-            };
+        let values = match self.objective.leaf_quantile() {
+            None => tree.sums.iter().map(|&sums| leaf_output(sums, s.tree.lambda_l1, s.tree.lambda_l2)).collect(),
+            Some(q) => self.leaf_quantiles(tree.n_leaves(), class, q)?,
+        };
+        for (leaf, v) in values.into_iter().enumerate() {
             tree.values[leaf] = v * s.learning_rate;
         }
+        Ok(())
+    }
+
+    /// Each leaf's weighted residual quantile. With several instances rank 0
+    /// takes every leaf's residuals in job row order (each rank's in row
+    /// order, ranks in order: the order one instance sees).
+    fn leaf_quantiles(&self, leaves: usize, class: usize, q: f64) -> Result<Vec<f64>, TrainError> {
+        let n = self.data.binned.rows;
+        let residual = |r: u32| (self.data.y[r as usize] - self.scores[class * n + r as usize], self.w[r as usize]);
+        if self.team.size() == 1 {
+            return Ok((0..leaves).map(|leaf| weighted_quantile(self.grower.leaf_rows(leaf).iter().map(|&r| residual(r)), q)).collect());
+        }
+        // Per leaf: its row count, then (residual, weight) pairs.
+        let mut mine = Vec::new();
+        for leaf in 0..leaves {
+            let rows = self.grower.leaf_rows(leaf);
+            mine.push(rows.len() as f64);
+            for &r in rows {
+                let (x, w) = residual(r);
+                mine.extend([x, f64::from(w)]);
+            }
+        }
+        let ranks = self.team.size();
+        let values = shard::on_all_rows(self.team, "the leaf values", mine, |all| {
+            let mut per_leaf: Vec<Vec<(f64, f32)>> = vec![Vec::new(); leaves];
+            let mut at = all.as_slice();
+            for _ in 0..ranks {
+                for leaf in per_leaf.iter_mut() {
+                    let Some((&count, rest)) = at.split_first() else { return Vec::new() };
+                    let Some(pairs) = rest.get(..2 * count as usize) else { return Vec::new() };
+                    leaf.extend(pairs.chunks_exact(2).map(|p| (p[0], p[1] as f32)));
+                    at = &rest[2 * count as usize..];
+                }
+            }
+            per_leaf.into_iter().map(|rows| weighted_quantile(rows.into_iter(), q)).collect()
+        })
+        .map_err(TrainError::Failed)?;
+        if values.len() != leaves {
+            return Err(TrainError::Failed("the job's instances could not agree on the leaf values".into()));
+        }
+        Ok(values)
     }
 
     fn add_to_scores(&mut self, tree: &BinTree, class: usize) {

@@ -7,6 +7,8 @@
 //! are compared as f32 here and at prediction, so the model's f32 thresholds
 //! route every value exactly as training did. Must not know about trees.
 
+use crate::shard::{self, RowShard};
+use trainhost_sdk::team::Team;
 use trainhost_sdk::{ColumnData, LabelledTable, Table, Task, MISSING_CODE};
 
 pub const MISSING_BIN: u8 = 0;
@@ -75,11 +77,15 @@ pub struct Prepared {
     pub y: Vec<f64>,
     /// Class labels; empty for regression.
     pub classes: Vec<String>,
-    /// Rows left out because their target was missing.
+    /// Rows left out because their target was missing (over every instance).
     pub dropped: usize,
+    /// Where this instance's rows sit among the job's.
+    pub rows: RowShard,
 }
 
-pub fn prepare(table: &LabelledTable, task: Task, max_bins: usize) -> Result<Prepared, String> {
+/// Prepares this instance's training rows; with several instances, each
+/// holding a shard, the bins are the ones every row together gives (see `shard`).
+pub fn prepare(table: &LabelledTable, task: Task, max_bins: usize, team: &dyn Team) -> Result<Prepared, String> {
     let features = &table.features;
     check_shape(features)?;
     let target = table.target.as_ref().ok_or("the request has no target column")?;
@@ -87,9 +93,13 @@ pub fn prepare(table: &LabelledTable, task: Task, max_bins: usize) -> Result<Pre
         return Err(format!("the target has {} values but the table {} rows", target.len(), features.rows));
     }
     let (keep, y, classes) = prepare_target(target, task)?;
+    let rows = shard::locate(team, keep.len(), features.rows as usize - keep.len())?;
+    if rows.total == 0 {
+        return Err("every target value is missing; there is nothing to learn from".into());
+    }
     let columns = features.columns.iter().map(|c| c.name.clone()).collect();
-    let (binned, names, column_of) = bin_table(features, &keep, max_bins)?;
-    Ok(Prepared { names, column_of, columns, binned, y, classes, dropped: features.rows as usize - keep.len() })
+    let (binned, names, column_of) = bin_table(features, &keep, max_bins, &rows, team)?;
+    Ok(Prepared { names, column_of, columns, binned, y, classes, dropped: rows.dropped, rows })
 }
 
 fn check_shape(table: &Table) -> Result<(), String> {
@@ -132,9 +142,6 @@ fn prepare_target(target: &ColumnData, task: Task) -> Result<TargetParts, String
         (Task::Regression, _) => return Err("regression needs a numeric target; this one is categorical".into()),
         (Task::Clustering, _) => return Err("gbdt does not do clustering; use classification or regression".into()),
     };
-    if keep.is_empty() {
-        return Err("every target value is missing; there is nothing to learn from".into());
-    }
     if task == Task::Classification && classes.len() < 2 {
         return Err(format!("the target has {} class; classification needs at least 2", classes.len()));
     }
@@ -145,16 +152,26 @@ fn prepare_target(target: &ColumnData, task: Task) -> Result<TargetParts, String
 /// feature's bins hold becomes several features over the same column, each
 /// with its own `maxBins` levels (most frequent first), so no level is lost
 /// for want of a bin (LightGBM keeps such levels too).
-fn bin_table(table: &Table, keep: &[u32], max_bins: usize) -> Result<(Binned, Vec<String>, Vec<usize>), String> {
-    let rows = keep.len();
+fn bin_table(table: &Table, keep: &[u32], max_bins: usize, rows: &RowShard, team: &dyn Team) -> Result<(Binned, Vec<String>, Vec<usize>), String> {
+    let mut sketches = Vec::with_capacity(table.columns.len());
+    for column in &table.columns {
+        sketches.push(match &column.data {
+            ColumnData::Numeric(v) => shard::Sketch::Sample(numeric_sample(v, keep, rows)),
+            ColumnData::Categorical(c) => shard::Sketch::Counts(level_counts(&c.codes, &c.levels, keep).map_err(|e| format!("column {:?}: {e}", column.name))?),
+        });
+    }
+    let agreed = shard::agree(team, sketches, max_bins)?;
+    let n = keep.len();
     let (mut cols, mut features, mut names, mut column_of) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (f, column) in table.columns.iter().enumerate() {
-        let parts = match &column.data {
-            ColumnData::Numeric(v) => {
-                let mut out = vec![0u8; rows];
-                vec![(numeric_feature(v, keep, max_bins, &mut out), out)]
+    for (f, (column, agreed)) in table.columns.iter().zip(agreed).enumerate() {
+        let parts = match (&column.data, agreed) {
+            (ColumnData::Numeric(v), shard::Agreed::Edges(edges)) => {
+                let mut out = vec![0u8; n];
+                out.iter_mut().zip(keep).for_each(|(o, &i)| *o = numeric_bin(&edges, v[i as usize]));
+                vec![(FeatureBins::Numeric { edges }, out)]
             }
-            ColumnData::Categorical(c) => categorical_features(&c.codes, &c.levels, keep, max_bins).map_err(|e| format!("column {:?}: {e}", column.name))?,
+            (ColumnData::Categorical(c), shard::Agreed::Counts(counts)) => categorical_features(&c.codes, &c.levels, keep, &counts, max_bins),
+            _ => return Err(format!("column {:?} is numeric in one instance's rows and categorical in another's", column.name)),
         };
         for (fb, out) in parts {
             features.push(fb);
@@ -167,18 +184,21 @@ fn bin_table(table: &Table, keep: &[u32], max_bins: usize) -> Result<(Binned, Ve
         return Err(format!("{} features after splitting wide categorical columns; at most 65534 are supported", features.len()));
     }
     let bins = cols.concat();
-    Ok((Binned { rows, bins, features }, names, column_of))
+    Ok((Binned { rows: n, bins, features }, names, column_of))
 }
 
-fn numeric_feature(values: &[f64], keep: &[u32], max_bins: usize, out: &mut [u8]) -> FeatureBins {
-    let step = keep.len().div_ceil(BIN_SAMPLE).max(1);
-    let mut sample: Vec<f32> = keep.iter().step_by(step).map(|&i| values[i as usize] as f32).filter(|x| !x.is_nan()).collect();
+/// The values bin edges are cut from: an even subsample of the job's rows
+/// (every `step`-th by the row's place among all instances' rows), unsorted.
+fn numeric_sample(values: &[f64], keep: &[u32], rows: &RowShard) -> Vec<f32> {
+    let step = rows.total.div_ceil(BIN_SAMPLE).max(1);
+    let first = (step - rows.offset % step) % step;
+    keep.iter().skip(first).step_by(step).map(|&i| values[i as usize] as f32).filter(|x| !x.is_nan()).collect()
+}
+
+/// Upper edges of the bins of a numeric feature from its sampled values.
+pub fn numeric_edges(mut sample: Vec<f32>, max_bins: usize) -> Vec<f32> {
     sample.sort_unstable_by(f32::total_cmp);
-    let edges = quantile_edges(&sample, max_bins);
-    for (o, &i) in out.iter_mut().zip(keep) {
-        *o = numeric_bin(&edges, values[i as usize]);
-    }
-    FeatureBins::Numeric { edges }
+    quantile_edges(&sample, max_bins)
 }
 
 /// Upper edges of at most `max_bins` bins of about equal counts. With few
@@ -239,8 +259,9 @@ fn midpoint(a: f32, b: f32) -> f32 {
 /// Most wide-categorical features one column may become (4080 levels at 255 bins).
 const MAX_PARTS: usize = 16;
 
-fn categorical_features(codes: &[u32], levels: &[String], keep: &[u32], max_bins: usize) -> Result<Vec<(FeatureBins, Vec<u8>)>, String> {
-    let mut counts = vec![0usize; levels.len()];
+/// How many of the kept rows hold each level.
+fn level_counts(codes: &[u32], levels: &[String], keep: &[u32]) -> Result<Vec<i64>, String> {
+    let mut counts = vec![0i64; levels.len()];
     for &i in keep {
         match codes[i as usize] {
             MISSING_CODE => {}
@@ -248,6 +269,11 @@ fn categorical_features(codes: &[u32], levels: &[String], keep: &[u32], max_bins
             c => return Err(format!("code {c} has no level ({} levels)", levels.len())),
         }
     }
+    Ok(counts)
+}
+
+/// The features of a categorical column given its levels' counts over the job's rows.
+fn categorical_features(codes: &[u32], levels: &[String], keep: &[u32], counts: &[i64], max_bins: usize) -> Vec<(FeatureBins, Vec<u8>)> {
     // Most frequent levels first, max_bins to a feature; bin 0 holds the rest.
     let mut order: Vec<usize> = (0..levels.len()).filter(|&l| counts[l] > 0).collect();
     order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
@@ -261,7 +287,7 @@ fn categorical_features(codes: &[u32], levels: &[String], keep: &[u32], max_bins
     if out.is_empty() {
         out.push((FeatureBins::Categorical { levels: levels.to_vec(), level_bin: vec![MISSING_BIN; levels.len()] }, vec![MISSING_BIN; keep.len()]));
     }
-    Ok(out)
+    out
 }
 
 /// For each level of `other`, its code among the `train` levels (MISSING_CODE
@@ -335,7 +361,8 @@ mod tests {
         let levels: Vec<String> = (0..300).map(|i| format!("l{i}")).collect();
         let codes: Vec<u32> = (0..3000).map(|i| (i % 300) as u32).collect();
         let keep: Vec<u32> = (0..3000).collect();
-        let parts = categorical_features(&codes, &levels, &keep, 255).unwrap_or_default();
+        let counts = level_counts(&codes, &levels, &keep).unwrap_or_default();
+        let parts = categorical_features(&codes, &levels, &keep, &counts, 255);
         assert_eq!(parts.len(), 2);
         for code in 0..300usize {
             let bins: Vec<u8> = parts.iter().map(|(_, b)| b[code]).collect();

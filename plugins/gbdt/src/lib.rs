@@ -23,6 +23,7 @@ mod params;
 mod predict;
 mod result;
 mod rng;
+mod shard;
 mod tables;
 mod tree;
 
@@ -50,13 +51,21 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     fit(request, progress).map(|t| t.model)
 }
 
-/// Training as contract 0.2.0 returns it: the model and its importance table.
+/// Training as contract 0.2.0 returns it: the model and its importance
+/// table; inside the host (contract 0.4.0), as one of the job's instances.
 pub fn fit(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trained, TrainError> {
+    fit_in(request, progress, &*trainhost_sdk::team::host())
+}
+
+/// `fit` as one of `team`'s instances, each given a shard of the training
+/// rows in table order (tests drive a team of threads with it). Every
+/// instance ends with the model one instance grows from all the rows.
+pub fn fit_in(request: &TrainRequest, progress: &mut dyn Progress, team: &dyn team::Team) -> Result<Trained, TrainError> {
     if request.task == Task::Clustering {
         return Err(TrainError::InvalidData("gbdt does not do clustering; use classification or regression".into()));
     }
     let settings = params::parse(&Params(&request.params), request.task)?;
-    let data = data::prepare(&request.train, request.task, settings.max_bins).map_err(TrainError::InvalidData)?;
+    let data = data::prepare(&request.train, request.task, settings.max_bins, team).map_err(TrainError::InvalidData)?;
     if data.dropped > 0 {
         progress.log(LogLevel::Warn, &format!("{} rows without a target value were left out", data.dropped));
     }
@@ -66,8 +75,8 @@ pub fn fit(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Traine
         _ => ObjectiveKind::Multiclass,
     });
     let objective = Objective::new(kind, data.classes.len(), settings.alpha).map_err(|e| invalid("objective", &e))?;
-    let weights = class_weights(&data.y, data.classes.len(), settings.balanced);
-    let init = objective.init_scores(&data.y, &weights).map_err(TrainError::InvalidData)?;
+    let weights = class_weights(&data, settings.balanced, team).map_err(TrainError::Failed)?;
+    let init = init_scores(objective, &data, &weights, team)?;
     let holdout = match &request.validation {
         Some(v) if v.features.rows > 0 && v.target.is_some() => Some(Holdout::new(v, &data, &init)?),
         _ => None,
@@ -75,21 +84,46 @@ pub fn fit(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Traine
     if settings.early_stopping_rounds > 0 && holdout.is_none() {
         progress.log(LogLevel::Warn, "earlyStoppingRounds is set but there is no validation table: every round runs");
     }
-    let mut booster = Booster::new(&data, &settings, objective, weights, &init, holdout, request.seed);
+    let start = boost::Start { w: weights, init: &init, holdout };
+    let mut booster = Booster::new(&data, &settings, objective, start, request.seed, team);
     let outcome = booster.run(progress)?;
     let (model, importance) = result::finish(booster, outcome, init, progress);
     Ok(Trained { model, tables: vec![tables::importances(&request.train.features, &importance)] })
 }
 
-/// Row weights: 1, or for classWeight = balanced rows / (classes × rows of the class).
-fn class_weights(y: &[f64], n_classes: usize, balanced: bool) -> Vec<f32> {
+/// Row weights: 1, or for classWeight = balanced rows / (classes × rows of
+/// the class), counted over every instance's rows.
+fn class_weights(data: &data::Prepared, balanced: bool, team: &dyn team::Team) -> Result<Vec<f32>, String> {
+    let (y, n_classes) = (&data.y, data.classes.len());
     if !balanced || n_classes == 0 {
-        return vec![1.0; y.len()];
+        return Ok(vec![1.0; y.len()]);
     }
-    let mut counts = vec![0usize; n_classes];
+    let mut counts = vec![0i64; n_classes];
     y.iter().for_each(|&c| counts[c as usize] += 1);
-    let per_class: Vec<f32> = counts.iter().map(|&c| if c == 0 { 0.0 } else { (y.len() as f64 / (n_classes * c) as f64) as f32 }).collect();
-    y.iter().map(|&c| per_class[c as usize]).collect()
+    let counts = shard::add_up(team, "the class counts", counts)?;
+    let total = data.rows.total as f64;
+    let per_class: Vec<f32> = counts.iter().map(|&c| if c == 0 { 0.0 } else { (total / (n_classes as f64 * c as f64)) as f32 }).collect();
+    Ok(y.iter().map(|&c| per_class[c as usize]).collect())
+}
+
+/// The objective's starting scores from every instance's rows (rank 0
+/// computes them as one instance does). Each instance first checks its own
+/// rows, so a target the objective refuses is named by the instance holding it.
+fn init_scores(objective: Objective, data: &data::Prepared, w: &[f32], team: &dyn team::Team) -> Result<Vec<f64>, TrainError> {
+    let mine = objective.init_scores(&data.y, w).map_err(TrainError::InvalidData)?;
+    if team.size() == 1 {
+        return Ok(mine);
+    }
+    let pairs = data.y.iter().zip(w).flat_map(|(&y, &w)| [y, f64::from(w)]).collect();
+    let init = shard::on_all_rows(team, "the initial scores", pairs, |all| {
+        let (y, w): (Vec<f64>, Vec<f32>) = all.chunks_exact(2).map(|p| (p[0], p[1] as f32)).unzip();
+        objective.init_scores(&y, &w).unwrap_or_default()
+    })
+    .map_err(TrainError::Failed)?;
+    if init.len() != mine.len() {
+        return Err(TrainError::Failed("the job's instances could not agree on the initial scores".into()));
+    }
+    Ok(init)
 }
 
 pub fn predict(model: &[u8], features: &Table) -> Result<Predictions, PredictError> {
@@ -104,4 +138,17 @@ pub fn class_labels(model: &[u8]) -> Result<Vec<String>, String> {
 
 pub use estimate::estimate;
 
+/// At most this many instances per job: past it the exchanges per split
+/// cost more than the shards' histograms save.
+pub const MAX_INSTANCES: u32 = 64;
+
+/// How gbdt trains in parallel: a shard of the rows per instance, the histograms added up.
+#[cfg(feature = "parallel")]
+pub fn parallelism() -> Option<team::Parallelism> {
+    Some(team::Parallelism { rows: team::Rows::Shard, max_instances: MAX_INSTANCES })
+}
+
+#[cfg(feature = "parallel")]
+export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate, parallelism: parallelism);
+#[cfg(not(feature = "parallel"))]
 export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate);

@@ -3,17 +3,27 @@
 //! no split gains. Of two new children only the smaller's histogram is
 //! accumulated from rows; the larger's is its parent's minus the smaller's.
 //!
+//! With several instances (contract 0.4.0) each holds a shard of the rows:
+//! the row counts and every histogram built from rows are added up over
+//! the instances (exact, in fixed point), so every instance grows the tree
+//! one instance would grow from all the rows. The root's sums, two counts
+//! per split and the histograms built from rows are the only exchanges.
+//!
 //! Owns the per-tree working state (row partition, histogram pool, leaf
 //! states), all reused from tree to tree. Must not touch scores or
 //! gradients: boosting hands them in and reads the grown tree back.
 
+use super::bin::Bin;
 use super::categorical::best_categorical;
 use super::histogram::HistPool;
 use super::partition::Partition;
-use super::split::{best_numeric, Split, Sums};
+use super::quantise::{exponent_bound, Scale, EXPONENT_MAX, EXPONENT_MIN};
+use super::split::{best_numeric, Split};
 use super::BinTree;
 use crate::data::Binned;
 use crate::params::TreeSettings;
+use crate::shard::add_up;
+use trainhost_sdk::team::Team;
 
 /// What one tree is grown from.
 pub struct GrowInput<'a> {
@@ -25,6 +35,10 @@ pub struct GrowInput<'a> {
     /// The features this tree may split on (ascending).
     pub features: &'a [u32],
     pub settings: &'a TreeSettings,
+    /// The job's instances; each holds `binned`'s rows of its shard.
+    pub team: &'a dyn Team,
+    /// Training rows over all the instances.
+    pub total_rows: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -41,6 +55,11 @@ pub struct Grower {
     n_bins: Vec<usize>,
     categorical: Vec<bool>,
     cat_order: Vec<(f64, u8)>,
+    /// This tree's units.
+    scale: Scale,
+    /// Scratch: one feature's bins back in gradient units; a histogram flattened.
+    unscaled: Vec<Bin>,
+    flat: Vec<i64>,
 }
 
 impl Grower {
@@ -52,6 +71,9 @@ impl Grower {
             n_bins: binned.features.iter().map(|f| f.n_bins()).collect(),
             categorical: binned.features.iter().map(|f| f.is_categorical()).collect(),
             cat_order: Vec::new(),
+            scale: Scale::default(),
+            unscaled: Vec::new(),
+            flat: Vec::new(),
         }
     }
 
@@ -60,31 +82,46 @@ impl Grower {
         self.part.rows(leaf)
     }
 
-    pub fn grow(&mut self, input: &GrowInput) -> BinTree {
+    /// Grows one tree; an error is a failed exchange with the other instances.
+    pub fn grow(&mut self, input: &GrowInput) -> Result<BinTree, String> {
         self.part.reset(input.binned.rows, input.bag);
         self.pool.release_all();
         self.leaves.clear();
+        self.scale = choose_scale(input)?;
         let rows = self.part.rows(0);
-        let mut root = Sums { g: 0.0, h: 0.0, n: rows.len() as f64 };
+        let (mut g, mut h) = (0i64, 0i64);
         for &r in rows {
-            let p = input.gh[r as usize];
-            root.g += f64::from(p[0]);
-            root.h += f64::from(p[1]);
+            let p = self.scale.pair(input.gh[r as usize]);
+            (g, h) = (g.wrapping_add(p.g()), h.wrapping_add(p.h()));
         }
-        let mut tree = BinTree::new(root);
+        let root = add_up(input.team, "the root's sums", vec![g, h, rows.len() as i64])?;
+        let mut tree = BinTree::new(self.scale.sums(root[0], root[1], root[2]));
         self.leaves.push(LeafState { depth: 0, best: Split::NONE, slot: None });
         if self.splittable(0, &tree, input.settings) {
             let slot = self.pool.acquire().expect("the pool has at least three slots");
             let rows = self.part.rows(0);
-            self.pool.build(slot, input.binned, input.features, rows, input.gh, input.bag.is_none());
+            self.pool.build(slot, input.binned, input.features, rows, input.gh, &self.scale, input.bag.is_none());
+            self.share(slot, input)?;
             self.leaves[0].slot = Some(slot);
             self.find_best(0, &tree, input);
         }
         while tree.n_leaves() < input.settings.num_leaves {
             let Some(leaf) = self.next_leaf() else { break };
-            self.split(leaf, &mut tree, input);
+            self.split(leaf, &mut tree, input)?;
         }
-        tree
+        Ok(tree)
+    }
+
+    /// A histogram built from this instance's rows becomes the sum of every instance's.
+    fn share(&mut self, slot: usize, input: &GrowInput) -> Result<(), String> {
+        if input.team.size() == 1 {
+            return Ok(());
+        }
+        self.pool.export(slot, input.features, &self.n_bins, &mut self.flat);
+        let total = add_up(input.team, "a histogram", std::mem::take(&mut self.flat))?;
+        self.pool.import(slot, input.features, &self.n_bins, &total);
+        self.flat = total;
+        Ok(())
     }
 
     /// The leaf whose best split gains most (the first at a tie).
@@ -103,15 +140,16 @@ impl Grower {
         self.leaves[leaf].depth < s.max_depth && sums.n >= (2.0 * s.min_data_in_leaf).max(2.0) && sums.h >= 2.0 * s.min_sum_hessian
     }
 
-    fn split(&mut self, leaf: usize, tree: &mut BinTree, input: &GrowInput) {
+    fn split(&mut self, leaf: usize, tree: &mut BinTree, input: &GrowInput) -> Result<(), String> {
         let best = self.leaves[leaf].best;
         let col = input.binned.col(best.feature as usize);
         let new = tree.n_leaves();
         let went_left = self.part.split(leaf, new, col, &best.bins);
         tree.split(leaf, &best);
-        // Exact row counts replace the estimates the split was chosen with.
-        tree.sums[leaf].n = went_left as f64;
-        tree.sums[new].n = self.part.rows(new).len() as f64;
+        // Exact row counts (over every instance) replace the estimates the split was chosen with.
+        let counts = add_up(input.team, "a split's row counts", vec![went_left as i64, self.part.rows(new).len() as i64])?;
+        tree.sums[leaf].n = counts[0] as f64;
+        tree.sums[new].n = counts[1] as f64;
         let depth = self.leaves[leaf].depth + 1;
         let parent_slot = self.leaves[leaf].slot.take();
         self.leaves[leaf] = LeafState { depth, best: Split::NONE, slot: None };
@@ -119,10 +157,10 @@ impl Grower {
         let ok = [self.splittable(leaf, tree, input.settings), self.splittable(new, tree, input.settings)];
         if !ok[0] && !ok[1] {
             parent_slot.into_iter().for_each(|s| self.pool.release(s));
-            return;
+            return Ok(());
         }
-        let (small, large) = if went_left <= self.part.rows(new).len() { (leaf, new) } else { (new, leaf) };
-        self.histograms(small, large, parent_slot, input);
+        let (small, large) = if counts[0] <= counts[1] { (leaf, new) } else { (new, leaf) };
+        self.histograms(small, large, parent_slot, input)?;
         for (child, ok) in [(leaf, ok[0]), (new, ok[1])] {
             if ok {
                 self.find_best(child, tree, input);
@@ -130,14 +168,16 @@ impl Grower {
                 self.pool.release(s);
             }
         }
+        Ok(())
     }
 
     /// Gives both children a histogram: the smaller built from its rows, the
     /// larger by subtraction when the parent still has its own.
-    fn histograms(&mut self, small: usize, large: usize, parent_slot: Option<usize>, input: &GrowInput) {
+    fn histograms(&mut self, small: usize, large: usize, parent_slot: Option<usize>, input: &GrowInput) -> Result<(), String> {
         let small_slot = self.slot(usize::MAX);
         let rows = self.part.rows(small);
-        self.pool.build(small_slot, input.binned, input.features, rows, input.gh, false);
+        self.pool.build(small_slot, input.binned, input.features, rows, input.gh, &self.scale, false);
+        self.share(small_slot, input)?;
         self.leaves[small].slot = Some(small_slot);
         let large_slot = match parent_slot {
             Some(p) => {
@@ -147,11 +187,13 @@ impl Grower {
             None => {
                 let s = self.slot(small);
                 let rows = self.part.rows(large);
-                self.pool.build(s, input.binned, input.features, rows, input.gh, false);
+                self.pool.build(s, input.binned, input.features, rows, input.gh, &self.scale, false);
+                self.share(s, input)?;
                 s
             }
         };
         self.leaves[large].slot = Some(large_slot);
+        Ok(())
     }
 
     /// A free histogram slot, taken from the leaf least likely to be split
@@ -172,13 +214,33 @@ impl Grower {
         let total = tree.sums[leaf];
         let mut best = Split::NONE;
         for &f in input.features {
-            let hist = self.pool.feature(slot, f as usize, self.n_bins[f as usize]);
+            let scale = self.scale;
+            self.unscaled.clear();
+            self.unscaled.extend(self.pool.feature(slot, f as usize, self.n_bins[f as usize]).iter().map(|&q| scale.bin(q)));
             if self.categorical[f as usize] {
-                best_categorical(hist, total, input.settings, f, &mut self.cat_order, &mut best);
+                best_categorical(&self.unscaled, total, input.settings, f, &mut self.cat_order, &mut best);
             } else {
-                best_numeric(hist, total, input.settings, f, &mut best);
+                best_numeric(&self.unscaled, total, input.settings, f, &mut best);
             }
         }
         self.leaves[leaf].best = best;
     }
+}
+
+/// This tree's units, from the largest gradient and hessian over every
+/// instance's rows: each instance marks the exponent bound of its own, and
+/// the sum of the marks shows the largest.
+fn choose_scale(input: &GrowInput) -> Result<Scale, String> {
+    let g_exp = exponent_bound(input.gh.iter().map(|p| p[0]));
+    let h_exp = exponent_bound(input.gh.iter().map(|p| p[1]));
+    if input.team.size() == 1 {
+        return Ok(Scale::new(g_exp, h_exp, input.total_rows));
+    }
+    let width = (EXPONENT_MAX - EXPONENT_MIN + 1) as usize;
+    let mut marks = vec![0i64; 2 * width];
+    marks[(g_exp - EXPONENT_MIN) as usize] = 1;
+    marks[width + (h_exp - EXPONENT_MIN) as usize] = 1;
+    let marks = add_up(input.team, "the gradients' range", marks)?;
+    let highest = |part: &[i64]| part.iter().rposition(|&m| m > 0).map_or(EXPONENT_MIN, |i| i as i32 + EXPONENT_MIN);
+    Ok(Scale::new(highest(&marks[..width]), highest(&marks[width..]), input.total_rows))
 }

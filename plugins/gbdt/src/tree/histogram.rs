@@ -1,6 +1,6 @@
 //! Gradient histograms: per leaf, per feature, the sums of gradients and
 //! hessians of its rows in each bin (256 slots a feature, so a bin byte
-//! indexes without a bounds check). A pool of buffers reused across nodes
+//! indexes without a bounds check), in fixed point (`quantise`). A pool of buffers reused across nodes
 //! and trees; when a budget caps how many leaves keep one, the least
 //! promising leaf gives its buffer up and is rebuilt from rows if split.
 //!
@@ -12,14 +12,15 @@ pub const STRIDE: usize = 256;
 /// Memory the pool may hold, whatever numLeaves asks.
 const POOL_BYTES: usize = 768 << 20;
 
-pub use super::bin::Bin;
+use super::bin::QBin;
+use super::quantise::Scale;
 
 pub struct HistPool {
     /// One feature-major histogram set per slot.
-    slots: Vec<Vec<Bin>>,
+    slots: Vec<Vec<QBin>>,
     free: Vec<usize>,
     /// Scratch: the gradients of a leaf's rows gathered in row order.
-    ordered: Vec<Bin>,
+    ordered: Vec<QBin>,
     len: usize,
     max_slots: usize,
 }
@@ -27,7 +28,7 @@ pub struct HistPool {
 impl HistPool {
     pub fn new(n_features: usize, num_leaves: usize) -> HistPool {
         let len = n_features * STRIDE;
-        let fit = POOL_BYTES / (len * std::mem::size_of::<Bin>()).max(1);
+        let fit = POOL_BYTES / (len * std::mem::size_of::<QBin>()).max(1);
         HistPool { slots: Vec::new(), free: Vec::new(), ordered: Vec::new(), len, max_slots: num_leaves.min(fit).max(3) }
     }
 
@@ -45,7 +46,7 @@ impl HistPool {
         if self.slots.len() >= self.max_slots {
             return None;
         }
-        self.slots.push(vec![Bin::default(); self.len]);
+        self.slots.push(vec![QBin::default(); self.len]);
         Some(self.slots.len() - 1)
     }
 
@@ -54,8 +55,28 @@ impl HistPool {
     }
 
     /// One feature's bins of a slot.
-    pub fn feature(&self, slot: usize, f: usize, n_bins: usize) -> &[Bin] {
+    pub fn feature(&self, slot: usize, f: usize, n_bins: usize) -> &[QBin] {
         &self.slots[slot][f * STRIDE..f * STRIDE + n_bins]
+    }
+
+    /// The listed features' bins of a slot, flattened (gradient, hessian, ...)
+    /// for the instances of a job to add up.
+    pub fn export(&self, slot: usize, features: &[u32], n_bins: &[usize], out: &mut Vec<i64>) {
+        out.clear();
+        for &f in features {
+            out.extend(self.feature(slot, f as usize, n_bins[f as usize]).iter().flat_map(|b| [b.g(), b.h()]));
+        }
+    }
+
+    /// Replaces the listed features' bins of a slot by `from` (as `export` lays them out).
+    pub fn import(&mut self, slot: usize, features: &[u32], n_bins: &[usize], from: &[i64]) {
+        let mut pairs = from.chunks_exact(2);
+        for &f in features {
+            let start = f as usize * STRIDE;
+            for (b, p) in self.slots[slot][start..start + n_bins[f as usize]].iter_mut().zip(&mut pairs) {
+                *b = QBin::new(p[0], p[1]);
+            }
+        }
     }
 
     /// `big -= small` over the listed features: the larger child's histogram
@@ -73,25 +94,24 @@ impl HistPool {
     }
 
     /// Accumulates `rows` into `slot` for the listed features. The rows'
-    /// gradients are first gathered, widened to f64, in row order, so the
-    /// inner loops only read them sequentially and add; features go four at
-    /// a time so one read of a row's index and gradient serves four bins.
-    /// `in_order` says `rows` is 0..n, where the bins are read sequentially too.
-    pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], gh: &[[f32; 2]], in_order: bool) {
+    /// gradients are first gathered, in `scale`'s fixed point, in row order,
+    /// so the inner loops only read them sequentially and add; features go
+    /// four at a time so one read of a row's index and gradient serves four
+    /// bins. `in_order` says `rows` is 0..n, where the bins are read
+    /// sequentially too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], gh: &[[f32; 2]], scale: &Scale, in_order: bool) {
         let hist = &mut self.slots[slot];
         let g = &mut self.ordered;
         g.clear();
-        g.extend(rows.iter().map(|&r| {
-            let p = gh[r as usize];
-            Bin::new(f64::from(p[0]), f64::from(p[1]))
-        }));
+        g.extend(rows.iter().map(|&r| scale.pair(gh[r as usize])));
         // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
         let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
         for group in features.chunks(size) {
             let mut cols: [&[u8]; 4] = [&[]; 4];
             for (c, &f) in cols.iter_mut().zip(group) {
                 let f = f as usize;
-                hist[f * STRIDE..(f + 1) * STRIDE].fill(Bin::default());
+                hist[f * STRIDE..(f + 1) * STRIDE].fill(QBin::default());
                 *c = binned.col(f);
             }
             let hs = some(hist, group);
@@ -109,7 +129,7 @@ impl HistPool {
     }
 }
 
-type H<'h> = &'h mut [Bin; STRIDE];
+type H<'h> = &'h mut [QBin; STRIDE];
 
 enum Group<'h> {
     One([H<'h>; 1]),
@@ -120,8 +140,8 @@ enum Group<'h> {
 
 /// The histograms of 1 to 4 distinct features (ascending) as separate
 /// borrows, without allocating.
-fn some<'h>(hist: &'h mut [Bin], f: &[u32]) -> Group<'h> {
-    let arr = |x: &'h mut [Bin]| -> H<'h> { x.try_into().expect("STRIDE bins") };
+fn some<'h>(hist: &'h mut [QBin], f: &[u32]) -> Group<'h> {
+    let arr = |x: &'h mut [QBin]| -> H<'h> { x.try_into().expect("STRIDE bins") };
     let mut parts: [Option<H<'h>>; 4] = [None, None, None, None];
     let mut rest = hist;
     let mut at = 0usize;
@@ -142,13 +162,13 @@ fn some<'h>(hist: &'h mut [Bin], f: &[u32]) -> Group<'h> {
 }
 
 #[inline(always)]
-fn add(e: &mut Bin, p: &Bin) {
+fn add(e: &mut QBin, p: &QBin) {
     e.add(*p);
 }
 
 // Two rows per iteration: WASM engines check for interruption at every loop
 // back-edge, and Cranelift does not unroll, so this halves that overhead.
-fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[Bin]) {
+fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[QBin]) {
     let n = g.len();
     let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..n]);
     let pairs = n / 2;
@@ -167,7 +187,7 @@ fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[Bi
     }
 }
 
-fn accumulate_gathered<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], rows: &[u32], g: &[Bin]) {
+fn accumulate_gathered<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], rows: &[u32], g: &[QBin]) {
     let len = cols[0].len();
     let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..len]);
     let mut row_pairs = rows.chunks_exact(2);

@@ -11,6 +11,7 @@ mod categorical;
 mod grow;
 mod histogram;
 mod partition;
+mod quantise;
 mod split;
 
 pub use grow::{GrowInput, Grower};
