@@ -6,8 +6,10 @@
 # Owns the C toolchain and its steps; must not know any plugin. Installs what is
 # missing by package name, idempotently and without standard input:
 #   apt:   clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 (Debian's LLVM for wasm32-wasi)
-#   cargo: wit-bindgen-cli (its C generator) and wasm-tools (`component new`), pinned,
-#          into a private folder per version so other installs are left alone.
+#   cargo: wit-bindgen-cli (its C and Go generators) and wasm-tools (`component`,
+#          `print`), pinned, into one folder per version under ~/.cache/trainhost-tools,
+#          shared with the Go template's build (same versions, same features), so a
+#          machine compiles each tool once and other installs are left alone.
 # Then: the C bindings of the WIT's `plugin` world, clang for wasm32-wasi as a reactor
 # with this folder's SDK (trainhost.c) and the sources, and `wasm-tools component new`.
 # Debian's wasi-libc targets WASI preview 1 only; the SDK calls nothing that needs WASI
@@ -15,11 +17,11 @@
 # component needs no preview-1 adapter (the script stops if one would be needed).
 set -euo pipefail
 
-WIT_BINDGEN_VERSION=0.61.1
-WASM_TOOLS_VERSION=1.258.3
+WIT_BINDGEN_VERSION=0.63.0
+WASM_TOOLS_VERSION=1.263.0
 APT_PACKAGES=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 SDK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-TOOLS="${TRAINHOST_C_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trainhost-c-tools}"
+TOOLS="${TRAINHOST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trainhost-tools}"
 
 wit="" out="" cflags="" sources=()
 while [ $# -gt 0 ]; do
@@ -61,7 +63,7 @@ install_cargo() {
 }
 
 install_apt
-WIT_BINDGEN=$(install_cargo wit-bindgen-cli "$WIT_BINDGEN_VERSION" wit-bindgen c)
+WIT_BINDGEN=$(install_cargo wit-bindgen-cli "$WIT_BINDGEN_VERSION" wit-bindgen c,go)
 WASM_TOOLS=$(install_cargo wasm-tools "$WASM_TOOLS_VERSION" wasm-tools component,print)
 
 work=$(mktemp -d)
