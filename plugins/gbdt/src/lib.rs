@@ -23,6 +23,8 @@ mod params;
 mod predict;
 mod result;
 mod rng;
+#[cfg(feature = "tuning")]
+pub mod space;
 mod tables;
 mod tree;
 
@@ -104,4 +106,7 @@ pub fn class_labels(model: &[u8]) -> Result<Vec<String>, String> {
 
 pub use estimate::estimate;
 
+#[cfg(feature = "tuning")]
+export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate, tuning: space::suggest);
+#[cfg(not(feature = "tuning"))]
 export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate);
