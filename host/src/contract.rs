@@ -2,7 +2,8 @@
 //! (trainhost:plugin@0.1.0, released and frozen) and `wit/v0.2/plugin.wit`
 //! (0.2.0: the same types and host interface, plus result tables), and
 //! `wit/v0.3/plugin.wit` (0.3.0: all of 0.2.0, plus a cost estimate at submit),
-//! and `wit/v0.4/plugin.wit` (0.4.0: 0.3.0's trainer, plus training in several instances).
+//! and `wit/v0.4/plugin.wit` (0.4.0: 0.3.0's trainer, plus training in several instances),
+//! and `wit/v0.5/plugin.wit` (0.5.0: all of 0.4.0, plus a suggested search space).
 //!
 //! Owns nothing but the generated code and the accepted contract versions.
 //! Both `data` (which builds tables) and `runtime` (which calls plugins) use
@@ -63,6 +64,23 @@ pub mod v0_4 {
     });
 }
 
+/// Bindings of contract 0.5.0: only its `tuning` export is new; everything
+/// else it names is 0.4.0's and older, bound above.
+pub mod v0_5 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.5",
+        world: "trainhost:plugin/plugin@0.5.0",
+        imports: { default: trappable },
+        with: {
+            "trainhost:plugin/types@0.1.0": super::trainhost::plugin::types,
+            "trainhost:plugin/host@0.1.0": super::trainhost::plugin::host,
+            "trainhost:plugin/tables@0.2.0": super::v0_2::trainhost::plugin0_2_0::tables,
+            "trainhost:plugin/estimates@0.3.0": super::v0_3::trainhost::plugin0_3_0::estimates,
+            "trainhost:plugin/collectives@0.4.0": super::v0_4::trainhost::plugin0_4_0::collectives,
+        },
+    });
+}
+
 pub use self::trainhost::plugin::host::LogLevel;
 pub use self::trainhost::plugin::types::*;
 pub use v0_2::exports::trainhost::plugin0_2_0::trainer::Trained;
@@ -76,6 +94,9 @@ pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 /// The version of the `collectives` and `parallel` interfaces (training one
 /// job in several instances); its world exports 0.3.0's trainer beside them.
 pub const PARALLEL_VERSION: &str = "0.4.0";
+/// The version of the `tuning` interface (a plugin's suggested search space);
+/// its world is 0.4.0's plus that export.
+pub const TUNING_VERSION: &str = "0.5.0";
 /// The version whose trained-model type the host uses throughout (0.1.0's
 /// models are lifted into it; 0.3.0's is the same record).
 pub const VERSION: &str = "0.2.0";

@@ -3,6 +3,7 @@
 //   #/train[?dataset=id]  the training form     #/jobs[?filters] history
 //   #/jobs/<id>           one job: live progress, then results
 //   #/compare?ids=a,b     jobs side by side
+//   #/tune                a sweep's form         #/tune/<id>      one sweep live
 //   #/admin               users, tokens and quotas (admins)
 // Signing in: the start-up URL's #token=..., or a token pasted on the sign-in
 // screen, is exchanged for a session cookie; a 401 anywhere shows the sign-in
@@ -14,6 +15,7 @@ import * as train from './train.js';
 import * as job from './job.js';
 import * as jobs from './jobs.js';
 import * as compare from './compare.js';
+import * as tune from './tune.js';
 import * as admin from './admin.js';
 import * as signin from './signin.js';
 import { session, signIn, signOut, whoAmI } from './api.js';
@@ -32,7 +34,7 @@ function route() {
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (a.dataset.nav === (section === 'compare' ? 'jobs' : section)) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
-  const titles = { datasets: 'Datasets', train: 'Train a model', jobs: parts[1] ? `Job ${parts[1].slice(0, 8)}` : 'Jobs', compare: 'Compare jobs', admin: 'Users' };
+  const titles = { datasets: 'Datasets', train: 'Train a model', jobs: parts[1] ? `Job ${parts[1].slice(0, 8)}` : 'Jobs', compare: 'Compare jobs', tune: parts[1] ? `Sweep ${parts[1].slice(0, 8)}` : 'Tune', admin: 'Users' };
   document.title = `${titles[section] || 'Not found'} · trainhost`;
   const ctx = { main, query, setCleanup: (f) => { cleanup = f; } };
   let p;
@@ -41,6 +43,7 @@ function route() {
   else if (section === 'jobs' && parts[1]) p = job.render(ctx, parts[1]);
   else if (section === 'jobs') p = jobs.render(ctx);
   else if (section === 'compare') p = compare.render(ctx);
+  else if (section === 'tune') p = tune.render(ctx, parts[1]);
   else if (section === 'admin') p = admin.render(ctx);
   else {
     main.append(h('h1', {}, 'Page not found'), h('p', {}, 'There is no screen at this address. ', h('a', { href: '#/datasets' }, 'Go to the datasets')));

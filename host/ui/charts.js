@@ -42,7 +42,7 @@ export function tickLabeller(step) {
 
 const stepOf = (ts) => (ts.length > 1 ? ts[1] - ts[0] : 0);
 
-function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480 }) {
+function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480, xTicks = null }) {
   const [x0, x1] = xDomain, [y0, y1] = yDomain;
   const px = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
   const py = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - M.t - M.b);
@@ -57,10 +57,11 @@ function frame({ xDomain, yDomain, xLabel, yLabel, integerX = false, W = 480 }) 
   let xt = ticks(x0, x1, W < 400 ? 4 : 6);
   if (integerX) xt = xt.filter((t) => Number.isInteger(t));
   const xLabelOf = integerX ? fmtTick : tickLabeller(stepOf(xt));
-  for (const t of xt) {
+  // `xTicks`: [position, text] of a log or categorical axis, instead of round numbers.
+  for (const [t, text] of xTicks || xt.map((t) => [t, xLabelOf(t)])) {
     if (t < x0 || t > x1) continue;
     g.append(s('line', { x1: px(t), x2: px(t), y1: H - M.b, y2: H - M.b + 4, class: 'axis' }));
-    g.append(s('text', { x: px(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, xLabelOf(t)));
+    g.append(s('text', { x: px(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, text));
   }
   g.append(s('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis' }));
   g.append(s('line', { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: 'axis' }));
@@ -218,7 +219,8 @@ export function seriesChart(name, series, W = 480, xLabel = 'epoch') {
   const { g, px, py } = frame({ xDomain, yDomain: extent(all.map((p) => p[1])), xLabel, yLabel: name, integerX: true, W });
   const ends = series.map((x) => { const last = x.points[x.points.length - 1]; return last ? `${x.label} ${fmtNumber(last[1])}` : `${x.label}: none`; });
   const label = `${name} per ${xLabel}, ${series.length} series: ${ends.join('; ')}`;
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart series-chart', role: 'img', 'aria-label': label, 'data-metric': name, 'data-series': series.length },
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart series-chart', role: 'img', 'aria-label': label, 'data-metric': name, 'data-series': series.length,
+    'data-cut': series.filter((x) => x.cut).length },
     s('title', {}, label), g);
   series.forEach((x, i) => {
     const colour = SERIES_COLOURS[i % SERIES_COLOURS.length];
@@ -230,7 +232,13 @@ export function seriesChart(name, series, W = 480, xLabel = 'epoch') {
       line.style.stroke = colour;
       svg.append(line);
     }
-    if (finite.length) {
+    if (finite.length && x.cut) {
+      // A series stopped early (a pruned trial) ends in a cross, not a dot.
+      const p = finite[finite.length - 1], cx = px(p[0]), cy = py(p[1]), r = 4.5;
+      const cross = s('path', { class: 'cut-mark', 'data-label': x.label, d: `M${cx - r},${cy - r}L${cx + r},${cy + r}M${cx - r},${cy + r}L${cx + r},${cy - r}` });
+      cross.style.stroke = colour;
+      svg.append(cross);
+    } else if (finite.length) {
       const p = finite[finite.length - 1];
       const dot = s('circle', { class: 'dot', cx: px(p[0]), cy: py(p[1]), r: 3 });
       dot.style.fill = colour;
@@ -248,4 +256,42 @@ export function seriesLegend(labels) {
     swatch.style.background = SERIES_COLOURS[i % SERIES_COLOURS.length];
     return h('li', {}, swatch, text);
   }));
+}
+
+/**
+ * A score against one parameter: `points` are { x, y, label, best }, x a number
+ * or a choice. Numbers spanning more than a factor of 20 (all above 0) go on a
+ * log axis; choices are spread evenly in the order first seen. The best point is ringed.
+ */
+export function paramChart(name, yName, points, W = 480) {
+  const numeric = points.every((p) => typeof p.x === 'number' && Number.isFinite(p.x));
+  const xsRaw = numeric ? points.map((p) => p.x) : [];
+  const log = numeric && xsRaw.length > 1 && Math.min(...xsRaw) > 0 && Math.max(...xsRaw) / Math.min(...xsRaw) > 20;
+  const categories = numeric ? [] : [...new Set(points.map((p) => String(p.x)))];
+  const at = (p) => (numeric ? (log ? Math.log10(p.x) : p.x) : categories.indexOf(String(p.x)) + 1);
+  const xs = points.map(at);
+  let xDomain = numeric ? extent(xs) : [0.5, categories.length + 0.5];
+  let xTicks = null;
+  if (log) {
+    const decades = [];
+    for (let k = Math.floor(xDomain[0]); k <= Math.ceil(xDomain[1]); k++) for (const m of [1, 2, 5]) decades.push(k + Math.log10(m));
+    const inside = decades.filter((t) => t >= xDomain[0] && t <= xDomain[1]);
+    const keep = inside.length > 6 ? inside.filter((t) => Number.isInteger(Number(t.toFixed(9)))) : inside;
+    xTicks = keep.map((t) => [t, fmtTick(Number((10 ** t).toPrecision(3)))]);
+  } else if (!numeric) {
+    xTicks = categories.map((c, i) => [i + 1, c.length > 10 ? `${c.slice(0, 9)}…` : c]);
+  }
+  if (xDomain[0] === xDomain[1]) xDomain = [xDomain[0] - 1, xDomain[1] + 1];
+  const { g, px, py } = frame({ xDomain, yDomain: extent(points.map((p) => p.y)), xLabel: `${name}${log ? ' (log scale)' : ''}`, yLabel: yName, W, xTicks });
+  const label = `${yName} against ${name} for ${points.length} trials`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart scatter param-chart', role: 'img', 'aria-label': label, 'data-param': name, 'data-points': points.length },
+    s('title', {}, label), g);
+  const dots = s('g', { class: 'points' });
+  points.forEach((p, i) => {
+    if (!Number.isFinite(p.y)) return;
+    dots.append(s('circle', { cx: px(xs[i]).toFixed(1), cy: py(p.y).toFixed(1), r: p.best ? 5 : 3, class: p.best ? 'best-point' : null },
+      s('title', {}, `${p.label}: ${name} ${typeof p.x === 'number' ? fmtNumber(p.x) : p.x}, ${yName} ${fmtNumber(p.y, 6)}${p.best ? ' (best)' : ''}`)));
+  });
+  svg.append(dots);
+  return svg;
 }

@@ -381,11 +381,17 @@ function showResults(box, job, datasetName) {
   if (summary.skipped_columns && summary.skipped_columns.length) {
     parts.push(h('p', { class: 'muted' }, 'Left out: ', summary.skipped_columns.map((c) => `${c.name || c.column || JSON.stringify(c)}${c.reason ? ` (${c.reason})` : ''}`).join('; ')));
   }
-  parts.push(h('h3', {}, 'Model'),
-    h('p', {}, h('a', { class: 'button primary', href: `/jobs/${encodeURIComponent(job.jobId)}/model`, download: `${job.jobId}.trainhost`, id: 'download-model' }, 'Download the model'),
-      ' ', h('span', { class: 'muted' }, 'Use it with “trainhost predict”, or predict below.')));
-  parts.push(predictPanel(job));
+  parts.push(modelPanel(job));
   replace(box, parts);
+}
+
+/** A completed job's model: its download (from `href`, the job's own by default;
+ * the Tune page passes its sweep's) and the predict form. */
+export function modelPanel(job, href = `/jobs/${encodeURIComponent(job.jobId)}/model`) {
+  return h('div', { class: 'model-panel' }, h('h3', {}, 'Model'),
+    h('p', {}, h('a', { class: 'button primary', href, download: `${job.jobId}.trainhost`, id: 'download-model' }, 'Download the model'),
+      ' ', h('span', { class: 'muted' }, 'Use it with “trainhost predict”, or predict below.')),
+    predictPanel(job));
 }
 
 // A number in a result table: four significant digits, exponent notation when it is

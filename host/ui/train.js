@@ -63,7 +63,7 @@ function checkFraction(fld, example, fail) {
 /** A tag as the server takes it (`validate::labels_of`). */
 const TAG = /^[\p{L}\p{N}_.:-]{1,32}$/u;
 
-function field(id, labelText, control, help, extra) {
+export function field(id, labelText, control, help, extra) {
   const err = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
   const helpEl = help ? h('p', { class: 'help', id: `${id}-help` }, help) : null;
   control.id = id;
@@ -74,7 +74,7 @@ function field(id, labelText, control, help, extra) {
   return { box, control, err };
 }
 
-function setError(f, message) {
+export function setError(f, message) {
   if (message) {
     f.err.textContent = message;
     f.err.hidden = false;

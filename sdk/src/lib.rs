@@ -2,7 +2,8 @@
 //!
 //! Owns the generated bindings of the `trainhost:plugin` WIT package (version
 //! 0.3.0: 0.1.0's types and host, 0.2.0's result tables, plus cost estimates; with the
-//! `parallel` feature 0.4.0, which adds `collectives` and `parallel`) and small,
+//! `parallel` feature 0.4.0, which adds `collectives` and `parallel`; with the
+//! `tuning` feature 0.5.0, which adds a suggested search space) and small,
 //! allocation-free helpers that every plugin needs: typed parameter lookup,
 //! column access, and a progress sink that algorithms can call without knowing
 //! whether they run inside the host or natively (benchmarks, unit tests).
@@ -22,7 +23,7 @@ wit_bindgen::generate!({
 
 // Contract 0.4.0's world: 0.3.0's trainer and 0.1.0's host at the same
 // paths, plus `collectives` and `parallel` (see `team`).
-#[cfg(feature = "parallel")]
+#[cfg(all(feature = "parallel", not(feature = "tuning")))]
 wit_bindgen::generate!({
     path: "../wit/v0.4",
     world: "trainhost:plugin/plugin@0.4.0",
@@ -33,7 +34,21 @@ wit_bindgen::generate!({
     additional_derives: [PartialEq],
 });
 
+// Contract 0.5.0's world: 0.4.0's, plus `tuning` (see `tuning`).
+#[cfg(feature = "tuning")]
+wit_bindgen::generate!({
+    path: "../wit/v0.5",
+    world: "trainhost:plugin/plugin@0.5.0",
+    pub_export_macro: true,
+    export_macro_name: "export_plugin",
+    default_bindings_module: "trainhost_sdk",
+    generate_all,
+    additional_derives: [PartialEq],
+});
+
 pub mod team;
+#[cfg(feature = "tuning")]
+pub mod tuning;
 
 pub use exports::trainhost::plugin0_3_0::trainer::{Guest, Trained};
 pub use trainhost::plugin0_1_0::types::*;
@@ -282,6 +297,29 @@ impl TableShape {
 /// The signature of a plugin's estimate: `None` declares none (see `export_trainer!`).
 pub type EstimateFn = fn(Task, &[Param], &TableShape) -> Result<Option<Cost>, TrainError>;
 
+/// The parallelism of a plugin that trains as one instance.
+#[cfg(feature = "parallel")]
+pub fn no_parallelism() -> Option<team::Parallelism> {
+    None
+}
+
+/// Emits its items only when the SDK builds contract 0.5.0 (the `tuning`
+/// feature), whose world every plugin then exports in full.
+#[cfg(feature = "tuning")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_tuning {
+    ($($items:tt)*) => { $($items)* };
+}
+
+/// Emits its items only when the SDK builds contract 0.5.0: here it does not.
+#[cfg(not(feature = "tuning"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_tuning {
+    ($($items:tt)*) => {};
+}
+
 /// The estimate of a plugin that declares none.
 pub fn no_estimate(_: Task, _: &[Param], _: &TableShape) -> Result<Option<Cost>, TrainError> {
     Ok(None)
@@ -289,12 +327,16 @@ pub fn no_estimate(_: Task, _: &[Param], _: &TableShape) -> Result<Option<Cost>,
 
 /// Exports a plugin written as plain functions, against contract 0.3.0 (or,
 /// with `parallelism: f` where `f() -> Option<team::Parallelism>` and the
-/// SDK's `parallel` feature, against 0.4.0, whose trainer is 0.3.0's):
+/// SDK's `parallel` feature, against 0.4.0, whose trainer is 0.3.0's; or,
+/// with `tuning: s` where `s` is a `tuning::SuggestFn` and the SDK's `tuning`
+/// feature, against 0.5.0, which adds the suggested search space):
 ///
 /// ```text
 /// trainhost_sdk::export_trainer!(describe: info, train: train, predict: predict);
 /// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: cost);
 /// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: cost, parallelism: split);
+/// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: cost, tuning: space);
+/// trainhost_sdk::export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: cost, parallelism: split, tuning: space);
 /// ```
 ///
 /// with `info() -> PluginInfo`, `train(&TrainRequest, &mut dyn Progress) ->
@@ -303,7 +345,9 @@ pub fn no_estimate(_: Task, _: &[Param], _: &TableShape) -> Result<Option<Cost>,
 /// model with its result tables), `predict(&[u8], &Table) ->
 /// Result<Predictions, PredictError>`, and optionally an `EstimateFn` (without
 /// one the plugin declares no estimate, and the host admits its jobs as a
-/// 0.2.0 plugin's). The exports exist only on wasm32: a
+/// 0.2.0 plugin's). Under the `tuning` feature a form without `parallelism:`
+/// trains as one instance and one without `tuning:` suggests nothing. The
+/// exports exist only on wasm32: a
 /// native build (tests, benchmarks) cannot carry the component's
 /// `ns:pkg/iface@ver#func` symbol names, and calls the functions directly.
 #[macro_export]
@@ -313,23 +357,47 @@ macro_rules! export_trainer {
     };
     (describe: $describe:path, train: $train:path, predict: $predict:path, estimate: $estimate:path $(,)?) => {
         $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress).map(|model| $crate::Trained { model, tables: Vec::new() }), $predict, $estimate);
+        $crate::__if_tuning! { $crate::export_trainer!(@parallel $crate::no_parallelism); $crate::export_trainer!(@tuning $crate::tuning::no_suggestion); }
     };
     (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path $(,)?) => {
         $crate::export_trainer!(describe: $describe, train_with_tables: $train, predict: $predict, estimate: $crate::no_estimate);
     };
     (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, estimate: $estimate:path $(,)?) => {
         $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict, $estimate);
+        $crate::__if_tuning! { $crate::export_trainer!(@parallel $crate::no_parallelism); $crate::export_trainer!(@tuning $crate::tuning::no_suggestion); }
     };
     (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, parallelism: $parallelism:path $(,)?) => {
         $crate::export_trainer!(describe: $describe, train_with_tables: $train, predict: $predict, estimate: $crate::no_estimate, parallelism: $parallelism);
     };
     (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, estimate: $estimate:path, parallelism: $parallelism:path $(,)?) => {
         $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict, $estimate);
-
+        $crate::export_trainer!(@parallel $parallelism);
+        $crate::__if_tuning! { $crate::export_trainer!(@tuning $crate::tuning::no_suggestion); }
+    };
+    (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, estimate: $estimate:path, tuning: $tuning:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict, $estimate);
+        $crate::export_trainer!(@parallel $crate::no_parallelism);
+        $crate::export_trainer!(@tuning $tuning);
+    };
+    (describe: $describe:path, train_with_tables: $train:path, predict: $predict:path, estimate: $estimate:path, parallelism: $parallelism:path, tuning: $tuning:path $(,)?) => {
+        $crate::export_trainer!(@impl $describe, |request, progress| $train(request, progress), $predict, $estimate);
+        $crate::export_trainer!(@parallel $parallelism);
+        $crate::export_trainer!(@tuning $tuning);
+    };
+    (@parallel $parallelism:path) => {
         #[cfg(target_arch = "wasm32")]
         impl $crate::team::ParallelGuest for TrainerExports {
             fn describe_parallel() -> Option<$crate::team::Parallelism> {
                 $parallelism()
+            }
+        }
+    };
+    (@tuning $tuning:path) => {
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::tuning::TuningGuest for TrainerExports {
+            fn suggest_space(task: $crate::Task) -> Vec<$crate::tuning::TunableParam> {
+                let suggest: $crate::tuning::SuggestFn = $tuning;
+                suggest(task)
             }
         }
     };

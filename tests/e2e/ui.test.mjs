@@ -996,6 +996,80 @@ test('a 400-class number target is refused with a hint to use regression; a 100-
   await page.context().close();
 });
 
+// After the history test, which counts the jobs: a sweep adds many.
+test('tune: a sweep from the Tune page fills its leaderboard live, marks pruned trials, and its best trial predicts', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/tune`);
+  await page.waitForSelector('#tune-form');
+  await page.selectOption('#tune-dataset', datasetId);
+  await page.selectOption('#tune-task', 'regression');
+  await page.waitForSelector('#tune-target option[value="body_mass_g"]', { state: 'attached' });
+  await page.selectOption('#tune-target', 'body_mass_g');
+  await page.selectOption('#tune-strategy', 'asha');
+  await page.selectOption('#tune-metric', 'r2');
+  // The form starts from what gbdt suggests in GET /plugins (`tunable`).
+  assert.equal(await page.inputValue('#tune-gbdt-learningRate-mode'), 'range');
+  assert.equal(await page.inputValue('#tune-gbdt-learningRate-min'), '0.01');
+  assert.equal(await page.inputValue('#tune-gbdt-learningRate-max'), '0.3');
+  assert.equal(await page.inputValue('#tune-gbdt-learningRate-scale'), 'log');
+  assert.equal(await page.inputValue('#tune-gbdt-nEstimators-mode'), 'fixed', 'a parameter gbdt does not suggest stays fixed');
+  // gbdt alone, its rate searched wide (so the slow starters fall behind at a rung), the rest as suggested.
+  for (const box of await page.$$('#tune-space input[data-plugin]')) if ((await box.getAttribute('data-plugin')) !== 'gbdt' && (await box.isChecked())) await box.uncheck();
+  if (!(await page.isChecked('#tune-plugin-gbdt'))) await page.check('#tune-plugin-gbdt');
+  await page.fill('#tune-gbdt-learningRate-min', '0.002');
+  await page.fill('#tune-trials', '9');
+  await page.fill('#tune-budget', '300');
+  await page.fill('#tune-seed', '3');
+  await shot(page, 'tune-form');
+  await page.click('#tune-submit');
+  await page.waitForURL(/#\/tune\/[^/]+$/);
+  const sweepId = page.url().split('/').pop();
+
+  // The leaderboard fills as trials arrive: record each row count it shows.
+  await page.evaluate(() => {
+    window.__boardSizes = [];
+    const note = () => { const n = document.querySelectorAll('#leaderboard tbody tr').length; if (window.__boardSizes[window.__boardSizes.length - 1] !== n) window.__boardSizes.push(n); };
+    new MutationObserver(note).observe(document.getElementById('leaderboard'), { subtree: true, childList: true });
+    note();
+  });
+  await page.waitForSelector('#sweep-status .badge-completed', { timeout: 300_000 });
+  await page.waitForFunction(() => document.querySelectorAll('#leaderboard tbody tr').length === 9);
+  const sizes = await page.evaluate(() => window.__boardSizes);
+  assert.ok(sizes.length >= 3 && sizes[sizes.length - 1] === 9, `the leaderboard grew trial by trial: ${sizes}`);
+  const sweep = (await apiGet(`/sweeps/${sweepId}`)).data;
+  const rows = await page.$$eval('#leaderboard tbody tr', (trs) => trs.map((tr) => ({ status: tr.dataset.status, job: tr.dataset.job, text: tr.textContent })));
+  const pruned = sweep.trials.filter((t) => t.status === 'pruned');
+  assert.ok(pruned.length >= 1, `ASHA pruned a trial: ${sweep.trials.map((t) => t.status)}`);
+  for (const t of pruned) {
+    const row = rows.find((r) => r.job === t.jobId);
+    assert.equal(row.status, 'pruned');
+    assert.match(row.text, new RegExp(`pruned at epoch ${t.epoch}`), 'a pruned row says where it stopped');
+  }
+  // Best first: the first row is the sweep's best, and its score is the highest r2.
+  assert.equal(rows[0].job, sweep.best.jobId);
+  const scores = sweep.trials.filter((t) => t.status === 'completed').map((t) => t.score);
+  assert.equal(sweep.best.score, Math.max(...scores));
+  // One curve per trial, the pruned ones cut off with a cross, ending at the epoch they were stopped.
+  await page.waitForFunction((n) => Number(document.querySelector('#trial-curves svg')?.dataset.cut) === n, pruned.length);
+  assert.equal(Number(await page.getAttribute('#trial-curves svg', 'data-series')), 9);
+  assert.equal(await page.locator('#trial-curves .cut-mark').count(), pruned.length);
+  assert.ok(await page.locator('#param-charts svg[data-param="learningRate"]').count() === 1, 'score against the learning rate');
+  await shot(page, 'tune-sweep');
+
+  // The best model: downloaded from the sweep, then opened as a job and used to predict.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#sweep-best #download-model')]);
+  assert.equal(download.suggestedFilename(), `${sweep.best.jobId}.trainhost`);
+  await page.click('#best-job-link');
+  await page.waitForURL(new RegExp(`#/jobs/${sweep.best.jobId}$`));
+  await page.waitForSelector('#results:not([hidden]) #metrics-table', { timeout: 60_000 });
+  await page.setInputFiles('#predict-file', penguins);
+  await page.click('#predict-submit');
+  await page.waitForSelector('#predictions-table');
+  assert.match(await page.textContent('#predict-status'), /Predicted 344 rows/);
+  assert.match(await page.textContent('#prediction-score'), /Scored against “body_mass_g” in this file/);
+  await page.context().close();
+});
+
 test('no request left the server (no CDN)', () => {
   assert.deepEqual(external, []);
 });

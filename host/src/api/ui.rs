@@ -30,6 +30,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("job.js", JS, include_bytes!("../../ui/job.js")),
     ("jobs.js", JS, include_bytes!("../../ui/jobs.js")),
     ("compare.js", JS, include_bytes!("../../ui/compare.js")),
+    ("tune.js", JS, include_bytes!("../../ui/tune.js")),
     ("admin.js", JS, include_bytes!("../../ui/admin.js")),
     ("signin.js", JS, include_bytes!("../../ui/signin.js")),
     ("favicon.svg", SVG, include_bytes!("../../ui/favicon.svg")),

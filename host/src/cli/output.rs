@@ -207,6 +207,19 @@ pub fn print_schema(name: &str, plugin: &crate::runtime::LoadedPlugin) {
             (None, None) => {}
         }
         println!("  --param {}=<{}> (default {}{}): {}", p.name, p.kind, p.default, bounds, p.help);
+        for (task, tunable) in &p.tunable {
+            println!("      tune for {task}: {}", tunable_text(tunable));
+        }
+    }
+}
+
+/// A suggested search space as the CLI prints it: `0.01..0.3 (log)` or `one of 0, 8, 16`.
+fn tunable_text(tunable: &crate::runtime::Tunable) -> String {
+    match tunable {
+        crate::runtime::Tunable::Range { min, max, scale } => format!("{min}..{max} ({})", if *scale == crate::runtime::Scale::Log { "log" } else { "linear" }),
+        crate::runtime::Tunable::Values { values } => {
+            format!("one of {}", values.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 

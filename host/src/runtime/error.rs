@@ -25,6 +25,9 @@ pub enum LoadError {
     Describe(String),
     #[error("invalid schema from describe(): {0}")]
     Schema(String),
+    /// Contract 0.5.0's `suggest-space` trapped, ran out of time or named too much.
+    #[error("suggest-space() failed: {0}")]
+    Suggest(String),
 }
 
 /// Why a call into a plugin failed.

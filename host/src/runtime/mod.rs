@@ -15,6 +15,7 @@ pub mod registry;
 mod sandbox;
 pub mod schema;
 mod tables;
+mod tuning;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -30,7 +31,7 @@ pub use limits::Limits;
 pub use registry::{PluginRegistry, SharedRegistry};
 pub use sandbox::{CancelToken, Discard, Epoch, ProgressSink};
 use sandbox::{Interrupt, PluginState, StopWhen};
-pub use schema::{ParamError, ParamSchema, PluginSchema};
+pub use schema::{ParamError, ParamSchema, PluginSchema, Scale, Tunable};
 
 /// How often the ticker advances the engine's epoch: the granularity of the
 /// wall-time limit and of the hard stop on cancel.
@@ -128,6 +129,7 @@ impl Runtime {
         let info = plugin.describe().map_err(|e| LoadError::Describe(e.to_string()))?;
         plugin.schema = PluginSchema::from_info(&info).map_err(LoadError::Schema)?;
         plugin.parallelism = parallel::ask(&plugin).map_err(|e| LoadError::Describe(format!("describe-parallel(): {e}")))?;
+        plugin.ask_suggestions()?;
         Ok(plugin)
     }
 

@@ -4,6 +4,8 @@
 //! Owns the single place where user-supplied parameter values are checked;
 //! nothing about any particular plugin's parameters lives here.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -27,6 +29,32 @@ pub struct ParamSchema {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
     pub help: String,
+    /// What the plugin suggests searching this parameter over, by task
+    /// (`"classification"`, ...): `{"min", "max", "scale": "linear"|"log"}`
+    /// or `{"values": [...]}`, the shapes of a sweep's space. Absent when the
+    /// plugin suggests nothing for it (contract 0.5.0's `tuning`; every older
+    /// plugin): a suggested space then uses the declared `min` and `max`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub tunable: BTreeMap<&'static str, Tunable>,
+}
+
+/// How a range is sampled: evenly, or evenly in its logarithm.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    Linear,
+    Log,
+}
+
+/// A plugin's suggested search space for one parameter.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Tunable {
+    /// A range within the declared bounds (whole numbers for an int).
+    Range { min: f64, max: f64, scale: Scale },
+    /// Values to try, each valid for the parameter (JSON as the API takes them).
+    Values { values: Vec<Value> },
 }
 
 /// A plugin's description as JSON clients see it.
@@ -83,6 +111,66 @@ impl PluginSchema {
     }
 }
 
+impl PluginSchema {
+    /// Records what the plugin suggests searching for `task` (contract
+    /// 0.5.0), refusing a suggestion that names an undeclared parameter or the
+    /// same one twice, or that a request could not use (outside the declared
+    /// bounds, a value the parameter refuses, a log scale reaching 0).
+    pub fn suggest(&mut self, task: contract::Task, suggestions: Vec<(String, Tunable)>) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for (name, tunable) in suggestions {
+            let task = task.as_str();
+            if !seen.insert(name.clone()) {
+                return Err(format!("suggest-space({task}) names `{name}` twice"));
+            }
+            let param = self
+                .params
+                .iter_mut()
+                .find(|p| p.name == name)
+                .ok_or_else(|| format!("suggest-space({task}) names `{name}`, which describe() does not declare"))?;
+            check_tunable(param, &tunable).map_err(|why| format!("suggest-space({task}) for `{name}`: {why}"))?;
+            param.tunable.insert(task, tunable);
+        }
+        Ok(())
+    }
+}
+
+/// The most values one suggestion may list: every client receives the schema.
+const MAX_SUGGESTED_VALUES: usize = 256;
+
+fn check_tunable(p: &ParamSchema, tunable: &Tunable) -> Result<(), String> {
+    match tunable {
+        Tunable::Range { min, max, scale } => {
+            if !matches!(p.kind, "int" | "float" | "choice_or_number") {
+                return Err(format!("a range suits a number, but the parameter is a {}", p.kind));
+            }
+            if !(min.is_finite() && max.is_finite() && min <= max) {
+                return Err(format!("the range {min}..{max} does not have min <= max"));
+            }
+            if p.min.is_some_and(|lo| *min < lo) || p.max.is_some_and(|hi| *max > hi) {
+                return Err(format!(
+                    "the range {min}..{max} leaves the declared bounds {}..{}",
+                    p.min.unwrap_or(f64::NEG_INFINITY),
+                    p.max.unwrap_or(f64::INFINITY)
+                ));
+            }
+            if *scale == Scale::Log && *min <= 0.0 {
+                return Err(format!("a log scale needs a range above 0, got {min}..{max}"));
+            }
+            if p.kind == "int" && (min.fract() != 0.0 || max.fract() != 0.0) {
+                return Err(format!("the parameter is an int, but the range {min}..{max} is not whole numbers"));
+            }
+            Ok(())
+        }
+        Tunable::Values { values } => {
+            if values.is_empty() || values.len() > MAX_SUGGESTED_VALUES {
+                return Err(format!("a list of values needs 1 to {MAX_SUGGESTED_VALUES}, got {}", values.len()));
+            }
+            values.iter().try_for_each(|v| parse_value(p, v).map(|_| ()).map_err(|e| e.reason))
+        }
+    }
+}
+
 fn is_camel_case(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_alphanumeric())
@@ -94,7 +182,16 @@ fn param_schema(spec: &contract::ParamSpec) -> Result<ParamSchema, String> {
     }
     let bad_default = || format!("the default of `{}` is outside its own bounds or choices", spec.name);
     let in_bounds = |v: f64, min: Option<f64>, max: Option<f64>| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m);
-    let mut schema = ParamSchema { name: spec.name.clone(), kind: "", default: Value::Null, min: None, max: None, choices: None, help: spec.help.clone() };
+    let mut schema = ParamSchema {
+        name: spec.name.clone(),
+        kind: "",
+        default: Value::Null,
+        min: None,
+        max: None,
+        choices: None,
+        help: spec.help.clone(),
+        tunable: BTreeMap::new(),
+    };
     match &spec.kind {
         ParamKind::Int(s) => {
             (schema.kind, schema.default) = ("int", Value::from(s.default));
@@ -305,6 +402,48 @@ mod tests {
         assert!(validate(&schema(), &given(json!({"nEstimators": 2.5}))).is_err());
         assert!(validate(&schema(), &given(json!({"bootstrap": "yes"}))).is_err());
         assert!(validate(&schema(), &given(json!({"maxFeatures": "half"}))).is_err());
+    }
+
+    fn range(min: f64, max: f64, scale: Scale) -> Tunable {
+        Tunable::Range { min, max, scale }
+    }
+
+    #[test]
+    fn suggestions_within_the_bounds_are_kept_by_task() {
+        let mut schema = schema();
+        let space = vec![
+            ("nEstimators".to_string(), range(10.0, 500.0, Scale::Log)),
+            ("maxFeatures".to_string(), Tunable::Values { values: vec![json!("sqrt"), json!(0.5)] }),
+        ];
+        schema.suggest(Task::Classification, space).unwrap();
+        assert_eq!(schema.params[0].tunable["classification"], range(10.0, 500.0, Scale::Log));
+        assert!(!schema.params[0].tunable.contains_key("regression"));
+        assert!(schema.params[1].tunable.is_empty(), "a parameter the plugin does not name has no suggestion");
+        let wire = serde_json::to_value(&schema.params).unwrap();
+        assert_eq!(wire[0]["tunable"], json!({"classification": {"min": 10.0, "max": 500.0, "scale": "log"}}));
+        assert_eq!(wire[2]["tunable"], json!({"classification": {"values": ["sqrt", 0.5]}}));
+        assert!(wire[1].get("tunable").is_none(), "absent, not empty, where nothing is suggested");
+    }
+
+    #[test]
+    fn suggestions_a_request_could_not_use_are_refused_naming_the_parameter() {
+        let cases = [
+            ("trees", range(1.0, 5.0, Scale::Linear), "does not declare"),
+            ("nEstimators", range(1.0, 5000.0, Scale::Linear), "leaves the declared bounds"),
+            ("nEstimators", range(50.0, 10.0, Scale::Linear), "min <= max"),
+            ("nEstimators", range(1.5, 10.0, Scale::Linear), "not whole numbers"),
+            ("maxFeatures", range(0.0, 1.0, Scale::Log), "log scale needs a range above 0"),
+            ("bootstrap", range(0.0, 1.0, Scale::Linear), "a range suits a number"),
+            ("bootstrap", Tunable::Values { values: vec![json!(true), json!("maybe")] }, "true or false"),
+            ("nEstimators", Tunable::Values { values: vec![] }, "1 to 256"),
+            ("nEstimators", Tunable::Values { values: vec![Value::Null] }, "whole number"),
+        ];
+        for (name, tunable, why) in cases {
+            let err = schema().suggest(Task::Regression, vec![(name.to_string(), tunable.clone())]).unwrap_err();
+            assert!(err.contains(&format!("`{name}`")) && err.contains(why), "{tunable:?}: {err}");
+        }
+        let twice = vec![("nEstimators".to_string(), range(1.0, 5.0, Scale::Linear)), ("nEstimators".to_string(), range(1.0, 9.0, Scale::Linear))];
+        assert!(schema().suggest(Task::Regression, twice).unwrap_err().contains("twice"));
     }
 
     #[test]

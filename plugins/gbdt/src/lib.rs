@@ -24,6 +24,8 @@ mod predict;
 mod result;
 mod rng;
 mod shard;
+#[cfg(feature = "tuning")]
+pub mod space;
 mod tables;
 mod tree;
 
@@ -148,7 +150,9 @@ pub fn parallelism() -> Option<team::Parallelism> {
     Some(team::Parallelism { rows: team::Rows::Shard, max_instances: MAX_INSTANCES })
 }
 
-#[cfg(feature = "parallel")]
+#[cfg(feature = "tuning")]
+export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate, parallelism: parallelism, tuning: space::suggest);
+#[cfg(all(feature = "parallel", not(feature = "tuning")))]
 export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate, parallelism: parallelism);
 #[cfg(not(feature = "parallel"))]
 export_trainer!(describe: info, train_with_tables: fit, predict: predict, estimate: estimate);

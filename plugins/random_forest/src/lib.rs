@@ -17,6 +17,8 @@ mod model;
 pub mod parallel;
 mod params;
 mod rng;
+#[cfg(feature = "tuning")]
+pub mod space;
 mod tables;
 mod tree;
 
@@ -64,7 +66,9 @@ pub fn train_with_tables(request: &TrainRequest, progress: &mut dyn Progress) ->
 
 pub use estimate::estimate;
 
-#[cfg(feature = "parallel")]
+#[cfg(feature = "tuning")]
+export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate, parallelism: parallel::describe, tuning: space::suggest);
+#[cfg(all(feature = "parallel", not(feature = "tuning")))]
 export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate, parallelism: parallel::describe);
 #[cfg(not(feature = "parallel"))]
 export_trainer!(describe: info, train_with_tables: train_with_tables, predict: predict, estimate: estimate);
