@@ -29,8 +29,8 @@ use tracing::Instrument;
 
 use crate::contract::Task;
 use crate::data::ColumnChoices;
-use crate::jobs::lifecycle::CancelCause;
 use crate::jobs::events::Phase;
+use crate::jobs::lifecycle::CancelCause;
 use crate::jobs::{Ending, Event, JobResults, JobSpec};
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
 use crate::runtime::{CancelToken, Epoch, LoadedPlugin, ProgressSink, RunError, SharedRegistry};

@@ -156,7 +156,9 @@ fn a_class_too_small_for_the_folds_is_named() {
     // Class `c` of 30 rows keeps 21 in the training part.
     let error = training::train(&recorder, &marked_table(&[]), &spec(Task::Classification, "class", json!({}), 20), CancelToken::default(), Box::new(Discard));
     assert!(error.is_ok(), "20 folds fit 21 rows");
-    let tiny = df!("x" => [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0], "class" => ["a", "a", "a", "a", "a", "a", "a", "a", "a", "b", "b", "b"]).unwrap();
+    let tiny =
+        df!("x" => [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0], "class" => ["a", "a", "a", "a", "a", "a", "a", "a", "a", "b", "b", "b"])
+            .unwrap();
     let error = training::train(&recorder, &tiny, &spec(Task::Classification, "class", json!({}), 3), CancelToken::default(), Box::new(Discard))
         .err()
         .expect("refused")
@@ -221,7 +223,17 @@ async fn folds_out_of_range_or_too_many_for_a_class_are_refused() {
     let csv = dir.path().join("rare.csv");
     let mut text = String::from("x,y,label\n");
     for i in 0..40 {
-        text.push_str(&format!("{i},{},{}\n", (i * 7) % 13, if i < 4 { "rare" } else if i % 2 == 0 { "even" } else { "odd" }));
+        text.push_str(&format!(
+            "{i},{},{}\n",
+            (i * 7) % 13,
+            if i < 4 {
+                "rare"
+            } else if i % 2 == 0 {
+                "even"
+            } else {
+                "odd"
+            }
+        ));
     }
     std::fs::write(&csv, text).unwrap();
     let rare = common::upload(url, &csv).await["id"].as_str().unwrap().to_string();

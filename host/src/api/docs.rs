@@ -554,7 +554,8 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         // The request as `TrainRequest` parses it: camelCase names, the fractions' bounds.
         let train = &schemas["TrainRequest"]["properties"];
-        for field in ["datasetId", "targetColumn", "taskType", "modelConfig", "seed", "testFraction", "validationFraction", "pluginValidationFraction", "folds"] {
+        for field in ["datasetId", "targetColumn", "taskType", "modelConfig", "seed", "testFraction", "validationFraction", "pluginValidationFraction", "folds"]
+        {
             assert!(train[field].is_object(), "TrainRequest lacks {field}: {train}");
         }
         assert_eq!(train["testFraction"]["maximum"], 0.9);

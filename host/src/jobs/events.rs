@@ -286,7 +286,10 @@ mod tests {
     fn a_fold_names_itself_and_spreads_its_progress_over_the_run() {
         let second = Phase { step: 2, steps: 5, label: "fold 2 of 4".into() };
         let text = fill_seq(&Event::progress("j", 5, 10, BTreeMap::new()).in_phase(&second).template(), 3);
-        assert_eq!(text, r#"{"type":"progress","seq":3,"jobId":"j","progress":30,"epoch":5,"total_epochs":10,"metrics":{},"message":"fold 2 of 4 - Epoch 5/10","fold":2}"#);
+        assert_eq!(
+            text,
+            r#"{"type":"progress","seq":3,"jobId":"j","progress":30,"epoch":5,"total_epochs":10,"metrics":{},"message":"fold 2 of 4 - Epoch 5/10","fold":2}"#
+        );
         let refit = Phase { step: 5, steps: 5, label: "refit".into() };
         let Event::Progress { progress, fold, .. } = Event::progress("j", 10, 10, BTreeMap::new()).in_phase(&refit) else { panic!("progress") };
         assert_eq!((progress, fold), (99, None));

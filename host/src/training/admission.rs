@@ -253,7 +253,8 @@ mod tests {
             assert!(message.contains(part), "{part} in {message}");
         }
         assert_eq!(over.field(), "modelConfig.nEstimators");
-        let memory = OverLimit { resource: Resource::Memory, estimate: 3.0 * f64::from(1u32 << 30), limit: f64::from(1u32 << 30), lower: vec![], ..over.clone() };
+        let memory =
+            OverLimit { resource: Resource::Memory, estimate: 3.0 * f64::from(1u32 << 30), limit: f64::from(1u32 << 30), lower: vec![], ..over.clone() };
         assert!(
             memory.message().contains("3072 MiB") && memory.message().contains("1024 MiB") && memory.message().contains("fewer rows"),
             "{}",

@@ -141,7 +141,8 @@ fn check_rows(fits: &Fits, train_rows: &[usize], labels: Option<&[u32]>, k: usiz
         *counts.entry(labels[row]).or_default() += 1;
     }
     let names = fits.prepared.encoding.class_labels().unwrap_or_default();
-    let named: Vec<(String, usize)> = counts.iter().map(|(&code, &n)| (names.get(code as usize).cloned().unwrap_or_else(|| format!("class {code}")), n)).collect();
+    let named: Vec<(String, usize)> =
+        counts.iter().map(|(&code, &n)| (names.get(code as usize).cloned().unwrap_or_else(|| format!("class {code}")), n)).collect();
     check_class_rows(k, named.iter().map(|(name, n)| (name.as_str(), *n))).map_err(refuse)
 }
 

@@ -286,7 +286,8 @@ pub fn train_prepared(
     let (cross_validation, sink) = match crossval::wanted(spec) {
         Some(folds) => {
             let shared = crossval::SharedSink::new(sink);
-            let scores = crossval::run(&crossval::Fits { plugin, prepared, spec, params: &params, instances, cancel: &cancel, sink: &shared }, &parts.train, folds)?;
+            let scores =
+                crossval::run(&crossval::Fits { plugin, prepared, spec, params: &params, instances, cancel: &cancel, sink: &shared }, &parts.train, folds)?;
             shared.phase(folds as u32 + 1, folds as u32 + 1, crossval::REFIT);
             (Some(scores), Box::new(shared) as Box<dyn ProgressSink>)
         }
