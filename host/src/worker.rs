@@ -29,6 +29,7 @@ use tracing::Instrument;
 
 use crate::contract::Task;
 use crate::data::ColumnChoices;
+use crate::jobs::events::Phase;
 use crate::jobs::lifecycle::CancelCause;
 use crate::jobs::{Ending, Event, JobResults, JobSpec};
 use crate::queue::{Broker, BrokerError, Claim, ReapPolicy};
@@ -239,6 +240,7 @@ impl Worker {
             fractions: spec.fractions(),
             evaluation_column: None,
             columns: spec.columns.clone(),
+            folds: spec.folds,
         };
         Ok(JobInput { plugin, dataset_id: spec.dataset_id.clone(), table, spec: train_spec })
     }
@@ -351,12 +353,28 @@ impl Worker {
         (watcher, requeue)
     }
 
-    /// Emits each epoch as a `progress` event until the plugin is done. Sets
-    /// `stale` when the claim was taken over meanwhile: the run is then cancelled.
-    async fn forward_progress(&self, claim: &Claim, mut epochs: mpsc::UnboundedReceiver<Epoch>, cancel: &CancelToken, stale: &AtomicBool) {
-        while let Some(epoch) = epochs.recv().await {
-            let metrics: BTreeMap<String, f64> = epoch.metrics.into_iter().collect();
-            match self.broker.emit(claim, Event::progress(claim.job_id(), epoch.epoch, epoch.total, metrics)).await {
+    /// Emits each epoch as a `progress` event, and each phase of a
+    /// cross-validation ("fold 2 of 5") as a `status` event, until the plugin
+    /// is done. Sets `stale` when the claim was taken over meanwhile: the run is then cancelled.
+    async fn forward_progress(&self, claim: &Claim, mut reports: mpsc::UnboundedReceiver<Report>, cancel: &CancelToken, stale: &AtomicBool) {
+        let mut phase: Option<Phase> = None;
+        while let Some(report) = reports.recv().await {
+            let event = match report {
+                Report::Epoch(epoch) => {
+                    let metrics: BTreeMap<String, f64> = epoch.metrics.into_iter().collect();
+                    let event = Event::progress(claim.job_id(), epoch.epoch, epoch.total, metrics);
+                    match &phase {
+                        Some(phase) => event.in_phase(phase),
+                        None => event,
+                    }
+                }
+                Report::Phase(next) => {
+                    let event = Event::phase(claim.job_id(), &next);
+                    phase = Some(next);
+                    event
+                }
+            };
+            match self.broker.emit(claim, event).await {
                 Ok(_) => {}
                 Err(BrokerError::Stale(_) | BrokerError::Lost(_)) => {
                     stale.store(true, Ordering::SeqCst);
@@ -379,7 +397,9 @@ impl Worker {
             Err(e) => Err(e),
         };
         match stored {
-            Ok(()) => Ending::Completed { results: JobResults::new(job_id, outcome.summary, &outcome.tables, &outcome.report) },
+            Ok(()) => Ending::Completed {
+                results: JobResults::new(job_id, outcome.summary, &outcome.tables, &outcome.report).with_cross_validation(outcome.cross_validation),
+            },
             Err(e) => Ending::Failed(format!("storing the model failed: {e}")),
         }
     }
@@ -429,11 +449,21 @@ enum Stop {
     Stale,
 }
 
-struct ChannelSink(mpsc::UnboundedSender<Epoch>);
+/// What the training thread tells the event forwarder.
+enum Report {
+    Epoch(Epoch),
+    Phase(Phase),
+}
+
+struct ChannelSink(mpsc::UnboundedSender<Report>);
 
 impl ProgressSink for ChannelSink {
     fn epoch(&mut self, epoch: Epoch) {
-        let _ = self.0.send(epoch);
+        let _ = self.0.send(Report::Epoch(epoch));
+    }
+
+    fn phase(&mut self, step: u32, steps: u32, label: &str) {
+        let _ = self.0.send(Report::Phase(Phase { step, steps, label: label.to_string() }));
     }
 }
 
@@ -508,6 +538,7 @@ mod tests {
             fractions: SplitFractions::DEFAULT,
             evaluation_column: None,
             columns: Default::default(),
+            folds: 0,
         }
     }
 

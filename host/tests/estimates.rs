@@ -43,6 +43,7 @@ fn spec(task: Task, target: Option<&str>, params: Value) -> TrainSpec {
         fractions: SplitFractions { test: 0.2, plugin_validation: 0.1 },
         evaluation_column: None,
         columns: Default::default(),
+        folds: 0,
     }
 }
 

@@ -54,6 +54,7 @@ fn spec(task: Task, target: Option<&str>, fractions: SplitFractions) -> TrainSpe
         fractions,
         evaluation_column: None,
         columns: Default::default(),
+        folds: 0,
     }
 }
 

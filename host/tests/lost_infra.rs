@@ -243,6 +243,7 @@ fn spec(dataset: &str) -> JobSpec {
         seed: 1,
         test_fraction: 0.2,
         plugin_validation_fraction: 0.1,
+        folds: 0,
         columns: Default::default(),
         owner: None,
         labels: Default::default(),

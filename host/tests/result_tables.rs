@@ -33,6 +33,7 @@ fn spec(task: Task, target: &str, params: Value) -> TrainSpec {
         fractions: SplitFractions::test_only(0.2),
         evaluation_column: None,
         columns: Default::default(),
+        folds: 0,
     }
 }
 

@@ -40,6 +40,7 @@ fn spec(task: Task, target: Option<&str>) -> TrainSpec {
         fractions: SplitFractions::test_only(0.2),
         evaluation_column: None,
         columns: Default::default(),
+        folds: 0,
     }
 }
 

@@ -185,15 +185,26 @@ export async function render({ main, setCleanup }, id) {
         if (ev.status === 'running' && ev.attempt > 1) { state.series.clear(); state.restarts.clear(); scheduleCharts(); }
         log(ev.seq, 'status', ev.message ? `${cap(ev.status)}: ${plain(ev.message)}` : `${cap(ev.status)}${ev.attempt ? ` (attempt ${ev.attempt})` : ''}`);
         // The worker says `storing the model` (events.rs STORING_MODEL) once the holdout is scored.
+        // A cross-validation names each fit: `fold 2 of 5`, then the final fit (crossval.rs).
+        if (ev.status === 'running' && /^fold \d+ of \d+$|^refit /.test(ev.message || '')) { state.phase = ev.message; epochText.textContent = `Cross-validation: ${ev.message}…`; break; }
         if (ev.status === 'running' && ev.message === 'storing the model') epochText.textContent = `${state.total ? `Epoch ${state.epoch} of ${state.total} done; ` : ''}holdout scored: storing the model…`;
         else if (ev.status === 'running' && !state.epoch) epochText.textContent = 'Training started; waiting for the first epoch…';
         break;
       case 'progress': {
         setProgress(ev.progress);
+        // A cross-validation's fold (events.rs: `fold`, from 1): its epochs are told, not charted;
+        // the charts are the final model's.
+        if (Number.isInteger(ev.fold)) {
+          epochText.textContent = `Cross-validation, ${state.phase || `fold ${ev.fold}`}: epoch ${ev.epoch} of ${ev.total_epochs}`;
+          if (state.status !== 'running') setStatus('running');
+          log(ev.seq, 'progress', ev.message);
+          break;
+        }
         state.epoch = ev.epoch;
         state.total = ev.total_epochs;
         // After the last epoch the host scores the model on the test rows and stores it.
-        epochText.textContent = ev.epoch >= ev.total_epochs ? `Epoch ${ev.epoch} of ${ev.total_epochs} done: scoring the holdout…` : `Epoch ${ev.epoch} of ${ev.total_epochs}`;
+        const lead = state.phase ? 'Final fit: ' : '';
+        epochText.textContent = ev.epoch >= ev.total_epochs ? `${lead}Epoch ${ev.epoch} of ${ev.total_epochs} done: scoring the holdout…` : `${lead}Epoch ${ev.epoch} of ${ev.total_epochs}`;
         const metrics = ev.metrics || {};
         // A plugin that restarts (kmodes' `init`) numbers the restart and the iteration within it.
         const restart = RESTART_KEYS.map((k) => metrics[k]).find(Number.isFinite);
@@ -286,6 +297,21 @@ export async function render({ main, setCleanup }, id) {
   if (state.terminal && job.status === 'completed') showResults(results, job, datasetName);
 }
 
+/** The folds' scores (results.rs CrossValidation): mean ± standard deviation, then each fold's value. */
+function crossValidationTable(cv) {
+  const folds = Array.from({ length: cv.folds }, (_, i) => i + 1);
+  const rows = Object.entries(cv.metrics || {}).map(([k, s]) => h('tr', {},
+    h('th', { scope: 'row' }, metricName(k)),
+    h('td', { class: 'num cv-mean' }, `${fmtNumber(s.mean)} ± ${fmtNumber(s.std)}`),
+    (s.values || []).map((v) => h('td', { class: 'num' }, fmtNumber(v)))));
+  return h('section', { id: 'cross-validation', 'aria-labelledby': 'cv-h' },
+    h('h3', { id: 'cv-h' }, `Cross-validation (${cv.folds} folds of the training rows; the test rows were in none)`),
+    tableWrap(h('table', { class: 'data metrics', id: 'cv-table' },
+      h('caption', { class: 'sr-only' }, 'Cross-validation metrics per fold'),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Mean ± std'), folds.map((i) => h('th', { scope: 'col' }, `Fold ${i}`)))),
+      h('tbody', {}, rows)), 'Cross-validation'));
+}
+
 /** Draw charts at about their on-screen width, so their text stays readable on a phone. */
 const chartWidth = (el) => Math.max(300, Math.min(560, (el.clientWidth || 480) - 4));
 
@@ -336,6 +362,7 @@ function showResults(box, job, datasetName) {
   const baseline = baselineLine(m, headlineName);
   if (baseline) parts.push(baseline);
   if (summary.rows_train !== undefined) parts.push(splitRows(summary, threeWay));
+  if (r.crossValidation) parts.push(crossValidationTable(r.crossValidation));
   parts.push(h('h3', {}, summary.evaluated_on === 'train' ? 'Metrics (computed by the host on the training rows)'
     : threeWay ? 'Test metrics (computed by the host on rows the algorithm never saw)' : 'Holdout metrics (computed by the host)'));
   parts.push(tableWrap(h('table', { class: 'data metrics', id: 'metrics-table' },

@@ -124,6 +124,8 @@ export async function render({ main, query }) {
   f.pluginValidation = field('f-plugin-validation', 'Validation fraction (for the algorithm)',
     h('input', { type: 'text', inputmode: 'decimal', value: '0.1', name: 'pluginValidationFraction' }),
     'Share of rows handed to the algorithm to check itself while it trains (early stopping, progress). Not used for the score. Default 0.1; 0 for none. With the test fraction, at most 0.9.');
+  f.folds = field('f-folds', 'Cross-validation folds', h('input', { type: 'text', inputmode: 'numeric', value: '0', name: 'folds' }),
+    'Before the final model: this many fits on folds of the training rows (never the test rows), scored as mean ± standard deviation. 0 for none; else 2 to 20. Each fold is one more fit: the job takes that much longer.');
   f.seed = field('f-seed', 'Random seed', h('input', { type: 'text', inputmode: 'numeric', value: '42', name: 'seed' }),
     'Same seed, same split and same model. Whole number, at least 0.');
   f.name = field('f-name', 'Run name (optional)', h('input', { type: 'text', name: 'name', maxlength: '100', autocomplete: 'off' }),
@@ -148,7 +150,7 @@ export async function render({ main, query }) {
     columnsNote,
     h('details', { class: 'advanced-columns', id: 'columns-details' }, h('summary', {}, 'Columns the model learns from'), columnsErr, columnsBox),
     h('fieldset', { class: 'hyper' }, h('legend', {}, 'Hyperparameters'), paramsBox, h('div', { class: 'row' }, reset)),
-    h('details', { class: 'advanced' }, h('summary', {}, 'Split and seed'), h('div', { class: 'grid' }, f.test.box, f.pluginValidation.box, f.seed.box)),
+    h('details', { class: 'advanced' }, h('summary', {}, 'Split, cross-validation and seed'), h('div', { class: 'grid' }, f.test.box, f.pluginValidation.box, f.folds.box, f.seed.box)),
     h('div', { class: 'grid' }, f.name.box, f.tags.box),
     formError,
     h('div', { class: 'row' }, submit));
@@ -300,13 +302,18 @@ export async function render({ main, query }) {
     const seedText = f.seed.control.value.trim();
     const seed = Number(seedText);
     fail(f.seed, seedText !== '' && Number.isInteger(seed) && seed >= 0 ? null : 'Enter a whole number of at least 0, for example 42.');
+    const foldsText = f.folds.control.value.trim();
+    const folds = foldsText === '' ? 0 : Number(foldsText);
+    const foldsOk = Number.isInteger(folds) && (folds === 0 || (folds >= 2 && folds <= 20));
+    fail(f.folds, !foldsOk ? 'Enter 0 for none, or a whole number from 2 to 20.'
+      : folds && f.task.control.value === 'clustering' ? 'Clustering is not cross-validated (it is scored on every row): enter 0.' : null);
     const name = f.name.control.value.trim();
     fail(f.name, name.length <= 100 ? null : 'At most 100 characters.');
     const tags = [...new Set(f.tags.control.value.split(',').map((t) => t.trim()).filter(Boolean))];
     const badTag = tags.find((t) => !TAG.test(t));
     fail(f.tags, badTag !== undefined ? `“${badTag}” is not a tag: use 1 to 32 letters, digits, -, _, . or :, and commas between tags.` : tags.length > 10 ? `At most 10 tags (${tags.length} given).` : null);
     const labels = { ...(name ? { name } : {}), ...(tags.length ? { tags } : {}) };
-    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, testFraction, pluginValidationFraction, seed, ...columnChoices(), ...labels } };
+    return { first, body: { datasetId: f.dataset.control.value, targetColumn: f.task.control.value === 'clustering' ? null : f.target.control.value, taskType: f.task.control.value, modelConfig: config, testFraction, pluginValidationFraction, seed, ...(folds ? { folds } : {}), ...columnChoices(), ...labels } };
   }
 
   function fieldFor(name) {
@@ -315,6 +322,7 @@ export async function render({ main, query }) {
     if (name === 'targetColumn') return f.target;
     if (name === 'taskType') return f.task;
     if (name === 'seed') return f.seed;
+    if (name === 'folds') return f.folds;
     if (name === 'name') return f.name;
     if (name === 'tags') return f.tags;
     if (name === 'testFraction' || name === 'validationFraction') return f.test;

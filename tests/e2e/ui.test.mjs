@@ -1070,6 +1070,41 @@ test('tune: a sweep from the Tune page fills its leaderboard live, marks pruned 
   await page.context().close();
 });
 
+test('cross-validation from the train form: each fold said while it runs, then mean ± std and every fold on the job page', async () => {
+  const page = await newPage();
+  await openTrainForm(page, 'random_forest');
+  await page.fill('#param-nEstimators', '8');
+  await page.click('details.advanced summary');
+  // Out of range is refused at the field, before any job is created.
+  await page.fill('#f-folds', '1');
+  await page.click('#train-submit');
+  await page.waitForSelector('#f-folds-error:not([hidden])');
+  assert.match(await page.textContent('#f-folds-error'), /2 to 20/);
+  await page.fill('#f-folds', '3');
+  await page.click('#train-submit');
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+  const jobId = /#\/jobs\/(.+)$/.exec(page.url())[1];
+  const table = page.locator('#cv-table');
+  await table.waitFor({ timeout: 120_000 });
+  const job = (await apiGet(`/jobs/${jobId}`)).data;
+  const cv = job.results.crossValidation;
+  assert.equal(cv.folds, 3);
+  assert.match(await page.textContent('#cv-h'), /3 folds/);
+  assert.match(await table.locator('thead').textContent(), /Metric\s*Mean ± std\s*Fold 1\s*Fold 2\s*Fold 3/);
+  const accuracy = table.locator('tbody tr', { hasText: 'Accuracy' });
+  const cells = await accuracy.locator('td').allTextContents();
+  assert.equal(cells.length, 4, cells.join(' | '));
+  assert.match(cells[0], /^\d\.\d+ ± \d\.\d+$/);
+  cv.metrics.accuracy.values.forEach((v, i) => assert.ok(Math.abs(Number(cells[i + 1]) - v) < 1e-3, `fold ${i + 1}: ${cells[i + 1]} against ${v}`));
+  // The job page said which fit it was in, as it happened (or, when it ran too fast for the
+  // socket, at least the log has each phase).
+  const log = await page.textContent('#job-log');
+  for (const phase of ['fold 1 of 3', 'fold 2 of 3', 'fold 3 of 3', 'refit on the whole training part']) assert.ok(log.includes(phase), `${phase} in the log`);
+  await table.scrollIntoViewIfNeeded();
+  await shot(page, 'job-cross-validation');
+  await page.context().close();
+});
+
 test('no request left the server (no CDN)', () => {
   assert.deepEqual(external, []);
 });

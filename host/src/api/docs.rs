@@ -137,7 +137,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/train",
-        summary: "Queue a training job (older contract; same as POST /api/jobs). The rows are split three ways (seeded; stratified by class for classification; clustering is not split): testFraction (default 0.2) is judged by the host for the results and never handed to the plugin; validationFraction is its older name, used when testFraction is absent; pluginValidationFraction (default 0.1, or what testFraction leaves of 0.9; 0 for none) is handed to the plugin as its validation table for early stopping, and not judged. Each is 0 to 0.9, together at most 0.9 (else 422 naming the field). Parameters are checked against the plugin's schema (bounds included) and, when given, by the plugin itself on the dataset's columns: a setting it would refuse is a 422 naming `modelConfig.<name>`. results.summary gives rows_train, rows_validation and rows_test.",
+        summary: "Queue a training job (older contract; same as POST /api/jobs). The rows are split three ways (seeded; stratified by class for classification; clustering is not split): testFraction (default 0.2) is judged by the host for the results and never handed to the plugin; validationFraction is its older name, used when testFraction is absent; pluginValidationFraction (default 0.1, or what testFraction leaves of 0.9; 0 for none) is handed to the plugin as its validation table for early stopping, and not judged. Each is 0 to 0.9, together at most 0.9 (else 422 naming the field). Parameters are checked against the plugin's schema (bounds included) and, when given, by the plugin itself on the dataset's columns: a setting it would refuse is a 422 naming `modelConfig.<name>`. results.summary gives rows_train, rows_validation and rows_test. folds (0 or absent: none; else 2 to 20, else 400 naming `folds`; not for clustering) cross-validates first: K fits on stratified folds of the training part, each validated and scored by the host on the fold it held out (the test rows are in no fold), reported in results.crossValidation as {folds, metrics: {name: {mean, std, values}}}; then the final fit as without folds. Progress events of a fold carry `fold`, and a status event names each fit (`fold 2 of 5`). A class with fewer training rows than folds is a 422 naming `folds`.",
         request: Some(TRAIN),
         params: &[],
         responses: &[(202, "Queued", ACCEPTED), (400, "Malformed request", ERROR), (404, "Unknown dataset", ERROR), (422, "Invalid plugin, task, parameter or column", ERROR)],
@@ -197,7 +197,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/jobs/{id}/rerun",
-        summary: "Re-run a job: its request (dataset, target, task, parameters, seed, split, columns, name and tags) is submitted again, with the same checks and quota as POST /train, as a new job whose `rerunOf` names the original.",
+        summary: "Re-run a job: its request (dataset, target, task, parameters, seed, split, folds, columns, name and tags) is submitted again, with the same checks and quota as POST /train, as a new job whose `rerunOf` names the original.",
         request: None,
         params: &[],
         responses: &[(202, "The new job, queued", Body::Json(schema_of::<JobAcceptedBody>, r#"{"data":{"jobId":"<uuid>","status":"queued","message":"Re-run of job <uuid> queued"}}"#)), (404, "No such job, or its dataset is gone", ERROR), (422, "The plugin or its parameters are no longer accepted", ERROR)],
@@ -613,7 +613,8 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         // The request as `TrainRequest` parses it: camelCase names, the fractions' bounds.
         let train = &schemas["TrainRequest"]["properties"];
-        for field in ["datasetId", "targetColumn", "taskType", "modelConfig", "seed", "testFraction", "validationFraction", "pluginValidationFraction"] {
+        for field in ["datasetId", "targetColumn", "taskType", "modelConfig", "seed", "testFraction", "validationFraction", "pluginValidationFraction", "folds"]
+        {
             assert!(train[field].is_object(), "TrainRequest lacks {field}: {train}");
         }
         assert_eq!(train["testFraction"]["maximum"], 0.9);

@@ -48,6 +48,7 @@ fn request_of(spec: &JobSpec) -> Value {
         "seed": spec.seed,
         "testFraction": spec.test_fraction,
         "pluginValidationFraction": spec.plugin_validation_fraction,
+        "folds": spec.folds,
         "excludeColumns": spec.columns.exclude_columns,
         "columnKinds": spec.columns.column_kinds,
         "name": spec.labels.name,
@@ -128,7 +129,8 @@ fn compared(record: &JobRecord, defaults: Map<String, Value>, curves: BTreeMap<S
 }
 
 /// The per-epoch metrics of the job's last attempt, from its stored events
-/// (`progress`: epoch and metrics), by metric name.
+/// (`progress`: epoch and metrics), by metric name: the final model's, so a
+/// cross-validation's fold epochs (`fold` set) are left out.
 fn curves<'a>(events: impl Iterator<Item = &'a str>) -> BTreeMap<String, Vec<CurvePoint>> {
     let mut curves: BTreeMap<String, Vec<CurvePoint>> = BTreeMap::new();
     for event in events.filter_map(|text| serde_json::from_str::<Value>(text).ok()) {
@@ -136,7 +138,7 @@ fn curves<'a>(events: impl Iterator<Item = &'a str>) -> BTreeMap<String, Vec<Cur
             // A new attempt (a claim's `running`, which names its attempt) starts its curves
             // again; a phase event such as "storing the model" names none and keeps them.
             Some("status") if event["status"] == "running" && !event["attempt"].is_null() => curves.clear(),
-            Some("progress") => {
+            Some("progress") if event["fold"].is_null() => {
                 let Some(epoch) = event["epoch"].as_u64() else { continue };
                 for (name, value) in event["metrics"].as_object().into_iter().flatten() {
                     if let Some(value) = value.as_f64() {
@@ -174,6 +176,8 @@ mod tests {
             r#"{"type":"status","status":"running","attempt":1,"seq":2}"#,
             r#"{"type":"progress","epoch":1,"metrics":{"cost":5.0},"seq":3}"#,
             r#"{"type":"status","status":"running","attempt":2,"seq":4}"#,
+            // A cross-validation's fold is not the final model's curve.
+            r#"{"type":"progress","epoch":1,"metrics":{"cost":9.0},"fold":1,"seq":5}"#,
             r#"{"type":"progress","epoch":1,"metrics":{"cost":4.0,"accuracy":null},"seq":5}"#,
             r#"{"type":"progress","epoch":2,"metrics":{"cost":3.5},"seq":6}"#,
             // The phase after training keeps the attempt's curves.

@@ -6,7 +6,8 @@
 //! target column, then the parameters the client set by the plugin's own
 //! check on the dataset's columns (`training::precheck_params`), and last the
 //! plugin's cost estimate on the dataset's shape against its limits
-//! (`training::admission`). Each failure names the field and what to fix.
+//! (`training::admission`, which counts every fit of a cross-validation).
+//! Each failure names the field and what to fix.
 //!
 //! Owns the request's wire shape and these answers. It must not queue or
 //! store anything: it returns the `JobSpec` for the broker.
@@ -20,12 +21,12 @@ use serde_json::{Map, Value};
 use super::auth::Caller;
 use super::{ApiError, AppState, ErrorCode};
 use crate::contract::{Param, Task};
-use crate::data::split::{FractionError, SplitFractions};
+use crate::data::split::{self, FractionError, SplitFractions};
 use crate::data::{ColumnChoices, ColumnKind, ColumnProfile, Encoding};
 use crate::jobs::{JobSpec, LabelError, RunLabels};
 use crate::runtime::{LoadedPlugin, ParamError, PluginRegistry};
 use crate::storage::datasets::{self, DatasetRecord};
-use crate::training::{self, admission, TrainFailure};
+use crate::training::{self, admission, crossval, TrainFailure};
 
 const DEFAULT_SEED: u64 = 42;
 const SELECTED_MODEL: &str = "modelConfig.selectedModel";
@@ -58,6 +59,12 @@ pub struct TrainRequest {
     /// Share of rows handed to the plugin as its validation table.
     #[schema(minimum = 0.0, maximum = 0.9)]
     pub plugin_validation_fraction: Option<f64>,
+    /// Cross-validation before the final fit: K fits on stratified folds of the
+    /// training part (the test rows stay outside every fold), their metrics as
+    /// mean, standard deviation and per-fold values in `results.crossValidation`.
+    /// 0 or absent: none; else 2 to 20. Not for clustering.
+    #[schema(minimum = 0, maximum = 20)]
+    pub folds: Option<u64>,
     /// Columns the model must not learn from.
     pub exclude_columns: Option<Vec<String>>,
     /// Columns to read as `numeric` or `categorical` rather than as inferred.
@@ -115,6 +122,7 @@ impl TrainRequest {
 fn wrong_type(path: &str) -> ApiError {
     match path {
         "seed" => ApiError::new(ErrorCode::InvalidNumber, "`seed` must be a non-negative integer").field(path),
+        FOLDS => folds_range_error(),
         TEST_FRACTION | LEGACY_TEST_FRACTION | PLUGIN_VALIDATION_FRACTION => fraction_range_error(path),
         EXCLUDE_COLUMNS => ApiError::new(ErrorCode::InvalidField, "`excludeColumns` must be a list of column names").field(path),
         p if p == COLUMN_KINDS || p.starts_with("columnKinds.") => {
@@ -128,6 +136,7 @@ fn wrong_type(path: &str) -> ApiError {
 }
 
 const TEST_FRACTION: &str = "testFraction";
+const FOLDS: &str = "folds";
 const TAGS: &str = "tags";
 const EXCLUDE_COLUMNS: &str = "excludeColumns";
 const COLUMN_KINDS: &str = "columnKinds";
@@ -136,6 +145,49 @@ const PLUGIN_VALIDATION_FRACTION: &str = "pluginValidationFraction";
 
 fn fraction_range_error(field: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidNumber, format!("`{field}` must be a number from 0 to 0.9")).field(field)
+}
+
+fn folds_range_error() -> ApiError {
+    let message = format!("`folds` must be 0 (no cross-validation) or a whole number from {} to {}", split::MIN_FOLDS, split::MAX_FOLDS);
+    ApiError::new(ErrorCode::InvalidField, message).field(FOLDS)
+}
+
+/// The folds a request asks for (0: none), in range and for a task that is split.
+fn folds_of(request: &TrainRequest, task: Task) -> Result<usize, ApiError> {
+    let folds = request.folds.unwrap_or(0);
+    let folds = usize::try_from(folds).ok().filter(|&k| split::folds_in_range(k)).ok_or_else(folds_range_error)?;
+    if folds > 0 && task == Task::Clustering {
+        let message = "`folds` cross-validates classification and regression; clustering is not split (it is scored on every row): leave `folds` out";
+        return Err(ApiError::new(ErrorCode::InvalidField, message).field(FOLDS));
+    }
+    Ok(folds)
+}
+
+/// Whether the dataset's training part fills `folds` folds, as far as its
+/// profile tells (`crossval::FoldError`'s words; the worker checks the real rows).
+/// Classification needs every class's counts, which the profile of a category
+/// column gives when its levels fit in the list it keeps.
+fn check_fold_rows(folds: usize, task: Task, dataset: &DatasetRecord, target: Option<&str>, fractions: SplitFractions) -> Result<(), ApiError> {
+    let Some(profile) = target.and_then(|t| dataset.columns.iter().find(|c| c.name == t)).filter(|_| folds > 0) else { return Ok(()) };
+    let refuse = |e: crossval::FoldError| ApiError::new(ErrorCode::InvalidNumber, e.to_string()).field(FOLDS);
+    match task {
+        Task::Regression => {
+            let rows = split::training_rows_of_class(dataset.rows.saturating_sub(profile.missing), fractions);
+            if rows < folds {
+                return Err(refuse(crossval::FoldError::TooFewRows { folds, rows }));
+            }
+        }
+        Task::Classification => {
+            let levels = profile.stats.as_ref().map(|s| s.top_levels.as_slice()).unwrap_or_default();
+            let known = profile.distinct.saturating_sub(usize::from(profile.missing > 0));
+            if !levels.is_empty() && levels.len() == known {
+                let rows = levels.iter().map(|(name, n)| (name.as_str(), split::training_rows_of_class(*n as usize, fractions)));
+                crossval::check_class_rows(folds, rows).map_err(refuse)?;
+            }
+        }
+        Task::Clustering => {}
+    }
+    Ok(())
 }
 
 /// The split a request asks for. `testFraction` and its older name
@@ -185,6 +237,7 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
 
     let seed = request.seed.unwrap_or(DEFAULT_SEED);
     let fractions = fractions_of(&request)?;
+    let folds = folds_of(&request, task)?;
     let labels = labels_of(&request)?;
 
     let dataset_id = given(&request.dataset_id).ok_or_else(|| missing("datasetId", "`datasetId` is required: upload a table with POST /datasets first"))?;
@@ -195,12 +248,13 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
     })?;
     let target = target_of(task, given(&request.target_column), &dataset, state.config.current().limits.max_classes)?;
     let columns = column_choices(&request, &dataset, target.as_deref())?;
+    check_fold_rows(folds, task, &dataset, target.as_deref(), fractions)?;
     // Defaults are the plugin's own and valid for every task it does: only
     // parameters the client chose need the plugin's look.
     if !config.params.is_empty() {
         precheck(plugin, task, params.clone(), &dataset, target.as_deref(), &columns).await?;
     }
-    admit_cost(plugin, task, params, &dataset, target.as_deref(), &columns, fractions).await?;
+    admit_cost(plugin, task, params, &dataset, target.as_deref(), &columns, fractions, folds).await?;
 
     let mut model_config = config.params.clone();
     model_config.insert("selectedModel".into(), Value::from(plugin_name));
@@ -214,6 +268,7 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
         seed,
         test_fraction: fractions.test,
         plugin_validation_fraction: fractions.plugin_validation,
+        folds,
         columns,
         owner: None,
         labels,
@@ -278,6 +333,7 @@ async fn precheck(
 /// The plugin's estimate of the job on the dataset's real shape, against its
 /// limits (`training::admission`), on a blocking thread: it runs wasm. Every
 /// job is asked, defaults included: a default may not fit a large table.
+#[allow(clippy::too_many_arguments)]
 async fn admit_cost(
     plugin: &Arc<LoadedPlugin>,
     task: Task,
@@ -286,6 +342,7 @@ async fn admit_cost(
     target: Option<&str>,
     columns: &ColumnChoices,
     fractions: SplitFractions,
+    folds: usize,
 ) -> Result<(), ApiError> {
     let distinct = |name: &str| dataset.columns.iter().find(|c| c.name == name).map_or(0, |c| c.distinct);
     let features: Vec<(ColumnKind, usize)> =
@@ -304,7 +361,7 @@ async fn admit_cost(
     };
     let shape = admission::table_shape(&facts);
     let plugin = Arc::clone(plugin);
-    match tokio::task::spawn_blocking(move || admission::admit(&plugin, task, &params, &shape)).await {
+    match tokio::task::spawn_blocking(move || admission::admit_folds(&plugin, task, &params, &shape, folds)).await {
         Ok(Err(admission::Refusal::Param(e))) => Err(invalid_parameter(&e)),
         Ok(Err(admission::Refusal::OverLimit(over))) => Err(over_limit(&over)),
         // An estimate that could not run decides nothing: the worker's run does.
@@ -443,6 +500,9 @@ mod tests {
             (json!({"validationFraction": "half"}), "validationFraction", 422, "from 0 to 0.9"),
             (json!({"testFraction": "half"}), "testFraction", 422, "from 0 to 0.9"),
             (json!({"pluginValidationFraction": true}), "pluginValidationFraction", 422, "from 0 to 0.9"),
+            (json!({"folds": "five"}), "folds", 400, "from 2 to 20"),
+            (json!({"folds": -1}), "folds", 400, "from 2 to 20"),
+            (json!({"folds": 2.5}), "folds", 400, "from 2 to 20"),
         ];
         for (body, field, status, hint) in cases {
             let error = refusal(body.clone());
@@ -483,6 +543,23 @@ mod tests {
             assert_eq!(error.status().as_u16(), 422, "{body}");
             assert!(error.message.contains(hint), "{body}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn folds_are_off_or_from_2_to_20_and_not_for_clustering() {
+        let folds = |body: Value, task: Task| folds_of(&TrainRequest::parse(body.to_string().as_bytes()).unwrap(), task);
+        assert_eq!(folds(json!({}), Task::Classification).unwrap(), 0);
+        assert_eq!(folds(json!({"folds": 0}), Task::Clustering).unwrap(), 0);
+        assert_eq!(folds(json!({"folds": 2}), Task::Regression).unwrap(), 2);
+        assert_eq!(folds(json!({"folds": 20}), Task::Classification).unwrap(), 20);
+        for k in [1, 21, 1_000_000_000_000u64] {
+            let error = folds(json!({ "folds": k }), Task::Classification).expect_err("refused");
+            assert_eq!((error.status().as_u16(), error.field.as_deref()), (400, Some("folds")), "{k}");
+            assert!(error.message.contains("from 2 to 20"), "{}", error.message);
+        }
+        let error = folds(json!({"folds": 5}), Task::Clustering).expect_err("refused");
+        assert_eq!((error.status().as_u16(), error.field.as_deref()), (400, Some("folds")));
+        assert!(error.message.contains("clustering"), "{}", error.message);
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn smoke(plugin: &LoadedPlugin, task: Task) -> bool {
         fractions: SMOKE_SPLIT,
         evaluation_column: None,
         columns: Default::default(),
+        folds: 0,
     };
     match training::train(plugin, &table, &spec, CancelToken::default(), Box::new(Discard)) {
         Ok(outcome) => {

@@ -106,6 +106,11 @@ struct TrainArgs {
     /// leaves of 0.9; 0: no validation table).
     #[arg(long, value_name = "FRACTION")]
     plugin_validation_fraction: Option<f64>,
+    /// Cross-validate first: K fits on stratified folds of the training part
+    /// (the test rows stay outside every fold), their metrics printed as mean ±
+    /// standard deviation, then the final fit; 0 (the default): none; else 2 to 20.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    folds: usize,
     /// For clustering: a label column used only to score the clusters (ARI, purity).
     #[arg(long)]
     evaluate: Option<String>,
@@ -240,6 +245,18 @@ fn fractions(test: Option<f64>, plugin_validation: Option<f64>) -> Result<SplitF
     })
 }
 
+/// `--folds`, checked as the API checks `folds`.
+fn folds(k: usize, task: Task) -> Result<usize, String> {
+    use crate::data::split::{folds_in_range, MAX_FOLDS, MIN_FOLDS};
+    if !folds_in_range(k) {
+        return Err(format!("--folds {k}: use 0 (no cross-validation) or a whole number from {MIN_FOLDS} to {MAX_FOLDS}"));
+    }
+    if k > 0 && task == Task::Clustering {
+        return Err("--folds cross-validates classification and regression; clustering is not split: leave it out".into());
+    }
+    Ok(k)
+}
+
 fn column_choices(exclude_columns: Vec<String>, kinds: &[String]) -> Result<ColumnChoices, String> {
     let mut column_kinds = std::collections::BTreeMap::new();
     for pair in kinds {
@@ -270,6 +287,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
         fractions: fractions(args.test_fraction, args.plugin_validation_fraction)?,
         evaluation_column: args.evaluate,
         columns: column_choices(args.exclude_columns, &args.column_kinds)?,
+        folds: folds(args.folds, task)?,
     };
     training::validate(plugin, &spec).map_err(|e| e.to_string())?;
     let table = crate::data::read_table_within(&args.data, &config.limits).map_err(|e| format!("{}: {e}", args.data.display()))?;

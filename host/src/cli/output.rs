@@ -43,11 +43,24 @@ impl ProgressSink for TerminalProgress {
     fn log(&mut self, level: &str, message: &str) {
         self.bar.suspend(|| eprintln!("[plugin {level}] {message}"));
     }
+
+    fn phase(&mut self, _step: u32, _steps: u32, label: &str) {
+        self.bar.suspend(|| eprintln!("{label}"));
+    }
 }
 
 impl Drop for TerminalProgress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// Each metric's mean ± standard deviation over the folds, then its per-fold values.
+fn print_cross_validation(cv: &crate::jobs::results::CrossValidation) {
+    println!("cross-validation on {} folds of the training part (mean ± std, then fold 1 to {}):", cv.folds, cv.folds);
+    for (name, scores) in &cv.metrics {
+        let values: Vec<String> = scores.values.iter().map(|v| format!("{v:.4}")).collect();
+        println!("  {name:<12} {:.4} ± {:.4}  [{}]", scores.mean, scores.std, values.join(", "));
     }
 }
 
@@ -72,6 +85,9 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool, labe
             if !labels.tags.is_empty() {
                 fields.insert("tags".into(), labels.tags.clone().into());
             }
+            if let Some(cv) = &outcome.cross_validation {
+                fields.insert("crossValidation".into(), serde_json::to_value(cv).unwrap_or_default());
+            }
         }
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return;
@@ -91,6 +107,9 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool, labe
     }
     for skipped in &summary.skipped_columns {
         println!("column `{}` left out: {}", skipped.name, skipped.reason);
+    }
+    if let Some(cv) = &outcome.cross_validation {
+        print_cross_validation(cv);
     }
     println!("{} metrics:", summary.evaluated_on);
     for (name, value) in &summary.metrics.values {

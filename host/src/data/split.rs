@@ -1,7 +1,8 @@
 //! The seeded three-way split of a table's rows, stratified by class for
 //! classification: the test part the host judges the model on (never handed to
 //! the plugin), the validation part handed to the plugin for early stopping and
-//! progress, and the training part.
+//! progress, and the training part. Also the folds of cross-validation, which
+//! are drawn from the training part alone (`folds`).
 //!
 //! Owns which row goes where and nothing else: it must not look at the values,
 //! encode, or call a plugin (`training` does, with the row indices returned here).
@@ -153,6 +154,65 @@ fn class_groups(rows: usize, labels: Option<&[u32]>) -> Vec<Vec<usize>> {
     }
 }
 
+/// The fewest and the most folds a cross-validation may ask for (0 is off).
+pub const MIN_FOLDS: usize = 2;
+pub const MAX_FOLDS: usize = 20;
+
+/// Whether `k` folds is a request this build runs: 0 (no cross-validation) or `MIN_FOLDS..=MAX_FOLDS`.
+pub fn folds_in_range(k: usize) -> bool {
+    k == 0 || (MIN_FOLDS..=MAX_FOLDS).contains(&k)
+}
+
+/// The rows each of `k` folds holds out, each in table order: disjoint, and
+/// together exactly `rows` (the training part's row indices, as `split` gives
+/// them). `labels` (class codes of the whole table, indexed by row) makes the
+/// folds stratified: each class is shuffled and dealt round the folds, the deal
+/// going on where the previous class stopped, so fold sizes differ by at most
+/// one and every fold gets `n / k` or `n / k + 1` rows of a class of `n`.
+/// Without labels (regression) the rows are shuffled and dealt alike.
+///
+/// Seeded from `seed` on a stream of its own, so the folds do not repeat the
+/// shuffle that drew the split. This is the one fold assignment: training
+/// runs it, and tests that check cross-validation call it too.
+pub fn folds(rows: &[usize], labels: Option<&[u32]>, k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let k = k.max(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(FOLD_STREAM);
+    let mut groups: Vec<Vec<usize>> = match labels {
+        Some(labels) => {
+            let mut by_class: std::collections::BTreeMap<u32, Vec<usize>> = std::collections::BTreeMap::new();
+            for &row in rows {
+                by_class.entry(labels.get(row).copied().unwrap_or(u32::MAX)).or_default().push(row);
+            }
+            by_class.into_values().collect()
+        }
+        None => vec![rows.to_vec()],
+    };
+    let mut out = vec![Vec::new(); k];
+    let mut next = 0;
+    for group in &mut groups {
+        group.sort_unstable();
+        group.shuffle(&mut rng);
+        for &row in group.iter() {
+            out[next].push(row);
+            next = (next + 1) % k;
+        }
+    }
+    out.iter_mut().for_each(|fold| fold.sort_unstable());
+    out
+}
+
+/// The ChaCha stream the folds are drawn from (the split uses stream 0).
+const FOLD_STREAM: u64 = 1;
+
+/// How many of a class's `n` rows the split leaves in the training part: what
+/// a fold assignment can deal out for that class.
+pub fn training_rows_of_class(n: usize, fractions: SplitFractions) -> usize {
+    let fractions = fractions.clamped();
+    let test = test_take(n, fractions.test);
+    n - test - validation_take(n, test, fractions.plugin_validation)
+}
+
 /// How many of a class's `n` rows go to the test part (as earlier builds held out).
 fn test_take(n: usize, fraction: f64) -> usize {
     let take = (n as f64 * fraction).round() as usize;
@@ -280,6 +340,44 @@ mod tests {
         assert_eq!(fractions(0.2, 1.0).check(), Err(FractionError::PluginValidation));
         assert!(matches!(fractions(0.5, 0.5).check(), Err(FractionError::TooMuchHeldOut(_))));
         assert_eq!(fractions(0.8, 0.1).clamped(), fractions(0.8, 0.1));
+    }
+
+    #[test]
+    fn folds_partition_the_training_part_and_keep_class_proportions() {
+        let labels: Vec<u32> = (0..300).map(|i| if i % 3 == 0 { 1 } else { 0 }).collect();
+        let parts = split(300, Some(&labels), SplitFractions::DEFAULT, 4);
+        let folds = folds(&parts.train, Some(&labels), 5, 4);
+        assert_eq!(folds.len(), 5);
+        let mut all: Vec<usize> = folds.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, parts.train, "disjoint and covering the training part, nothing else");
+        for fold in &folds {
+            assert!(fold.windows(2).all(|w| w[0] < w[1]), "table order");
+            assert!(fold.iter().all(|r| !parts.test.contains(r) && !parts.validation.contains(r)));
+            // 140 rows of class 0 and 70 of class 1 in the training part: 28 and 14 a fold.
+            assert_eq!((count_of(fold, &labels, 0), count_of(fold, &labels, 1)), (28, 14));
+        }
+        assert_eq!(super::folds(&parts.train, Some(&labels), 5, 4), folds, "seeded");
+        assert_ne!(super::folds(&parts.train, Some(&labels), 5, 5), folds);
+    }
+
+    #[test]
+    fn unstratified_folds_differ_in_size_by_at_most_one() {
+        let rows: Vec<usize> = (0..103).collect();
+        let folds = folds(&rows, None, 10, 1);
+        let sizes: Vec<usize> = folds.iter().map(Vec::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 103);
+        assert!(sizes.iter().all(|&n| n == 10 || n == 11), "{sizes:?}");
+        assert!(folds_in_range(0) && folds_in_range(2) && folds_in_range(20));
+        assert!(!folds_in_range(1) && !folds_in_range(21));
+    }
+
+    #[test]
+    fn the_training_rows_of_a_class_are_what_the_split_leaves() {
+        let labels: Vec<u32> = (0..57).map(|i| u32::from(i >= 50)).collect();
+        let parts = split(57, Some(&labels), SplitFractions::DEFAULT, 3);
+        assert_eq!(training_rows_of_class(50, SplitFractions::DEFAULT), count_of(&parts.train, &labels, 0));
+        assert_eq!(training_rows_of_class(7, SplitFractions::DEFAULT), count_of(&parts.train, &labels, 1));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub enum Event {
         total_epochs: u32,
         metrics: BTreeMap<String, f64>,
         message: String,
+        /// In a cross-validation, the fold (from 1) these epochs belong to;
+        /// absent for the final fit and for jobs without folds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fold: Option<u32>,
     },
     Complete {
         seq: u64,
@@ -68,6 +72,16 @@ pub struct Results {
     pub model_path: String,
 }
 
+/// One plugin call of a run of several (a cross-validation's folds, then the final fit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phase {
+    /// From 1.
+    pub step: u32,
+    pub steps: u32,
+    /// What the status event says: "fold 2 of 5", "refit on the whole training part".
+    pub label: String,
+}
+
 /// The message of the `status` event a worker sends once the holdout is
 /// scored and it starts storing the model; the job page shows this phase.
 pub const STORING_MODEL: &str = "storing the model";
@@ -93,7 +107,26 @@ impl Event {
         if !shown.is_empty() {
             message = format!("{message} - {}", shown.join(", "));
         }
-        Event::Progress { seq: 0, job_id: job_id.into(), progress, epoch, total_epochs: total, metrics, message }
+        Event::Progress { seq: 0, job_id: job_id.into(), progress, epoch, total_epochs: total, metrics, message, fold: None }
+    }
+
+    /// The job is running plugin call `phase.step` of `phase.steps` (a fold, or the final fit).
+    pub fn phase(job_id: &str, phase: &Phase) -> Event {
+        Event::status(job_id, JobStatus::Running, None, Some(phase.label.clone()))
+    }
+
+    /// A `progress` event of one phase of several: its progress spread over the
+    /// whole run, its message led by the phase, and its fold named (every
+    /// phase but the last, the final fit, is a fold).
+    pub fn in_phase(mut self, phase: &Phase) -> Event {
+        if let Event::Progress { progress, epoch, total_epochs, message, fold, .. } = &mut self {
+            let steps = f64::from(phase.steps.max(1));
+            let done = f64::from(phase.step.saturating_sub(1)) + f64::from((*epoch).min(*total_epochs)) / f64::from((*total_epochs).max(1));
+            *progress = (done / steps * 100.0).round().min(99.0) as u8;
+            *message = format!("{} - {message}", phase.label);
+            *fold = (phase.step < phase.steps).then_some(phase.step);
+        }
+        self
     }
 
     pub fn complete(job_id: &str, headline: f64, metrics: Value, model_path: &str) -> Event {
@@ -247,5 +280,20 @@ mod tests {
         assert_eq!((parsed.seq, parsed.terminal), (9, true));
         let s = fill_seq(&Event::status("j", JobStatus::Queued, None, None).template(), 1);
         assert_eq!(s, r#"{"type":"status","seq":1,"jobId":"j","status":"queued"}"#);
+    }
+
+    #[test]
+    fn a_fold_names_itself_and_spreads_its_progress_over_the_run() {
+        let second = Phase { step: 2, steps: 5, label: "fold 2 of 4".into() };
+        let text = fill_seq(&Event::progress("j", 5, 10, BTreeMap::new()).in_phase(&second).template(), 3);
+        assert_eq!(
+            text,
+            r#"{"type":"progress","seq":3,"jobId":"j","progress":30,"epoch":5,"total_epochs":10,"metrics":{},"message":"fold 2 of 4 - Epoch 5/10","fold":2}"#
+        );
+        let refit = Phase { step: 5, steps: 5, label: "refit".into() };
+        let Event::Progress { progress, fold, .. } = Event::progress("j", 10, 10, BTreeMap::new()).in_phase(&refit) else { panic!("progress") };
+        assert_eq!((progress, fold), (99, None));
+        let status = fill_seq(&Event::phase("j", &second).template(), 4);
+        assert_eq!(status, r#"{"type":"status","seq":4,"jobId":"j","status":"running","message":"fold 2 of 4"}"#);
     }
 }

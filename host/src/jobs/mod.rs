@@ -79,6 +79,10 @@ pub struct JobSpec {
     /// split: they run with today's default.
     #[serde(default = "default_plugin_validation_fraction")]
     pub plugin_validation_fraction: f64,
+    /// Folds of cross-validation on the training part before the final fit
+    /// (0: none; absent then, so older records load and are written unchanged).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub folds: usize,
     /// `excludeColumns` and `columnKinds` as asked (absent when none were: older records load unchanged).
     #[serde(flatten)]
     pub columns: crate::data::ColumnChoices,
@@ -149,6 +153,10 @@ impl RunLabels {
         }
         Ok(RunLabels { name, tags: kept, rerun_of: None })
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn default_plugin_validation_fraction() -> f64 {
@@ -381,5 +389,11 @@ mod tests {
         assert_eq!(spec.fractions(), crate::data::split::SplitFractions { test: 0.3, plugin_validation: 0.1 });
         let written = serde_json::to_value(&spec).unwrap();
         assert_eq!((written["validationFraction"].as_f64(), written["pluginValidationFraction"].as_f64()), (Some(0.3), Some(0.1)));
+        assert_eq!(spec.folds, 0, "no cross-validation");
+        assert!(written.get("folds").is_none(), "and none written");
+        let folded = JobSpec { folds: 5, ..spec };
+        let written = serde_json::to_value(&folded).unwrap();
+        assert_eq!(written["folds"].as_u64(), Some(5));
+        assert_eq!(serde_json::from_value::<JobSpec>(written).unwrap(), folded);
     }
 }

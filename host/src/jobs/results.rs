@@ -34,6 +34,10 @@ pub fn model_path(job_id: &str) -> String {
 pub struct JobResults {
     /// The task's headline score (accuracy, R², or silhouette); `null` when it is not a number.
     pub accuracy: Option<f64>,
+    /// The cross-validation on the training part (`"folds": K`); absent when
+    /// none was asked, so records without it keep their bytes.
+    #[serde(default, rename = "crossValidation", skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
     /// Plugin log lines past its `log_kib` limit (records from before the log was kept have none).
     #[serde(default)]
     pub dropped_log_lines: usize,
@@ -54,6 +58,55 @@ pub struct JobResults {
     /// absent when it returned none, so records without tables keep their bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<ResultTable>,
+}
+
+/// K fits on the folds of the training part, each scored by the host on the
+/// fold it held out: every metric's mean, standard deviation and per-fold values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    /// How many folds (K).
+    pub folds: usize,
+    /// By metric name (the names of `metrics`).
+    pub metrics: BTreeMap<String, FoldScores>,
+}
+
+/// One metric over the folds; a NaN (a score a fold could not give) is null,
+/// and makes the mean and deviation null too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldScores {
+    #[serde(deserialize_with = "null_as_nan::number")]
+    pub mean: f64,
+    /// The population standard deviation (divided by K) of `values`.
+    #[serde(deserialize_with = "null_as_nan::number")]
+    pub std: f64,
+    /// Fold 1 first.
+    #[serde(deserialize_with = "null_as_nan::list")]
+    pub values: Vec<f64>,
+}
+
+impl CrossValidation {
+    /// The summary of per-fold metrics (`per_fold[i]`: fold i+1's metrics by
+    /// name). A metric some fold lacks counts as NaN there.
+    pub fn of(per_fold: &[BTreeMap<String, f64>]) -> CrossValidation {
+        let names: std::collections::BTreeSet<&String> = per_fold.iter().flat_map(BTreeMap::keys).collect();
+        let metrics = names
+            .into_iter()
+            .map(|name| {
+                let values: Vec<f64> = per_fold.iter().map(|m| m.get(name).copied().unwrap_or(f64::NAN)).collect();
+                (name.clone(), FoldScores::of(values))
+            })
+            .collect();
+        CrossValidation { folds: per_fold.len(), metrics }
+    }
+}
+
+impl FoldScores {
+    fn of(values: Vec<f64>) -> FoldScores {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        FoldScores { mean, std, values }
+    }
 }
 
 /// A table the plugin returned with its model, as `GET /jobs/{id}` gives it:
@@ -96,6 +149,7 @@ impl JobResults {
         let headline = summary.metrics.headline;
         JobResults {
             accuracy: headline.is_finite().then_some(headline),
+            cross_validation: None,
             dropped_log_lines: report.dropped_log_lines,
             headline_metric: summary.metrics.headline_name.clone(),
             log: report.log.iter().map(|(level, message)| LogLine { level: level.clone(), message: message.clone() }).collect(),
@@ -105,6 +159,12 @@ impl JobResults {
             summary,
             tables: tables.iter().map(ResultTable::from).collect(),
         }
+    }
+
+    /// These results with the cross-validation that came before the final fit.
+    pub fn with_cross_validation(mut self, cross_validation: Option<CrossValidation>) -> JobResults {
+        self.cross_validation = cross_validation;
+        self
     }
 
     /// The job's score: the headline metric when it was computed on test rows
@@ -272,6 +332,31 @@ mod tests {
         )));
         let back: JobResults = serde_json::from_str(&text).unwrap();
         assert_eq!(back, results);
+    }
+
+    #[test]
+    fn cross_validation_gives_mean_std_and_values_and_reads_back() {
+        let fold = |accuracy: f64, f1: Option<f64>| {
+            let mut m = BTreeMap::from([("accuracy".to_string(), accuracy)]);
+            if let Some(f1) = f1 {
+                m.insert("f1".into(), f1);
+            }
+            m
+        };
+        let cv = CrossValidation::of(&[fold(0.8, Some(0.5)), fold(0.9, None), fold(1.0, Some(0.7))]);
+        assert_eq!(cv.folds, 3);
+        let accuracy = &cv.metrics["accuracy"];
+        assert!((accuracy.mean - 0.9).abs() < 1e-12);
+        assert!((accuracy.std - (0.02f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(accuracy.values, vec![0.8, 0.9, 1.0]);
+        assert!(cv.metrics["f1"].mean.is_nan() && cv.metrics["f1"].values[1].is_nan());
+        let results = JobResults::new("j", summary(), &[], &report()).with_cross_validation(Some(cv));
+        let text = serde_json::to_string(&results).unwrap();
+        assert!(text.starts_with(r#"{"accuracy":0.9,"crossValidation":{"folds":3,"metrics":{"accuracy":{"mean":"#), "{text}");
+        assert!(text.contains(r#""f1":{"mean":null,"std":null,"values":[0.5,null,0.7]}"#), "{text}");
+        let back: JobResults = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.cross_validation.as_ref().unwrap().metrics["accuracy"], results.cross_validation.as_ref().unwrap().metrics["accuracy"]);
+        assert!(back.cross_validation.unwrap().metrics["f1"].values[1].is_nan());
     }
 
     #[test]

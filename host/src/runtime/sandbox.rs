@@ -41,6 +41,9 @@ pub struct Epoch {
 pub trait ProgressSink: Send {
     fn epoch(&mut self, epoch: Epoch);
     fn log(&mut self, _level: &str, _message: &str) {}
+    /// A run of several plugin calls (cross-validation) starts call `step` of
+    /// `steps` (from 1), named by `label`; the epochs that follow are that call's.
+    fn phase(&mut self, _step: u32, _steps: u32, _label: &str) {}
 }
 
 /// A sink that drops everything (describe, predict).

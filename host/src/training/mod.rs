@@ -1,7 +1,8 @@
 //! One training run from table to model: validate the request against the
 //! plugin's schema, encode and split the table three ways, call the plugin
 //! with the training and validation parts, judge its predictions on the test
-//! part, and package the model file.
+//! part, and package the model file. With `folds`, cross-validation on the
+//! training part comes first (`crossval`).
 //!
 //! The rule the split serves: the rows the host judges a model on are never
 //! handed to the plugin, in `train` or in any other call. The validation part
@@ -13,6 +14,7 @@
 
 pub mod admission;
 pub mod artifact;
+pub mod crossval;
 
 use std::collections::BTreeMap;
 
@@ -43,6 +45,9 @@ pub struct TrainSpec {
     pub evaluation_column: Option<String>,
     /// Columns the user left out or gave a kind (see `data::roles`).
     pub columns: ColumnChoices,
+    /// Folds of cross-validation on the training part before the final fit
+    /// (0: none; else `split::MIN_FOLDS..=split::MAX_FOLDS`, checked before queueing).
+    pub folds: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +163,8 @@ impl HoldoutSample {
 pub struct TrainOutcome {
     pub artifact: ModelArtifact,
     pub summary: TrainSummary,
+    /// The folds' scores, when the spec asked for folds.
+    pub cross_validation: Option<crate::jobs::results::CrossValidation>,
     /// The plugin's result tables (contract 0.2.0 and later; none from a 0.1.0 plugin), bounded by the runtime.
     pub tables: Vec<contract::ResultTable>,
     pub report: CallReport,
@@ -276,6 +283,16 @@ pub fn train_prepared(
 ) -> Result<TrainOutcome, TrainFailure> {
     let PreparedTable { encoding, encoded } = prepared;
     let parts = split_rows(encoded, spec)?;
+    let (cross_validation, sink) = match crossval::wanted(spec) {
+        Some(folds) => {
+            let shared = crossval::SharedSink::new(sink);
+            let scores =
+                crossval::run(&crossval::Fits { plugin, prepared, spec, params: &params, instances, cancel: &cancel, sink: &shared }, &parts.train, folds)?;
+            shared.phase(folds as u32 + 1, folds as u32 + 1, crossval::REFIT);
+            (Some(scores), Box::new(shared) as Box<dyn ProgressSink>)
+        }
+        None => (None, sink),
+    };
     // Every row kept for training (nothing held out): the table itself, not a copy of it.
     let train_part = if parts.train.len() == encoded.rows { std::borrow::Cow::Borrowed(encoded) } else { std::borrow::Cow::Owned(encoded.take(&parts.train)) };
     let (contract::Trained { model: trained, tables }, report) = {
@@ -326,7 +343,7 @@ pub fn train_prepared(
         },
         instances: report.instances.max(1),
     };
-    Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, tables, report })
+    Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, cross_validation, tables, report })
 }
 
 /// The three parts of the table for this run. Clustering is not split: it has
@@ -376,7 +393,7 @@ fn mismatch(what: &str) -> RunError {
     RunError::Failed(format!("predict returned {what}, which does not fit the task"))
 }
 
-fn evaluate(encoding: &Encoding, judged: &data::EncodedTable, predictions: &contract::Predictions, seed: u64) -> Result<Metrics, RunError> {
+pub(crate) fn evaluate(encoding: &Encoding, judged: &data::EncodedTable, predictions: &contract::Predictions, seed: u64) -> Result<Metrics, RunError> {
     match predictions {
         contract::Predictions::Classes(p) => {
             let truth = judged.target_codes().ok_or_else(|| mismatch("class labels"))?;

@@ -6,7 +6,10 @@
 //! had, and how many validation rows were also in the training table.
 //!
 //! The host's tests use it to prove that the rows the host judges a model on
-//! never reached the plugin. Owns only this bookkeeping: a row is told apart by
+//! never reached the plugin. A test may also mark rows the plugin must never
+//! be handed, with a number column named `forbidden` that is not 0: `train`
+//! refuses a table holding such a row (invalid-data), so a run that completes
+//! proves no call of it received one. Owns only this bookkeeping: a row is told apart by
 //! its feature values, so the tables it is used with must not repeat a row.
 
 use std::collections::HashSet;
@@ -37,6 +40,15 @@ fn canonical_bits(x: f64) -> u64 {
     } else {
         x.to_bits()
     }
+}
+
+/// The name of the column that marks rows `train` must never be handed.
+pub const FORBIDDEN: &str = "forbidden";
+
+/// How many rows of `table` are marked forbidden.
+pub fn forbidden_rows(table: &Table) -> usize {
+    let marked = |values: &Vec<f64>| values.iter().filter(|v| **v != 0.0 && !v.is_nan()).count();
+    table.columns.iter().filter(|c| c.name == FORBIDDEN).map(|c| if let ColumnData::Numeric(values) = &c.data { marked(values) } else { 0 }).sum()
 }
 
 pub fn digests(table: &Table) -> Vec<u64> {
@@ -75,7 +87,7 @@ mod component {
 
     use trainhost_sdk::*;
 
-    use super::{decode_model, digests, encode_model};
+    use super::{decode_model, digests, encode_model, forbidden_rows};
 
     struct Component;
 
@@ -91,6 +103,10 @@ mod component {
         }
 
         fn train(request: TrainRequest) -> Result<Trained, TrainError> {
+            let forbidden = forbidden_rows(&request.train.features) + request.validation.as_ref().map_or(0, |v| forbidden_rows(&v.features));
+            if forbidden > 0 {
+                return Err(TrainError::InvalidData(format!("handed {forbidden} rows marked `forbidden`")));
+            }
             let train: HashSet<u64> = digests(&request.train.features).into_iter().collect();
             let validation = request.validation.as_ref().map(|v| digests(&v.features)).unwrap_or_default();
             let overlap = validation.iter().filter(|d| train.contains(d)).count();
@@ -138,6 +154,14 @@ mod tests {
                 Column { name: "c".into(), data: ColumnData::Categorical(Categorical { codes: vec![0, 1, 0], levels: vec!["a".into(), "b".into()] }) },
             ],
         }
+    }
+
+    #[test]
+    fn forbidden_rows_are_counted_only_in_a_number_column_of_that_name() {
+        let mut table = table();
+        assert_eq!(forbidden_rows(&table), 0);
+        table.columns.push(Column { name: FORBIDDEN.into(), data: ColumnData::Numeric(vec![0.0, 1.0, f64::NAN]) });
+        assert_eq!(forbidden_rows(&table), 1);
     }
 
     #[test]

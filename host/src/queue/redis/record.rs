@@ -183,6 +183,7 @@ mod tests {
             seed: 3,
             test_fraction: 0.2,
             plugin_validation_fraction: 0.1,
+            folds: 0,
             columns: Default::default(),
             owner: None,
             labels: Default::default(),
