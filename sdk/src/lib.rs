@@ -396,3 +396,29 @@ macro_rules! export_trainer {
         $crate::export_plugin!(TrainerExports);
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::schema::*;
+    use super::*;
+
+    fn specs() -> Vec<ParamSpec> {
+        vec![int("depth", 6, Some(1), Some(64), "d"), float("rate", 0.1, Some(0.0), Some(1.0), "r"), choice("loss", "l2", &["l1", "l2"], "l")]
+    }
+
+    fn refused(name: &str, value: ParamValue) -> String {
+        match check(&specs(), &with(defaults(&specs()), name, value)) {
+            Err(TrainError::InvalidParameter(p)) => format!("{}: {}", p.name, p.reason),
+            other => panic!("{name}: expected invalid-parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_passes_the_defaults_and_refuses_what_the_schema_excludes() {
+        assert!(check(&specs(), &defaults(&specs())).is_ok());
+        assert!(check(&specs(), &with(defaults(&specs()), "depth", ParamValue::Int(64))).is_ok());
+        assert_eq!(refused("depth", ParamValue::Int(65)), "depth: 65 is outside [1, 64]");
+        assert_eq!(refused("rate", ParamValue::Float(f64::NAN)), "rate: NaN is outside [0, 1]");
+        assert_eq!(refused("loss", ParamValue::Choice("huber".into())), "loss: `huber` is not one of l1, l2");
+    }
+}
