@@ -198,12 +198,12 @@ fn plugin_check_says_whether_a_plugin_declares_estimates() {
     let dir = temp_dir();
     let forest = check(dir.path(), "random_forest");
     assert!(forest.contains("exports trainhost:plugin/trainer@0.3.0"), "{forest}");
-    assert!(forest.contains("ok: declares a cost estimate for classification: peak memory"), "{forest}");
+    assert!(forest.contains("PASS classification estimate: declares a cost estimate for classification: peak memory"), "{forest}");
     assert!(forest.contains("driven by nEstimators, maxDepth"), "{forest}");
     let old = check(dir.path(), "test_contract_v020");
-    assert!(old.contains("ok: declares no cost estimate for classification (contract versions before 0.3.0 have none)"), "{old}");
+    assert!(old.contains("PASS classification estimate: declares no cost estimate for classification (contract versions before 0.3.0 have none)"), "{old}");
     let baseline = check(dir.path(), "baseline");
-    assert!(baseline.contains("ok: declares no cost estimate for regression: its jobs are admitted without one"), "{baseline}");
+    assert!(baseline.contains("PASS regression estimate: declares no cost estimate for regression: its jobs are admitted without one"), "{baseline}");
 }
 
 #[test]

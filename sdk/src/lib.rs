@@ -217,6 +217,38 @@ pub mod schema {
         specs.iter().map(|spec| Param { name: spec.name.clone(), value: value(&spec.kind) }).collect()
     }
 
+    /// Refuses, as `invalid-parameter`, a value outside what `specs` declare:
+    /// a number past its bounds or not finite, a choice not listed. The host
+    /// checks requests against `describe()` first; `export_trainer!` calls this
+    /// before `train` too, so a plugin never trains on a value its schema excludes.
+    pub fn check(specs: &[ParamSpec], params: &[Param]) -> Result<(), TrainError> {
+        let outside = |name: &str, v: f64, min: Option<f64>, max: Option<f64>| {
+            let show = |b: Option<f64>| b.map_or_else(|| "unbounded".to_string(), |b| b.to_string());
+            if !v.is_finite() || min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
+                return Err(invalid(name, &format!("{v} is outside [{}, {}]", show(min), show(max))));
+            }
+            Ok(())
+        };
+        for param in params {
+            let Some(spec) = specs.iter().find(|s| s.name == param.name) else { continue };
+            match (&spec.kind, &param.value) {
+                (ParamKind::Int(s), ParamValue::Int(v)) => outside(&param.name, *v as f64, s.min.map(|m| m as f64), s.max.map(|m| m as f64))?,
+                (ParamKind::Float(s), ParamValue::Float(v)) => outside(&param.name, *v, s.min, s.max)?,
+                (ParamKind::Float(s), ParamValue::Int(v)) => outside(&param.name, *v as f64, s.min, s.max)?,
+                (ParamKind::ChoiceOrNumber(s), ParamValue::Float(v)) => outside(&param.name, *v, Some(s.min), Some(s.max))?,
+                (ParamKind::ChoiceOrNumber(s), ParamValue::Int(v)) => outside(&param.name, *v as f64, Some(s.min), Some(s.max))?,
+                (ParamKind::Choice(ChoiceSpec { choices, .. }) | ParamKind::ChoiceOrNumber(ChoiceOrNumberSpec { choices, .. }), ParamValue::Choice(c))
+                    if !choices.contains(c) =>
+                {
+                    return Err(invalid(&param.name, &format!("`{c}` is not one of {}", choices.join(", "))));
+                }
+                // A value of the wrong kind is the typed accessor's to refuse (`Params`).
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// `params` with `name` set to `value`.
     pub fn with(mut params: Vec<Param>, name: &str, value: ParamValue) -> Vec<Param> {
         params.iter_mut().filter(|p| p.name == name).for_each(|p| p.value = value.clone());
@@ -345,9 +377,10 @@ pub fn no_estimate(_: Task, _: &[Param], _: &TableShape) -> Result<Option<Cost>,
 /// model with its result tables), `predict(&[u8], &Table) ->
 /// Result<Predictions, PredictError>`, and optionally an `EstimateFn` (without
 /// one the plugin declares no estimate, and the host admits its jobs as a
-/// 0.2.0 plugin's). Under the `tuning` feature a form without `parallelism:`
-/// trains as one instance and one without `tuning:` suggests nothing. The
-/// exports exist only on wasm32: a
+/// 0.2.0 plugin's). Before `train` runs, the request's parameters are checked
+/// against `describe()`'s schema (`schema::check`). Under the `tuning` feature a
+/// form without `parallelism:` trains as one instance and one without `tuning:`
+/// suggests nothing. The exports exist only on wasm32: a
 /// native build (tests, benchmarks) cannot carry the component's
 /// `ns:pkg/iface@ver#func` symbol names, and calls the functions directly.
 #[macro_export]
@@ -412,6 +445,7 @@ macro_rules! export_trainer {
             }
 
             fn train(request: $crate::TrainRequest) -> Result<$crate::Trained, $crate::TrainError> {
+                $crate::schema::check(&$describe().params, &request.params)?;
                 let train: fn(&$crate::TrainRequest, &mut dyn $crate::Progress) -> Result<$crate::Trained, $crate::TrainError> = $train;
                 train(&request, &mut $crate::HostProgress)
             }
@@ -429,4 +463,30 @@ macro_rules! export_trainer {
         #[cfg(target_arch = "wasm32")]
         $crate::export_plugin!(TrainerExports);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schema::*;
+    use super::*;
+
+    fn specs() -> Vec<ParamSpec> {
+        vec![int("depth", 6, Some(1), Some(64), "d"), float("rate", 0.1, Some(0.0), Some(1.0), "r"), choice("loss", "l2", &["l1", "l2"], "l")]
+    }
+
+    fn refused(name: &str, value: ParamValue) -> String {
+        match check(&specs(), &with(defaults(&specs()), name, value)) {
+            Err(TrainError::InvalidParameter(p)) => format!("{}: {}", p.name, p.reason),
+            other => panic!("{name}: expected invalid-parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_passes_the_defaults_and_refuses_what_the_schema_excludes() {
+        assert!(check(&specs(), &defaults(&specs())).is_ok());
+        assert!(check(&specs(), &with(defaults(&specs()), "depth", ParamValue::Int(64))).is_ok());
+        assert_eq!(refused("depth", ParamValue::Int(65)), "depth: 65 is outside [1, 64]");
+        assert_eq!(refused("rate", ParamValue::Float(f64::NAN)), "rate: NaN is outside [0, 1]");
+        assert_eq!(refused("loss", ParamValue::Choice("huber".into())), "loss: `huber` is not one of l1, l2");
+    }
 }

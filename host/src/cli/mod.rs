@@ -4,6 +4,7 @@
 //! logic: every command calls `training`, `runtime` or `data`.
 
 mod check;
+mod new;
 mod output;
 mod users;
 
@@ -74,9 +75,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Check that a file is a valid plugin: contract version, schema, and a smoke
-    /// train and predict under the default limits.
+    /// Check that a file is a conforming plugin: one PASS or FAIL line per
+    /// property (contract version, schema, train and predict on each task,
+    /// determinism, predictions, parameter refusal, cancel, limits, estimates).
     Check { file: PathBuf },
+    /// Write a new plugin project into the folder NAME, from a template.
+    New {
+        /// The plugin's name: lowercase letters, digits and underscores.
+        name: String,
+        /// The language of the template (see the error for the list).
+        #[arg(long, default_value = "rust")]
+        lang: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -193,6 +203,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve { api_only, .. } => return run_service(crate::service::serve(Some(source), config, api_only)),
         Command::Worker => return run_service(crate::service::worker(Some(source), config)),
         Command::Users(args) => return users::run(args),
+        Command::Plugin { command: PluginCommand::New { name, lang } } => return new_plugin(&name, &lang),
         _ => {}
     }
     let runtime = Runtime::new(Some(config.storage.data_dir.join("compile-cache"))).map_err(|e| format!("starting wasmtime: {e:#}"))?;
@@ -205,8 +216,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Train(args) => train(&runtime, &config, args),
         Command::Predict { model, data, out } => predict(&runtime, &config, &model, &data, out.as_deref()),
-        Command::Serve { .. } | Command::Worker | Command::Users(_) => unreachable!("handled above"),
+        Command::Serve { .. } | Command::Worker | Command::Users(_) | Command::Plugin { command: PluginCommand::New { .. } } => unreachable!("handled above"),
     }
+}
+
+fn new_plugin(name: &str, lang: &str) -> Result<ExitCode, String> {
+    let root = new::create(Path::new("."), name, lang).map_err(|e| e.to_string())?;
+    println!("wrote a {lang} plugin project into {}", root.display());
+    println!("build it:  cd {name} && ./build          (writes {name}.wasm)");
+    println!("check it:  trainhost plugin check {name}/{name}.wasm");
+    println!("enable it: copy {name}.wasm into the plugin_dir of trainhost.toml (see {name}/README.md)");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_service(service: impl std::future::Future<Output = anyhow::Result<()>>) -> Result<ExitCode, String> {

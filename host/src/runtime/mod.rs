@@ -268,6 +268,23 @@ impl LoadedPlugin {
         }
     }
 
+    /// `train`, but on a cancel the host stops the plugin itself only `grace`
+    /// later: `plugin check` sees whether the plugin stops on its own once
+    /// `host::cancelled` says so. Jobs use `train` (stopped at once).
+    pub fn train_with_cancel_grace(
+        &self,
+        request: &contract::TrainRequest,
+        cancel: CancelToken,
+        grace: Duration,
+        sink: Box<dyn ProgressSink>,
+    ) -> (Result<contract::Trained, RunError>, CallReport) {
+        let started = Instant::now();
+        let stop = StopWhen::new(started, self.limits.time_secs, cancel).with_cancel_grace(grace);
+        let state = PluginState::new(&self.limits, stop, sink);
+        let (result, report) = self.run_in(state, started, |store| self.instantiate(store).and_then(|instance| call_train(store, &instance, request)));
+        (result.and_then(|outcome| self.accept(outcome)), report)
+    }
+
     /// `train` within `time_secs` instead of the plugin's own time limit: the
     /// host's check of a request's parameters before it is queued, on a table
     /// without rows (`training::precheck_params`), which must not hold a submit.

@@ -61,17 +61,25 @@ pub struct CancelToken(Arc<CancelFlag>);
 #[derive(Debug, Default)]
 struct CancelFlag {
     cancelled: AtomicBool,
+    /// When `cancel` was first called: a stop with a grace counts from here.
+    at: std::sync::OnceLock<Instant>,
     wake: Notify,
 }
 
 impl CancelToken {
     pub fn cancel(&self) {
+        let _ = self.0.at.set(Instant::now());
         self.0.cancelled.store(true, Ordering::SeqCst);
         self.0.wake.notify_waiters();
     }
 
     pub fn is_cancelled(&self) -> bool {
         self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// How long ago the token was cancelled; None while it is not.
+    pub fn cancelled_for(&self) -> Option<Duration> {
+        self.0.at.get().map(Instant::elapsed)
     }
 
     /// Resolves once the token is cancelled.
@@ -106,12 +114,27 @@ pub struct StopWhen {
     /// The group's abort token when the call is one instance of several
     /// (`runtime::collectives`): another instance failed, so this one stops.
     abort: Option<CancelToken>,
+    /// How long after a cancel the host stops the plugin itself: zero for
+    /// jobs; `plugin check` gives a plugin time to stop on its own, to see
+    /// whether it does (`host::cancelled` answers true at once either way).
+    cancel_grace: Duration,
 }
 
 impl StopWhen {
     pub fn new(started: Instant, time_secs: f64, cancel: CancelToken) -> Self {
         let deadline = Duration::try_from_secs_f64(time_secs.max(0.0)).ok().and_then(|limit| started.checked_add(limit));
-        StopWhen { deadline, cancel, abort: None }
+        StopWhen { deadline, cancel, abort: None, cancel_grace: Duration::ZERO }
+    }
+
+    /// Stops the plugin only `grace` after a cancel instead of at once.
+    pub fn with_cancel_grace(self, grace: Duration) -> Self {
+        StopWhen { cancel_grace: grace, ..self }
+    }
+
+    /// Whether the host stops the call now for a cancel: at once, or once its grace has passed.
+    fn cancel_stops(&self) -> bool {
+        let own = self.cancel.cancelled_for().is_some_and(|ago| ago >= self.cancel_grace);
+        own || self.abort.as_ref().is_some_and(CancelToken::is_cancelled)
     }
 
     /// Also stops once `abort` is cancelled (reported as a cancel: the group
@@ -126,7 +149,7 @@ impl StopWhen {
 
     /// An error once the call must stop; a cancel is reported before the time limit.
     pub fn check(&self) -> Result<(), Interrupt> {
-        if self.cancelled() {
+        if self.cancel_stops() {
             return Err(Interrupt::Cancelled);
         }
         if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -149,9 +172,13 @@ impl StopWhen {
                 None => std::future::pending().await,
             }
         };
+        let cancelled = async {
+            self.cancel.wait().await;
+            tokio::time::sleep(self.cancel_grace.saturating_sub(self.cancel.cancelled_for().unwrap_or_default())).await;
+        };
         tokio::select! {
             biased;
-            () = self.cancel.wait() => Interrupt::Cancelled,
+            () = cancelled => Interrupt::Cancelled,
             () = aborted => Interrupt::Cancelled,
             () = deadline => Interrupt::TimeLimit,
         }
