@@ -9,24 +9,28 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
 use trainhost::contract::{self, Categorical, Column, ColumnData, Predictions, Task, Version};
 use trainhost::data::split::SplitFractions;
-use trainhost::runtime::{CancelToken, Discard, LoadedPlugin, Limits, Runtime};
+use trainhost::runtime::{CancelToken, Discard, Limits, LoadedPlugin, Runtime};
 use trainhost::training::{self, TrainSpec};
 
 use common::*;
 
 const LIMITS: Limits = Limits { memory_mib: 512, time_secs: 120.0, model_mib: 8, log_kib: 64, max_instances: 0 };
 
-/// The compile cache lives in cargo's test scratch dir: the component (CPython
-/// inside) is compiled once, not once per test run.
-fn plugin() -> (Arc<Runtime>, LoadedPlugin) {
-    let runtime = Runtime::new(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))).expect("engine");
-    let plugin = runtime.load(&plugin_file("naive_bayes"), None, LIMITS).unwrap();
-    (runtime, plugin)
+/// Loaded once for all the tests, with the compile cache in cargo's test scratch
+/// dir: the component (CPython inside) takes tens of CPU-seconds to compile, so
+/// it is compiled once, not once per test nor per run.
+fn plugin() -> &'static (Arc<Runtime>, LoadedPlugin) {
+    static PLUGIN: OnceLock<(Arc<Runtime>, LoadedPlugin)> = OnceLock::new();
+    PLUGIN.get_or_init(|| {
+        let runtime = Runtime::new(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))).expect("engine");
+        let plugin = runtime.load(&plugin_file("naive_bayes"), None, LIMITS).unwrap();
+        (runtime, plugin)
+    })
 }
 
 fn spec(target: &str, params: Value, seed: u64) -> TrainSpec {
@@ -58,13 +62,10 @@ fn accuracy_is_that_of_naive_bayes_on_numeric_categorical_and_mixed_tables() {
     // GaussianNB/CategoricalNB in 5-fold CV: wine 0.97, breast_cancer 0.94,
     // penguins 0.98, titanic 0.78; see scripts/quality_naive_bayes.py), and well
     // over the majority class (0.40, 0.63, 0.44, 0.68).
-    for (file, target, floor) in [
-        ("wine.csv", "cultivar", 0.9),
-        ("breast_cancer.csv", "diagnosis", 0.88),
-        ("penguins.csv", "species", 0.9),
-        ("titanic.csv", "Survived", 0.74),
-    ] {
-        let (accuracy, log_loss) = holdout(&plugin, file, target);
+    for (file, target, floor) in
+        [("wine.csv", "cultivar", 0.9), ("breast_cancer.csv", "diagnosis", 0.88), ("penguins.csv", "species", 0.9), ("titanic.csv", "Survived", 0.74)]
+    {
+        let (accuracy, log_loss) = holdout(plugin, file, target);
         assert!(accuracy >= floor, "{file}: accuracy {accuracy} under {floor}");
         assert!(log_loss.is_finite() && log_loss < 1.0, "{file}: log loss {log_loss}");
     }
@@ -76,7 +77,7 @@ fn the_same_data_gives_the_same_model_bytes_and_probabilities_sum_to_one() {
     let table = trainhost::data::read_table(&testdata("heart_disease.csv")).unwrap();
     let run = |alpha: f64| {
         let spec = spec("diameter narrowing", json!({"alpha": alpha}), 7);
-        training::train(&plugin, &table, &spec, CancelToken::default(), Box::new(Discard)).unwrap()
+        training::train(plugin, &table, &spec, CancelToken::default(), Box::new(Discard)).unwrap()
     };
     let (first, second) = (run(1.0), run(1.0));
     assert_eq!(first.artifact.model, second.artifact.model, "same rows and parameters, different model bytes");
@@ -85,7 +86,7 @@ fn the_same_data_gives_the_same_model_bytes_and_probabilities_sum_to_one() {
     assert_eq!(classes.name, "classes");
 
     // heart_disease has missing values in two categorical columns: every row is predicted.
-    let predicted = training::predict(&plugin, &first.artifact, &table).unwrap();
+    let predicted = training::predict(plugin, &first.artifact, &table).unwrap();
     let probabilities = predicted.probabilities.unwrap();
     assert_eq!(probabilities.len(), 303);
     for row in &probabilities {
