@@ -210,7 +210,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Plugin { command: PluginCommand::Check { file } } => Ok(check::check(&runtime, &file, &config)),
         Command::Plugins { json } => {
-            let registry = load_registry(&runtime, &config)?;
+            let registry = load_registry(&runtime, &config, None)?;
             output::print_plugins(&registry, json);
             Ok(ExitCode::SUCCESS)
         }
@@ -235,8 +235,18 @@ fn run_service(service: impl std::future::Future<Output = anyhow::Result<()>>) -
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_registry(runtime: &Arc<Runtime>, config: &Config) -> Result<PluginRegistry, String> {
-    let entries = config.plugin_entries().map_err(|e| e.to_string())?;
+/// The enabled plugins, or with `only` just that one: `train` and `predict` need one,
+/// and loading the others would compile each on a fresh compile cache (tens of
+/// CPU-seconds for a component with an interpreter inside, such as a Python one).
+fn load_registry(runtime: &Arc<Runtime>, config: &Config, only: Option<&str>) -> Result<PluginRegistry, String> {
+    let mut entries = config.plugin_entries().map_err(|e| e.to_string())?;
+    if let Some(name) = only {
+        if !entries.iter().any(|e| e.name == name) {
+            let known: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+            return Err(format!("no enabled plugin `{name}`; enabled: {}", known.join(", ")));
+        }
+        entries.retain(|e| e.name == name);
+    }
     let registry = PluginRegistry::load(runtime, &entries);
     for (name, why) in registry.failures() {
         eprintln!("warning: plugin `{name}` left out: {why}");
@@ -292,11 +302,8 @@ fn column_choices(exclude_columns: Vec<String>, kinds: &[String]) -> Result<Colu
 }
 
 fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<ExitCode, String> {
-    let registry = load_registry(runtime, config)?;
-    let plugin = registry.get(&args.plugin).ok_or_else(|| {
-        let known: Vec<&str> = registry.iter().map(|(n, _)| n.as_str()).collect();
-        format!("no enabled plugin `{}`; enabled: {}", args.plugin, known.join(", "))
-    })?;
+    let registry = load_registry(runtime, config, Some(&args.plugin))?;
+    let plugin = registry.get(&args.plugin).ok_or_else(|| format!("plugin `{}` could not be loaded (see the warning above)", args.plugin))?;
     let task = Task::parse(&args.task).ok_or_else(|| format!("--task {}: use classification, regression or clustering", args.task))?;
     let labels = crate::jobs::RunLabels::checked(args.name.as_deref(), &args.tags).map_err(|e| format!("--name/--tag: {e}"))?;
     let spec = TrainSpec {
@@ -323,8 +330,9 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
 fn predict(runtime: &Arc<Runtime>, config: &Config, model: &Path, data: &Path, out: Option<&Path>) -> Result<ExitCode, String> {
     let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
     let artifact = ModelArtifact::from_bytes(&bytes).map_err(|e| format!("{}: {e}", model.display()))?;
-    let registry = load_registry(runtime, config)?;
-    let plugin = registry.get(&artifact.header.plugin).ok_or_else(|| format!("the model needs plugin `{}`, which is not enabled", artifact.header.plugin))?;
+    let wanted = &artifact.header.plugin;
+    let registry = load_registry(runtime, config, Some(wanted)).map_err(|_| format!("the model needs plugin `{wanted}`, which is not enabled"))?;
+    let plugin = registry.get(wanted).ok_or_else(|| format!("the model needs plugin `{wanted}`, which could not be loaded (see the warning above)"))?;
     let table = crate::data::read_table_within(data, &config.limits).map_err(|e| format!("{}: {e}", data.display()))?;
     let predictions = training::predict(plugin, &artifact, &table).map_err(|e| e.to_string())?;
     let csv = output::predictions_csv(&predictions);
