@@ -37,7 +37,8 @@ PY
 ls -l "$work/table.csv" >&2
 # The default config: only the plugin directory and a data dir of its own.
 printf 'plugin_dir = "%s"\n[storage]\ndata_dir = "%s"\n' "$PWD/build/plugins" "$work/data" > "$work/trainhost.toml"
-/usr/bin/time -v "$bin" --config "$work/trainhost.toml" train --plugin "$plugin" --task classification --target label \
+# TRAINHOST_BIN is this script's, not a config override (the host reads TRAINHOST_* as settings).
+env -u TRAINHOST_BIN /usr/bin/time -v "$bin" --config "$work/trainhost.toml" train --plugin "$plugin" --task classification --target label \
   --data "$work/table.csv" --out "$work/model.trainhost" > "$work/stdout" 2> "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
 grep -E "Maximum resident set size|Elapsed \(wall clock\)" "$work/stderr" >&2
 kib=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/stderr")

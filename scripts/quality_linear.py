@@ -11,13 +11,21 @@ unpenalised fits, of the standard errors and p-values) and of the predictions.
 Targets: coefficients within 1e-4 relative where the optimum is unique; standard
 errors and p-values within 1e-6 relative of statsmodels.
 
+Besides the real tables (the largest has 569 rows), one large synthetic table
+(`--large-rows`, default 200,000 rows; 0 to skip): 12 numbers (one with 2% missing),
+a 4-level category, a regression and a binary target, written to a temporary CSV
+with every float in round-trip precision so both sides read the same values.
+
     pip install scikit-learn statsmodels pandas
-    python3 scripts/quality_linear.py
+    python3 scripts/quality_linear.py                    # with the 200,000-row synthetic cases
+    python3 scripts/quality_linear.py --large-rows 0     # the real tables only
 """
+import argparse
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -31,6 +39,22 @@ MISSING = ["", "NA", "nan", "NaN", "?"]
 warnings.filterwarnings("ignore")
 
 
+def large_table(path, rows):
+    """The synthetic table of the large cases: written once, seeded."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(rows, 12)) * rng.uniform(0.5, 5.0, size=12) + rng.uniform(-3, 3, size=12)
+    level = rng.integers(0, 4, size=rows)
+    beta = np.linspace(-1.0, 1.0, 12)
+    linear = (X - X.mean(0)) / X.std(0) @ beta * 0.5 + np.array([0.0, 0.4, -0.3, 0.8])[level]
+    y = 3.0 + 2.0 * linear + rng.normal(size=rows)
+    label = np.where(rng.uniform(size=rows) < 1 / (1 + np.exp(-linear)), "yes", "no")
+    frame = pd.DataFrame({f"x{j}": X[:, j] for j in range(12)})
+    frame.loc[rng.uniform(size=rows) < 0.02, "x3"] = np.nan
+    frame["grade"] = np.array(["a", "b", "c", "d"])[level]
+    frame["y"], frame["label"] = y, label
+    frame.to_csv(path, index=False, float_format="%.17g", na_rep="")
+
+
 def cli():
     target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "linear", "--example", "linear_cli"], cwd=ROOT, check=True)
@@ -38,7 +62,8 @@ def cli():
 
 
 def load(name, target, task, categorical=(), keep=None):
-    """Columns typed as the plugin's tests type them: numbers, else sorted levels."""
+    """Columns typed as the plugin's tests type them: numbers, else sorted levels.
+    `name` is a table of DATA, or an absolute path without `.csv`."""
     d = pd.read_csv(os.path.join(DATA, f"{name}.csv"), dtype=str, keep_default_na=False).apply(lambda c: c.str.strip())
     cols = {}
     for c in d.columns:
@@ -173,7 +198,24 @@ def penalised(binary, case, name, target, task, params, reference, **kw):
     report(case, type(reference).__name__, "predictions", rel(got_pred, pred), kw.get("tol", 1e-4))
 
 
+def large_cases(binary, rows):
+    """The same comparisons on a large synthetic table (see the module's doc)."""
+    with tempfile.TemporaryDirectory() as work:
+        name = os.path.join(work, "large")
+        large_table(f"{name}.csv", rows)
+        features = [f"x{j}" for j in range(12)] + ["grade"]  # the other target is no feature
+        n = f"{rows // 1000}k"
+        unpenalised(binary, f"OLS synthetic {n} (level, missing)", name, "y", "regression", "ols", keep=features)
+        unpenalised(binary, f"logit synthetic {n} (level, missing)", name, "label", "classification", "logit", keep=features)
+        penalised(binary, f"ridge synthetic {n} alpha=10", name, "y", "regression", ["penalty=l2", "alpha=10"], Ridge(alpha=10.0, tol=1e-12), keep=features)
+        penalised(binary, f"logistic l2 synthetic {n} C=0.01", name, "label", "classification", ["penalty=l2", "c=0.01"],
+                  LogisticRegression(C=0.01, solver="newton-cholesky", tol=1e-14, max_iter=1000), keep=features)
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--large-rows", type=int, default=200_000, help="rows of the synthetic large table (0: skip it)")
+    args = ap.parse_args()
     binary = cli()
     tight = dict(tol=1e-14, max_iter=100_000)
     unpenalised(binary, "OLS diabetes", "diabetes", "progression", "regression", "ols")
@@ -194,6 +236,8 @@ def main():
               LogisticRegression(penalty="l1", C=0.2, solver="liblinear", tol=1e-12, max_iter=100_000, intercept_scaling=1e6))
     penalised(binary, "poisson l2 solar_flare alpha=0.01", "solar_flare", "c-class-flares", "regression", ["model=poisson", "penalty=l2", "alpha=0.01"],
               PoissonRegressor(alpha=0.01, solver="newton-cholesky", tol=1e-14, max_iter=1000), categorical=flares, keep=flares)
+    if args.large_rows > 0:
+        large_cases(binary, args.large_rows)
     width = max(len(r[0]) for r in ROWS)
     print(f"{'case':<{width}}  {'reference':<18} {'quantity':<28} {'max rel diff':>12} {'target':>8}  ok")
     for case, ref, what, diff, tol, ok in ROWS:

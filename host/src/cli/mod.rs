@@ -321,7 +321,7 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
     let sink = output::TerminalProgress::new(args.json);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let instances = args.instances.map_or(cores, |n| n as usize);
-    let outcome = training::train_on(plugin, &table, &spec, instances, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
+    let outcome = training::train_owned(plugin, table, &spec, instances, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
     crate::files::write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
     output::print_summary(&outcome, &args.out, args.json, &labels);
     Ok(ExitCode::SUCCESS)

@@ -54,8 +54,8 @@ pub enum EncodedColumn {
 impl EncodedColumn {
     fn take(&self, rows: &[usize]) -> EncodedColumn {
         match self {
-            EncodedColumn::Numeric(v) => EncodedColumn::Numeric(rows.iter().map(|&i| v[i]).collect()),
-            EncodedColumn::Codes(v) => EncodedColumn::Codes(rows.iter().map(|&i| v[i]).collect()),
+            EncodedColumn::Numeric(v) => EncodedColumn::Numeric(gather(v, rows)),
+            EncodedColumn::Codes(v) => EncodedColumn::Codes(gather(v, rows)),
         }
     }
 
@@ -80,6 +80,20 @@ impl EncodedTable {
         EncodedTable { rows: rows.len(), features: self.features.iter().map(|c| c.take(rows)).collect(), target: self.target.as_ref().map(|c| c.take(rows)) }
     }
 
+    /// The rows `rows` (in table order, as the split gives them) as a view
+    /// that copies nothing: the plugin's tables are gathered from it straight
+    /// into the contract (`Encoding::part_to_contract`), and only its target
+    /// is copied, for the metrics. `rows` covering the table is the table itself.
+    pub fn part<'a>(&'a self, rows: &'a [usize]) -> TablePart<'a> {
+        debug_assert!(rows.windows(2).all(|w| w[0] < w[1]) && rows.last().is_none_or(|&last| last < self.rows));
+        TablePart { table: self, rows: (rows.len() != self.rows).then_some(rows) }
+    }
+
+    /// Every row, as a part.
+    pub fn whole(&self) -> TablePart<'_> {
+        TablePart { table: self, rows: None }
+    }
+
     /// Class codes of the target, for stratification and metrics.
     pub fn target_codes(&self) -> Option<&[u32]> {
         match &self.target {
@@ -94,6 +108,61 @@ impl EncodedTable {
             _ => None,
         }
     }
+}
+
+/// Some rows of an `EncodedTable`, by index, or all of them (`rows: None`).
+#[derive(Debug, Clone, Copy)]
+pub struct TablePart<'a> {
+    table: &'a EncodedTable,
+    rows: Option<&'a [usize]>,
+}
+
+/// A whole table as a part (what the metrics of a table of its own are computed on).
+impl<'a> From<&'a EncodedTable> for TablePart<'a> {
+    fn from(table: &'a EncodedTable) -> TablePart<'a> {
+        table.whole()
+    }
+}
+
+impl<'a> TablePart<'a> {
+    /// How many rows the part has.
+    pub fn rows(&self) -> usize {
+        self.rows.map_or(self.table.rows, <[usize]>::len)
+    }
+
+    /// The part's rows of one column: borrowed when the part is the whole table.
+    fn column<T: Copy>(&self, values: &'a [T]) -> std::borrow::Cow<'a, [T]> {
+        match self.rows {
+            None => std::borrow::Cow::Borrowed(values),
+            Some(rows) => std::borrow::Cow::Owned(gather(values, rows)),
+        }
+    }
+
+    /// Class codes of the target of these rows (see `EncodedTable::target_codes`).
+    pub fn target_codes(&self) -> Option<std::borrow::Cow<'a, [u32]>> {
+        self.table.target_codes().map(|codes| self.column(codes))
+    }
+
+    /// Numeric target values of these rows (see `EncodedTable::target_values`).
+    pub fn target_values(&self) -> Option<std::borrow::Cow<'a, [f64]>> {
+        self.table.target_values().map(|values| self.column(values))
+    }
+
+    /// The rows as a table of their own: the table itself when the part is
+    /// all of it (clustering, which is never split), else a copy.
+    pub fn to_table(&self) -> std::borrow::Cow<'a, EncodedTable> {
+        match self.rows {
+            None => std::borrow::Cow::Borrowed(self.table),
+            Some(rows) => std::borrow::Cow::Owned(self.table.take(rows)),
+        }
+    }
+}
+
+/// `values` at `rows`, in that order.
+fn gather<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {
+    let mut out = Vec::with_capacity(rows.len());
+    out.extend(rows.iter().map(|&i| values[i]));
+    out
 }
 
 fn series<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Series, DataError> {
@@ -278,21 +347,32 @@ impl Encoding {
 
     /// The plugin's view of these rows.
     pub fn to_contract(&self, table: &EncodedTable) -> contract::LabelledTable {
+        self.part_to_contract(table.whole())
+    }
+
+    /// The plugin's view of a part of a table, gathered from the encoded
+    /// columns in one copy (no intermediate table).
+    pub fn part_to_contract(&self, part: TablePart<'_>) -> contract::LabelledTable {
+        let target = part.table.target.as_ref().map(|t| column_data(t, part, self.class_labels().unwrap_or_default()));
+        contract::LabelledTable { features: self.part_features(part), target }
+    }
+
+    /// The feature columns of `part_to_contract`, without the target (what `predict` receives).
+    pub fn part_features(&self, part: TablePart<'_>) -> contract::Table {
         let columns = self
             .features
             .iter()
-            .zip(&table.features)
-            .map(|(f, column)| contract::Column { name: f.name.clone(), data: column_data(column, &f.levels) })
+            .zip(&part.table.features)
+            .map(|(f, column)| contract::Column { name: f.name.clone(), data: column_data(column, part, &f.levels) })
             .collect();
-        let target = table.target.as_ref().map(|t| column_data(t, self.class_labels().unwrap_or_default()));
-        contract::LabelledTable { features: contract::Table { rows: table.rows as u32, columns }, target }
+        contract::Table { rows: part.rows() as u32, columns }
     }
 }
 
-fn column_data(column: &EncodedColumn, levels: &[String]) -> contract::ColumnData {
+fn column_data(column: &EncodedColumn, part: TablePart<'_>, levels: &[String]) -> contract::ColumnData {
     match column {
-        EncodedColumn::Numeric(v) => contract::ColumnData::Numeric(v.clone()),
-        EncodedColumn::Codes(c) => contract::ColumnData::Categorical(contract::Categorical { codes: c.clone(), levels: levels.to_vec() }),
+        EncodedColumn::Numeric(v) => contract::ColumnData::Numeric(part.column(v).into_owned()),
+        EncodedColumn::Codes(c) => contract::ColumnData::Categorical(contract::Categorical { codes: part.column(c).into_owned(), levels: levels.to_vec() }),
     }
 }
 

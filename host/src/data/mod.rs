@@ -14,7 +14,7 @@ pub mod size;
 pub mod split;
 pub mod stats;
 
-pub use encode::{EncodedColumn, EncodedTable, Encoding};
+pub use encode::{EncodedColumn, EncodedTable, Encoding, TablePart};
 pub use ingest::{read_table, read_table_within, ColumnKind, ColumnProfile, DatasetProfile, TableFormat};
 pub use roles::ColumnChoices;
 

@@ -269,6 +269,24 @@ pub fn train_on(
     train_prepared(plugin, &prepared, table, spec, params, instances, cancel, sink)
 }
 
+/// `train_on` for a table the caller gives up (the CLI's): once encoded it is
+/// dropped, so the host holds the rows once (encoded) rather than twice while
+/// the plugin trains. Kept only when an evaluation column is named, which is
+/// read from it after training.
+pub fn train_owned(
+    plugin: &LoadedPlugin,
+    table: DataFrame,
+    spec: &TrainSpec,
+    instances: usize,
+    cancel: CancelToken,
+    sink: Box<dyn ProgressSink>,
+) -> Result<TrainOutcome, TrainFailure> {
+    let params = validate(plugin, spec)?;
+    let prepared = PreparedTable::new(&table, spec)?;
+    let table = if spec.evaluation_column.is_some() { table } else { DataFrame::empty() };
+    train_prepared(plugin, &prepared, &table, spec, params, instances, cancel, sink)
+}
+
 /// `train_on` from an already prepared table; `params` are `validate`'s output.
 #[allow(clippy::too_many_arguments)]
 pub fn train_prepared(
@@ -293,30 +311,31 @@ pub fn train_prepared(
         }
         None => (None, sink),
     };
-    // Every row kept for training (nothing held out): the table itself, not a copy of it.
-    let train_part = if parts.train.len() == encoded.rows { std::borrow::Cow::Borrowed(encoded) } else { std::borrow::Cow::Owned(encoded.take(&parts.train)) };
-    let (contract::Trained { model: trained, tables }, report) = {
-        // The only rows the plugin receives: training and validation, never the test part.
-        let validation_part = (!parts.validation.is_empty()).then(|| encoded.take(&parts.validation));
-        let request = contract::TrainRequest {
-            task: spec.task,
-            train: encoding.to_contract(&train_part),
-            validation: validation_part.as_ref().map(|v| encoding.to_contract(v)),
-            params: params.clone(),
-            seed: spec.seed,
-        };
-        let (trained, report) = plugin.train_on(&request, instances, cancel, sink);
-        (trained?, report)
+    // Views by row index: each part is copied once, straight into the plugin's table.
+    let train_part = encoded.part(&parts.train);
+    // The only rows the plugin receives: training and validation, never the test part.
+    let request = contract::TrainRequest {
+        task: spec.task,
+        train: encoding.part_to_contract(train_part),
+        validation: (!parts.validation.is_empty()).then(|| encoding.part_to_contract(encoded.part(&parts.validation))),
+        params: params.clone(),
+        seed: spec.seed,
     };
+    let (trained, report) = plugin.train_on(&request, instances, cancel, sink);
+    let contract::Trained { model: trained, tables } = trained?;
 
-    let test_part = (!parts.test.is_empty()).then(|| encoded.take(&parts.test));
-    let (evaluated_on, judged) = match &test_part {
-        Some(test) => (EvaluatedOn::Holdout, test),
-        None => (EvaluatedOn::Train, train_part.as_ref()),
+    let (evaluated_on, judged, features) = if parts.test.is_empty() {
+        // Judged on the training rows: the table the plugin trained on, not a new copy.
+        (EvaluatedOn::Train, train_part, request.train.features)
+    } else {
+        drop(request);
+        let test = encoded.part(&parts.test);
+        (EvaluatedOn::Holdout, test, encoding.part_features(test))
     };
-    let predictions = plugin.predict(&trained.model, &encoding.to_contract(judged).features)?;
+    let predictions = plugin.predict(&trained.model, &features)?;
+    drop(features);
     let mut metrics = evaluate(encoding, judged, &predictions, spec.seed)?;
-    metrics.baseline = baseline(encoding, &train_part, judged);
+    metrics.baseline = baseline(encoding, train_part, judged);
     if let Some(column) = spec.evaluation_column.as_deref().filter(|_| spec.task == Task::Clustering) {
         add_external_labels(&mut metrics, table, column, &predictions)?;
     }
@@ -338,7 +357,7 @@ pub fn train_prepared(
         feature_columns: encoding.features.iter().map(|f| FeatureColumn { name: f.name.clone(), kind: f.kind }).collect(),
         class_labels: (spec.task == Task::Classification).then(|| encoding.class_labels().map(<[String]>::to_vec)).flatten(),
         holdout: match (&predictions, judged.target_values()) {
-            (contract::Predictions::Values(predicted), Some(actual)) => Some(HoldoutSample::of(actual, predicted)),
+            (contract::Predictions::Values(predicted), Some(actual)) => Some(HoldoutSample::of(&actual, predicted)),
             _ => None,
         },
         instances: report.instances.max(1),
@@ -393,7 +412,8 @@ fn mismatch(what: &str) -> RunError {
     RunError::Failed(format!("predict returned {what}, which does not fit the task"))
 }
 
-pub(crate) fn evaluate(encoding: &Encoding, judged: &data::EncodedTable, predictions: &contract::Predictions, seed: u64) -> Result<Metrics, RunError> {
+pub(crate) fn evaluate<'a>(encoding: &Encoding, judged: impl Into<data::TablePart<'a>>, predictions: &contract::Predictions, seed: u64) -> Result<Metrics, RunError> {
+    let judged = judged.into();
     match predictions {
         contract::Predictions::Classes(p) => {
             let truth = judged.target_codes().ok_or_else(|| mismatch("class labels"))?;
@@ -402,32 +422,32 @@ pub(crate) fn evaluate(encoding: &Encoding, judged: &data::EncodedTable, predict
                 return Err(RunError::Failed(format!("predict returned {} labels for {} rows", p.labels.len(), truth.len())));
             }
             let probabilities = p.probabilities.as_deref().filter(|_| p.n_classes as usize == classes);
-            Ok(data::metrics::classification(truth, &p.labels, probabilities, classes))
+            Ok(data::metrics::classification(&truth, &p.labels, probabilities, classes))
         }
         contract::Predictions::Values(values) => {
             let truth = judged.target_values().ok_or_else(|| mismatch("numbers"))?;
             if values.len() != truth.len() {
                 return Err(RunError::Failed(format!("predict returned {} values for {} rows", values.len(), truth.len())));
             }
-            Ok(data::metrics::regression(truth, values))
+            Ok(data::metrics::regression(&truth, values))
         }
         contract::Predictions::Clusters(clusters) => {
-            if clusters.len() != judged.rows {
-                return Err(RunError::Failed(format!("predict returned {} cluster ids for {} rows", clusters.len(), judged.rows)));
+            if clusters.len() != judged.rows() {
+                return Err(RunError::Failed(format!("predict returned {} cluster ids for {} rows", clusters.len(), judged.rows())));
             }
-            Ok(data::metrics::clustering(judged, clusters, SILHOUETTE_SAMPLE, seed))
+            Ok(data::metrics::clustering(&judged.to_table(), clusters, SILHOUETTE_SAMPLE, seed))
         }
     }
 }
 
 /// What always answering the training part's majority class (or mean) scores on the judged rows.
-fn baseline(encoding: &Encoding, train: &data::EncodedTable, judged: &data::EncodedTable) -> Option<data::metrics::Baseline> {
+fn baseline(encoding: &Encoding, train: data::TablePart<'_>, judged: data::TablePart<'_>) -> Option<data::metrics::Baseline> {
     match (train.target_codes(), judged.target_codes(), train.target_values(), judged.target_values()) {
         (Some(train), Some(judged), _, _) => {
             let labels = encoding.class_labels().unwrap_or_default();
-            Some(data::metrics::majority_baseline(train, judged, labels.len(), labels))
+            Some(data::metrics::majority_baseline(&train, &judged, labels.len(), labels))
         }
-        (_, _, Some(train), Some(judged)) => Some(data::metrics::mean_baseline(train, judged)),
+        (_, _, Some(train), Some(judged)) => Some(data::metrics::mean_baseline(&train, &judged)),
         _ => None,
     }
 }
