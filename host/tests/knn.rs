@@ -42,6 +42,7 @@ fn spec(task: Task, target: &str, params: Value, fractions: SplitFractions) -> T
         fractions,
         evaluation_column: None,
         columns: Default::default(),
+        folds: 0,
     }
 }
 

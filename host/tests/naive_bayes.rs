@@ -42,6 +42,7 @@ fn spec(target: &str, params: Value, seed: u64) -> TrainSpec {
         fractions: SplitFractions::test_only(0.25),
         evaluation_column: None,
         columns: Default::default(),
+        folds: 0,
     }
 }
 

@@ -89,7 +89,9 @@ fn models_by_instances(plugin: &str, data: &str, target: &str, task: &str, param
         let out_file = dir.path().join(format!("{plugin}-{instances}.bin"));
         let mut command = trainhost_command(&config);
         command.args(["train", "--plugin", plugin, "--data", testdata(data).to_str().unwrap(), "--target", target, "--task", task]);
-        params.iter().for_each(|p| drop(command.args(["--param", p])));
+        for p in params {
+            command.args(["--param", p]);
+        }
         let output = command.args(["--seed", "7", "--instances", instances, "--out", out_file.to_str().unwrap()]).output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));

@@ -178,7 +178,7 @@ async fn spaces(state: &AppState, caller: &Caller, request: &SweepRequest, task:
     let registry = state.registry.current();
     let mut spaces = vec![];
     if strategy == Strategy::Auto && request.space.as_ref().is_none_or(Vec::is_empty) {
-        spaces = registry.iter().filter(|(_, p)| p.schema.supports(task)).map(|(name, p)| suggested_space(name, &p.schema)).collect();
+        spaces = registry.iter().filter(|(_, p)| p.schema.supports(task)).map(|(name, p)| suggested_space(name, &p.schema, task)).collect();
         if spaces.is_empty() {
             return Err(ApiError::new(ErrorCode::UnsupportedTask, format!("no enabled plugin does {}", task.as_str())).field("taskType"));
         }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::contract::{self, ParamKind, ParamValue};
@@ -40,7 +40,7 @@ pub struct ParamSchema {
 }
 
 /// How a range is sampled: evenly, or evenly in its logarithm.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Scale {
     Linear,

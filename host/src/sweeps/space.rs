@@ -10,18 +10,15 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::runtime::schema::{self, ParamSchema, PluginSchema};
+use crate::contract::Task;
+use crate::runtime::schema::{self, ParamSchema, PluginSchema, Tunable};
 
 /// Points a range is cut into when a grid searches it.
 pub const GRID_POINTS: usize = 3;
 
 /// How a range is drawn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scale {
-    Linear,
-    Log,
-}
+/// How a range is sampled (one home: the plugins' suggestions use it too).
+pub use crate::runtime::Scale;
 
 /// One searched parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,9 +111,24 @@ impl PluginSpace {
 /// or more and start above zero), clipped to a factor of ten around a positive
 /// default so that no trial costs far more than the default does; every
 /// choice over its choices. Booleans and unbounded numbers keep their default.
-pub fn suggested_space(plugin: &str, schema: &PluginSchema) -> PluginSpace {
-    let params = schema.params.iter().filter_map(|p| suggested_dimension(p).map(|d| (p.name.clone(), d))).collect();
+pub fn suggested_space(plugin: &str, schema: &PluginSchema, task: Task) -> PluginSpace {
+    // A plugin that suggests a space (contract 0.5.0) is searched over it
+    // alone; the others over their declared bounds.
+    let suggested: Vec<(String, Dimension)> =
+        schema.params.iter().filter_map(|p| p.tunable.get(task.as_str()).map(|t| (p.name.clone(), from_suggestion(p, t)))).collect();
+    let params = if suggested.is_empty() {
+        schema.params.iter().filter_map(|p| suggested_dimension(p).map(|d| (p.name.clone(), d))).collect()
+    } else {
+        suggested.into_iter().collect()
+    };
     PluginSpace { plugin: plugin.to_string(), params }
+}
+
+fn from_suggestion(p: &ParamSchema, t: &Tunable) -> Dimension {
+    match t {
+        Tunable::Range { min, max, scale } => Dimension::Range { min: *min, max: *max, scale: *scale, int: p.kind == "int" },
+        Tunable::Values { values } => Dimension::Values { values: values.clone() },
+    }
 }
 
 fn suggested_dimension(p: &ParamSchema) -> Option<Dimension> {
@@ -263,7 +275,7 @@ mod tests {
     use super::*;
 
     fn param(name: &str, kind: &'static str, default: Value, min: Option<f64>, max: Option<f64>, choices: Option<Vec<String>>) -> ParamSchema {
-        ParamSchema { name: name.into(), kind, default, min, max, choices, help: String::new() }
+        ParamSchema { name: name.into(), kind, default, min, max, choices, help: String::new(), tunable: Default::default() }
     }
 
     fn forest() -> PluginSchema {
@@ -341,7 +353,7 @@ mod tests {
 
     #[test]
     fn the_suggested_space_stays_near_the_defaults() {
-        let space = suggested_space("rf", &forest());
+        let space = suggested_space("rf", &forest(), Task::Classification);
         let names: Vec<&str> = space.params.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["nEstimators", "maxSamples", "criterion"]);
         assert_eq!(space.params[0].1, Dimension::Range { min: 10.0, max: 1000.0, scale: Scale::Log, int: true });

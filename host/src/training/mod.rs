@@ -412,7 +412,12 @@ fn mismatch(what: &str) -> RunError {
     RunError::Failed(format!("predict returned {what}, which does not fit the task"))
 }
 
-pub(crate) fn evaluate<'a>(encoding: &Encoding, judged: impl Into<data::TablePart<'a>>, predictions: &contract::Predictions, seed: u64) -> Result<Metrics, RunError> {
+pub(crate) fn evaluate<'a>(
+    encoding: &Encoding,
+    judged: impl Into<data::TablePart<'a>>,
+    predictions: &contract::Predictions,
+    seed: u64,
+) -> Result<Metrics, RunError> {
     let judged = judged.into();
     match predictions {
         contract::Predictions::Classes(p) => {
