@@ -95,6 +95,22 @@ pub struct StorageConfig {
     /// The embedded broker keeps the events of a finished job this many days
     /// (the job's record, and so its terminal event, stays). Redis keeps a week.
     pub event_retention_days: f64,
+    /// Where compiled plugins are kept across restarts; empty: `data_dir/compile-cache`.
+    /// Several processes (and data directories) may share one: entries are named by
+    /// the plugin's sha256 and the engine's settings and written atomically, so a large
+    /// component (a Python plugin carries CPython) is compiled once per machine.
+    pub compile_cache_dir: PathBuf,
+}
+
+impl StorageConfig {
+    /// The compile cache's directory (the one home of this path).
+    pub fn compile_cache(&self) -> PathBuf {
+        if self.compile_cache_dir.as_os_str().is_empty() {
+            self.data_dir.join("compile-cache")
+        } else {
+            self.compile_cache_dir.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -157,7 +173,13 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data"), url: String::new(), cache_mib: 10 * 1024, event_retention_days: 7.0 }
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+            url: String::new(),
+            cache_mib: 10 * 1024,
+            event_retention_days: 7.0,
+            compile_cache_dir: PathBuf::new(),
+        }
     }
 }
 

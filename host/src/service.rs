@@ -50,7 +50,7 @@ async fn start(config: &Config) -> anyhow::Result<Parts> {
     let (data_dir, _) = cleanup::at_start(&config.storage.data_dir, &upload_dir(config)).context("taking the data dir")?;
     // First, so that a wrong storage URL or unreachable store stops the process at once.
     let storage = storage::open(config).await?;
-    let cache = config.storage.data_dir.join("compile-cache");
+    let cache = config.storage.compile_cache();
     let plugins_from = config.clone();
     let (runtime, registry) = tokio::task::spawn_blocking(move || {
         let runtime = Runtime::new(Some(cache)).map_err(|e| anyhow::anyhow!("starting wasmtime: {e:#}"))?;

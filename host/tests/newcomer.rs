@@ -131,7 +131,8 @@ async fn scripts_run_serves_a_job_from_upload_to_model() {
         .current_dir(workspace())
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .env("CARGO_TARGET_DIR", target_dir())
-        .env("TRAINHOST_STORAGE_DATA_DIR", dir.path().join("data"));
+        .env("TRAINHOST_STORAGE_DATA_DIR", dir.path().join("data"))
+        .env("TRAINHOST_STORAGE_COMPILE_CACHE_DIR", shared_compile_cache());
     let mut server = Process::spawn(command, true);
     server.wait_healthy(&url, BUILD_ALLOWANCE).await;
     // In the test suite everything is built: scripts/run must find it, not build again.
@@ -238,7 +239,11 @@ fn the_readme_cli_lines_run_from_the_repository_root() {
     for line in &lines {
         let arguments = arguments_writing_into(line, dir.path());
         let mut command = Command::new(trainhost_binary());
-        scrub_env(&mut command).args(&arguments).current_dir(workspace()).env("TRAINHOST_STORAGE_DATA_DIR", dir.path().join("data"));
+        scrub_env(&mut command)
+            .args(&arguments)
+            .current_dir(workspace())
+            .env("TRAINHOST_STORAGE_DATA_DIR", dir.path().join("data"))
+            .env("TRAINHOST_STORAGE_COMPILE_CACHE_DIR", shared_compile_cache());
         let output: Output = command.output().unwrap();
         let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success(), "`{}` failed:\n{stdout}\n{stderr}", line.join(" "));

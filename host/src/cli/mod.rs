@@ -206,7 +206,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Plugin { command: PluginCommand::New { name, lang } } => return new_plugin(&name, &lang),
         _ => {}
     }
-    let runtime = Runtime::new(Some(config.storage.data_dir.join("compile-cache"))).map_err(|e| format!("starting wasmtime: {e:#}"))?;
+    let runtime = Runtime::new(Some(config.storage.compile_cache())).map_err(|e| format!("starting wasmtime: {e:#}"))?;
     match cli.command {
         Command::Plugin { command: PluginCommand::Check { file } } => Ok(check::check(&runtime, &file, &config)),
         Command::Plugins { json } => {

@@ -53,9 +53,16 @@ pub fn shell_env(command: &mut Command) -> &mut Command {
 /// `trainhost --config CONFIG`, ready for its arguments. Its first admin
 /// gets the kit's `ADMIN_TOKEN` (and a `users` command uses it), so every
 /// helper of the kit talks to it as that admin.
+/// The compile cache the tests' processes share (beside the in-process tests' one).
+pub fn shared_compile_cache() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
 pub fn trainhost_command(config: &Path) -> Command {
     let mut command = Command::new(trainhost_binary());
     scrub_env(&mut command).env("TRAINHOST_AUTH_BOOTSTRAP_TOKEN", ADMIN_TOKEN).env("TRAINHOST_TOKEN", ADMIN_TOKEN).arg("--config").arg(config);
+    // One compile cache for every process the tests start: each compiles a plugin once.
+    command.env("TRAINHOST_STORAGE_COMPILE_CACHE_DIR", shared_compile_cache());
     command
 }
 
