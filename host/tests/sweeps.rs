@@ -330,7 +330,9 @@ async fn a_time_budget_ends_the_sweep_and_cancels_what_still_runs() {
 /// Starts a sweep of six slow-ish trials, two at a time, and waits until at
 /// least one trial has ended and another is running.
 async fn sweep_under_way(url: &str, dataset: &str) -> String {
-    let space = json!([{"selectedModel": "random_forest", "nEstimators": 800, "maxDepth": {"values": [0, 4]}}]);
+    // 5000 trees (the most the plugin takes): on a quiet machine 800 trees on
+    // penguins trained in 0.2 s and the whole sweep ended before a poll saw it run.
+    let space = json!([{"selectedModel": "random_forest", "nEstimators": 5000, "maxDepth": {"values": [0, 4]}}]);
     let mut body = sweep_body(dataset, "random", space);
     body["trials"] = json!(6);
     body["parallelTrials"] = json!(2);

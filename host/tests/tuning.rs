@@ -68,7 +68,8 @@ fn gbdt_suggests_its_space_for_both_tasks() {
         assert_eq!(tunable("featureFraction")[task], json!({"min": 0.5, "max": 1.0, "scale": "linear"}));
     }
     assert_eq!(tunable("nEstimators"), Value::Null, "rounds are the budget successive halving spends, not a suggestion");
-    assert!(gbdt.parallelism.is_none(), "0.5.0's world exports `parallel`; gbdt answers none and trains as one instance");
+    let parallelism = gbdt.parallelism.expect("gbdt trains on row shards (contract 0.4.0, kept in 0.5.0)");
+    assert_eq!(parallelism.rows, trainhost::runtime::parallel::Rows::Shard);
 }
 
 #[test]

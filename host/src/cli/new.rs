@@ -74,7 +74,8 @@ fn write_file(root: &Path, relative: &str, bytes: &[u8], name: &str) -> Result<(
         Err(_) => bytes.to_vec(),
     };
     std::fs::write(&path, contents).map_err(failed)?;
-    if relative == "build" {
+    // The build script, and the shell scripts it calls (the C SDK's build-component.sh).
+    if relative == "build" || relative.ends_with(".sh") {
         make_executable(&path).map_err(failed)?;
     }
     Ok(())
