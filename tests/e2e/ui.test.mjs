@@ -1025,7 +1025,9 @@ test('tune: a sweep from the Tune page fills its leaderboard live, marks pruned 
   await page.waitForURL(/#\/tune\/[^/]+$/);
   const sweepId = page.url().split('/').pop();
 
-  // The leaderboard fills as trials arrive: record each row count it shows.
+  // The leaderboard fills as trials arrive: record each row count it shows
+  // (once the sweep view has drawn its table: the URL changes first).
+  await page.waitForSelector('#leaderboard', { state: 'attached' });
   await page.evaluate(() => {
     window.__boardSizes = [];
     const note = () => { const n = document.querySelectorAll('#leaderboard tbody tr').length; if (window.__boardSizes[window.__boardSizes.length - 1] !== n) window.__boardSizes.push(n); };
