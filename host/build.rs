@@ -2,7 +2,7 @@
 //! the binary for `trainhost plugin new`: writes `$OUT_DIR/templates.rs`, a
 //! table of every template's files by language, each file's bytes taken with
 //! `include_bytes!`. Build products an author may leave in a template folder
-//! (target/, node_modules/, __pycache__/, *.wasm) are not templates and are skipped.
+//! (target/, node_modules/, __pycache__/, .build/, *.wasm) are not templates and are skipped.
 //! A template's `vendor.list` names folders of this repository (the SDK, the
 //! WIT) to copy into the project too, so a project builds outside the repo
 //! and the files keep one home here.
@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-const SKIPPED_DIRS: [&str; 4] = ["target", "node_modules", "__pycache__", ".git"];
+const SKIPPED_DIRS: [&str; 5] = ["target", "node_modules", "__pycache__", ".git", ".build"];
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
