@@ -10,7 +10,10 @@ Datasets, each split 80/20 (seeded) into a training and a test part:
 Contenders, same hyperparameters (rounds, learning rate 0.1, num_leaves, max_bin 255,
 min_data_in_leaf 20, no bagging):
   gbdt-native   the plugin's Rust code built natively (examples/gbdt_cli.rs, release)
-  gbdt-wasm     the plugin as WASM inside `trainhost train` (limits on, from trainhost.toml)
+  gbdt-wasm     the plugin as WASM inside `trainhost train` (limits on, from trainhost.toml),
+                one instance (--instances 1), as the one-thread peers
+  gbdt-wasm-all the same with the instances `trainhost train` offers by default (one a core;
+                not in the default contenders)
   lgb-1t/lgb-all  LightGBM num_threads=1 / all cores
   xgb-1t        XGBoost tree_method=hist, grow_policy=lossguide, max_leaves, nthread=1
   cb-1t         CatBoost thread_count=1 (depth 6/8 symmetric trees: its own growth)
@@ -280,7 +283,7 @@ def native_run(d, rounds, leaves, cli):
             **quality(task, yt, p[-test_rows(test):])}
 
 
-def wasm_run(d, rounds, leaves, trainhost):
+def wasm_run(d, rounds, leaves, trainhost, instances=1):
     """The plugin as WASM in `trainhost train` (limits from trainhost.toml), then
     `trainhost predict` on every row. The fit figure is the host's own for the
     plugin's train call; peak memory is the plugin's linear-memory peak."""
@@ -291,6 +294,8 @@ def wasm_run(d, rounds, leaves, trainhost):
     config = ["--config", f"{ROOT}/trainhost.toml"]
     cmd = [trainhost, *config, "train", "--plugin", "gbdt", "--data", train, "--target", "y", "--task", task,
            "--test-fraction", "0", "--plugin-validation-fraction", "0", "--seed", "0", "--out", model]
+    if instances:
+        cmd += ["--instances", str(instances)]
     for p in gbdt_params(rounds, leaves):
         cmd += ["--param", p]
     out, run_s, run_cpu, _ = run_timed(cmd, cwd=ROOT)
@@ -320,6 +325,8 @@ def main():
     runners = {
         "gbdt-native": lambda d, r, l: native_run(d, r, l, args.cli),
         "gbdt-wasm": lambda d, r, l: wasm_run(d, r, l, args.trainhost),
+        # Every core: as many instances as `trainhost train` offers by default (contract 0.4.0).
+        "gbdt-wasm-all": lambda d, r, l: wasm_run(d, r, l, args.trainhost, instances=None),
         "lgb-1t": lambda d, r, l: lightgbm_run(d, r, l, 1),
         "lgb-all": lambda d, r, l: lightgbm_run(d, r, l, os.cpu_count()),
         "xgb-1t": xgboost_run,

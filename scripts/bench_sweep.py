@@ -145,6 +145,10 @@ def optuna_sweep(search, test, target, task, forest, budget, parallel, rounds):
             if x[c].dtype == object:
                 x[c] = x[c].astype("category")
         y = frame[target].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy() if classes else frame[target].to_numpy(float)
+        # All-numeric tables go to LightGBM as one float array: its pandas path,
+        # entered from several Optuna threads at once, crashed the process here.
+        if not any(x[c].dtype.name == "category" for c in x.columns):
+            x = x.to_numpy(dtype=float)
         return x, y
 
     order = np.random.default_rng(1).permutation(len(df))

@@ -529,8 +529,9 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         } else {
             continue;
         };
-        // Read by the command line itself (`--config`, the log filter, `users --url/--token`), not settings.
-        if matches!(key.as_str(), "config" | "log" | "token" | "url") {
+        // Read by the process itself (`--config`, the log filter, `users --url/--token`,
+        // the runtime's perf map for profiling), not settings.
+        if matches!(key.as_str(), "config" | "log" | "token" | "url" | "perf_map") {
             continue;
         }
         let parsed = parse_scalar(&value);

@@ -136,11 +136,17 @@ async fn instances_add_up_their_shards_and_a_plugin_without_the_capability_runs_
     assert_eq!((plugin["instances"].as_f64(), plugin["rank_sum"].as_f64(), plugin["shares_gathered"].as_f64()), (Some(2.0), Some(1.0), Some(2.0)), "{plugin}");
     // Each instance got a shard; together every training row once.
     assert_eq!(plugin["rows_seen"].as_f64(), results["summary"]["rows_train"].as_f64(), "{results}");
+    // What the calls cost: a sum (1 float, 2 integers), a gather (8 bytes) and a
+    // broadcast ("2 instances") from each of the two: 3 calls, 2 x 43 bytes.
+    let cost = &results["summary"]["collectives"];
+    assert_eq!((cost["calls"].as_u64(), cost["bytes"].as_u64()), (Some(3), Some(86)), "{cost}");
+    assert!(cost["wait_seconds"].as_f64().is_some_and(|s| (0.0..30.0).contains(&s)), "{cost}");
 
     let alone = submit(url, &baseline_job(&dataset)).await;
     let record = wait_status(url, &alone, &["completed", "failed"], Duration::from_secs(30)).await;
     assert_eq!(record["status"], "completed", "{record}");
     assert!(record["results"]["summary"].get("instances").is_none(), "one instance is not marked: {record}");
+    assert!(record["results"]["summary"].get("collectives").is_none(), "one instance makes no collective calls: {record}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,13 @@ async fn a_0_5_0_plugins_suggested_space_reaches_get_plugins_and_older_plugins_s
         let plugin = plugins["data"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap();
         assert!(plugin["params"].as_array().unwrap().iter().all(|p| p.get("tunable").is_none()), "{plugin}");
     }
+
+    // How each trains in parallel (gbdt's shards are checked below): the forest and kmodes on copies, baseline alone.
+    let parallel = |name: &str| plugins["data"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["parallel"].clone();
+    assert_eq!(parallel("random_forest")["rows"], "copy");
+    assert_eq!(parallel("kmodes")["rows"], "copy");
+    assert!(parallel("random_forest")["max_instances"].as_u64().is_some_and(|n| n >= 2), "{}", parallel("random_forest"));
+    assert_eq!(parallel("baseline"), Value::Null);
 }
 
 #[test]

@@ -207,6 +207,7 @@ async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
             tasks: plugin.schema.tasks.iter().map(|t| t.to_string()).collect(),
             params: plugin.schema.params.clone(),
             limits: plugin.limits,
+            parallel: plugin.parallelism,
         })
         .collect();
     Json(wire::to_json(&wire::PluginList { data: enabled, unavailable: registry.failures().clone() }))

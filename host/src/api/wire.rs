@@ -165,6 +165,8 @@ pub struct PluginView {
     pub tasks: Vec<String>,
     pub params: Vec<ParamSchema>,
     pub limits: Limits,
+    /// How one job trains in several instances (null: always one instance).
+    pub parallel: Option<crate::runtime::parallel::Parallelism>,
 }
 
 /// The enabled plugins, and why the others could not be loaded (by name).

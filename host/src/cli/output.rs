@@ -105,6 +105,15 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool, labe
     if summary.instances > 1 {
         println!("trained by {} instances of the plugin together", summary.instances);
     }
+    if let Some(cost) = summary.collectives.filter(|c| c.calls > 0) {
+        println!(
+            "collective calls: {} per instance, {:.1} MB handed in, {:.3} s inside them (all instances; {:.0} µs a call an instance)",
+            cost.calls,
+            cost.bytes as f64 / 1e6,
+            cost.wait_seconds,
+            1e6 * cost.wait_seconds / (cost.calls as f64 * summary.instances as f64),
+        );
+    }
     for skipped in &summary.skipped_columns {
         println!("column `{}` left out: {}", skipped.name, skipped.reason);
     }

@@ -247,11 +247,19 @@ mod tests {
             class_labels: Some(vec!["Adelie".into(), "Gentoo".into()]),
             holdout: None,
             instances: 1,
+            collectives: None,
         }
     }
 
     fn report() -> CallReport {
-        CallReport { log: vec![("info".into(), "hello".into())], dropped_log_lines: 0, peak_memory_bytes: 1, duration: Default::default(), instances: 1 }
+        CallReport {
+            log: vec![("info".into(), "hello".into())],
+            dropped_log_lines: 0,
+            peak_memory_bytes: 1,
+            duration: Default::default(),
+            instances: 1,
+            collectives: None,
+        }
     }
 
     /// What `Worker::train` built with `json!` before this type existed.

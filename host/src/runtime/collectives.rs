@@ -12,7 +12,7 @@
 //! does), and it never waits without watching the caller's `StopWhen`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -33,6 +33,15 @@ enum Payload {
 }
 
 impl Payload {
+    /// The bytes this rank hands in (what the call moves per instance).
+    fn bytes(&self) -> u64 {
+        let bytes = match self {
+            Payload::Sum(floats, integers) => 8 * (floats.len() + integers.len()),
+            Payload::Broadcast(bytes) | Payload::Gather(bytes) => bytes.len(),
+        };
+        bytes as u64
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Payload::Sum(..) => "sum",
@@ -285,25 +294,59 @@ fn reply(output: &Output, rank: usize) -> Reply {
     }
 }
 
-/// One instance's membership: its rank and how many calls it has made.
+/// What a job's collective calls cost: the figures behind the README's
+/// scaling estimate, reported with every job trained by several instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CollectiveCost {
+    /// Calls each instance made (every instance makes the same calls).
+    pub calls: u64,
+    /// Bytes all instances handed in, together.
+    pub bytes: u64,
+    /// Seconds all instances spent inside the calls (waiting for each other
+    /// and combining), together.
+    pub wait_seconds: f64,
+}
+
+impl CollectiveCost {
+    /// The job's cost from its instances' own: calls are one instance's count.
+    pub fn of_team(members: impl IntoIterator<Item = CollectiveCost>) -> CollectiveCost {
+        members.into_iter().fold(CollectiveCost::default(), |team, one| CollectiveCost {
+            calls: team.calls.max(one.calls),
+            bytes: team.bytes + one.bytes,
+            wait_seconds: team.wait_seconds + one.wait_seconds,
+        })
+    }
+}
+
+/// One instance's membership: its rank and the calls it has made. The cost
+/// is the instance's own (no lock: each store has one member).
 pub struct Member {
     group: Arc<Group>,
     rank: usize,
-    calls: u64,
+    cost: CollectiveCost,
 }
 
 impl Member {
     pub fn new(group: Arc<Group>, rank: usize) -> Member {
-        Member { group, rank, calls: 0 }
+        Member { group, rank, cost: CollectiveCost::default() }
     }
 
     pub fn size(&self) -> usize {
         self.group.size()
     }
 
+    /// This instance's calls so far.
+    pub fn cost(&self) -> CollectiveCost {
+        self.cost
+    }
+
     fn call(&mut self, payload: Payload, stop: &StopWhen) -> wasmtime::Result<Result<Reply, String>> {
-        self.calls += 1;
-        self.group.call(self.rank, self.calls, payload, stop)
+        let started = Instant::now();
+        self.cost.calls += 1;
+        self.cost.bytes += payload.bytes();
+        let reply = self.group.call(self.rank, self.cost.calls, payload, stop);
+        self.cost.wait_seconds += started.elapsed().as_secs_f64();
+        reply
     }
 }
 

@@ -17,6 +17,8 @@ pub mod schema;
 mod tables;
 mod tuning;
 
+pub use collectives::CollectiveCost;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -50,6 +52,10 @@ pub enum Interruption {
     Off,
 }
 
+/// Set (to anything) to write `/tmp/perf-<pid>.map`, which lets `perf report`
+/// name compiled plugin functions. A diagnostic for profiling plugins; off by default.
+pub const PERF_MAP_VAR: &str = "TRAINHOST_PERF_MAP";
+
 /// The process-wide engine with its epoch ticker and linker.
 pub struct Runtime {
     engine: Engine,
@@ -70,6 +76,10 @@ impl Runtime {
         config.consume_fuel(interruption == Interruption::Fuel);
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if std::env::var_os(PERF_MAP_VAR).is_some() {
+            // `perf record` then names the plugin's functions (README, "Profiling a plugin").
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -232,6 +242,8 @@ pub struct CallReport {
     pub duration: Duration,
     /// How many instances trained the job (`train_on`); 1 alone.
     pub instances: usize,
+    /// The job's collective calls, all instances together (None: one instance).
+    pub collectives: Option<collectives::CollectiveCost>,
 }
 
 impl LoadedPlugin {
@@ -399,6 +411,7 @@ impl LoadedPlugin {
                 peak_memory_bytes: state.memory.peak_bytes(),
                 duration: started.elapsed(),
                 instances: state.team.as_ref().map_or(1, |member| member.size()),
+                collectives: state.team.as_ref().map(|member| member.cost()),
             },
             Err(_) => CallReport::default(),
         };

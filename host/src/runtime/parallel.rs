@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::collectives::{Group, Member};
+use super::collectives::{CollectiveCost, Group, Member};
 use super::limits::{MemoryBudget, MemoryPool};
 use super::sandbox::{CancelToken, Discard, PluginState, ProgressSink, StopWhen};
 use super::{call_train, CallReport, LoadedPlugin, RunError};
@@ -20,7 +20,7 @@ use crate::contract::v0_4::exports::trainhost::plugin0_4_0::parallel as wit;
 use crate::contract::{self, PARALLEL_VERSION};
 
 /// Which training rows each instance receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Rows {
     /// Every row in every instance.
@@ -30,7 +30,7 @@ pub enum Rows {
 }
 
 /// How a plugin trains one job in several instances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Parallelism {
     pub rows: Rows,
     /// At least 1.
@@ -111,8 +111,10 @@ impl LoadedPlugin {
                 .map(|h| h.join().unwrap_or_else(|_| (Err(RunError::Internal("an instance's thread panicked".into())), CallReport::default())))
                 .collect()
         });
+        let team_cost = CollectiveCost::of_team(outcomes.iter().filter_map(|(_, report)| report.collectives));
         let mut outcomes = outcomes.into_iter();
-        let (first, report) = outcomes.next().unwrap_or_else(|| (Err(RunError::Internal("no instance ran".into())), CallReport::default()));
+        let (first, mut report) = outcomes.next().unwrap_or_else(|| (Err(RunError::Internal("no instance ran".into())), CallReport::default()));
+        report.collectives = Some(team_cost);
         match group.take_cause() {
             Some(cause) => (Err(cause), report),
             None => (first, report),

@@ -96,6 +96,9 @@ pub struct TrainSummary {
     /// How many instances of the plugin trained the model together (absent: one).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub instances: usize,
+    /// What the instances' collective calls cost (absent: one instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collectives: Option<crate::runtime::CollectiveCost>,
 }
 
 fn one() -> usize {
@@ -361,6 +364,7 @@ pub fn train_prepared(
             _ => None,
         },
         instances: report.instances.max(1),
+        collectives: report.collectives,
     };
     Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, cross_validation, tables, report })
 }

@@ -11,6 +11,9 @@ use trainhost_sdk::{ColumnData, LabelledTable, LogLevel, Params, Progress, Task,
 
 /// At most this many progress events per job, however many trees.
 const MAX_REPORTS: usize = 200;
+/// With a team, each report first adds up every rank's running predictions
+/// (a sum over every scored row), so there are fewer.
+const MAX_TEAM_REPORTS: usize = 25;
 
 /// Grows the forest. With a team of K instances, each grows the trees t
 /// with t % K == its rank (tree t drawn from the seed and t alone), and rank
@@ -82,40 +85,77 @@ fn grow_forest(
     let regression = matches!(data.target, Target::Values(_));
     let width = data.target.n_classes().max(1);
     let n_trees = settings.n_trees;
-    let per_report = n_trees.div_ceil(MAX_REPORTS);
     let (size, rank) = (team.size(), team.rank());
+    // A round: every rank grows its next tree (round r holds trees r·K .. r·K + K − 1).
+    let rounds = n_trees.div_ceil(size);
+    let per_report = rounds.div_ceil(if size > 1 { MAX_TEAM_REPORTS } else { MAX_REPORTS });
     let mut builder = Builder::new(&data.binned, &data.target, settings);
     let mut counts = vec![0u32; data.binned.rows];
     let mut out = Grown { trees: Vec::with_capacity(n_trees), importance: vec![0.0; data.names.len()], per_tree: Vec::new(), depth_sum: 0, leaves_sum: 0 };
-    for t in (rank..n_trees).step_by(size) {
-        let mut rng = Rng::for_tree(seed, t);
-        draw_sample(&mut counts, settings, &mut rng);
-        let tree = builder.grow(&counts, &mut rng);
-        if size > 1 {
-            out.per_tree.push(normalised(&tree.importance));
-        } else {
-            add_importance(&mut out.importance, &tree.importance);
+    for round in 0..rounds {
+        let t = round * size + rank;
+        if t < n_trees {
+            grow_tree(&mut builder, &mut counts, data, settings, Rng::for_tree(seed, t), oob, holdout, &mut out, size);
         }
-        if let Some(oob) = oob.as_mut() {
-            score_rows(oob, tree, &data.binned, width, |r| counts[r] == 0);
-        }
-        if let Some(h) = holdout.as_mut() {
-            score_rows(&mut h.scorer, tree, &h.binned, width, |_| true);
-        }
-        out.depth_sum += tree.depth;
-        out.leaves_sum += tree.n_leaves();
-        out.trees.push(Tree::from_grown(tree, &data.binned.features, regression));
-        // Tree t is about the (t + 1)-th of the team's: rank 0's count stands for all.
-        if (t + 1) % per_report < size || t + size >= n_trees {
-            let metrics = running_metrics(regression, oob, holdout);
+        let last = round + 1 == rounds;
+        if (round + 1) % per_report == 0 || last {
+            let metrics = if size > 1 { team_metrics(team, regression, width, oob, holdout)? } else { running_metrics(regression, oob, holdout) };
             let named: Vec<(&str, f64)> = metrics.iter().map(|(n, v)| (n.as_str(), *v)).collect();
-            let done = if t + size >= n_trees { n_trees } else { t + 1 };
+            let done = ((round + 1) * size).min(n_trees);
             if !progress.epoch(done as u32, n_trees as u32, &named) {
                 return Err(TrainError::Cancelled);
             }
         }
     }
     Ok(out)
+}
+
+/// Grows one tree on its bootstrap sample and scores it on the rows it did
+/// not see and on the validation rows.
+#[allow(clippy::too_many_arguments)]
+fn grow_tree(
+    builder: &mut Builder,
+    counts: &mut [u32],
+    data: &Prepared,
+    settings: &Settings,
+    mut rng: Rng,
+    oob: &mut Option<Scorer>,
+    holdout: &mut Option<Holdout>,
+    out: &mut Grown,
+    team_size: usize,
+) {
+    let regression = matches!(data.target, Target::Values(_));
+    let width = data.target.n_classes().max(1);
+    draw_sample(counts, settings, &mut rng);
+    let tree = builder.grow(counts, &mut rng);
+    if team_size > 1 {
+        out.per_tree.push(normalised(&tree.importance));
+    } else {
+        add_importance(&mut out.importance, &tree.importance);
+    }
+    if let Some(oob) = oob.as_mut() {
+        score_rows(oob, tree, &data.binned, width, |r| counts[r] == 0);
+    }
+    if let Some(h) = holdout.as_mut() {
+        score_rows(&mut h.scorer, tree, &h.binned, width, |_| true);
+    }
+    out.depth_sum += tree.depth;
+    out.leaves_sum += tree.n_leaves();
+    out.trees.push(Tree::from_grown(tree, &data.binned.features, regression));
+}
+
+/// The whole team's running scores: every rank's predictions so far added up
+/// on copies (the scorers themselves are merged once, at the end), so the
+/// progress a team reports is that of the forest grown so far, as one instance's is.
+fn team_metrics(team: &dyn Team, regression: bool, width: usize, oob: &Option<Scorer>, holdout: &Option<Holdout>) -> Result<Vec<(String, f64)>, TrainError> {
+    let merged = |scorer: &Scorer| -> Result<Scorer, TrainError> {
+        let mut copy = scorer.clone();
+        copy.merge(team, width).map_err(|why| TrainError::Failed(format!("adding up the instances' running scores: {why}")))?;
+        Ok(copy)
+    };
+    let oob = oob.as_ref().map(merged).transpose()?;
+    let validation = holdout.as_ref().map(|h| merged(&h.scorer)).transpose()?;
+    Ok(named_scores(regression, oob.as_ref(), validation.as_ref()))
 }
 
 /// Bootstrap multiplicities (with replacement, `maxSamples` × rows draws), or one each.
@@ -158,12 +198,16 @@ fn score_rows(scorer: &mut Scorer, tree: &TrainTree, binned: &Binned, width: usi
 }
 
 fn running_metrics(regression: bool, oob: &Option<Scorer>, holdout: &Option<Holdout>) -> Vec<(String, f64)> {
+    named_scores(regression, oob.as_ref(), holdout.as_ref().map(|h| &h.scorer))
+}
+
+fn named_scores(regression: bool, oob: Option<&Scorer>, validation: Option<&Scorer>) -> Vec<(String, f64)> {
     let kind = if regression { "r2" } else { "accuracy" };
     let mut out = Vec::new();
-    if let Some(score) = oob.as_ref().and_then(Scorer::score) {
+    if let Some(score) = oob.and_then(Scorer::score) {
         out.push((format!("oob_{kind}"), score));
     }
-    if let Some(score) = holdout.as_ref().and_then(|h| h.scorer.score()) {
+    if let Some(score) = validation.and_then(Scorer::score) {
         out.push((format!("validation_{kind}"), score));
     }
     out
@@ -210,6 +254,7 @@ fn finish(data: &Prepared, settings: &Settings, grown: Grown, oob: Option<Scorer
 }
 
 /// The known answers of rows to score (MISSING_CODE / NaN where unknown).
+#[derive(Clone)]
 enum Truth {
     Classes(Vec<u32>),
     Values(Vec<f64>),
@@ -223,6 +268,7 @@ fn truth_of(target: &Target) -> Truth {
 }
 
 /// Running forest predictions for a set of rows, and their score.
+#[derive(Clone)]
 pub(crate) struct Scorer {
     truth: Truth,
     width: usize,
