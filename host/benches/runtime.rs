@@ -1,6 +1,6 @@
 //! Runtime benchmark: what the sandbox costs. Prints figures; asserts nothing.
 //!
-//!   cargo bench -p trainhost --bench runtime
+//!   cargo bench -p trainhost --bench runtime [-- collectives]  (that part alone)
 //!
 //! 1. per-call instantiation (fresh store + limits + instance + a trivial call),
 //! 2. passing a 1,000,000 × 20 numeric table into a plugin,
@@ -149,6 +149,10 @@ fn wasm_forest_fit(runtime: &std::sync::Arc<Runtime>, columns: &[Vec<f64>], labe
 }
 
 fn main() {
+    // `cargo bench -p trainhost --bench runtime -- collectives`: that part alone.
+    if std::env::args().skip(1).any(|a| a == "collectives") {
+        return collectives();
+    }
     // The baseline plugin's "one cluster" model: predict touches every row once.
     let one_cluster_model = b"BSL1\x02".to_vec();
     let table = wide_table(1_000_000, 20);

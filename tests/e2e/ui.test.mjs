@@ -285,12 +285,15 @@ test('train random_forest on species: progress, chart, metrics, confusion matrix
   assert.equal(seen[seen.length - 1], 100);
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], 'progress never goes back');
   assert.match(await page.textContent('#epoch-text'), /120 of 120 epochs/);
-  // A chart per reported metric, one point per reported epoch: with K instances
-  // rank 0 reports once per K trees (tree t is grown by rank t mod K).
+  // A chart per reported metric, one point per reported epoch. With K instances
+  // the forest grows in rounds of K trees and reports the whole forest's scores
+  // every few rounds, at most 25 times (one instance: every tree, up to 200).
   const instances = job.results.summary.instances ?? 1;
+  const rounds = Math.ceil(120 / instances);
+  const reports = Math.ceil(rounds / Math.ceil(rounds / (instances > 1 ? 25 : 200)));
   const charts = await page.$$eval('#charts svg.chart', (svgs) => svgs.map((s) => ({ metric: s.dataset.metric, points: Number(s.dataset.points), line: !!s.querySelector('polyline') })));
   assert.ok(charts.length >= 1, 'at least one metric chart');
-  for (const c of charts) { assert.equal(c.points, Math.ceil(120 / instances), `${c.metric} has a point per reported epoch (${instances} instances)`); assert.ok(c.line); }
+  for (const c of charts) { assert.equal(c.points, reports, `${c.metric} has a point per reported epoch (${instances} instances)`); assert.ok(c.line); }
   assert.match(await page.textContent('#job-log'), /#1 Queued/);
   assert.match(await page.textContent('#job-log'), /Training completed successfully!/);
 
@@ -1017,6 +1020,9 @@ test('tune: a sweep from the Tune page fills its leaderboard live, marks pruned 
   for (const box of await page.$$('#tune-space input[data-plugin]')) if ((await box.getAttribute('data-plugin')) !== 'gbdt' && (await box.isChecked())) await box.uncheck();
   if (!(await page.isChecked('#tune-plugin-gbdt'))) await page.check('#tune-plugin-gbdt');
   await page.fill('#tune-gbdt-learningRate-min', '0.002');
+  // Enough rounds that a trial is still running when the driver (every 200 ms)
+  // reads its rung scores: at 100 rounds a penguins trial can end first.
+  await page.fill('#tune-gbdt-nEstimators-values', '2000');
   await page.fill('#tune-trials', '9');
   await page.fill('#tune-budget', '300');
   await page.fill('#tune-seed', '3');
@@ -1055,7 +1061,10 @@ test('tune: a sweep from the Tune page fills its leaderboard live, marks pruned 
   await page.waitForFunction((n) => Number(document.querySelector('#trial-curves svg')?.dataset.cut) === n, pruned.length);
   assert.equal(Number(await page.getAttribute('#trial-curves svg', 'data-series')), 9);
   assert.equal(await page.locator('#trial-curves .cut-mark').count(), pruned.length);
-  assert.ok(await page.locator('#param-charts svg[data-param="learningRate"]').count() === 1, 'score against the learning rate');
+  // Score against each parameter the completed trials differ in (pruned ones stopped at other epochs).
+  const completedRates = new Set(sweep.trials.filter((t) => t.status === 'completed').map((t) => t.params.learningRate));
+  if (completedRates.size >= 2) assert.ok(await page.locator('#param-charts svg[data-param="learningRate"]').count() === 1, 'score against the learning rate');
+  else assert.match(await page.textContent('#param-charts'), /share every parameter|No trial has completed/);
   await shot(page, 'tune-sweep');
 
   // The best model: downloaded from the sweep, then opened as a job and used to predict.
