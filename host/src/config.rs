@@ -531,7 +531,7 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         };
         // Read by the process itself (`--config`, the log filter, `users --url/--token`,
         // the runtime's perf map for profiling), not settings.
-        if matches!(key.as_str(), "config" | "log" | "token" | "url" | "perf_map") {
+        if matches!(key.as_str(), "config" | "log" | "token" | "url") || var == crate::runtime::PERF_MAP_VAR {
             continue;
         }
         let parsed = parse_scalar(&value);

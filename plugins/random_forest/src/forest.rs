@@ -37,7 +37,7 @@ pub fn train(request: &crate::TrainRequest, progress: &mut dyn Progress, team: &
     let mut oob = (settings.oob_score && settings.bootstrap).then(|| Scorer::new(truth_of(&data.target)));
     let mut grown = grow_forest(&data, &settings, request.seed, &mut oob, &mut holdout, progress, team)?;
     if team.size() > 1 {
-        crate::parallel::combine(team, &data, &settings, &mut grown, oob.as_mut(), holdout.as_mut().map(|h| &mut h.scorer))?;
+        crate::parallel::combine(team, &data, &settings, &mut grown)?;
     }
     Ok(finish(&data, &settings, grown, oob, holdout))
 }
@@ -99,7 +99,15 @@ fn grow_forest(
         }
         let last = round + 1 == rounds;
         if (round + 1) % per_report == 0 || last {
-            let metrics = if size > 1 { team_metrics(team, regression, width, oob, holdout)? } else { running_metrics(regression, oob, holdout) };
+            let metrics = match (size > 1, last) {
+                (false, _) => running_metrics(regression, oob, holdout),
+                (true, false) => team_metrics(team, regression, width, oob, holdout)?,
+                // The last report adds the scorers themselves up: the whole forest's, kept for the model's metrics.
+                (true, true) => {
+                    merge_scorers(team, width, oob, holdout)?;
+                    running_metrics(regression, oob, holdout)
+                }
+            };
             let named: Vec<(&str, f64)> = metrics.iter().map(|(n, v)| (n.as_str(), *v)).collect();
             let done = ((round + 1) * size).min(n_trees);
             if !progress.epoch(done as u32, n_trees as u32, &named) {
@@ -145,17 +153,26 @@ fn grow_tree(
 }
 
 /// The whole team's running scores: every rank's predictions so far added up
-/// on copies (the scorers themselves are merged once, at the end), so the
-/// progress a team reports is that of the forest grown so far, as one instance's is.
+/// on copies (the scorers themselves are added up once, at the last report),
+/// so the progress a team reports is that of the forest grown so far, as one instance's is.
 fn team_metrics(team: &dyn Team, regression: bool, width: usize, oob: &Option<Scorer>, holdout: &Option<Holdout>) -> Result<Vec<(String, f64)>, TrainError> {
-    let merged = |scorer: &Scorer| -> Result<Scorer, TrainError> {
-        let mut copy = scorer.clone();
-        copy.merge(team, width).map_err(|why| TrainError::Failed(format!("adding up the instances' running scores: {why}")))?;
-        Ok(copy)
-    };
-    let oob = oob.as_ref().map(merged).transpose()?;
-    let validation = holdout.as_ref().map(|h| merged(&h.scorer)).transpose()?;
+    let mut oob = oob.clone();
+    let mut validation = holdout.as_ref().map(|h| h.scorer.clone());
+    merge_all(team, width, [oob.as_mut(), validation.as_mut()])?;
     Ok(named_scores(regression, oob.as_ref(), validation.as_ref()))
+}
+
+/// Adds every rank's out-of-bag and validation predictions up in place (floats
+/// in rank order, votes exactly): each rank then holds the whole forest's.
+fn merge_scorers(team: &dyn Team, width: usize, oob: &mut Option<Scorer>, holdout: &mut Option<Holdout>) -> Result<(), TrainError> {
+    merge_all(team, width, [oob.as_mut(), holdout.as_mut().map(|h| &mut h.scorer)])
+}
+
+fn merge_all(team: &dyn Team, width: usize, scorers: [Option<&mut Scorer>; 2]) -> Result<(), TrainError> {
+    for scorer in scorers.into_iter().flatten() {
+        scorer.merge(team, width).map_err(|why| TrainError::Failed(format!("adding up the instances' scores: {why}")))?;
+    }
+    Ok(())
 }
 
 /// Bootstrap multiplicities (with replacement, `maxSamples` × rows draws), or one each.

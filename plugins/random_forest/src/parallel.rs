@@ -6,7 +6,7 @@
 //! one gather). Growing trees is `forest`'s; this module only combines.
 
 use crate::data::Prepared;
-use crate::forest::{self, Grown, Scorer};
+use crate::forest::{self, Grown};
 use crate::model::{Model, Tree};
 use crate::params::Settings;
 use trainhost_sdk::team::Team;
@@ -26,22 +26,10 @@ fn failed(why: String) -> TrainError {
     TrainError::Failed(format!("combining the instances' trees: {why}"))
 }
 
-/// Rank 0 ends with every tree in tree order, the importances added up in
-/// tree order, and the out-of-bag and validation scores of the whole forest
-/// (sums of every rank's, added in rank order, so their last digits may
-/// differ from one instance's); the other ranks keep their own trees.
-pub(crate) fn combine(
-    team: &dyn Team,
-    data: &Prepared,
-    settings: &Settings,
-    grown: &mut Grown,
-    oob: Option<&mut Scorer>,
-    holdout: Option<&mut Scorer>,
-) -> Result<(), TrainError> {
-    let width = data.target.n_classes().max(1);
-    for scorer in [oob, holdout].into_iter().flatten() {
-        scorer.merge(team, width).map_err(failed)?;
-    }
+/// Rank 0 ends with every tree in tree order and the importances added up
+/// in tree order; the other ranks keep their own trees. (The out-of-bag and
+/// validation scores were added up at the forest's last report.)
+pub(crate) fn combine(team: &dyn Team, data: &Prepared, settings: &Settings, grown: &mut Grown) -> Result<(), TrainError> {
     let (features, classes) = forest::header(data);
     let part =
         Part { trees: std::mem::take(&mut grown.trees), per_tree: std::mem::take(&mut grown.per_tree), depth: grown.depth_sum, leaves: grown.leaves_sum };
