@@ -204,6 +204,12 @@ fn a_reload_reuses_unchanged_plugins_and_loads_changed_ones() {
     assert_eq!(replaced.get("p").unwrap().name(), "kmodes");
 
     assert!(PluginRegistry::reload(&runtime, &[], &first).iter().next().is_none(), "removed");
+
+    // A file that is not there yet (a fresh clone before its first build) says how to make it.
+    std::fs::remove_file(&file).unwrap();
+    let missing = PluginRegistry::reload(&runtime, &[entry(limits, None)], &first);
+    assert!(missing.get("p").is_none());
+    assert!(missing.failures()["p"].contains("does not exist") && missing.failures()["p"].contains("scripts/build-plugins"), "{:?}", missing.failures());
 }
 
 /// A `[quotas]` (and `[auth]`) section, written after the plugins.

@@ -137,6 +137,32 @@ async fn a_grid_over_random_forest_finishes_with_its_best_trial_as_the_model() {
     assert_eq!(list["data"][0]["sweepId"], id.as_str());
 }
 
+#[tokio::test]
+async fn the_next_trial_is_submitted_as_soon_as_one_ends_not_at_the_next_tick() {
+    let dir = temp_dir();
+    let (server, dataset) = start(&Setup::embedded(dir.path())).await;
+    let space = json!([{"selectedModel": "random_forest", "nEstimators": 5, "maxDepth": {"values": [1, 2, 3, 4, 5, 6, 7, 8, 0]}}]);
+    let mut body = sweep_body(&dataset, "grid", space);
+    body["parallelTrials"] = json!(1);
+    let id = start_sweep(&server.url, &body).await;
+    let record = wait_ended(&server.url, &id, Duration::from_secs(120)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let mut times = vec![];
+    for t in record["trials"].as_array().expect("as the test set it up") {
+        let (_, job) = get_json(&server.url, &format!("/jobs/{}", t["jobId"].as_str().expect("as the test set it up"))).await;
+        let at = |field: &str| job["data"][field].as_i64().unwrap_or_else(|| panic!("{field} of {job}"));
+        times.push((at("createdAt"), at("completedAt")));
+    }
+    // One trial at a time: each job is created after the one before it ended.
+    // The driver acts on the job's end event; a poll every tick (200 ms) would
+    // leave gaps of 100 ms in the middle.
+    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1].0 - w[0].1).collect();
+    assert!(gaps.iter().all(|&g| g >= 0), "{gaps:?}");
+    gaps.sort_unstable();
+    eprintln!("gaps between a trial's end and the next trial's job, ms: {gaps:?}");
+    assert!(gaps[gaps.len() / 2] < 60, "the median gap between a trial's end and the next trial's job is {} ms: {gaps:?}", gaps[gaps.len() / 2]);
+}
+
 /// A table where depth matters: `y` is `a` when x1 + x2 > 1 and x3 > 0.5
 /// differ (an XOR no single split can tell), 15,000 rows: a tree takes long
 /// enough that a trial is still running when its first rung is decided.

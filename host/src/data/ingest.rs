@@ -107,14 +107,66 @@ pub(crate) fn contain_reader_panic<T>(read: impl FnOnce() -> Result<T, DataError
 }
 
 fn read_csv(path: &Path) -> Result<DataFrame, DataError> {
+    let mut df = csv_reader(path, CsvReadOptions::default())?.finish().map_err(|e| DataError::Read(e.to_string()))?;
+    parse_date_columns(path, &mut df);
+    Ok(df)
+}
+
+/// The one set of CSV options both reads of a file use, on top of `extra`.
+fn csv_reader(path: &Path, extra: CsvReadOptions) -> Result<CsvReader<std::fs::File>, DataError> {
     let nulls = NullValues::AllColumns(NULL_MARKERS.iter().map(|m| PlSmallStr::from(*m)).collect());
-    CsvReadOptions::default()
+    extra
         .with_has_header(true)
         .with_infer_schema_length(Some(10_000))
-        .with_parse_options(CsvParseOptions::default().with_try_parse_dates(true).with_null_values(Some(nulls)))
+        .with_parse_options(CsvParseOptions::default().with_null_values(Some(nulls)))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|reader| reader.finish())
         .map_err(|e| DataError::Read(e.to_string()))
+}
+
+/// Values of a text column looked at to decide whether it holds dates.
+const DATE_SAMPLE: usize = 100;
+
+/// Turns the text columns whose values are dates or datetimes into those types,
+/// by reading just those columns again with their type given. Why not polars'
+/// `try_parse_dates`: its schema inference tries dozens of date formats on
+/// every text field of the first 10,000 rows (seconds on a wide categorical
+/// table), where this tries the first values of each text column and stops at
+/// the first one that is not a date. A column whose later values do not parse
+/// stays text, as it did when polars' inference saw the odd value.
+fn parse_date_columns(path: &Path, df: &mut DataFrame) {
+    let fields: Vec<Field> = df.columns().iter().filter_map(|c| date_type(c).map(|dtype| Field::new(c.name().clone(), dtype))).collect();
+    if fields.is_empty() {
+        return;
+    }
+    let names: Arc<[PlSmallStr]> = fields.iter().map(|f| f.name().clone()).collect();
+    // A value that does not parse becomes missing rather than failing the
+    // other columns' read; such a column is then kept as text (below).
+    let typed = CsvReadOptions::default().with_schema_overwrite(Some(Arc::new(Schema::from_iter(fields)))).with_columns(Some(names)).with_ignore_errors(true);
+    let Ok(parsed) = csv_reader(path, typed).and_then(|r| r.finish().map_err(|e| DataError::Read(e.to_string()))) else {
+        return;
+    };
+    for column in parsed.columns() {
+        // A value that did not parse has become missing: that column stays text.
+        let same_missing = df.column(column.name()).is_ok_and(|text| text.null_count() == column.null_count());
+        if same_missing {
+            let _ = df.replace(column.name().as_str(), column.clone());
+        }
+    }
+}
+
+/// Date or datetime when the first `DATE_SAMPLE` values of a text column all
+/// read as the same one of those (polars' own rule for a column's type).
+fn date_type(column: &Column) -> Option<DataType> {
+    let values = column.as_materialized_series().str().ok()?;
+    let mut agreed: Option<DataType> = None;
+    for value in values.iter().flatten().take(DATE_SAMPLE) {
+        let dtype = polars::io::csv::read::schema_inference::infer_field_schema(value, true, false);
+        if !matches!(dtype, DataType::Date | DataType::Datetime(..)) || agreed.as_ref().is_some_and(|a| *a != dtype) {
+            return None;
+        }
+        agreed = Some(dtype);
+    }
+    agreed
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {
@@ -256,5 +308,31 @@ mod tests {
         cap_preview(&mut stored, 10);
         assert_eq!(stored, once);
         assert_eq!(once[0]["c0"].as_str().unwrap(), cell);
+    }
+
+    #[test]
+    fn date_and_datetime_columns_are_parsed_and_text_that_only_starts_like_dates_stays_text() {
+        let mut csv = String::from("day,stamp,almost,level,amount\n");
+        for i in 0..300 {
+            // `almost` reads as a date for far more than the sample, then holds a word.
+            let almost = if i == 250 { "unknown".to_string() } else { format!("2024-02-{:02}", i % 28 + 1) };
+            csv += &format!("2024-01-{:02},2024-03-{:02} 10:{:02}:00,{almost},{},{}\n", i % 28 + 1, i % 28 + 1, i % 60, ["a", "b", "c"][i % 3], i);
+        }
+        csv += ",,,,\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, csv).unwrap();
+        let df = read_table(&path).unwrap();
+        let kinds: Vec<(String, ColumnKind)> = df.columns().iter().map(|c| (c.name().to_string(), kind_of(c.as_materialized_series()))).collect();
+        let kind = |name: &str| kinds.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(df.column("day").unwrap().dtype(), &DataType::Date);
+        assert!(matches!(df.column("stamp").unwrap().dtype(), DataType::Datetime(..)), "{:?}", df.column("stamp").unwrap().dtype());
+        assert_eq!((kind("day"), kind("stamp")), (ColumnKind::Datetime, ColumnKind::Datetime));
+        assert_eq!(df.column("almost").unwrap().dtype(), &DataType::String);
+        assert_eq!((kind("level"), kind("amount")), (ColumnKind::Categorical, ColumnKind::Numeric));
+        // The empty last row is missing everywhere, dates included; the order of columns is kept.
+        assert_eq!((df.height(), df.column("day").unwrap().null_count()), (301, 1));
+        let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["day", "stamp", "almost", "level", "amount"]);
     }
 }

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 pub enum LoadError {
     #[error("cannot read plugin file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    /// The most common first-run case: the bundled plugins are built, not checked in.
+    #[error("plugin file {path} does not exist; the bundled plugins are built by `scripts/build-plugins` (which `scripts/run` calls)")]
+    Missing { path: PathBuf },
     #[error("{path} is not a WebAssembly component: {reason}")]
     NotAComponent { path: PathBuf, reason: String },
     #[error("sha256 of {path} is {actual}, but the config pins {expected}")]

@@ -52,8 +52,10 @@ pub enum Interruption {
     Off,
 }
 
-/// Set (to anything) to write `/tmp/perf-<pid>.map`, which lets `perf report`
-/// name compiled plugin functions. A diagnostic for profiling plugins; off by default.
+/// Set to write what `perf` needs to name compiled plugin functions: `jitdump`
+/// writes a `jit-<pid>.dump` with every function's code (for `perf inject --jit`
+/// and `perf annotate` of the plugin's instructions); any other value writes
+/// `/tmp/perf-<pid>.map` (names only). A diagnostic for profiling plugins; off by default.
 pub const PERF_MAP_VAR: &str = "TRAINHOST_PERF_MAP";
 
 /// The process-wide engine with its epoch ticker and linker.
@@ -76,9 +78,10 @@ impl Runtime {
         config.consume_fuel(interruption == Interruption::Fuel);
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        if std::env::var_os(PERF_MAP_VAR).is_some() {
+        if let Some(value) = std::env::var_os(PERF_MAP_VAR) {
             // `perf record` then names the plugin's functions (README, "Profiling a plugin").
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            let strategy = if value == "jitdump" { wasmtime::ProfilingStrategy::JitDump } else { wasmtime::ProfilingStrategy::PerfMap };
+            config.profiler(strategy);
         }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -104,7 +107,10 @@ impl Runtime {
     /// Loads a plugin file: checks its pin and contract version, compiles it (or
     /// takes it from the cache), links it, and asks it to `describe()` itself.
     pub fn load(self: &Arc<Self>, path: &Path, pin: Option<&str>, limits: Limits) -> Result<LoadedPlugin, LoadError> {
-        let wasm = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        let wasm = std::fs::read(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => LoadError::Missing { path: path.to_path_buf() },
+            _ => LoadError::Read { path: path.to_path_buf(), source },
+        })?;
         let sha256 = hex::encode(Sha256::digest(&wasm));
         if let Some(expected) = pin.filter(|p| !p.eq_ignore_ascii_case(&sha256)) {
             return Err(LoadError::PinMismatch { path: path.to_path_buf(), expected: expected.to_string(), actual: sha256 });

@@ -1,8 +1,9 @@
-//! The loop that drives a sweep: every `TICK` it re-reads the sweep's record
-//! from the store, follows each live trial's job through the broker (its
-//! status and its epoch events), prunes at ASHA's rungs, cancels what the
-//! budget or a cancel request ends, submits the next trials up to the sweep's
-//! parallelism, and ends the sweep once nothing is left to run.
+//! The loop that drives a sweep: as soon as a live trial's job has news (an
+//! epoch event, its end), and at least every `TICK`, it re-reads the sweep's
+//! record from the store, follows each live trial's job through the broker
+//! (its status and its epoch events), prunes at ASHA's rungs, cancels what
+//! the budget or a cancel request ends, submits the next trials up to the
+//! sweep's parallelism, and ends the sweep once nothing is left to run.
 //!
 //! Crash safety: a trial is written to the record (with the job id chosen for
 //! it) before its job is submitted, and a trial whose job the broker does not
@@ -14,12 +15,13 @@
 //! Owns these decisions. It must not store anything itself (`state`), nor
 //! run training (the workers run trials as they run every job).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
+use tokio::sync::broadcast::error::TryRecvError;
 
 use super::events::SweepEvent;
 use super::state::SweepStore;
@@ -29,12 +31,15 @@ use crate::config::SharedConfig;
 use crate::contract::Task;
 use crate::ids::now_ms;
 use crate::jobs::{JobRecord, JobStatus, RunLabels};
-use crate::queue::{Broker, BrokerError, CancelOutcome};
+use crate::queue::{Broker, BrokerError, CancelOutcome, Subscription};
 use crate::runtime::SharedRegistry;
 
-/// How often a driver looks at its sweep: a rung decision cancels the trial
-/// within this (plus the worker's cancel poll) of the epoch event.
+/// The longest a driver goes without looking at its sweep: what no job event
+/// announces (the budget, a cancel request, an event published while the
+/// Redis listener was reconnecting) is seen within this.
 pub const TICK: Duration = Duration::from_millis(200);
+/// The shortest time between two looks: a burst of epoch events is read in one step.
+pub const MIN_STEP: Duration = Duration::from_millis(20);
 /// How long a lease holds without renewal: a driver that dies is replaced after this.
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// How often a process looks for sweeps nobody drives.
@@ -97,9 +102,11 @@ pub fn adopt_periodically(ctx: Arc<SweepContext>) {
     });
 }
 
-/// The loop: one `step` per tick while this process holds the lease.
+/// The loop: one `step` per wake-up while this process holds the lease.
 async fn drive(ctx: &SweepContext, id: &str) {
+    let mut watch = Watch::default();
     loop {
+        let stepped = tokio::time::Instant::now();
         match ctx.sweeps.lease(id, &ctx.holder, LEASE_TTL).await {
             Ok(true) => {}
             Ok(false) => return,
@@ -123,15 +130,54 @@ async fn drive(ctx: &SweepContext, id: &str) {
             return;
         }
         match step(ctx, record).await {
-            Ok(()) => {}
+            Ok(record) => watch.follow(ctx.broker.as_ref(), &record).await,
             Err(e) => tracing::warn!(error = %e, "a sweep step failed; trying again"),
         }
-        tokio::time::sleep(TICK).await;
+        tokio::time::sleep_until(stepped + MIN_STEP).await;
+        watch.news(stepped + TICK).await;
     }
 }
 
-/// One look at the sweep: follow, prune, cancel, submit, end; saves what changed.
-async fn step(ctx: &SweepContext, mut record: SweepRecord) -> Result<(), BrokerError> {
+/// The event streams of the sweep's live trials, so that a rung score or a
+/// trial's end is acted on when it happens rather than at the next tick.
+#[derive(Default)]
+struct Watch {
+    streams: HashMap<String, Subscription>,
+}
+
+impl Watch {
+    /// Watches exactly the live trials of `record`.
+    async fn follow(&mut self, broker: &dyn Broker, record: &SweepRecord) {
+        let live: HashSet<&str> = record.trials.iter().filter(|t| !t.status.is_terminal()).map(|t| t.job_id.as_str()).collect();
+        self.streams.retain(|job_id, _| live.contains(job_id.as_str()));
+        for job_id in live {
+            if !self.streams.contains_key(job_id) {
+                if let Ok(stream) = broker.subscribe(job_id).await {
+                    self.streams.insert(job_id.to_string(), stream);
+                }
+            }
+        }
+    }
+
+    /// Returns once any watched job has an event (all waiting ones are taken:
+    /// the step reads them from the broker), or at `deadline`.
+    async fn news(&mut self, deadline: tokio::time::Instant) {
+        if self.streams.is_empty() {
+            tokio::time::sleep_until(deadline).await;
+            return;
+        }
+        let any = futures::future::select_all(self.streams.values_mut().map(|s| Box::pin(s.receiver.recv())));
+        let _ = tokio::time::timeout_at(deadline, any).await;
+        for stream in self.streams.values_mut() {
+            // Events and "lagged" alike: drained until nothing waits.
+            while !matches!(stream.receiver.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+        }
+    }
+}
+
+/// One look at the sweep: follow, prune, cancel, submit, end; saves what
+/// changed and returns the record as it now is.
+async fn step(ctx: &SweepContext, mut record: SweepRecord) -> Result<SweepRecord, BrokerError> {
     let before = record.clone();
     let mut events = vec![];
     if record.status == SweepStatus::Queued {
@@ -157,7 +203,7 @@ async fn step(ctx: &SweepContext, mut record: SweepRecord) -> Result<(), BrokerE
     if record != before || !events.is_empty() {
         ctx.sweeps.save(&record, events, &ctx.holder).await?;
     }
-    Ok(())
+    Ok(record)
 }
 
 /// Why no more trials may run: a cancel, or the time budget spent.
