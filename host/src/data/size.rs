@@ -187,7 +187,7 @@ fn measure_csv(path: &Path) -> Result<TableSize, DataError> {
         if read == 0 {
             break;
         }
-        buffer[..read].iter().for_each(|&byte| scan.feed(byte));
+        scan.feed_block(&buffer[..read]);
     }
     scan.end_line();
     let (rows, columns) = (scan.rows, scan.header_fields);
@@ -196,7 +196,7 @@ fn measure_csv(path: &Path) -> Result<TableSize, DataError> {
     Ok(TableSize { rows, columns, cells, bytes: cells.saturating_mul(8).saturating_add(scan.bytes) })
 }
 
-#[derive(Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct CsvScan {
     bytes: u64,
     header_fields: u64,
@@ -211,6 +211,39 @@ struct CsvScan {
 }
 
 impl CsvScan {
+    /// `feed` of every byte, in order. Past the header, a block without a
+    /// quote (outside quotes) only has its line ends to count: they are found
+    /// with memchr's SIMD search instead of one state change per byte (the
+    /// byte loop took half as long as polars' whole parse of the same file).
+    fn feed_block(&mut self, block: &[u8]) {
+        if self.header_done && !self.in_quotes && memchr::memchr(b'"', block).is_none() {
+            self.feed_unquoted(block);
+        } else {
+            block.iter().for_each(|&byte| self.feed(byte));
+        }
+    }
+
+    /// The state `feed` would leave, for a block holding no quote.
+    fn feed_unquoted(&mut self, block: &[u8]) {
+        let content = |part: &[u8]| part.iter().any(|&b| b != b'\r');
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', block) {
+            self.line_has_content |= content(&block[start..end]);
+            self.end_line();
+            start = end + 1;
+        }
+        let tail = &block[start..];
+        self.line_has_content |= content(tail);
+        if let Some(&last) = tail.iter().rev().find(|&&b| b != b'\r') {
+            self.at_field_start = last == b',';
+        }
+        self.fields_in_line += tail.iter().filter(|&&b| b == b',').count() as u64;
+        self.bytes += block.len() as u64;
+        if !block.is_empty() {
+            self.quote_closed = false;
+        }
+    }
+
     fn feed(&mut self, byte: u8) {
         self.bytes += 1;
         if self.in_quotes {
@@ -286,6 +319,32 @@ mod tests {
         let path = dir.path().join("t.csv");
         std::fs::write(&path, text).unwrap();
         measure(&path).unwrap()
+    }
+
+    #[test]
+    fn the_block_scan_leaves_the_state_the_byte_scan_does() {
+        // Random text over the bytes that matter, cut into random blocks.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..400 {
+            let alphabet: &[u8] = if case % 2 == 0 { b"ab,\n\r\"" } else { b"ab,,\n\n\r" };
+            let text: Vec<u8> = (0..next(300)).map(|_| alphabet[next(alphabet.len() as u64) as usize]).collect();
+            let mut bytewise = CsvScan::default();
+            text.iter().for_each(|&b| bytewise.feed(b));
+            let mut blockwise = CsvScan::default();
+            let mut rest = text.as_slice();
+            while !rest.is_empty() {
+                let (block, tail) = rest.split_at((next(40) as usize + 1).min(rest.len()));
+                blockwise.feed_block(block);
+                rest = tail;
+            }
+            assert_eq!(blockwise, bytewise, "case {case}: {:?}", String::from_utf8_lossy(&text));
+        }
     }
 
     #[test]
