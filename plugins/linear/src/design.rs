@@ -11,11 +11,16 @@
 //!   identifiable; missing values get their own column when training had
 //!   any; levels unseen in training map to the reference (all zeros).
 //!
-//! The design is row-major with the intercept (a column of ones) first.
+//! The design is row-major with the intercept (a column of ones) first; it is
+//! built whole, or streamed block by block of rows (`Encoder`) where a caller
+//! needs no more of it at a time (predicting, a Gaussian fit's moments).
 //! Must not fit anything: it only encodes.
 
+use crate::moments::Blocks;
+use std::borrow::Cow;
 use trainhost_sdk::{ColumnData, Table, MISSING_CODE};
 
+/// One table column's encoding, learned on the training rows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// `mean`: the training mean, imputed for missing values; `center`: subtracted
@@ -28,17 +33,22 @@ pub enum Input {
 /// How a design column relates to the original values, to report coefficients on their scale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Term {
+    /// As the coefficient table shows it: the column, `column[level]` or `column (missing)`.
     pub name: String,
     /// (center, scale) of a standardised numeric column; None for 0/1 columns and the intercept.
     pub standardised: Option<(f64, f64)>,
 }
 
+/// The whole encoding: the intercept and each column's input, in design order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Design {
+    /// Whether a column of ones comes first.
     pub intercept: bool,
+    /// One per table column, in the order their design columns follow.
     pub inputs: Vec<Input>,
 }
 
+/// The intercept's term name.
 pub const INTERCEPT: &str = "(intercept)";
 
 impl Design {
@@ -58,6 +68,7 @@ impl Design {
         Ok(Design { intercept, inputs })
     }
 
+    /// The design columns, in order, with how each relates to the original values.
     pub fn terms(&self) -> Vec<Term> {
         let mut terms = Vec::new();
         if self.intercept {
@@ -82,6 +93,7 @@ impl Design {
         terms
     }
 
+    /// Design columns per row.
     pub fn width(&self) -> usize {
         self.terms().len()
     }
@@ -89,25 +101,25 @@ impl Design {
     /// The design matrix of `rows` of `table` (all rows when None), matching
     /// columns by name, so a table built later may order or code them differently.
     pub fn encode(&self, table: &Table, rows: Option<&[u32]>) -> Result<Vec<f64>, String> {
-        let mut x = Vec::with_capacity(rows.map_or(table.rows as usize, <[u32]>::len) * self.width());
-        self.encode_blocks(table, rows, |block| x.extend_from_slice(block))?;
-        Ok(x)
+        Ok(self.encoder(table, rows)?.dense())
     }
 
     /// The design of `rows` of `table` (all rows when None) handed to `each`
     /// block by block of rows, in order, each row-major: predicting needs no
-    /// more of it at a time. A block's rows stay in cache while every column is
-    /// written into them.
+    /// more of it at a time.
     pub fn encode_blocks(&self, table: &Table, rows: Option<&[u32]>, mut each: impl FnMut(&[f64])) -> Result<(), String> {
-        let all: Vec<u32>;
+        self.encoder(table, rows)?.each_block(&mut each);
+        Ok(())
+    }
+
+    /// The encoder of `rows` of `table` (all rows when None): every column
+    /// found and checked here, once, so streaming the design from it cannot
+    /// fail and may be repeated (a Gaussian fit makes two passes).
+    pub fn encoder<'a>(&self, table: &'a Table, rows: Option<&'a [u32]>) -> Result<Encoder<'a>, String> {
         let rows = match rows {
-            Some(r) => r,
-            None => {
-                all = (0..table.rows).collect();
-                &all
-            }
+            Some(r) => Cow::Borrowed(r),
+            None => Cow::Owned((0..table.rows).collect()),
         };
-        let p = self.width();
         let mut sources = Vec::with_capacity(self.inputs.len());
         for input in &self.inputs {
             let name = match input {
@@ -119,8 +131,26 @@ impl Design {
             }
             sources.push(Source::new(input, &column.data)?);
         }
-        let mut buffer = vec![0.0; ENCODE_BLOCK.min(rows.len()) * p];
-        for block in rows.chunks(ENCODE_BLOCK) {
+        Ok(Encoder { intercept: self.intercept, p: self.width(), sources, rows })
+    }
+}
+
+/// The design of some rows of one table, ready to stream (see `Design::encoder`).
+pub struct Encoder<'a> {
+    intercept: bool,
+    p: usize,
+    sources: Vec<Source<'a>>,
+    rows: Cow<'a, [u32]>,
+}
+
+impl Encoder<'_> {
+    /// The design's rows handed to `each` block by block, in order, each
+    /// row-major. A block's rows stay in cache while every column is written
+    /// into them.
+    pub fn each_block(&self, each: &mut dyn FnMut(&[f64])) {
+        let p = self.p;
+        let mut buffer = vec![0.0; ENCODE_BLOCK.min(self.rows.len()) * p];
+        for block in self.rows.chunks(ENCODE_BLOCK) {
             let out = &mut buffer[..block.len() * p];
             // One-hot columns are written only where they are 1.
             out.iter_mut().for_each(|v| *v = 0.0);
@@ -129,12 +159,28 @@ impl Design {
                 out.iter_mut().step_by(p).for_each(|v| *v = 1.0);
                 col = 1;
             }
-            for source in &sources {
+            for source in &self.sources {
                 col += source.write(block, out, p, col);
             }
             each(out);
         }
-        Ok(())
+    }
+
+    /// The whole design, row-major, in memory.
+    pub fn dense(&self) -> Vec<f64> {
+        let mut x = Vec::with_capacity(self.rows.len() * self.p);
+        self.each_block(&mut |block| x.extend_from_slice(block));
+        x
+    }
+}
+
+impl Blocks for Encoder<'_> {
+    fn width(&self) -> usize {
+        self.p
+    }
+
+    fn each_block(&self, each: &mut dyn FnMut(&[f64])) {
+        Encoder::each_block(self, each)
     }
 }
 

@@ -6,8 +6,9 @@
 
 use crate::design::Design;
 use crate::diagnostics::{summarise, FitView, Summary};
-use crate::family::{Problem, Response};
+use crate::family::{Data, Problem, Response};
 use crate::model::{class_probabilities, Model};
+use crate::moments::Moments;
 use crate::params::{self, Family, Penalty, Settings};
 use crate::solver::{self, Options, Stopped};
 use trainhost_sdk::{ColumnData, LabelledTable, LogLevel, Params, Progress, Task, TrainError, TrainRequest, MISSING_CODE};
@@ -43,8 +44,7 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     }
     let unpenalised = settings.penalty == Penalty::None;
     let design = Design::fit(&table.features, &target.rows, unpenalised, settings.fit_intercept).map_err(TrainError::InvalidData)?;
-    let x = design.encode(&table.features, Some(&target.rows)).map_err(TrainError::InvalidData)?;
-    let encoded = started.elapsed().as_secs_f64();
+    let encoder = design.encoder(&table.features, Some(&target.rows)).map_err(TrainError::InvalidData)?;
     let (n, p) = (target.rows.len(), design.width());
     if p == 0 {
         return Err(TrainError::InvalidData("no design column: the table has no usable feature and no intercept is fitted".into()));
@@ -56,8 +56,21 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
         Family::Poisson => Response::Poisson(&target.values),
         Family::Logistic => Response::Classes { y: &target.classes, k: k_classes, symmetric },
     };
+    let theta0 = start(response, n, p, settings.fit_intercept, symmetric);
+    // A squared error needs only its moments (taken about the start, see
+    // moments.rs): the n × p design is streamed, never held. The other losses
+    // pass over their rows many times, so they hold the design.
+    let (moments, dense);
+    let data = if settings.family == Family::Gaussian {
+        moments = Moments::accumulate(&encoder, &target.values, &theta0);
+        Data::Moments(&moments)
+    } else {
+        dense = encoder.dense();
+        Data::Rows(&dense)
+    };
+    let encoded = started.elapsed().as_secs_f64();
     let weights = settings.balanced.then(|| balanced_weights(&target.classes, k_classes));
-    let problem = Problem { x: &x, n, p, response, weights: weights.as_deref() };
+    let problem = Problem { data, n, p, response, weights: weights.as_deref() };
     let model_of = |theta: &[f64]| Model {
         family: settings.family,
         symmetric,
@@ -68,7 +81,7 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
         theta: theta.to_vec(),
     };
     let validation = Validation::new(request.validation.as_ref(), &design, &target, settings.family);
-    let fit = solve_reporting(&problem, &settings, symmetric, &|theta| validation.as_ref().map(|v| (v.metric, v.score(&model_of(theta)))), progress)?;
+    let fit = solve_reporting(&problem, theta0, &settings, symmetric, &|theta| validation.as_ref().map(|v| (v.metric, v.score(&model_of(theta)))), progress)?;
     let solved = started.elapsed().as_secs_f64();
     let terms = design.terms();
     let mut warnings = Vec::new();
@@ -89,11 +102,12 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
         LogLevel::Info,
         &format!(
             "{:?} fit of {n} rows x {p} design columns: {} iterations in {:.3} s, objective {:.15e} \
-             (design built in {encoded:.3} s, solver {:.3} s, summary {:.3} s)",
+             ({} in {encoded:.3} s, solver {:.3} s, summary {:.3} s)",
             settings.family,
             fit.iterations,
             started.elapsed().as_secs_f64(),
             fit.objective,
+            if matches!(problem.data, Data::Moments(_)) { "moments of the streamed design" } else { "design built" },
             solved - encoded,
             started.elapsed().as_secs_f64() - solved,
         ),
@@ -112,6 +126,7 @@ type ValidationScore<'a> = dyn Fn(&[f64]) -> Option<(&'static str, f64)> + 'a;
 /// validation table, its score (`score` of the current coefficients).
 fn solve_reporting(
     problem: &Problem,
+    start: Vec<f64>,
     settings: &Settings,
     symmetric: bool,
     score: &ValidationScore,
@@ -126,7 +141,6 @@ fn solve_reporting(
     };
     let mut report = |iter: usize, objective: f64, theta: &[f64]| !iter.is_multiple_of(group) || send(iter, objective, theta, &mut *progress);
     let penalty = penalty(settings, problem, symmetric);
-    let start = start(problem, settings.fit_intercept, symmetric);
     let fit = solver::solve(problem, start, &penalty, &Options { max_iter: settings.max_iter, tol: settings.tol }, &mut report)
         .map_err(|Stopped| TrainError::Cancelled)?;
     // The group the fit ended in has not been reported yet.
@@ -191,14 +205,15 @@ fn penalty(settings: &Settings, problem: &Problem, symmetric: bool) -> solver::P
     }
 }
 
-/// Zero slopes, and the intercepts of the intercept-only model (fewer Newton steps).
-fn start(problem: &Problem, intercept: bool, symmetric: bool) -> Vec<f64> {
-    let mut theta = vec![0.0; problem.m()];
+/// Zero slopes, and the intercepts of the intercept-only model (fewer Newton
+/// steps; for a squared error, moments about a point near the optimum).
+fn start(response: Response, n: usize, p: usize, intercept: bool, symmetric: bool) -> Vec<f64> {
+    let mut theta = vec![0.0; response.predictors() * p];
     if !intercept {
         return theta;
     }
-    let n = problem.n as f64;
-    match problem.response {
+    let n = n as f64;
+    match response {
         Response::Gaussian(y) => theta[0] = y.iter().sum::<f64>() / n,
         Response::Poisson(y) => theta[0] = (y.iter().sum::<f64>() / n).max(1e-10).ln(),
         Response::Classes { y, k, .. } => {
@@ -208,7 +223,7 @@ fn start(problem: &Problem, intercept: bool, symmetric: bool) -> Vec<f64> {
             let base = if symmetric { logs.iter().sum::<f64>() / k as f64 } else { logs[0] };
             let first = if symmetric { 0 } else { 1 };
             for c in first..k {
-                theta[(c - first) * problem.p] = logs[c] - base;
+                theta[(c - first) * p] = logs[c] - base;
             }
         }
     }

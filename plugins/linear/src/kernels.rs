@@ -1,8 +1,9 @@
-//! The inner loops over one design row: dot product and axpy. Under WASM with
-//! simd128 they are written with f64x2 lanes (two rows' worth of loads and
-//! arithmetic per instruction); elsewhere the compiler vectorises the plain
-//! loops. Both orders of summation are the same, so a fit gives the same
-//! bits natively and as WASM.
+//! The inner loops over design rows: dot product and axpy over one row, and
+//! the Gram update of a block of rows. Under WASM with simd128 they are
+//! written with f64x2 lanes (two values' loads and arithmetic per
+//! instruction); elsewhere the compiler vectorises the plain loops. Both
+//! orders of summation are the same, so a fit gives the same bits natively
+//! and as WASM.
 //!
 //! Owns only arithmetic on slices; knows nothing of models.
 
@@ -71,6 +72,70 @@ pub fn axpy(out: &mut [f64], a: f64, x: &[f64]) {
     }
 }
 
+/// Side of the square tiles of the Gram update: a 4 × 4 tile is eight f64x2
+/// accumulators, which stay in registers with the loads beside them.
+pub const TILE: usize = 4;
+
+/// Adds Σ_r x_r x_rᵀ over the rows of `block` (row-major, `q` wide, `q` a
+/// multiple of `TILE`) to `g` (q × q, row-major): every tile on or above the
+/// diagonal, so the upper triangle is complete (diagonal tiles also write a
+/// few entries below it, which callers ignore). Each tile's sums run over the
+/// block's rows in a local accumulator before they are added to `g`: `g` is
+/// loaded and stored once per block, and the sums are two-level (more
+/// accurate than one running total over every row).
+pub fn gram_update(g: &mut [f64], block: &[f64], q: usize) {
+    debug_assert!(q.is_multiple_of(TILE) && block.len().is_multiple_of(q) && g.len() == q * q);
+    for j in (0..q).step_by(TILE) {
+        for k in (j..q).step_by(TILE) {
+            let acc = gram_tile(block, q, j, k);
+            for (a, sums) in acc.iter().enumerate() {
+                g[(j + a) * q + k..(j + a) * q + k + TILE].iter_mut().zip(sums).for_each(|(v, s)| *v += s);
+            }
+        }
+    }
+}
+
+/// Σ_r x_r[j + a] x_r[k + b] over the rows of `block`, for a, b < 4.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn gram_tile(block: &[f64], q: usize, j: usize, k: usize) -> [[f64; TILE]; TILE] {
+    let mut acc = [[0.0; TILE]; TILE];
+    for row in block.chunks_exact(q) {
+        let (xj, xk) = (&row[j..j + TILE], &row[k..k + TILE]);
+        for (sums, &s) in acc.iter_mut().zip(xj) {
+            for (v, &x) in sums.iter_mut().zip(xk) {
+                *v += s * x;
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn gram_tile(block: &[f64], q: usize, j: usize, k: usize) -> [[f64; TILE]; TILE] {
+    use core::arch::wasm32::{f64x2_add, f64x2_extract_lane, f64x2_mul, f64x2_splat, v128, v128_load};
+    // Eight named accumulators (row a of the tile, columns 0-1 and 2-3), not an
+    // array: the compiler keeps them in registers.
+    let zero = f64x2_splat(0.0);
+    let (mut a0l, mut a0h, mut a1l, mut a1h, mut a2l, mut a2h, mut a3l, mut a3h) = (zero, zero, zero, zero, zero, zero, zero, zero);
+    for row in block.chunks_exact(q) {
+        let (xj, xk) = (&row[j..j + TILE], &row[k..k + TILE]);
+        // SAFETY: xk holds four values, so both pairs read are in bounds;
+        // v128_load accepts unaligned addresses.
+        let (lo, hi) = unsafe { (v128_load(xk.as_ptr() as *const v128), v128_load(xk.as_ptr().add(2) as *const v128)) };
+        let (s0, s1, s2, s3) = (f64x2_splat(xj[0]), f64x2_splat(xj[1]), f64x2_splat(xj[2]), f64x2_splat(xj[3]));
+        a0l = f64x2_add(a0l, f64x2_mul(s0, lo));
+        a0h = f64x2_add(a0h, f64x2_mul(s0, hi));
+        a1l = f64x2_add(a1l, f64x2_mul(s1, lo));
+        a1h = f64x2_add(a1h, f64x2_mul(s1, hi));
+        a2l = f64x2_add(a2l, f64x2_mul(s2, lo));
+        a2h = f64x2_add(a2h, f64x2_mul(s2, hi));
+        a3l = f64x2_add(a3l, f64x2_mul(s3, lo));
+        a3h = f64x2_add(a3h, f64x2_mul(s3, hi));
+    }
+    let row = |l, h| [f64x2_extract_lane::<0>(l), f64x2_extract_lane::<1>(l), f64x2_extract_lane::<0>(h), f64x2_extract_lane::<1>(h)];
+    [row(a0l, a0h), row(a1l, a1h), row(a2l, a2h), row(a3l, a3h)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +150,20 @@ mod tests {
             let mut out = b.clone();
             axpy(&mut out, 2.0, &a);
             assert!(out.iter().zip(a.iter().zip(&b)).all(|(o, (x, y))| *o == y + 2.0 * x), "{n}");
+        }
+    }
+
+    #[test]
+    fn the_gram_update_adds_the_upper_triangle_of_the_blocks_cross_products() {
+        let (q, rows) = (8, 5);
+        let block: Vec<f64> = (0..q * rows).map(|i| ((i * 7 % 13) as f64 - 6.0) / 3.0).collect();
+        let mut g = vec![1.0; q * q];
+        gram_update(&mut g, &block, q);
+        for j in 0..q {
+            for k in j..q {
+                let plain: f64 = block.chunks_exact(q).map(|x| x[j] * x[k]).sum();
+                assert!((g[j * q + k] - 1.0 - plain).abs() < 1e-12, "{j},{k}");
+            }
         }
     }
 }
