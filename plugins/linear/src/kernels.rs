@@ -113,27 +113,30 @@ fn gram_tile(block: &[f64], q: usize, j: usize, k: usize) -> [[f64; TILE]; TILE]
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn gram_tile(block: &[f64], q: usize, j: usize, k: usize) -> [[f64; TILE]; TILE] {
     use core::arch::wasm32::{f64x2_add, f64x2_extract_lane, f64x2_mul, f64x2_splat, v128, v128_load};
-    // Eight named accumulators (row a of the tile, columns 0-1 and 2-3), not an
-    // array: the compiler keeps them in registers.
-    let zero = f64x2_splat(0.0);
-    let (mut a0l, mut a0h, mut a1l, mut a1h, mut a2l, mut a2h, mut a3l, mut a3h) = (zero, zero, zero, zero, zero, zero, zero, zero);
-    for row in block.chunks_exact(q) {
+    // Eight accumulators (row a of the tile, columns 0-1 and 2-3).
+    let mut acc = [f64x2_splat(0.0); 8];
+    let step = |acc: &mut [v128; 8], row: &[f64]| {
         let (xj, xk) = (&row[j..j + TILE], &row[k..k + TILE]);
         // SAFETY: xk holds four values, so both pairs read are in bounds;
         // v128_load accepts unaligned addresses.
         let (lo, hi) = unsafe { (v128_load(xk.as_ptr() as *const v128), v128_load(xk.as_ptr().add(2) as *const v128)) };
-        let (s0, s1, s2, s3) = (f64x2_splat(xj[0]), f64x2_splat(xj[1]), f64x2_splat(xj[2]), f64x2_splat(xj[3]));
-        a0l = f64x2_add(a0l, f64x2_mul(s0, lo));
-        a0h = f64x2_add(a0h, f64x2_mul(s0, hi));
-        a1l = f64x2_add(a1l, f64x2_mul(s1, lo));
-        a1h = f64x2_add(a1h, f64x2_mul(s1, hi));
-        a2l = f64x2_add(a2l, f64x2_mul(s2, lo));
-        a2h = f64x2_add(a2h, f64x2_mul(s2, hi));
-        a3l = f64x2_add(a3l, f64x2_mul(s3, lo));
-        a3h = f64x2_add(a3h, f64x2_mul(s3, hi));
+        for (a, &x) in xj.iter().enumerate() {
+            let s = f64x2_splat(x);
+            acc[2 * a] = f64x2_add(acc[2 * a], f64x2_mul(s, lo));
+            acc[2 * a + 1] = f64x2_add(acc[2 * a + 1], f64x2_mul(s, hi));
+        }
+    };
+    // Four rows per turn of the loop: wasmtime checks for interruption on
+    // every loop back edge, and the accumulators it spills around that check
+    // then cost a store and a load per four rows instead of per row.
+    let mut quads = block.chunks_exact(4 * q);
+    for quad in &mut quads {
+        let rows: [&[f64]; 4] = [&quad[..q], &quad[q..2 * q], &quad[2 * q..3 * q], &quad[3 * q..]];
+        rows.iter().for_each(|row| step(&mut acc, row));
     }
+    quads.remainder().chunks_exact(q).for_each(|row| step(&mut acc, row));
     let row = |l, h| [f64x2_extract_lane::<0>(l), f64x2_extract_lane::<1>(l), f64x2_extract_lane::<0>(h), f64x2_extract_lane::<1>(h)];
-    [row(a0l, a0h), row(a1l, a1h), row(a2l, a2h), row(a3l, a3h)]
+    [row(acc[0], acc[1]), row(acc[2], acc[3]), row(acc[4], acc[5]), row(acc[6], acc[7])]
 }
 
 #[cfg(test)]

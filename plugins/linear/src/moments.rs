@@ -24,12 +24,25 @@ pub trait Blocks {
     fn width(&self) -> usize;
     /// Hands every block to `each`, in row order.
     fn each_block(&self, each: &mut dyn FnMut(&[f64]));
+
+    /// Hands Xθ to `each` block by block of rows, in row order (the blocks
+    /// may be sized otherwise than `each_block`'s). By default from the
+    /// design's blocks; an encoder may sum it without writing the design.
+    fn each_predictor_block(&self, theta: &[f64], each: &mut dyn FnMut(&[f64])) {
+        let p = self.width();
+        self.each_block(&mut |block| {
+            let eta: Vec<f64> = block.chunks_exact(p).map(|x| dot(theta, x)).collect();
+            each(&eta);
+        });
+    }
 }
 
 /// The Gaussian loss of a design and target as moments about a reference point.
 pub struct Moments<'a> {
     blocks: &'a dyn Blocks,
-    y: &'a [f64],
+    /// rᵢ, kept for the exact passes: a residual at θ is rᵢ − xᵢᵀd, where
+    /// neither term holds a large intercept (y − Xθ would, and round at its scale).
+    residuals: Vec<f64>,
     p: usize,
     reference: Vec<f64>,
     /// G, p × p, both triangles.
@@ -54,7 +67,7 @@ impl<'a> Moments<'a> {
         let q = (p + 1).next_multiple_of(TILE);
         let mut g = vec![0.0; q * q];
         let mut padded: Vec<f64> = Vec::new();
-        let mut at = 0;
+        let mut residuals = Vec::with_capacity(y.len());
         blocks.each_block(&mut |block| {
             let rows = block.len() / p.max(1);
             if padded.len() < rows * q {
@@ -63,20 +76,20 @@ impl<'a> Moments<'a> {
             for (r, x) in block.chunks_exact(p).enumerate() {
                 let out = &mut padded[r * q..(r + 1) * q];
                 out[..p].copy_from_slice(x);
-                out[p] = y[at + r] - dot(reference, x);
+                out[p] = y[residuals.len()] - dot(reference, x);
+                residuals.push(out[p]);
             }
             gram_update(&mut g, &padded[..rows * q], q);
-            at += rows;
         });
-        debug_assert_eq!(at, y.len(), "the streamed rows and the target differ in length");
+        debug_assert_eq!(residuals.len(), y.len(), "the streamed rows and the target differ in length");
         let upper = |i: usize, j: usize| g[i.min(j) * q + i.max(j)];
         let gram = (0..p * p).map(|ij| upper(ij / p, ij % p)).collect();
         let xr = (0..p).map(|j| upper(j, p)).collect();
-        Moments { blocks, y, p, reference: reference.to_vec(), gram, xr, rr: upper(p, p), last: RefCell::new(None) }
+        Moments { blocks, residuals, p, reference: reference.to_vec(), gram, xr, rr: upper(p, p), last: RefCell::new(None) }
     }
 
     fn n(&self) -> f64 {
-        self.y.len() as f64
+        self.residuals.len() as f64
     }
 
     /// d = θ − θ₀ and G d.
@@ -106,20 +119,20 @@ impl<'a> Moments<'a> {
         self.gram.iter().map(|v| v * inv_n).collect()
     }
 
-    /// Σ (yᵢ − xᵢᵀθ)² by an exact pass over the streamed rows (each block's
-    /// sum first, then the blocks'), remembered for the same θ.
+    /// Σ (yᵢ − xᵢᵀθ)², row by row: Σ (rᵢ − xᵢᵀd)² by a pass over the streamed
+    /// rows (each block's sum first, then the blocks'), remembered for the same θ.
     pub fn squared_residuals(&self, theta: &[f64]) -> f64 {
         if let Some((at, rss)) = self.last.borrow().as_ref() {
             if at == theta {
                 return *rss;
             }
         }
-        let p = self.p;
+        let (d, _) = self.step(theta);
         let (mut total, mut at) = (0.0, 0);
-        self.blocks.each_block(&mut |block| {
-            let ys = &self.y[at..at + block.len() / p.max(1)];
-            total += block.chunks_exact(p).zip(ys).map(|(x, y)| (y - dot(theta, x)).powi(2)).sum::<f64>();
-            at += ys.len();
+        self.blocks.each_predictor_block(&d, &mut |xd| {
+            let r = &self.residuals[at..at + xd.len()];
+            total += r.iter().zip(xd).map(|(r, e)| (r - e).powi(2)).sum::<f64>();
+            at += xd.len();
         });
         *self.last.borrow_mut() = Some((theta.to_vec(), total));
         total
@@ -163,8 +176,9 @@ mod tests {
         let y: Vec<f64> = (0..n).map(|_| 1e6 + lcg(&mut s)).collect();
         let dense = Dense { x: &x, p, block: 16 };
         let m = Moments::accumulate(&dense, &y, &[1e6 + 0.5, 0.0, 0.0, 0.0, 0.0, 0.0]);
-        let theta = [1e6 + 0.4, 0.1, -0.2, 0.3, 0.0, 0.05];
-        let r: Vec<f64> = x.chunks_exact(p).zip(&y).map(|(x, y)| y - dot(&theta, x)).collect();
+        let theta = [1e6 + 0.25, 0.1, -0.2, 0.3, 0.0, 0.05];
+        // y − θ₀ first (exact: both near 1e6), then the slopes: residuals to a few ulps of their own size.
+        let r: Vec<f64> = x.chunks_exact(p).zip(&y).map(|(x, y)| (y - theta[0]) - dot(&theta[1..], &x[1..])).collect();
         let rss: f64 = r.iter().map(|v| v * v).sum();
         assert!((m.squared_residuals(&theta) - rss).abs() < 1e-12 * rss);
         assert!((m.loss(&theta) - rss / (2.0 * n as f64)).abs() < 1e-9 * rss / n as f64, "{} vs {}", m.loss(&theta), rss / (2.0 * n as f64));
