@@ -37,14 +37,23 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (mut s01, mut s23) = (f64x2_splat(0.0), f64x2_splat(0.0));
     let mut i = 0;
-    while i + 4 <= n {
-        // SAFETY: i + 4 <= n, the length of both slices, so the four values read
-        // from each are in bounds; v128_load accepts unaligned addresses.
-        unsafe {
-            let (pa, pb) = (a.as_ptr().add(i) as *const v128, b.as_ptr().add(i) as *const v128);
-            s01 = f64x2_add(s01, f64x2_mul(v128_load(pa), v128_load(pb)));
-            s23 = f64x2_add(s23, f64x2_mul(v128_load(pa.add(1)), v128_load(pb.add(1))));
-        }
+    // SAFETY (both loops): i + 4 <= n, the length of both slices, before each
+    // step, so the four values read from each are in bounds; v128_load accepts
+    // unaligned addresses.
+    let step = |i: usize, s01: &mut v128, s23: &mut v128| unsafe {
+        let (pa, pb) = (a.as_ptr().add(i) as *const v128, b.as_ptr().add(i) as *const v128);
+        *s01 = f64x2_add(*s01, f64x2_mul(v128_load(pa), v128_load(pb)));
+        *s23 = f64x2_add(*s23, f64x2_mul(v128_load(pa.add(1)), v128_load(pb.add(1))));
+    };
+    // Two steps per turn of the loop (the same order of sums): wasmtime's
+    // interruption check on each back edge spills the sums around it.
+    while i + 8 <= n {
+        step(i, &mut s01, &mut s23);
+        step(i + 4, &mut s01, &mut s23);
+        i += 8;
+    }
+    if i + 4 <= n {
+        step(i, &mut s01, &mut s23);
         i += 4;
     }
     let tail: f64 = a[i..n].iter().zip(&b[i..n]).map(|(x, y)| x * y).sum();
@@ -128,7 +137,8 @@ fn gram_tile(block: &[f64], q: usize, j: usize, k: usize) -> [[f64; TILE]; TILE]
     };
     // Four rows per turn of the loop: wasmtime checks for interruption on
     // every loop back edge, and the accumulators it spills around that check
-    // then cost a store and a load per four rows instead of per row.
+    // then cost a store and a load per four rows instead of per row (eight
+    // rows per turn compile to an inner loop again).
     let mut quads = block.chunks_exact(4 * q);
     for quad in &mut quads {
         let rows: [&[f64]; 4] = [&quad[..q], &quad[q..2 * q], &quad[2 * q..3 * q], &quad[3 * q..]];
