@@ -220,24 +220,29 @@ const ENCODE_BLOCK: usize = 256;
 const PREDICT_BLOCK: usize = 2048;
 
 fn numeric_input(name: &str, v: &[f64], rows: &[u32], center: bool) -> Input {
-    let count = sum_over(v, rows, |x| x.is_finite() as u8 as f64) as usize;
-    let sum = sum_over(v, rows, |x| if x.is_finite() { x } else { 0.0 });
+    let [sum, count] = sum_over(v, rows, |x| if x.is_finite() { [x, 1.0] } else { [0.0, 0.0] });
+    let count = count as usize;
     let mean = if count > 0 { sum / count as f64 } else { 0.0 };
     // The spread of the imputed column: imputed rows sit on the mean.
     let origin = if center { mean } else { 0.0 };
-    let ss = sum_over(v, rows, |x| (if x.is_finite() { x } else { mean } - origin).powi(2));
+    let [ss] = sum_over(v, rows, |x| [(if x.is_finite() { x } else { mean } - origin).powi(2)]);
     let sd = (ss / rows.len().max(1) as f64).sqrt();
     // A constant column keeps scale 1 (as scikit-learn's StandardScaler): it is then all zeros.
     let scale = if sd > 0.0 && sd.is_finite() { sd } else { 1.0 };
     Input::Numeric { name: name.into(), mean, center: origin, scale, indicator: count < rows.len() && count > 0 }
 }
 
-/// Σ f(v[i]) over `rows`, in four interleaved partial sums: independent
-/// chains of additions run about four times as fast as one running total,
-/// whose every addition waits for the one before (and are no less accurate).
-fn sum_over(v: &[f64], rows: &[u32], f: impl Fn(f64) -> f64) -> f64 {
-    let mut s = [0.0; 4];
-    let mut add = |c: &[u32]| s.iter_mut().zip(c).for_each(|(partial, &i)| *partial += f(v[i as usize]));
+/// Σ f(v[i]) over `rows` (each of the K sums f gives), in four interleaved
+/// partial sums: independent chains of additions run about four times as fast
+/// as one running total, whose every addition waits for the one before (and
+/// are no less accurate).
+fn sum_over<const K: usize>(v: &[f64], rows: &[u32], f: impl Fn(f64) -> [f64; K]) -> [f64; K] {
+    let mut s = [[0.0; K]; 4];
+    let mut add = |c: &[u32]| {
+        for (partial, &i) in s.iter_mut().zip(c) {
+            partial.iter_mut().zip(f(v[i as usize])).for_each(|(a, b)| *a += b);
+        }
+    };
     // Four groups of four per turn of the loop (the same order of sums): under
     // wasmtime each loop back edge checks for interruption, spilling the sums.
     let mut turns = rows.chunks_exact(16);
@@ -248,9 +253,12 @@ fn sum_over(v: &[f64], rows: &[u32], f: impl Fn(f64) -> f64) -> f64 {
         add(&turn[12..]);
     }
     let groups = turns.remainder().chunks_exact(4);
-    let tail: f64 = groups.remainder().iter().map(|&i| f(v[i as usize])).sum();
+    let mut tail = [0.0; K];
+    for &i in groups.remainder() {
+        tail.iter_mut().zip(f(v[i as usize])).for_each(|(a, b)| *a += b);
+    }
     groups.for_each(&mut add);
-    (s[0] + s[1]) + (s[2] + s[3]) + tail
+    std::array::from_fn(|k| (s[0][k] + s[1][k]) + (s[2][k] + s[3][k]) + tail[k])
 }
 
 fn categorical_input(name: &str, codes: &[u32], levels: &[String], rows: &[u32], drop_reference: bool) -> Result<Input, String> {

@@ -68,6 +68,9 @@ impl<'a> Moments<'a> {
         let mut g = vec![0.0; q * q];
         let mut padded: Vec<f64> = Vec::new();
         let mut residuals = Vec::with_capacity(y.len());
+        // The reference's nonzero coefficients (the start: the intercept alone),
+        // in order: a residual needs no more products than those.
+        let nonzero: Vec<(usize, f64)> = reference.iter().copied().enumerate().filter(|&(_, t)| t != 0.0).collect();
         blocks.each_block(&mut |block| {
             let rows = block.len() / p.max(1);
             if padded.len() < rows * q {
@@ -76,7 +79,7 @@ impl<'a> Moments<'a> {
             for (r, x) in block.chunks_exact(p).enumerate() {
                 let out = &mut padded[r * q..(r + 1) * q];
                 out[..p].copy_from_slice(x);
-                out[p] = y[residuals.len()] - dot(reference, x);
+                out[p] = y[residuals.len()] - nonzero.iter().map(|&(j, t)| t * x[j]).sum::<f64>();
                 residuals.push(out[p]);
             }
             gram_update(&mut g, &padded[..rows * q], q);
