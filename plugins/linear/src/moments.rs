@@ -60,7 +60,7 @@ pub struct Moments<'a> {
 impl<'a> Moments<'a> {
     /// One pass over `blocks` with target `y` (a value per streamed row),
     /// about the reference point `reference` (p coefficients).
-    pub fn accumulate(blocks: &'a dyn Blocks, y: &'a [f64], reference: &[f64]) -> Moments<'a> {
+    pub fn accumulate(blocks: &'a dyn Blocks, y: &[f64], reference: &[f64]) -> Moments<'a> {
         let p = blocks.width();
         // Each row is copied with its residual after it, zero-padded to whole
         // tiles, so one Gram kernel gives G, b and rᵀr together.
