@@ -115,13 +115,9 @@ fn inference(fit: &FitView, a: &[f64]) -> Inference {
 fn gaussian_fit(fit: &FitView, y: &[f64], rank: f64) -> (f64, Option<f64>, f64, Vec<(&'static str, f64)>) {
     let pr = fit.problem;
     let n = pr.n as f64;
-    let mut eta = [0.0];
-    let rss: f64 = (0..pr.n)
-        .map(|i| {
-            pr.eta(fit.theta, i, &mut eta);
-            (y[i] - eta[0]).powi(2)
-        })
-        .sum();
+    // Over the rows, never from the moments' quadratic: the RSS of a good fit
+    // is a small difference of large sums there.
+    let rss = pr.squared_residuals(fit.theta);
     let mean = y.iter().sum::<f64>() / n;
     // Without an intercept statsmodels reports the uncentred R².
     let tss: f64 = if fit.intercept { y.iter().map(|v| (v - mean).powi(2)).sum() } else { y.iter().map(|v| v * v).sum() };

@@ -4,7 +4,8 @@
 //! Owns the cost model only: Newton iterations × (a gradient pass over every
 //! row + a Hessian over at most `HESSIAN_ROWS` rows + a Cholesky) for the
 //! time, the request, the dense design matrix and the per-row vectors for the
-//! memory. The constants were measured on the WASM build under the host
+//! memory; a linear fit instead streams its rows into moments (the Gram
+//! matrix, then one residual pass) and holds only the validation design. The constants were measured on the WASM build under the host
 //! (host/tests/estimates.rs holds the estimate against measured runs). It
 //! must not fit or touch rows.
 
@@ -37,15 +38,19 @@ pub fn estimate(task: Task, params: &[Param], shape: &TableShape) -> Result<Opti
     let width = 1.0 + f64::from(shape.numeric_columns) + shape.categorical_levels.iter().map(|&l| f64::from(l)).sum::<f64>();
     let classes = if task == Task::Classification && shape.classes > 2 { f64::from(shape.classes) } else { 1.0 };
     let d = width * classes;
-    let quadratic = settings.family == Family::Gaussian;
-    let iterations = if quadratic { 1.0 } else { (settings.max_iter as f64).min(EXPECTED_ITERATIONS) };
-    let hessian_rows = if quadratic { rows } else { rows.min(HESSIAN_ROWS) };
     let l1 = matches!(settings.penalty, Penalty::L1 | Penalty::ElasticNet);
     let inner = if l1 { (settings.max_iter as f64).min(SWEEPS_PER_ITERATION) * d * d } else { d * d * d / 3.0 };
-    let per_iteration = PASSES_PER_ITERATION * rows * d + hessian_rows * d * width + inner;
-    // Diagnostics: one Hessian over every row, and its inverse.
-    let flops = iterations * per_iteration + rows * d * width + d * d * d + all_rows * width;
-    let memory = BASE_BYTES + shape.request_bytes(task) as f64 + all_rows * width * 8.0 + all_rows * classes * BYTES_PER_ROW_CLASS + 4.0 * d * d * 8.0;
+    let (flops, design_rows) = if settings.family == Family::Gaussian {
+        // Moments: the Gram's upper triangle and the residual pass, each
+        // encoding the rows again; the training design is never held.
+        (rows * width * width / 2.0 + 2.0 * rows * width + inner + d * d * d + all_rows * width, all_rows - rows)
+    } else {
+        let iterations = (settings.max_iter as f64).min(EXPECTED_ITERATIONS);
+        let per_iteration = PASSES_PER_ITERATION * rows * d + rows.min(HESSIAN_ROWS) * d * width + inner;
+        // Diagnostics: one Hessian over every row, and its inverse.
+        (iterations * per_iteration + rows * d * width + d * d * d + all_rows * width, all_rows)
+    };
+    let memory = BASE_BYTES + shape.request_bytes(task) as f64 + design_rows * width * 8.0 + all_rows * classes * BYTES_PER_ROW_CLASS + 4.0 * d * d * 8.0;
     Ok(Some(Cost { peak_memory_bytes: memory as u64, cpu_seconds: flops * NS_PER_FLOP * 1e-9, driven_by: vec!["maxIter".into()] }))
 }
 
@@ -65,6 +70,15 @@ mod tests {
         assert!(cost(1_000_000, vec![]).cpu_seconds > 5.0 * cost(100_000, vec![]).cpu_seconds);
         assert!(cost(100_000, vec![1000]).peak_memory_bytes > 10 * cost(100_000, vec![]).peak_memory_bytes);
         assert!(cost(100_000, vec![1000]).cpu_seconds > 100.0 * cost(100_000, vec![]).cpu_seconds);
+    }
+
+    #[test]
+    fn a_linear_fit_holds_no_training_design() {
+        let p = schema::defaults(&crate::info().params);
+        let cost = |task| estimate(task, &p, &shape(1_000_000, vec![])).unwrap().unwrap();
+        let (linear, logistic) = (cost(Task::Regression), cost(Task::Classification));
+        assert!(logistic.peak_memory_bytes as f64 - linear.peak_memory_bytes as f64 > 0.9 * 1e6 * 11.0 * 8.0);
+        assert!(linear.cpu_seconds < logistic.cpu_seconds);
     }
 
     #[test]

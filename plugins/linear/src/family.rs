@@ -1,12 +1,17 @@
 //! The losses: for a parameter vector, one pass over the design rows gives the
 //! mean weighted loss, its gradient and its Hessian (or the loss alone, for
-//! line searches).
+//! line searches). A Gaussian problem may instead hold its loss as moments
+//! (`Data::Moments`, see moments.rs): then the gradient and Hessian take
+//! O(p²) and only the loss itself reads the rows again, streamed.
 //!
 //! Parameters are laid out block by block: `k` linear predictors (1 for
 //! linear, Poisson and binary logistic; K−1 for multinomial with a reference
 //! class, K for the symmetric multinomial), each `p` coefficients over the
 //! design columns. Must not know about penalties or solvers.
 
+use crate::moments::Moments;
+
+/// The target and the loss it takes.
 #[derive(Debug, Clone, Copy)]
 pub enum Response<'a> {
     /// Squared error (half of it) on an identity link.
@@ -17,18 +22,45 @@ pub enum Response<'a> {
     Classes { y: &'a [u32], k: usize, symmetric: bool },
 }
 
+impl Response<'_> {
+    /// Linear predictors per row.
+    pub fn predictors(&self) -> usize {
+        match *self {
+            Response::Gaussian(_) | Response::Poisson(_) => 1,
+            Response::Classes { k, symmetric: true, .. } => k,
+            Response::Classes { k, symmetric: false, .. } => k - 1,
+        }
+    }
+}
+
+/// Where a problem's design is.
+#[derive(Clone, Copy)]
+pub enum Data<'a> {
+    /// The row-major n × p design in memory.
+    Rows(&'a [f64]),
+    /// A Gaussian loss with unit weights as moments: the design is streamed, never held.
+    Moments(&'a Moments<'a>),
+}
+
+/// A loss over n rows of a p-column design.
 pub struct Problem<'a> {
-    /// Row-major n × p design.
-    pub x: &'a [f64],
+    /// The design, or the moments that stand for it.
+    pub data: Data<'a>,
+    /// Rows.
     pub n: usize,
+    /// Design columns.
     pub p: usize,
+    /// The target, one value per row.
     pub response: Response<'a>,
     /// Per-row weights (class weights), or None for 1.
     pub weights: Option<&'a [f64]>,
 }
 
+/// A problem's loss and its derivatives at one point.
 pub struct Eval {
+    /// Mean weighted loss.
     pub loss: f64,
+    /// Its gradient, m values.
     pub grad: Vec<f64>,
     /// Row-major m × m, upper triangle and lower filled.
     pub hess: Vec<f64>,
@@ -40,22 +72,33 @@ pub use crate::kernels::dot;
 /// Rows whose Hessian contributions are added in one sweep of the matrix.
 const BATCH: usize = 4;
 
-impl Problem<'_> {
+impl<'a> Problem<'a> {
     /// Linear predictors per row.
     pub fn k(&self) -> usize {
-        match self.response {
-            Response::Gaussian(_) | Response::Poisson(_) => 1,
-            Response::Classes { k, symmetric: true, .. } => k,
-            Response::Classes { k, symmetric: false, .. } => k - 1,
-        }
+        self.response.predictors()
     }
 
+    /// Parameters: k predictors × p columns.
     pub fn m(&self) -> usize {
         self.k() * self.p
     }
 
-    pub fn row(&self, i: usize) -> &[f64] {
-        &self.x[i * self.p..(i + 1) * self.p]
+    /// The row-major design, if it is held in memory.
+    pub fn dense(&self) -> Option<&'a [f64]> {
+        match self.data {
+            Data::Rows(x) => Some(x),
+            Data::Moments(_) => None,
+        }
+    }
+
+    /// Row `i` of a design held in memory. Only the row-by-row paths call it,
+    /// and a problem held as moments never takes them (each method below
+    /// answers from the moments first; the other solvers check `dense`).
+    pub fn row(&self, i: usize) -> &'a [f64] {
+        match self.data {
+            Data::Rows(x) => &x[i * self.p..(i + 1) * self.p],
+            Data::Moments(_) => unreachable!("row {i} of a problem held as moments"),
+        }
     }
 
     fn weight(&self, i: usize) -> f64 {
@@ -63,15 +106,18 @@ impl Problem<'_> {
     }
 
     /// The linear predictors of row `i` into `eta`.
-    pub fn eta(&self, theta: &[f64], i: usize, eta: &mut [f64]) {
+    fn eta(&self, theta: &[f64], i: usize, eta: &mut [f64]) {
         let x = self.row(i);
         for (k, e) in eta.iter_mut().enumerate() {
             *e = dot(&theta[k * self.p..(k + 1) * self.p], x);
         }
     }
 
-    /// Mean weighted loss only.
+    /// Mean weighted loss only (from moments: by an exact pass over the rows).
     pub fn loss(&self, theta: &[f64]) -> f64 {
+        if let Data::Moments(m) = self.data {
+            return 0.5 * m.squared_residuals(theta) / self.n as f64;
+        }
         let mut eta = vec![0.0; self.k()];
         let mut d = vec![0.0; self.k()];
         let mut total = 0.0;
@@ -86,11 +132,15 @@ impl Problem<'_> {
     /// over the rows: all a quasi-Newton iteration needs. Each row is read
     /// once (its predictor, then its share of the gradient, while it is in cache).
     pub fn loss_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        if let Data::Moments(m) = self.data {
+            grad.copy_from_slice(&m.gradient(theta));
+            return self.loss(theta);
+        }
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut loss = 0.0;
-        if let Response::Classes { y, k: 2, symmetric: false } = self.response {
+        if let (Response::Classes { y, k: 2, symmetric: false }, Some(x)) = (self.response, self.dense()) {
             // Binary logistic: one predictor, the loss and its derivative in closed form.
-            for (i, x) in self.x.chunks_exact(self.p).take(self.n).enumerate() {
+            for (i, x) in x.chunks_exact(self.p).take(self.n).enumerate() {
                 let w = self.weight(i);
                 let (l, d) = binary_logistic(dot(theta, x), y[i] == 1);
                 loss += w * l;
@@ -120,8 +170,13 @@ impl Problem<'_> {
 
     /// Loss and gradient over every row, the Hessian over every `stride`-th
     /// row (its mean over them): a Newton step needs the curvature only
-    /// roughly, and on a large table that is most of the work.
+    /// roughly, and on a large table that is most of the work. From moments
+    /// all three are exact and O(p²), the loss from the quadratic (a solver's
+    /// model value; `loss` gives the figure to report).
     pub fn eval_sampled(&self, theta: &[f64], stride: usize) -> Eval {
+        if let Data::Moments(m) = self.data {
+            return Eval { loss: m.loss(theta), grad: m.gradient(theta), hess: m.hessian() };
+        }
         let (k, p, m) = (self.k(), self.p, self.m());
         let mut grad = vec![0.0; m];
         // One p × p upper-triangular block per pair (a <= b) of predictors.
@@ -167,6 +222,23 @@ impl Problem<'_> {
         let xs: [&[f64]; BATCH] = std::array::from_fn(|r| self.row(batch[r.min(filled - 1)]));
         for (block, c) in blocks.iter_mut().zip(coef.iter()) {
             rank_update(block, self.p, &xs, c);
+        }
+    }
+
+    /// Σ (yᵢ − ηᵢ)² of a Gaussian problem (NaN for the others), over every row.
+    pub fn squared_residuals(&self, theta: &[f64]) -> f64 {
+        match (self.data, self.response) {
+            (Data::Moments(m), _) => m.squared_residuals(theta),
+            (Data::Rows(_), Response::Gaussian(y)) => {
+                let mut eta = [0.0];
+                (0..self.n)
+                    .map(|i| {
+                        self.eta(theta, i, &mut eta);
+                        (y[i] - eta[0]).powi(2)
+                    })
+                    .sum()
+            }
+            _ => f64::NAN,
         }
     }
 
@@ -277,7 +349,7 @@ mod tests {
     /// The analytic gradient and Hessian against central differences of the loss.
     fn check_derivatives(response: Response, k: usize) {
         let x: Vec<f64> = (0..30).map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0 + if i % 3 == 0 { 1.0 } else { 0.0 }).collect();
-        let pr = Problem { x: &x, n: 10, p: 3, response, weights: None };
+        let pr = Problem { data: Data::Rows(&x), n: 10, p: 3, response, weights: None };
         let theta: Vec<f64> = (0..k * 3).map(|i| 0.1 * i as f64 - 0.2).collect();
         let e = pr.eval(&theta);
         let m = pr.m();
@@ -299,13 +371,13 @@ mod tests {
     fn a_sampled_hessian_is_the_mean_over_the_sampled_rows() {
         let x: Vec<f64> = (0..30).map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0).collect();
         let y = [0u32, 1, 1, 0, 1, 0, 0, 1, 1, 0];
-        let full = Problem { x: &x, n: 10, p: 3, response: Response::Classes { y: &y, k: 2, symmetric: false }, weights: None };
+        let full = Problem { data: Data::Rows(&x), n: 10, p: 3, response: Response::Classes { y: &y, k: 2, symmetric: false }, weights: None };
         let theta = [0.1, -0.2, 0.3];
         let sampled = full.eval_sampled(&theta, 3);
         // Rows 0, 3, 6 and 9 alone, as a problem of their own.
         let rows: Vec<f64> = [0, 3, 6, 9].iter().flat_map(|&i| x[i * 3..i * 3 + 3].to_vec()).collect();
         let ys = [y[0], y[3], y[6], y[9]];
-        let part = Problem { x: &rows, n: 4, p: 3, response: Response::Classes { y: &ys, k: 2, symmetric: false }, weights: None };
+        let part = Problem { data: Data::Rows(&rows), n: 4, p: 3, response: Response::Classes { y: &ys, k: 2, symmetric: false }, weights: None };
         let expected = part.eval(&theta).hess;
         assert!(sampled.hess.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-15));
         // The loss and gradient still cover every row.
@@ -327,7 +399,7 @@ mod tests {
             Response::Gaussian(&v),
         ];
         for response in responses {
-            let pr = Problem { x: &x, n: 10, p: 3, response, weights: Some(&w) };
+            let pr = Problem { data: Data::Rows(&x), n: 10, p: 3, response, weights: Some(&w) };
             let theta: Vec<f64> = (0..pr.m()).map(|i| 0.3 * i as f64 - 0.4).collect();
             let mut grad = vec![f64::NAN; pr.m()];
             let loss = pr.loss_grad(&theta, &mut grad);

@@ -6,8 +6,9 @@
 
 use crate::design::Design;
 use crate::diagnostics::{summarise, FitView, Summary};
-use crate::family::{Problem, Response};
+use crate::family::{Data, Problem, Response};
 use crate::model::{class_probabilities, Model};
+use crate::moments::Moments;
 use crate::params::{self, Family, Penalty, Settings};
 use crate::solver::{self, Options, Stopped};
 use trainhost_sdk::{ColumnData, LabelledTable, LogLevel, Params, Progress, Task, TrainError, TrainRequest, MISSING_CODE};
@@ -33,7 +34,15 @@ struct Target {
     level_names: Vec<String>,
 }
 
+/// Fits the request's model, with its summary and warnings.
 pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trained, TrainError> {
+    train_holding(request, progress, true)
+}
+
+/// `train`, where `moments` says whether a squared error may be held as
+/// moments (else its design is held whole, as the other losses': the tests
+/// compare the two).
+fn train_holding(request: &TrainRequest, progress: &mut dyn Progress, moments: bool) -> Result<Trained, TrainError> {
     let started = std::time::Instant::now();
     let table = &request.train;
     let target = target(table, request.task)?;
@@ -43,8 +52,8 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
     }
     let unpenalised = settings.penalty == Penalty::None;
     let design = Design::fit(&table.features, &target.rows, unpenalised, settings.fit_intercept).map_err(TrainError::InvalidData)?;
-    let x = design.encode(&table.features, Some(&target.rows)).map_err(TrainError::InvalidData)?;
-    let encoded = started.elapsed().as_secs_f64();
+    let encoder = design.encoder(&table.features, Some(&target.rows)).map_err(TrainError::InvalidData)?;
+    let learned = started.elapsed().as_secs_f64();
     let (n, p) = (target.rows.len(), design.width());
     if p == 0 {
         return Err(TrainError::InvalidData("no design column: the table has no usable feature and no intercept is fitted".into()));
@@ -56,8 +65,21 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
         Family::Poisson => Response::Poisson(&target.values),
         Family::Logistic => Response::Classes { y: &target.classes, k: k_classes, symmetric },
     };
+    let theta0 = start(response, n, p, settings.fit_intercept, symmetric);
+    // A squared error needs only its moments (taken about the start, see
+    // moments.rs): the n × p design is streamed, never held. The other losses
+    // pass over their rows many times, so they hold the design.
+    let (held, dense);
+    let data = if settings.family == Family::Gaussian && moments {
+        held = Moments::accumulate(&encoder, &target.values, &theta0);
+        Data::Moments(&held)
+    } else {
+        dense = encoder.dense();
+        Data::Rows(&dense)
+    };
+    let encoded = started.elapsed().as_secs_f64();
     let weights = settings.balanced.then(|| balanced_weights(&target.classes, k_classes));
-    let problem = Problem { x: &x, n, p, response, weights: weights.as_deref() };
+    let problem = Problem { data, n, p, response, weights: weights.as_deref() };
     let model_of = |theta: &[f64]| Model {
         family: settings.family,
         symmetric,
@@ -68,7 +90,7 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
         theta: theta.to_vec(),
     };
     let validation = Validation::new(request.validation.as_ref(), &design, &target, settings.family);
-    let fit = solve_reporting(&problem, &settings, symmetric, &|theta| validation.as_ref().map(|v| (v.metric, v.score(&model_of(theta)))), progress)?;
+    let fit = solve_reporting(&problem, theta0, &settings, symmetric, &|theta| validation.as_ref().map(|v| (v.metric, v.score(&model_of(theta)))), progress)?;
     let solved = started.elapsed().as_secs_f64();
     let terms = design.terms();
     let mut warnings = Vec::new();
@@ -89,11 +111,13 @@ pub fn train(request: &TrainRequest, progress: &mut dyn Progress) -> Result<Trai
         LogLevel::Info,
         &format!(
             "{:?} fit of {n} rows x {p} design columns: {} iterations in {:.3} s, objective {:.15e} \
-             (design built in {encoded:.3} s, solver {:.3} s, summary {:.3} s)",
+             (target and column scales {learned:.3} s, {} {:.3} s, solver {:.3} s, summary {:.3} s)",
             settings.family,
             fit.iterations,
             started.elapsed().as_secs_f64(),
             fit.objective,
+            if matches!(problem.data, Data::Moments(_)) { "moments of the streamed design" } else { "design built" },
+            encoded - learned,
             solved - encoded,
             started.elapsed().as_secs_f64() - solved,
         ),
@@ -112,6 +136,7 @@ type ValidationScore<'a> = dyn Fn(&[f64]) -> Option<(&'static str, f64)> + 'a;
 /// validation table, its score (`score` of the current coefficients).
 fn solve_reporting(
     problem: &Problem,
+    start: Vec<f64>,
     settings: &Settings,
     symmetric: bool,
     score: &ValidationScore,
@@ -126,7 +151,6 @@ fn solve_reporting(
     };
     let mut report = |iter: usize, objective: f64, theta: &[f64]| !iter.is_multiple_of(group) || send(iter, objective, theta, &mut *progress);
     let penalty = penalty(settings, problem, symmetric);
-    let start = start(problem, settings.fit_intercept, symmetric);
     let fit = solver::solve(problem, start, &penalty, &Options { max_iter: settings.max_iter, tol: settings.tol }, &mut report)
         .map_err(|Stopped| TrainError::Cancelled)?;
     // The group the fit ended in has not been reported yet.
@@ -191,14 +215,15 @@ fn penalty(settings: &Settings, problem: &Problem, symmetric: bool) -> solver::P
     }
 }
 
-/// Zero slopes, and the intercepts of the intercept-only model (fewer Newton steps).
-fn start(problem: &Problem, intercept: bool, symmetric: bool) -> Vec<f64> {
-    let mut theta = vec![0.0; problem.m()];
+/// Zero slopes, and the intercepts of the intercept-only model (fewer Newton
+/// steps; for a squared error, moments about a point near the optimum).
+fn start(response: Response, n: usize, p: usize, intercept: bool, symmetric: bool) -> Vec<f64> {
+    let mut theta = vec![0.0; response.predictors() * p];
     if !intercept {
         return theta;
     }
-    let n = problem.n as f64;
-    match problem.response {
+    let n = n as f64;
+    match response {
         Response::Gaussian(y) => theta[0] = y.iter().sum::<f64>() / n,
         Response::Poisson(y) => theta[0] = (y.iter().sum::<f64>() / n).max(1e-10).ln(),
         Response::Classes { y, k, .. } => {
@@ -208,7 +233,7 @@ fn start(problem: &Problem, intercept: bool, symmetric: bool) -> Vec<f64> {
             let base = if symmetric { logs.iter().sum::<f64>() / k as f64 } else { logs[0] };
             let first = if symmetric { 0 } else { 1 };
             for c in first..k {
-                theta[(c - first) * problem.p] = logs[c] - base;
+                theta[(c - first) * p] = logs[c] - base;
             }
         }
     }
@@ -293,5 +318,106 @@ impl Validation {
         let rss: f64 = idx.iter().map(|&i| (self.truth[i] - pred(i)).powi(2)).sum();
         let tss: f64 = idx.iter().map(|&i| (self.truth[i] - mean).powi(2)).sum();
         1.0 - rss / tss
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trainhost_sdk::{schema, Categorical, Column, ParamValue, Table};
+
+    fn lcg(state: &mut u64) -> f64 {
+        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// `n` rows: four numbers (one with missing values, one on a large scale), a
+    /// four-level category with missing values, and a target of mean `mean`
+    /// with uniform noise of width `noise`.
+    fn table(n: usize, mean: f64, noise: f64) -> LabelledTable {
+        let mut s = 17u64;
+        let mut columns: Vec<Vec<f64>> = (0..4).map(|j| (0..n).map(|_| (lcg(&mut s) - 0.3) * [1.0, 3.0, 1e3, 0.1][j]).collect()).collect();
+        let codes: Vec<u32> = (0..n).map(|_| if lcg(&mut s) < 0.08 { MISSING_CODE } else { (lcg(&mut s) * 4.0) as u32 }).collect();
+        let y: Vec<f64> = (0..n)
+            .map(|i| {
+                mean + columns[0][i] - 0.5 * columns[1][i] + 2e-3 * columns[2][i] + [0.0, 0.7, -0.4, 1.1, 0.3][(codes[i].min(4)) as usize] + noise * lcg(&mut s)
+            })
+            .collect();
+        // Missing values where the target does not depend on the column, so a low noise is a near-exact fit.
+        columns[3].iter_mut().step_by(9).for_each(|v| *v = f64::NAN);
+        let mut features: Vec<Column> = columns.into_iter().enumerate().map(|(j, v)| Column { name: format!("x{j}"), data: ColumnData::Numeric(v) }).collect();
+        let levels = ["a", "b", "c", "d"].map(String::from).to_vec();
+        features.push(Column { name: "grade".into(), data: ColumnData::Categorical(Categorical { codes, levels }) });
+        LabelledTable { features: Table { rows: n as u32, columns: features }, target: Some(ColumnData::Numeric(y)) }
+    }
+
+    /// Keeps the log, to tell how the fit held its design.
+    struct Log(Vec<String>);
+
+    impl Progress for Log {
+        fn epoch(&mut self, _: u32, _: u32, _: &[(&str, f64)]) -> bool {
+            true
+        }
+        fn log(&mut self, _: LogLevel, message: &str) {
+            self.0.push(message.to_string());
+        }
+    }
+
+    /// Within 1e-10 relative, or of `floor` for values below it (a coefficient
+    /// the target does not depend on is a few ulps of the others, not of itself).
+    fn same(what: &str, a: f64, b: f64, floor: f64) {
+        let equal = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-10 * b.abs().max(floor);
+        assert!(equal, "{what}: moments {a:e} vs rows {b:e}");
+    }
+
+    #[test]
+    fn a_fit_from_moments_is_the_fit_from_rows() {
+        let cases: [&[(&str, ParamValue)]; 5] = [
+            &[],
+            &[("fitIntercept", ParamValue::Boolean(false))],
+            &[("penalty", ParamValue::Choice("l2".into())), ("alpha", ParamValue::Float(3.0))],
+            &[("penalty", ParamValue::Choice("l1".into())), ("alpha", ParamValue::Float(0.05))],
+            &[("penalty", ParamValue::Choice("elasticnet".into())), ("alpha", ParamValue::Float(0.1))],
+        ];
+        // A nearly exact fit (noise 1e-4) too: its RSS is where a quadratic in the moments would cancel.
+        for (mean, noise) in [(0.0, 1.0), (1e6, 1.0), (3.0, 1e-4)] {
+            for case in cases {
+                let params = case.iter().fold(schema::defaults(&crate::info().params), |p, (name, value)| schema::with(p, name, value.clone()));
+                let request = TrainRequest { task: Task::Regression, train: table(600, mean, noise), validation: None, params, seed: 0 };
+                let (mut a, mut b) = (Log(vec![]), Log(vec![]));
+                let (from_moments, from_rows) = match (train_holding(&request, &mut a, true), train_holding(&request, &mut b, false)) {
+                    (Ok(m), Ok(r)) => (m, r),
+                    _ => panic!("{case:?}: a fit failed"),
+                };
+                assert!(a.0.iter().any(|l| l.contains("moments")) && !b.0.iter().any(|l| l.contains("moments")), "{:?} {:?}", a.0, b.0);
+                let what = |s: &str| format!("mean {mean} noise {noise} {case:?} {s}");
+                assert_eq!(
+                    from_moments.model.theta.len(),
+                    1 + 4 + 1 + 3 + 1 - case.iter().any(|c| c.0 == "fitIntercept") as usize + case.iter().any(|c| c.0 == "penalty") as usize
+                );
+                for (j, (x, y)) in from_moments.model.theta.iter().zip(&from_rows.model.theta).enumerate() {
+                    same(&what(&format!("theta {j}")), *x, *y, 1e-6);
+                }
+                for (x, y) in from_moments.summary.coefficients.iter().zip(&from_rows.summary.coefficients) {
+                    same(&what(&x.term), x.estimate, y.estimate, 1e-6);
+                    same(&what(&format!("{} std error", x.term)), x.std_error, y.std_error, 1e-300);
+                    // A p-value moves t² times as much as its statistic, relatively (2e-84 at t = 20).
+                    let condition = 1.0 + y.statistic * y.statistic;
+                    same(&what(&format!("{} statistic", x.term)), x.statistic, y.statistic, 1e-300);
+                    let p = if x.p_value == y.p_value || (x.p_value.is_nan() && y.p_value.is_nan()) {
+                        1.0
+                    } else {
+                        1.0 + (x.p_value / y.p_value - 1.0) / condition
+                    };
+                    same(&what(&format!("{} p-value (relative, over 1 + t²)", x.term)), p, 1.0, 1.0);
+                }
+                assert_eq!(from_moments.metrics.len(), from_rows.metrics.len());
+                for ((name, x), (_, y)) in from_moments.metrics.iter().zip(&from_rows.metrics) {
+                    same(&what(name), *x, *y, 1e-300);
+                }
+                let unpenalised = !case.iter().any(|c| c.0 == "penalty");
+                assert_eq!(unpenalised, from_moments.metrics.iter().any(|(n, _)| n == "r2"), "{}", what("r2 reported"));
+            }
+        }
     }
 }

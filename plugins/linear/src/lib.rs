@@ -17,6 +17,7 @@ mod fit;
 mod kernels;
 mod linalg;
 mod model;
+mod moments;
 mod params;
 mod quasi_newton;
 mod solver;

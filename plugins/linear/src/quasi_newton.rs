@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use crate::family::{dot, Problem, Response};
+use crate::family::{dot, Data, Problem, Response};
 use crate::linalg::Cholesky;
 use crate::solver::{self, add_smooth_penalty, max_relative_change, smooth_extra, Fit, Options, Penalty, Stopped};
 
@@ -33,11 +33,14 @@ fn sample_rows(m: usize) -> usize {
     SAMPLE_ROWS.max(40 * m)
 }
 
-/// Whether the table is large enough for the sample to save work.
+/// Whether the table is large enough for the sample to save work (and its
+/// rows are in memory to draw the sample from).
 pub fn worthwhile(problem: &Problem) -> bool {
-    problem.n >= 4 * sample_rows(problem.m())
+    problem.dense().is_some() && problem.n >= 4 * sample_rows(problem.m())
 }
 
+/// Fits a smooth loss without an L1 term (see the module comment); the rows
+/// must be in memory (`worthwhile`).
 pub fn solve(
     problem: &Problem,
     theta0: Vec<f64>,
@@ -106,7 +109,7 @@ impl Sample {
             Response::Poisson(_) => Response::Poisson(&self.values),
             Response::Classes { k, symmetric, .. } => Response::Classes { y: &self.classes, k, symmetric },
         };
-        Problem { x: &self.x, n: self.weights.len(), p: of.p, response, weights: Some(&self.weights) }
+        Problem { data: Data::Rows(&self.x), n: self.weights.len(), p: of.p, response, weights: Some(&self.weights) }
     }
 }
 
@@ -285,7 +288,7 @@ mod tests {
     fn reaches_the_optimum_newton_finds_on_every_row() {
         let n = 80_000;
         let (x, y) = table(n, 40);
-        let problem = Problem { x: &x, n, p: 5, response: Response::Classes { y: &y, k: 2, symmetric: false }, weights: None };
+        let problem = Problem { data: Data::Rows(&x), n, p: 5, response: Response::Classes { y: &y, k: 2, symmetric: false }, weights: None };
         assert!(worthwhile(&problem));
         for l2 in [0.0, 1e-3] {
             let penalty = Penalty { l1: 0.0, l2, penalised: vec![false, true, true, true, true], tied: vec![] };
@@ -315,7 +318,7 @@ mod tests {
     fn the_sample_takes_every_row_of_a_rare_column_and_estimates_the_mean_loss() {
         let n = 80_000;
         let (x, y) = table(n, 40);
-        let problem = Problem { x: &x, n, p: 5, response: Response::Classes { y: &y, k: 2, symmetric: false }, weights: None };
+        let problem = Problem { data: Data::Rows(&x), n, p: 5, response: Response::Classes { y: &y, k: 2, symmetric: false }, weights: None };
         let sample = Sample::draw(&problem);
         let small = sample.problem(&problem);
         assert_eq!((0..small.n).filter(|&i| small.row(i)[4] != 0.0).count(), 40);

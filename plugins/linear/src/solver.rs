@@ -3,13 +3,14 @@
 //! quadratic model exactly (Cholesky) or, with an L1 term, by coordinate
 //! descent on that model, and backtracks along the step until the objective
 //! falls enough. The squared-error loss is its own quadratic model, so a
-//! linear fit needs a single pass over the rows. On large tables the Hessian
+//! linear fit needs a single evaluation (from moments: no pass over the rows
+//! at all) and one more pass for its objective. On large tables the Hessian
 //! of the other losses is taken over an even sample of rows (the gradient
 //! never is), which keeps each step a descent step at a fraction of the cost.
 //!
 //! Knows penalties and convergence; must not know about tables or columns.
 
-use crate::family::{dot, Problem, Response};
+use crate::family::{dot, Eval, Problem, Response};
 use crate::linalg::{symmetrize, Cholesky};
 use crate::quasi_newton;
 
@@ -18,8 +19,11 @@ use crate::quasi_newton;
 /// The gradient, line search and diagnostics always use every row.
 const HESSIAN_ROWS: usize = 32_768;
 
+/// The penalty on the mean loss, in the solver's units.
 pub struct Penalty {
+    /// Weight of Σ_penalised |θ_j|.
     pub l1: f64,
+    /// Weight of ½ Σ_penalised θ_j².
     pub l2: f64,
     /// Which coordinates are penalised (not the intercepts).
     pub penalised: Vec<bool>,
@@ -29,15 +33,23 @@ pub struct Penalty {
     pub tied: Vec<usize>,
 }
 
+/// When to stop.
 pub struct Options {
+    /// Newton steps (coordinate-descent sweeps for a linear L1 fit) at most.
     pub max_iter: usize,
+    /// Converged when no coefficient moves by more than tol × (1 + its size).
     pub tol: f64,
 }
 
+/// A finished fit.
 pub struct Fit {
+    /// The coefficients, on the standardised design.
     pub theta: Vec<f64>,
+    /// Iterations (or sweeps) taken.
     pub iterations: usize,
+    /// Whether `Options::tol` was met.
     pub converged: bool,
+    /// Mean loss + penalty at `theta`, the loss over every row.
     pub objective: f64,
     /// False for coordinates set aside as aliased (held at 0).
     pub active: Vec<bool>,
@@ -55,16 +67,61 @@ pub fn solve(
     options: &Options,
     report: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
 ) -> Result<Fit, Stopped> {
-    let quadratic = matches!(problem.response, Response::Gaussian(_));
-    if !quadratic && penalty.l1 == 0.0 && quasi_newton::worthwhile(problem) {
+    if matches!(problem.response, Response::Gaussian(_)) {
+        return least_squares(problem, theta0, penalty, options, report);
+    }
+    if penalty.l1 == 0.0 && quasi_newton::worthwhile(problem) {
         return quasi_newton::solve(problem, theta0, penalty, options, report);
     }
-    // A squared error's Hessian is exact and constant; otherwise a sample of rows gives it.
-    let stride = if quadratic { 1 } else { (problem.n / HESSIAN_ROWS.max(40 * problem.m())).max(1) };
+    // On a large table a sample of rows gives the Hessian.
+    let stride = (problem.n / HESSIAN_ROWS.max(40 * problem.m())).max(1);
     newton(problem, theta0, penalty, options, stride, report)
 }
 
-/// (Proximal) Newton with the Hessian over every `stride`-th row.
+/// The loss's evaluation at `theta` with the smooth penalty added, and its
+/// Cholesky factor over the `active` coordinates (less any found aliased).
+fn penalised_model(problem: &Problem, theta: &[f64], penalty: &Penalty, active: &[bool], stride: usize) -> (Eval, Cholesky) {
+    let m = problem.m();
+    let mut e = problem.eval_sampled(theta, stride);
+    add_smooth_penalty(penalty, theta, &mut e.grad, &mut e.hess, m);
+    let chol = Cholesky::new(&e.hess, m, active);
+    (e, chol)
+}
+
+/// A squared-error loss is its own quadratic model, with an exact and
+/// constant Hessian: one evaluation, then without L1 one Cholesky step (an
+/// exact solve: no line search, whose Armijo test would compare a model
+/// value that on moments is a difference of large sums), with L1 coordinate
+/// descent on that model, which is the whole solver (reported per sweep with
+/// the model's value). The fit's objective is the loss's own, over the rows.
+fn least_squares(
+    problem: &Problem,
+    mut theta: Vec<f64>,
+    penalty: &Penalty,
+    options: &Options,
+    report: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
+) -> Result<Fit, Stopped> {
+    let (e, chol) = penalised_model(problem, &theta, penalty, &vec![true; problem.m()], 1);
+    let active = chol.active.clone();
+    theta.iter_mut().zip(&active).filter(|(_, a)| !**a).for_each(|(t, _)| *t = 0.0);
+    if penalty.l1 > 0.0 {
+        let constant = e.loss + smooth_extra(penalty, &theta);
+        let (theta, sweeps, converged, _) =
+            coordinate_descent(&e.hess, &e.grad, &theta, penalty, &active, options, &mut |sweep, z, q| report(sweep, q + constant, z))?;
+        let objective = objective(problem, penalty, &theta);
+        return Ok(Fit { theta, iterations: sweeps, converged, objective, active });
+    }
+    let step = chol.solve(&e.grad);
+    let theta: Vec<f64> = theta.iter().zip(&step).map(|(t, s)| t - s).collect();
+    let objective = objective(problem, penalty, &theta);
+    if !report(1, objective, &theta) {
+        return Err(Stopped);
+    }
+    Ok(Fit { theta, iterations: 1, converged: true, objective, active })
+}
+
+/// (Proximal) Newton with the Hessian over every `stride`-th row, backtracking
+/// along each step (a squared error goes to `least_squares`).
 pub fn newton(
     problem: &Problem,
     theta0: Vec<f64>,
@@ -73,32 +130,22 @@ pub fn newton(
     stride: usize,
     report: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
 ) -> Result<Fit, Stopped> {
-    let m = problem.m();
-    let quadratic = matches!(problem.response, Response::Gaussian(_));
+    if matches!(problem.response, Response::Gaussian(_)) {
+        return least_squares(problem, theta0, penalty, options, report);
+    }
     let mut theta = theta0;
-    let mut active = vec![true; m];
+    let mut active = vec![true; problem.m()];
     for iter in 1..=options.max_iter {
-        let mut e = problem.eval_sampled(&theta, stride);
-        let loss = e.loss;
-        add_smooth_penalty(penalty, &theta, &mut e.grad, &mut e.hess, m);
-        let chol = Cholesky::new(&e.hess, m, &active);
+        let (e, chol) = penalised_model(problem, &theta, penalty, &active, stride);
         if iter == 1 {
             // The design's null space does not move: fix the aliased coordinates once.
             active = chol.active.clone();
             theta.iter_mut().zip(&active).filter(|(_, a)| !**a).for_each(|(t, _)| *t = 0.0);
         }
-        let f0 = loss + smooth_extra(penalty, &theta) + penalty.l1 * l1_norm(penalty, &theta);
-        if quadratic && penalty.l1 > 0.0 {
-            // Exact model: its coordinate descent is the whole solver, reported per sweep.
-            let c: Vec<f64> = (0..m).map(|j| e.grad[j] - dot(&e.hess[j * m..(j + 1) * m], &theta)).collect();
-            let constant = f0 - penalty.l1 * l1_norm(penalty, &theta) - dot(&e.grad, &theta) + 0.5 * quad(&e.hess, &theta, m);
-            return coordinate_descent(&e.hess, &c, theta, penalty, &active, options, &mut |sweep, z, q| report(sweep, q + constant, z))
-                .map(|(theta, sweeps, converged, q)| Fit { theta, iterations: sweeps, converged, objective: q + constant, active });
-        }
+        let f0 = e.loss + smooth_extra(penalty, &theta) + penalty.l1 * l1_norm(penalty, &theta);
         let target = if penalty.l1 > 0.0 {
-            let c: Vec<f64> = (0..m).map(|j| e.grad[j] - dot(&e.hess[j * m..(j + 1) * m], &theta)).collect();
             let inner = Options { max_iter: 10_000, tol: options.tol * 0.1 };
-            coordinate_descent(&e.hess, &c, theta.clone(), penalty, &active, &inner, &mut |_, _, _| true)?.0
+            coordinate_descent(&e.hess, &e.grad, &theta, penalty, &active, &inner, &mut |_, _, _| true)?.0
         } else {
             let step = chol.solve(&e.grad);
             theta.iter().zip(&step).map(|(t, s)| t - s).collect()
@@ -109,7 +156,7 @@ pub fn newton(
         if !report(iter, f, &theta) {
             return Err(Stopped);
         }
-        if quadratic || moved <= options.tol {
+        if moved <= options.tol {
             return Ok(Fit { theta, iterations: iter, converged: true, objective: f, active });
         }
     }
@@ -147,10 +194,6 @@ pub(crate) fn l1_norm(penalty: &Penalty, theta: &[f64]) -> f64 {
     theta.iter().zip(&penalty.penalised).filter(|(_, p)| **p).map(|(t, _)| t.abs()).sum()
 }
 
-fn quad(h: &[f64], z: &[f64], m: usize) -> f64 {
-    (0..m).map(|j| z[j] * dot(&h[j * m..(j + 1) * m], z)).sum()
-}
-
 pub(crate) fn max_relative_change(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0, f64::max)
 }
@@ -175,44 +218,51 @@ fn line_search(problem: &Problem, penalty: &Penalty, theta: &[f64], target: &[f6
     }
 }
 
-/// Minimises cᵀz + ½ zᵀHz + l1 Σ_penalised |z_j| by cyclic coordinate descent,
-/// keeping Hz up to date. Returns (z, sweeps, converged, value).
+/// Minimises gᵀd + ½ dᵀHd + l1 Σ_penalised |θ_j + d_j| over the step d by
+/// cyclic coordinate descent, keeping Hd up to date; reports (sweep, θ + d,
+/// value). Returns (θ + d, sweeps, converged, value). The state is the step,
+/// not θ + d: a large coordinate (the intercept of a target whose mean is
+/// 1e6) then never enters the sums, where it would cancel.
 type CdResult = (Vec<f64>, usize, bool, f64);
 fn coordinate_descent(
     h: &[f64],
-    c: &[f64],
-    mut z: Vec<f64>,
+    g: &[f64],
+    theta: &[f64],
     penalty: &Penalty,
     active: &[bool],
     options: &Options,
     report: &mut dyn FnMut(usize, &[f64], f64) -> bool,
 ) -> Result<CdResult, Stopped> {
-    let m = c.len();
-    let mut hz: Vec<f64> = (0..m).map(|j| dot(&h[j * m..(j + 1) * m], &z)).collect();
-    let value = |z: &[f64], hz: &[f64]| dot(c, z) + 0.5 * dot(z, hz) + penalty.l1 * l1_norm(penalty, z);
+    let m = g.len();
+    let (mut d, mut hd) = (vec![0.0; m], vec![0.0; m]);
+    let point = |d: &[f64]| -> Vec<f64> { theta.iter().zip(d).map(|(t, s)| t + s).collect() };
+    let value = |d: &[f64], hd: &[f64], u: &[f64]| dot(g, d) + 0.5 * dot(d, hd) + penalty.l1 * l1_norm(penalty, u);
     for sweep in 1..=options.max_iter {
         let mut moved: f64 = 0.0;
         for j in (0..m).filter(|&j| active[j] && h[j * m + j] > 0.0) {
             let a = h[j * m + j];
-            let rest = c[j] + hz[j] - a * z[j];
-            let new = if penalty.penalised[j] { soft_threshold(-rest, penalty.l1) / a } else { -rest / a };
-            let delta = new - z[j];
+            let slope = g[j] + hd[j];
+            // The coordinate's minimiser: a soft-thresholded Newton step where it is penalised.
+            let new = if penalty.penalised[j] { soft_threshold(a * (theta[j] + d[j]) - slope, penalty.l1) / a - theta[j] } else { d[j] - slope / a };
+            let delta = new - d[j];
             if delta != 0.0 {
-                hz.iter_mut().zip(&h[j * m..(j + 1) * m]).for_each(|(v, hj)| *v += delta * hj);
-                z[j] = new;
-                moved = moved.max(delta.abs() / (1.0 + new.abs()));
+                hd.iter_mut().zip(&h[j * m..(j + 1) * m]).for_each(|(v, hj)| *v += delta * hj);
+                d[j] = new;
+                moved = moved.max(delta.abs() / (1.0 + (theta[j] + new).abs()));
             }
         }
-        if !report(sweep, &z, value(&z, &hz)) {
+        let u = point(&d);
+        if !report(sweep, &u, value(&d, &hd, &u)) {
             return Err(Stopped);
         }
         if moved <= options.tol {
-            let v = value(&z, &hz);
-            return Ok((z, sweep, true, v));
+            let v = value(&d, &hd, &u);
+            return Ok((u, sweep, true, v));
         }
     }
-    let v = value(&z, &hz);
-    Ok((z, options.max_iter, false, v))
+    let u = point(&d);
+    let v = value(&d, &hd, &u);
+    Ok((u, options.max_iter, false, v))
 }
 
 fn soft_threshold(v: f64, t: f64) -> f64 {
