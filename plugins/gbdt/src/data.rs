@@ -56,48 +56,12 @@ pub struct Binned {
     pub rows: usize,
     pub bins: Vec<u8>,
     pub features: Vec<FeatureBins>,
-    /// The training rows' bins again, four features a row side by side: quad q
-    /// of row i at `quads[q * rows + i]`, feature 4q + k in byte k. Empty when
-    /// not kept (validation rows, or past `QUAD_BUDGET`). A histogram of four
-    /// features then reads one word and one base a row instead of four.
-    pub quads: Vec<u32>,
 }
-
-/// The most bytes the side-by-side copy may take (it doubles the binned table).
-const QUAD_BUDGET: usize = 256 << 20;
 
 impl Binned {
     #[inline]
     pub fn col(&self, f: usize) -> &[u8] {
         &self.bins[f * self.rows..(f + 1) * self.rows]
-    }
-
-    /// Whole quads kept side by side: features 0..4 × this.
-    pub fn n_quads(&self) -> usize {
-        self.quads.len().checked_div(self.rows).unwrap_or(0)
-    }
-
-    /// Quad `q` of every row.
-    #[inline]
-    pub fn quad(&self, q: usize) -> &[u32] {
-        &self.quads[q * self.rows..(q + 1) * self.rows]
-    }
-
-    /// Keeps every whole quad of features side by side, within `QUAD_BUDGET`.
-    pub fn with_quads(mut self) -> Binned {
-        let n_quads = self.features.len() / 4;
-        if n_quads * self.rows * 4 > QUAD_BUDGET {
-            return self;
-        }
-        let mut quads = vec![0u32; n_quads * self.rows];
-        for (q, out) in quads.chunks_exact_mut(self.rows.max(1)).enumerate().take(n_quads) {
-            let cols: [&[u8]; 4] = std::array::from_fn(|k| self.col(4 * q + k));
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = u32::from_le_bytes([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
-            }
-        }
-        self.quads = quads;
-        self
     }
 }
 
@@ -220,7 +184,7 @@ fn bin_table(table: &Table, keep: &[u32], max_bins: usize, rows: &RowShard, team
         return Err(format!("{} features after splitting wide categorical columns; at most 65534 are supported", features.len()));
     }
     let bins = cols.concat();
-    Ok((Binned { rows: n, bins, features, quads: vec![] }.with_quads(), names, column_of))
+    Ok((Binned { rows: n, bins, features }, names, column_of))
 }
 
 /// The values bin edges are cut from: an even subsample of the job's rows
@@ -359,7 +323,7 @@ pub fn bin_other(table: &Table, names: &[String], features: &[FeatureBins]) -> R
             _ => return Err(format!("column {name:?} is numeric in one table and categorical in the other")),
         }
     }
-    Ok(Binned { rows, bins, features: features.to_vec(), quads: vec![] })
+    Ok(Binned { rows, bins, features: features.to_vec() })
 }
 
 #[cfg(test)]

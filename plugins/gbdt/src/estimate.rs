@@ -24,8 +24,6 @@ const BASE_BYTES: f64 = 1048576.0;
 /// Per row and class: scores (f64), gradient pair (2 × f32), plus weights, bag flags and the partition's indices.
 const BYTES_PER_ROW_CLASS: f64 = 16.0;
 const BYTES_PER_ROW: f64 = 24.0;
-/// The most the side-by-side copy of the bins takes (`data::QUAD_BUDGET`).
-const QUAD_BYTES: f64 = (256u64 << 20) as f64;
 /// One histogram slot per leaf and feature: 256 bins of 16 bytes; the pool holds at most 768 MiB (`tree::histogram`).
 const HISTOGRAM_BYTES_PER_FEATURE: f64 = 256.0 * 16.0;
 const POOL_BYTES: f64 = 768.0 * 1048576.0;
@@ -61,10 +59,8 @@ pub fn estimate(task: Task, params: &[Param], shape: &TableShape) -> Result<Opti
     // Leaves that cannot split give their slot back: about half the leaves hold one at once (measured).
     let pool = (0.5 * leaves * features * HISTOGRAM_BYTES_PER_FEATURE).min(POOL_BYTES.max(3.0 * features * HISTOGRAM_BYTES_PER_FEATURE));
     let model = trees * (2.0 * leaves) * 16.0;
-    // The binned columns, and their copy four features side by side (`data::Binned::quads`) within its budget.
-    let quads = all_rows * (features / 4.0).floor() * 4.0;
-    let binned = all_rows * features + if quads <= QUAD_BYTES { quads } else { 0.0 };
-    let memory = BASE_BYTES + shape.request_bytes(task) as f64 + binned + all_rows * (BYTES_PER_ROW + BYTES_PER_ROW_CLASS * width) + pool + model * 3.0;
+    let memory =
+        BASE_BYTES + shape.request_bytes(task) as f64 + all_rows * features + all_rows * (BYTES_PER_ROW + BYTES_PER_ROW_CLASS * width) + pool + model * 3.0;
     Ok(Some(Cost { peak_memory_bytes: memory as u64, cpu_seconds: ns * 1e-9, driven_by: vec!["nEstimators".into(), "numLeaves".into()] }))
 }
 

@@ -21,8 +21,6 @@ pub struct HistPool {
     free: Vec<usize>,
     /// Scratch: the gradients of a leaf's rows gathered in row order.
     ordered: Vec<QBin>,
-    /// Scratch: the features `build` takes from their columns.
-    loose: Vec<u32>,
     len: usize,
     max_slots: usize,
 }
@@ -31,7 +29,7 @@ impl HistPool {
     pub fn new(n_features: usize, num_leaves: usize) -> HistPool {
         let len = n_features * STRIDE;
         let fit = POOL_BYTES / (len * std::mem::size_of::<QBin>()).max(1);
-        HistPool { slots: Vec::new(), free: Vec::new(), ordered: Vec::new(), loose: Vec::new(), len, max_slots: num_leaves.min(fit).max(3) }
+        HistPool { slots: Vec::new(), free: Vec::new(), ordered: Vec::new(), len, max_slots: num_leaves.min(fit).max(3) }
     }
 
     /// Every slot back in the free list (start of a tree).
@@ -97,94 +95,37 @@ impl HistPool {
 
     /// Accumulates `rows` into `slot` for the listed features. The rows'
     /// gradients are first gathered, in `scale`'s fixed point, in row order,
-    /// so the inner loops only read them sequentially and add. Features whose
-    /// whole quad is listed and kept side by side (`Binned::quads`) are added
-    /// a quad at a time from one word a row; the others go four at a time
-    /// from their columns, so one read of a row's index and gradient serves
-    /// four bins either way. `in_order` says `rows` is 0..n, where the bins
-    /// are read sequentially too.
+    /// so the inner loops only read them sequentially and add; features go
+    /// four at a time so one read of a row's index and gradient serves four
+    /// bins. `in_order` says `rows` is 0..n, where the bins are read
+    /// sequentially too.
     #[allow(clippy::too_many_arguments)]
     pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], gh: &[[f32; 2]], scale: &Scale, in_order: bool) {
-        let HistPool { slots, ordered: g, loose, .. } = self;
-        let hist = &mut slots[slot];
+        let hist = &mut self.slots[slot];
+        let g = &mut self.ordered;
         g.clear();
         g.extend(rows.iter().map(|&r| scale.pair(gh[r as usize])));
-        loose.clear();
-        let mut i = 0;
-        while i < features.len() {
-            let f = features[i] as usize;
-            // Ascending and distinct: f + 3 four places on means f..f+4 are all listed.
-            if f.is_multiple_of(4) && f / 4 < binned.n_quads() && features.get(i + 3) == Some(&(f as u32 + 3)) {
-                let h: &mut [QBin; 4 * STRIDE] = (&mut hist[f * STRIDE..(f + 4) * STRIDE]).try_into().expect("four features' bins");
-                h.fill(QBin::default());
-                match in_order {
-                    true => accumulate_quad_in_order(h, binned.quad(f / 4), g),
-                    false => accumulate_quad_gathered(h, binned.quad(f / 4), rows, g),
-                }
-                i += 4;
-            } else {
-                loose.push(features[i]);
-                i += 1;
+        // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
+        let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
+        for group in features.chunks(size) {
+            let mut cols: [&[u8]; 4] = [&[]; 4];
+            for (c, &f) in cols.iter_mut().zip(group) {
+                let f = f as usize;
+                hist[f * STRIDE..(f + 1) * STRIDE].fill(QBin::default());
+                *c = binned.col(f);
+            }
+            let hs = some(hist, group);
+            match (hs, in_order) {
+                (Group::Four(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Four(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::Three(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Three(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::Two(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::Two(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+                (Group::One(mut h), true) => accumulate_in_order(&mut h, cols, g),
+                (Group::One(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
             }
         }
-        build_from_columns(hist, binned, loose, rows, g, in_order);
-    }
-}
-
-/// `build` of features from their own columns.
-fn build_from_columns(hist: &mut [QBin], binned: &Binned, features: &[u32], rows: &[u32], g: &[QBin], in_order: bool) {
-    // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
-    let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
-    for group in features.chunks(size) {
-        let mut cols: [&[u8]; 4] = [&[]; 4];
-        for (c, &f) in cols.iter_mut().zip(group) {
-            let f = f as usize;
-            hist[f * STRIDE..(f + 1) * STRIDE].fill(QBin::default());
-            *c = binned.col(f);
-        }
-        let hs = some(hist, group);
-        match (hs, in_order) {
-            (Group::Four(mut h), true) => accumulate_in_order(&mut h, cols, g),
-            (Group::Four(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
-            (Group::Three(mut h), true) => accumulate_in_order(&mut h, cols, g),
-            (Group::Three(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
-            (Group::Two(mut h), true) => accumulate_in_order(&mut h, cols, g),
-            (Group::Two(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
-            (Group::One(mut h), true) => accumulate_in_order(&mut h, cols, g),
-            (Group::One(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
-        }
-    }
-}
-
-/// Where a row's quad adds in its four features' histograms laid end to end:
-/// every index is below 4 × STRIDE by construction, so no bounds check is left.
-#[inline(always)]
-fn quad_slots(b: u32) -> [usize; 4] {
-    [(b & 0xff) as usize, STRIDE + ((b >> 8) & 0xff) as usize, 2 * STRIDE + ((b >> 16) & 0xff) as usize, 3 * STRIDE + (b >> 24) as usize]
-}
-
-// Two rows a turn, as below: half the interruption checks at the back edge.
-fn accumulate_quad_in_order(h: &mut [QBin; 4 * STRIDE], quad: &[u32], g: &[QBin]) {
-    let quad = &quad[..g.len()];
-    let (mut quads, mut grads) = (quad.chunks_exact(2), g.chunks_exact(2));
-    for (b, p) in (&mut quads).zip(&mut grads) {
-        quad_slots(b[0]).into_iter().for_each(|s| add(&mut h[s], &p[0]));
-        quad_slots(b[1]).into_iter().for_each(|s| add(&mut h[s], &p[1]));
-    }
-    for (&b, p) in quads.remainder().iter().zip(grads.remainder()) {
-        quad_slots(b).into_iter().for_each(|s| add(&mut h[s], p));
-    }
-}
-
-fn accumulate_quad_gathered(h: &mut [QBin; 4 * STRIDE], quad: &[u32], rows: &[u32], g: &[QBin]) {
-    let (mut row_pairs, mut grads) = (rows.chunks_exact(2), g.chunks_exact(2));
-    for (r, p) in (&mut row_pairs).zip(&mut grads) {
-        let (b0, b1) = (quad[r[0] as usize], quad[r[1] as usize]);
-        quad_slots(b0).into_iter().for_each(|s| add(&mut h[s], &p[0]));
-        quad_slots(b1).into_iter().for_each(|s| add(&mut h[s], &p[1]));
-    }
-    for (&r, p) in row_pairs.remainder().iter().zip(grads.remainder()) {
-        quad_slots(quad[r as usize]).into_iter().for_each(|s| add(&mut h[s], p));
     }
 }
 
@@ -261,50 +202,6 @@ fn accumulate_gathered<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], rows: &
     for (&r, p) in row_pairs.remainder().iter().zip(g_pairs.remainder()) {
         for k in 0..N {
             add(&mut h[k][cols[k][r as usize] as usize], p);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::data::FeatureBins;
-    use crate::tree::quantise::exponent_bound;
-
-    /// Eleven features (two whole quads and three more), random bins and gradients.
-    fn table(rows: usize, seed: u64) -> (Binned, Vec<[f32; 2]>) {
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 33) as u32
-        };
-        let features = vec![FeatureBins::Numeric { edges: vec![] }; 11];
-        let bins: Vec<u8> = (0..11 * rows).map(|i| if i % 3 == 0 { (next() % 7) as u8 } else { next() as u8 }).collect();
-        let gh = (0..rows).map(|_| [next() as f32 / u32::MAX as f32 - 0.5, next() as f32 / u32::MAX as f32]).collect();
-        (Binned { rows, bins, features, quads: vec![] }, gh)
-    }
-
-    #[test]
-    fn quads_side_by_side_give_the_histograms_the_columns_give() {
-        let (columns, gh) = table(701, 7);
-        let quads = Binned { rows: columns.rows, bins: columns.bins.clone(), features: columns.features.clone(), quads: vec![] }.with_quads();
-        assert_eq!(quads.n_quads(), 2);
-        let scale = Scale::new(exponent_bound(gh.iter().map(|p| p[0])), exponent_bound(gh.iter().map(|p| p[1])), gh.len());
-        let all: Vec<u32> = (0..columns.rows as u32).collect();
-        let some: Vec<u32> = all.iter().copied().filter(|r| r % 3 != 1).collect();
-        let listed: [&[u32]; 3] = [&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], &[0, 1, 2, 3, 5, 6, 7, 8, 10], &[4, 5, 6, 7]];
-        for features in listed {
-            for (rows, in_order) in [(&all, true), (&all, false), (&some, false)] {
-                let histograms = |binned: &Binned| {
-                    let mut pool = HistPool::new(11, 3);
-                    let slot = pool.acquire().expect("a slot");
-                    pool.build(slot, binned, features, rows, &gh, &scale, in_order);
-                    features.iter().flat_map(|&f| pool.feature(slot, f as usize, STRIDE).iter().map(|b| (b.g(), b.h())).collect::<Vec<_>>()).collect::<Vec<_>>()
-                };
-                let from_columns = histograms(&columns);
-                assert!(from_columns.iter().any(|&(g, h)| g != 0 && h != 0));
-                assert_eq!(histograms(&quads), from_columns, "features {features:?}, {} rows, in order {in_order}", rows.len());
-            }
         }
     }
 }
