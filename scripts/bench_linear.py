@@ -25,7 +25,9 @@ reached (the objective is the plugin's: mean loss + penalty, on standardised dat
 the time shown is that run's. Ratios are CPU seconds over the WASM run's (end to
 end) and wall seconds likewise: > 1 means slower than trainhost. On a shared
 machine the wall time also counts the time other processes held the cores; CPU
-time does not, so the targets are judged on CPU.
+time does not. The target line (issue 18: the fit as WASM at least as fast as
+scikit-learn's fit on one BLAS thread) holds the WASM fit, which has only a wall
+clock, to both of scikit-learn's clocks; the whole CLI run is printed beside it.
 
     python3 scripts/bench_linear.py                            # 1,000,000 rows
     python3 scripts/bench_linear.py --rows 200000 --repeat 3   # best of 3 per row
@@ -264,10 +266,16 @@ def report(kind, runs, wasm, peer_fit, peer):
         print(f"  {name:<44} {threads:>4} {tol:>6g} {r['wall']:>8.3f} {r['cpu']:>8.3f} {rss:>9} {r['objective']:>22.15e} {gap:>9.1e} "
               f"{r['cpu'] / wasm['cpu']:>8.2f}x {r['wall'] / wasm['wall']:>9.2f}x")
     name = "lbfgs" if kind == "logistic" else "cholesky"
-    print(f"  target, trainhost train (whole CLI, WASM) at least as fast as scikit-learn {name} on one BLAS thread, by CPU:")
-    print(f"    vs its fit alone: {peer_fit['cpu']:.3f} / {wasm['cpu']:.3f} s = {peer_fit['cpu'] / wasm['cpu']:.2f}x "
-          f"({'met' if wasm['cpu'] <= peer_fit['cpu'] else 'NOT met'}); "
-          f"vs its end-to-end child: {peer['cpu']:.3f} / {wasm['cpu']:.3f} s = {peer['cpu'] / wasm['cpu']:.2f}x; scores {peer['score']}")
+    # Issue 18's target: the fit as WASM at least as fast as scikit-learn's on one
+    # BLAS thread. The WASM fit has only a wall clock, so it is held to both of
+    # scikit-learn's clocks; "met" needs both.
+    fit = wasm["fit_wall"]
+    met = fit <= peer_fit["wall"] and fit <= peer_fit["cpu"]
+    print(f"  target, the fit as WASM at least as fast as scikit-learn {name}'s on one BLAS thread: "
+          f"{peer_fit['wall']:.3f} s wall / {fit:.3f} s = {peer_fit['wall'] / fit:.2f}x, "
+          f"{peer_fit['cpu']:.3f} s CPU / {fit:.3f} s = {peer_fit['cpu'] / fit:.2f}x ({'met' if met else 'NOT met'})")
+    print(f"  where a user feels it, the whole trainhost train run (CPU): vs scikit-learn's fit alone "
+          f"{peer_fit['cpu'] / wasm['cpu']:.2f}x; vs its end-to-end child {peer['cpu'] / wasm['cpu']:.2f}x; scores {peer['score']}")
     print()
 
 
