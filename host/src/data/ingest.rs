@@ -107,19 +107,20 @@ pub(crate) fn contain_reader_panic<T>(read: impl FnOnce() -> Result<T, DataError
 }
 
 fn read_csv(path: &Path) -> Result<DataFrame, DataError> {
-    let mut df = csv_reader(path, CsvReadOptions::default())?.finish().map_err(|e| DataError::Read(e.to_string()))?;
+    let mut df = read_csv_with(path, CsvReadOptions::default())?;
     parse_date_columns(path, &mut df);
     Ok(df)
 }
 
-/// The one set of CSV options both reads of a file use, on top of `extra`.
-fn csv_reader(path: &Path, extra: CsvReadOptions) -> Result<CsvReader<std::fs::File>, DataError> {
+/// Reads a CSV with the one set of options both reads of a file use, on top of `extra`.
+fn read_csv_with(path: &Path, extra: CsvReadOptions) -> Result<DataFrame, DataError> {
     let nulls = NullValues::AllColumns(NULL_MARKERS.iter().map(|m| PlSmallStr::from(*m)).collect());
     extra
         .with_has_header(true)
         .with_infer_schema_length(Some(10_000))
         .with_parse_options(CsvParseOptions::default().with_null_values(Some(nulls)))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|reader| reader.finish())
         .map_err(|e| DataError::Read(e.to_string()))
 }
 
@@ -142,9 +143,7 @@ fn parse_date_columns(path: &Path, df: &mut DataFrame) {
     // A value that does not parse becomes missing rather than failing the
     // other columns' read; such a column is then kept as text (below).
     let typed = CsvReadOptions::default().with_schema_overwrite(Some(Arc::new(Schema::from_iter(fields)))).with_columns(Some(names)).with_ignore_errors(true);
-    let Ok(parsed) = csv_reader(path, typed).and_then(|r| r.finish().map_err(|e| DataError::Read(e.to_string()))) else {
-        return;
-    };
+    let Ok(parsed) = read_csv_with(path, typed) else { return };
     for column in parsed.columns() {
         // A value that did not parse has become missing: that column stays text.
         let same_missing = df.column(column.name()).is_ok_and(|text| text.null_count() == column.null_count());
