@@ -126,11 +126,14 @@ pub struct WorkersConfig {
     pub max_attempts: u32,
     /// On shutdown, running jobs get this long to finish before they are re-queued.
     pub shutdown_grace_secs: f64,
+    /// How often a running job's cancel flag is read besides when a cancel
+    /// is announced (the backstop for an announcement lost with a pub/sub link).
+    pub cancel_poll_secs: f64,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
-        WorkersConfig { concurrency: 0, heartbeat_secs: 1.0, dead_after_secs: 10.0, max_attempts: 3, shutdown_grace_secs: 30.0 }
+        WorkersConfig { concurrency: 0, heartbeat_secs: 1.0, dead_after_secs: 10.0, max_attempts: 3, shutdown_grace_secs: 30.0, cancel_poll_secs: 0.2 }
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use polars::prelude::DataFrame;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -48,7 +48,7 @@ pub struct WorkerSettings {
     pub heartbeat: Duration,
     pub reap: ReapPolicy,
     pub shutdown_grace: Duration,
-    /// How often a running job's cancel flag is read.
+    /// How often a running job's cancel flag is read when no cancel was announced.
     pub cancel_poll: Duration,
     /// A dataset past these fails its job before it is decoded.
     pub tables: crate::config::TableLimits,
@@ -62,7 +62,7 @@ impl WorkerSettings {
             heartbeat: Duration::from_secs_f64(w.heartbeat_secs.max(0.05)),
             reap: ReapPolicy { dead_after: Duration::from_secs_f64(w.dead_after_secs.max(0.1)), max_attempts: w.max_attempts.max(1) },
             shutdown_grace: Duration::from_secs_f64(w.shutdown_grace_secs.max(0.0)),
-            cancel_poll: Duration::from_millis(200),
+            cancel_poll: Duration::from_secs_f64(w.cancel_poll_secs.max(0.01)),
             tables: config.limits,
         }
     }
@@ -90,7 +90,8 @@ impl Worker {
     /// Runs until `shutdown` turns true, then drains as described above.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(worker = %self.id, concurrency = self.settings.concurrency, "worker started");
-        let force_stop = Arc::new(AtomicBool::new(false));
+        // Cancelled once the grace period is over: every running job stops and goes back on the queue.
+        let force_stop = CancelToken::default();
         let background = {
             let me = self.clone();
             tokio::spawn(async move { me.heartbeat_and_reap().await })
@@ -138,7 +139,7 @@ impl Worker {
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async { while jobs.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!(running = jobs.len(), "grace period over: stopping the remaining jobs and re-queueing them");
-            force_stop.store(true, Ordering::SeqCst);
+            force_stop.cancel();
             while jobs.join_next().await.is_some() {}
         }
         background.abort();
@@ -163,7 +164,7 @@ impl Worker {
 
     /// `slot` is held while the plugin trains, and released before its progress
     /// is reported and the model stored: those wait on I/O, not on a core.
-    async fn run_job(&self, claim: Claim, force_stop: Arc<AtomicBool>, slot: OwnedSemaphorePermit) {
+    async fn run_job(&self, claim: Claim, force_stop: CancelToken, slot: OwnedSemaphorePermit) {
         COUNTERS.jobs_started.inc();
         let started = std::time::Instant::now();
         let cancel = CancelToken::default();
@@ -333,13 +334,21 @@ impl Worker {
 
     /// Cancels the run once the job's cancel flag is set, or the pool is
     /// forced to stop; the returned flag then says the job goes back on the queue.
-    fn watch_cancel_flag(&self, job_id: &str, cancel: CancelToken, force_stop: Arc<AtomicBool>) -> (JoinHandle<()>, Arc<AtomicBool>) {
+    /// The flag is read when the broker announces a cancel request for the
+    /// job (at once: a pruned trial frees its slot for the next one), and
+    /// every `cancel_poll` in case an announcement was lost.
+    fn watch_cancel_flag(&self, job_id: &str, cancel: CancelToken, force_stop: CancelToken) -> (JoinHandle<()>, Arc<AtomicBool>) {
         let requeue = Arc::new(AtomicBool::new(false));
         let (broker, job_id, poll, requeued) = (self.broker.clone(), job_id.to_string(), self.settings.cancel_poll, requeue.clone());
+        let mut requests = self.broker.cancel_requests();
         let watcher = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(poll).await;
-                if force_stop.load(Ordering::SeqCst) {
+                tokio::select! {
+                    () = tokio::time::sleep(poll) => {}
+                    () = announced(&mut requests, &job_id) => {}
+                    () = force_stop.wait() => {}
+                }
+                if force_stop.is_cancelled() {
                     requeued.store(true, Ordering::SeqCst);
                     cancel.cancel();
                     return;
@@ -433,6 +442,20 @@ enum Run {
     Ended(Ending),
     /// The cancel token stopped it (a cancel, or the pool stopping).
     Stopped,
+}
+
+/// Returns once a cancel request for `job_id` may have been announced: its
+/// own, or requests missed because the channel lagged. Never returns once
+/// the channel is closed (the poll goes on).
+async fn announced(requests: &mut broadcast::Receiver<String>, job_id: &str) {
+    loop {
+        match requests.recv().await {
+            Ok(id) if id == job_id => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
 }
 
 /// The output of `work`, or `None` once `cancel` fired first (`work` is then dropped).

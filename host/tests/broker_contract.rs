@@ -95,8 +95,18 @@ async fn contract(broker: Arc<dyn Broker>) {
     broker.submit(&c, spec("other")).await.unwrap();
     let claim_c = broker.claim("w1", wait).await.unwrap().unwrap();
     assert!(!broker.cancel_requested(&c).await.unwrap());
+    let mut requests = broker.cancel_requests();
     assert_eq!(broker.cancel(&c).await.unwrap(), CancelOutcome::Requested);
     assert!(broker.cancel_requested(&c).await.unwrap());
+    // The request is announced (Redis: over pub/sub), so the worker need not wait for its next read of the flag.
+    let announced = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if requests.recv().await.unwrap() == c {
+                break;
+            }
+        }
+    });
+    announced.await.expect("the cancel request of a running job is announced");
     broker.finish(&claim_c, Ending::Cancelled("Training cancelled".into())).await.unwrap();
     assert!(matches!(broker.cancel("00000000-0000-0000-0000-000000000000").await, Err(BrokerError::NotFound(_))));
 

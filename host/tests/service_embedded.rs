@@ -371,6 +371,8 @@ async fn a_running_job_is_cancelled_and_a_stopping_server_requeues_nothing_lost(
     let dir = temp_dir();
     let mut setup = Setup::embedded(dir.path());
     setup.grace_secs = 0.5;
+    // Far longer than the second the cancel is given: only the announcement of the request can stop it in time.
+    setup.cancel_poll_secs = 30.0;
     let mut server = Process::serve(&setup, &[]);
     wait_ready(&server.url).await;
     let ds = upload(&server.url, &testdata("penguins.csv")).await["id"].as_str().unwrap().to_string();

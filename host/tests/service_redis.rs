@@ -124,7 +124,9 @@ async fn a_job_that_keeps_killing_its_worker_fails_after_max_attempts_with_a_cle
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_on_one_node_stops_a_job_running_on_another_within_a_second() {
     let dir = temp_dir();
-    let setup = Setup::redis(dir.path());
+    let mut setup = Setup::redis(dir.path());
+    // Far longer than the second the cancel is given: only the request announced over pub/sub can stop it in time.
+    setup.cancel_poll_secs = 30.0;
     let api_a = Process::serve(&setup, &["--api-only"]);
     wait_ready(&api_a.url).await;
     let _worker = Process::worker(&setup);

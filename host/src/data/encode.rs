@@ -175,7 +175,7 @@ fn series<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Series, DataError> {
 fn levels_of(series: &Series) -> Result<Vec<String>, DataError> {
     let text = text_column(series)?;
     let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
-    let distinct: std::collections::HashSet<&str> = ca.iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect();
+    let distinct: foldhash::HashSet<&str> = ca.iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect();
     let mut levels: Vec<String> = distinct.into_iter().map(str::to_string).collect();
     levels.sort_by(|a, b| natural_order(a, b));
     Ok(levels)
@@ -235,7 +235,10 @@ fn numeric_values(series: &Series) -> Result<Vec<f64>, DataError> {
 }
 
 fn codes(series: &Series, levels: &[String]) -> Result<Vec<u32>, DataError> {
-    let index: std::collections::HashMap<&str, u32> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
+    // foldhash: several times SipHash's speed on short text, seeded at random per
+    // process; weaker against crafted keys than SipHash, but a table's levels are
+    // bounded by `[limits]` and each is hashed a bounded number of times.
+    let index: foldhash::HashMap<&str, u32> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
     let text = text_column(series)?;
     let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
     Ok(ca.iter().map(|v| v.and_then(|s| index.get(s.trim()).copied()).unwrap_or(MISSING_CODE)).collect())

@@ -337,11 +337,19 @@ impl Broker for EmbeddedBroker {
         let outcome = if transition.to == JobStatus::Cancelled { CancelOutcome::Cancelled } else { CancelOutcome::Requested };
         self.apply(&mut state, job_id, transition, None);
         state.journal.flush();
+        drop(state);
+        if outcome == CancelOutcome::Requested {
+            self.hub.announce_cancel(job_id);
+        }
         Ok(outcome)
     }
 
     async fn cancel_requested(&self, job_id: &str) -> Result<bool> {
         Ok(self.state.lock().jobs.get(job_id).is_some_and(|e| e.record.cancel_requested))
+    }
+
+    fn cancel_requests(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.hub.cancel_requests()
     }
 
     async fn heartbeat(&self, worker: &str) -> Result<()> {

@@ -1,8 +1,12 @@
-//! In-process fan-out of live events to the sockets watching a job.
+//! In-process fan-out of live events to the sockets watching a job, and of
+//! cancel requests to the workers running one.
 //!
 //! One bounded broadcast channel per watched job: a publisher never waits for
 //! a subscriber, and a subscriber that falls behind by more than the buffer
 //! learns it lagged (its socket is then closed) instead of slowing the others.
+//! Cancel requests go on one channel for the process: they are wake-ups only
+//! (the job's cancel flag in the broker says whether it is cancelled), so a
+//! worker that lagged or missed one reads the flag and loses nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,9 +21,19 @@ use crate::jobs::StoredEvent;
 /// changes). Allocated per watched job, so not larger than that.
 pub const BUFFER: usize = 256;
 
-#[derive(Default)]
+/// Cancel requests buffered for a worker that has not looked yet; one that
+/// falls further behind reads its jobs' flags at once.
+const CANCEL_BUFFER: usize = 64;
+
 pub struct Hub {
     channels: Mutex<HashMap<String, broadcast::Sender<StoredEvent>>>,
+    cancels: broadcast::Sender<String>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub { channels: Mutex::default(), cancels: broadcast::channel(CANCEL_BUFFER).0 }
+    }
 }
 
 /// Live events of one job; unregisters itself when dropped.
@@ -58,6 +72,16 @@ impl Hub {
         if let Some(sender) = channels.get(job_id) {
             let _ = sender.send(event);
         }
+    }
+
+    /// Tells this process's workers that job `job_id` was asked to cancel.
+    pub fn announce_cancel(&self, job_id: &str) {
+        let _ = self.cancels.send(job_id.to_string());
+    }
+
+    /// The ids of jobs asked to cancel from now on (`announce_cancel`).
+    pub fn cancel_requests(&self) -> broadcast::Receiver<String> {
+        self.cancels.subscribe()
     }
 
     pub fn watched_jobs(&self) -> usize {

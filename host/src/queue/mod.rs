@@ -105,6 +105,11 @@ pub trait Broker: Send + Sync + 'static {
     /// Cancels for `cause`, which the job's messages tell.
     async fn cancel_for(&self, job_id: &str, cause: CancelCause) -> Result<CancelOutcome>;
     async fn cancel_requested(&self, job_id: &str) -> Result<bool>;
+    /// The ids of running jobs asked to cancel from now on, from any process
+    /// sharing the broker: a wake-up for their workers, so a cancel (a pruned
+    /// trial) lands at once instead of at the next read of the flag. Best
+    /// effort; `cancel_requested` stays the truth.
+    fn cancel_requests(&self) -> tokio::sync::broadcast::Receiver<String>;
     /// Says `worker` is alive.
     async fn heartbeat(&self, worker: &str) -> Result<()>;
     /// A worker leaving cleanly.

@@ -341,7 +341,12 @@ fn claimed(id: &str, fields: &HashMap<String, String>, token: String, worker: &s
 
 /// The pub/sub channel of a job's live events.
 fn channel(id: &str) -> String {
-    format!("job_{id}")
+    format!("{}{id}", listen::EVENTS)
+}
+
+/// The pub/sub channel that tells workers a running job was asked to cancel.
+fn cancel_channel(id: &str) -> String {
+    format!("{}{id}", listen::CANCELS)
 }
 
 /// The JSON text, seq to be filled in, of the event `transition` emits.
@@ -439,6 +444,10 @@ impl Broker for RedisBroker {
         let flag: Option<String> =
             self.bounded(async { Ok(redis::cmd("HGET").arg(self.job_key(job_id)).arg("cancel").query_async(&mut self.conn()).await?) }).await?;
         Ok(flag.as_deref() == Some("1"))
+    }
+
+    fn cancel_requests(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.hub.cancel_requests()
     }
 
     async fn heartbeat(&self, worker: &str) -> Result<()> {
@@ -555,6 +564,7 @@ impl RedisBroker {
             .arg(record::writes(&cancel, None))
             .arg(event_template(&cancel))
             .arg(record::writes(&flag, None))
+            .arg(cancel_channel(job_id))
             .invoke_async(&mut self.conn())
             .await?;
         cancel_outcome(&reply, job_id)

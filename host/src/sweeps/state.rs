@@ -3,7 +3,10 @@
 //! trait, `SweepStore`; the embedded store keeps them in this process's memory
 //! and appends every change to `broker/sweeps.jsonl` in the data dir (written
 //! to the OS before it is acknowledged or published, replayed and compacted at
-//! start), like the embedded broker's journal.
+//! start, and compacted again whenever what was appended since outgrows what
+//! it holds: every change writes the whole record, so a sweep of many trials
+//! would otherwise grow it by the square of their number), like the embedded
+//! broker's journal.
 //!
 //! A driver holds a sweep's lease while it drives it (`lease`): with the
 //! embedded store only this process exists, so the lease is always its own.
@@ -88,7 +91,16 @@ struct Entry {
 struct Inner {
     sweeps: HashMap<String, Entry>,
     writer: BufWriter<File>,
+    dir: PathBuf,
+    /// Bytes appended since the journal was last compacted, and its size then.
+    appended: u64,
+    compacted: u64,
 }
+
+/// The journal is compacted once the bytes appended since it last was pass
+/// both this and `COMPACT_RATIO` times its compacted size.
+const COMPACT_AFTER: u64 = 32 << 20;
+const COMPACT_RATIO: u64 = 4;
 
 /// Sweeps in memory, journaled to `sweeps.jsonl`.
 pub struct EmbeddedSweeps {
@@ -107,19 +119,27 @@ impl EmbeddedSweeps {
     pub fn open(dir: &Path) -> anyhow::Result<EmbeddedSweeps> {
         std::fs::create_dir_all(dir)?;
         let sweeps = replay(&journal_path(dir));
-        let temp = dir.join("sweeps.jsonl.tmp");
-        {
-            let mut out = BufWriter::new(File::create(&temp)?);
-            for entry in sweeps.values() {
-                write_entry(&mut out, entry)?;
-            }
-            out.flush()?;
-            out.get_ref().sync_all()?;
-        }
-        std::fs::rename(&temp, journal_path(dir))?;
-        let writer = BufWriter::new(OpenOptions::new().append(true).open(journal_path(dir))?);
-        Ok(EmbeddedSweeps { inner: Mutex::new(Inner { sweeps, writer }), hub: Hub::new() })
+        let (writer, compacted) = compact(dir, &sweeps)?;
+        let inner = Inner { sweeps, writer, dir: dir.to_path_buf(), appended: 0, compacted };
+        Ok(EmbeddedSweeps { inner: Mutex::new(inner), hub: Hub::new() })
     }
+}
+
+/// Writes one line per sweep aside, fsyncs, renames it over the journal, and
+/// opens that for appending; returns the writer and the journal's size.
+fn compact(dir: &Path, sweeps: &HashMap<String, Entry>) -> std::io::Result<(BufWriter<File>, u64)> {
+    let temp = dir.join("sweeps.jsonl.tmp");
+    {
+        let mut out = BufWriter::new(File::create(&temp)?);
+        for entry in sweeps.values() {
+            write_entry(&mut out, entry)?;
+        }
+        out.flush()?;
+        out.get_ref().sync_all()?;
+    }
+    std::fs::rename(&temp, journal_path(dir))?;
+    let size = std::fs::metadata(journal_path(dir))?.len();
+    Ok((BufWriter::new(OpenOptions::new().append(true).open(journal_path(dir))?), size))
 }
 
 fn write_entry(out: &mut impl Write, entry: &Entry) -> std::io::Result<()> {
@@ -151,9 +171,31 @@ fn replay(path: &Path) -> HashMap<String, Entry> {
 
 impl Inner {
     fn write(&mut self, line: &Line) {
-        let written = serde_json::to_string(line).map_err(std::io::Error::from).and_then(|text| writeln!(self.writer, "{text}"));
+        let written = serde_json::to_string(line).map_err(std::io::Error::from).and_then(|text| {
+            self.appended += text.len() as u64 + 1;
+            writeln!(self.writer, "{text}")
+        });
         if let Err(e) = written {
             tracing::error!(error = %e, "writing the sweeps journal failed");
+        }
+    }
+
+    /// Compacts the journal when the appended lines outgrew it (see `COMPACT_AFTER`).
+    /// On failure the journal stays as it was, still complete, and is appended to.
+    fn compact_when_due(&mut self) {
+        if self.appended < COMPACT_AFTER || self.appended < COMPACT_RATIO * self.compacted {
+            return;
+        }
+        self.flush();
+        match compact(&self.dir, &self.sweeps) {
+            Ok((writer, size)) => {
+                tracing::debug!(appended = self.appended, size, "compacted the sweeps journal");
+                (self.writer, self.appended, self.compacted) = (writer, 0, size);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "compacting the sweeps journal failed");
+                self.appended = 0;
+            }
         }
     }
 
@@ -178,6 +220,7 @@ impl Inner {
         let record = entry.record.clone();
         self.write(&Line::Sweep { record: record.clone(), events: stored.iter().map(EventLine::from).collect() });
         self.flush();
+        self.compact_when_due();
         Some((stored, record))
     }
 }
@@ -313,5 +356,25 @@ mod tests {
         let events = store.events_after("s1", 1).await.unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
         assert!(events[1].json.starts_with("{\"type\":\"leaderboard\",\"seq\":3,"), "{}", events[1].json);
+    }
+
+    #[tokio::test]
+    async fn a_long_sweep_keeps_its_journal_bounded_and_its_last_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedSweeps::open(dir.path()).unwrap();
+        let mut r = record("big");
+        store.create(&r, SweepEvent::status(&r)).await.unwrap();
+        // Every save writes the whole record: 300 saves of a 256 KiB record append 75 MiB.
+        let line = 256 << 10;
+        for i in 0..300 {
+            r.message = Some(format!("{i:06}{}", "x".repeat(line)));
+            store.save(&r, vec![], "me").await.unwrap();
+        }
+        let size = std::fs::metadata(journal_path(dir.path())).unwrap().len();
+        assert!(size < COMPACT_AFTER + 2 * line as u64, "journal of {size} bytes");
+        drop(store);
+        let back = EmbeddedSweeps::open(dir.path()).unwrap().get("big").await.unwrap().unwrap();
+        assert!(back.message.unwrap().starts_with("000299"));
+        assert_eq!(back.last_seq, 1);
     }
 }

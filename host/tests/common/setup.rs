@@ -28,13 +28,15 @@ pub struct Setup {
     pub dead_after_secs: f64,
     pub max_attempts: u32,
     pub grace_secs: f64,
+    /// `workers.cancel_poll_secs`: how often a running job's cancel flag is read besides when announced.
+    pub cancel_poll_secs: f64,
     /// Extra environment of the started processes.
     pub env: Vec<(String, String)>,
 }
 
 impl Setup {
     pub fn embedded(dir: &Path) -> Setup {
-        Setup { dir: dir.to_path_buf(), redis_prefix: None, concurrency: 2, dead_after_secs: 1.5, max_attempts: 3, grace_secs: 5.0, env: vec![] }
+        Setup { dir: dir.to_path_buf(), redis_prefix: None, concurrency: 2, dead_after_secs: 1.5, max_attempts: 3, grace_secs: 5.0, cancel_poll_secs: 0.2, env: vec![] }
     }
 
     pub fn redis(dir: &Path) -> Setup {
@@ -62,6 +64,7 @@ heartbeat_secs = 0.2
 dead_after_secs = {dead}
 max_attempts = {attempts}
 shutdown_grace_secs = {grace}
+cancel_poll_secs = {poll}
 [default_limits]
 memory_mib = 256
 time_secs = 30.0
@@ -91,6 +94,7 @@ path = {forest:?}
             dead = self.dead_after_secs,
             attempts = self.max_attempts,
             grace = self.grace_secs,
+            poll = self.cancel_poll_secs,
             baseline = plugin_file("baseline"),
             slow = plugin_file("test_slow"),
             endless = plugin_file("test_endless_loop"),
