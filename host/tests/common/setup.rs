@@ -36,7 +36,16 @@ pub struct Setup {
 
 impl Setup {
     pub fn embedded(dir: &Path) -> Setup {
-        Setup { dir: dir.to_path_buf(), redis_prefix: None, concurrency: 2, dead_after_secs: 1.5, max_attempts: 3, grace_secs: 5.0, cancel_poll_secs: 0.2, env: vec![] }
+        Setup {
+            dir: dir.to_path_buf(),
+            redis_prefix: None,
+            concurrency: 2,
+            dead_after_secs: 1.5,
+            max_attempts: 3,
+            grace_secs: 5.0,
+            cancel_poll_secs: 0.2,
+            env: vec![],
+        }
     }
 
     pub fn redis(dir: &Path) -> Setup {
