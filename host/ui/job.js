@@ -262,11 +262,12 @@ export async function render({ main, setCleanup }, id) {
     if (job.status === 'completed' && job.results) {
       state.bestIteration = bestIterationOf(job);
       scheduleCharts();
-      showResults(results, job, datasetName);
+      showResultsOnce();
     }
     if (job.status === 'failed' && job.error && !cancelMsg.firstChild) replace(cancelMsg, errorBox(`Training failed: ${plain(job.error)}`));
   }
 
+  let resultsShown = false;
   // --- socket with reconnect (the server replays from seq 1; seq dedupes)
   let ws = null, closed = false, retry = 0, retryTimer = null;
   const ticker = setInterval(() => { if (!state.terminal && job.startedAt) timing.textContent = fmtDuration(job.startedAt, null); }, 1000);
@@ -294,7 +295,16 @@ export async function render({ main, setCleanup }, id) {
   state.bestIteration = bestIterationOf(job);
   drawCharts();
   connect();
-  if (state.terminal && job.status === 'completed') showResults(results, job, datasetName);
+  if (state.terminal && job.status === 'completed') showResultsOnce();
+
+  // A completed job's results never change: drawn once, so that the socket's
+  // replay of its end (which refreshes the job) does not redraw the panel
+  // under a user who has already chosen a file to predict on.
+  function showResultsOnce() {
+    if (resultsShown) return;
+    resultsShown = true;
+    showResults(results, job, datasetName);
+  }
 }
 
 /** The folds' scores (results.rs CrossValidation): mean ± standard deviation, then each fold's value. */

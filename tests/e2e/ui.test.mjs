@@ -1073,7 +1073,13 @@ test('tune: a sweep from the Tune page fills its leaderboard live, marks pruned 
   await page.click('#best-job-link');
   await page.waitForURL(new RegExp(`#/jobs/${sweep.best.jobId}$`));
   await page.waitForSelector('#results:not([hidden]) #metrics-table', { timeout: 60_000 });
+  // The page draws a completed job's results at once; the socket's replay of
+  // its end comes later and must not redraw the form a file was chosen in.
   await page.setInputFiles('#predict-file', penguins);
+  await page.$eval('#predict-file', (el) => { el.dataset.chosen = 'yes'; });
+  await page.waitForSelector('#job-log li.log-completed', { state: 'attached', timeout: 60_000 });
+  await page.waitForLoadState('networkidle');
+  assert.equal(await page.getAttribute('#predict-file', 'data-chosen'), 'yes', 'the predict form was redrawn after a file was chosen');
   await page.click('#predict-submit');
   await page.waitForSelector('#predictions-table');
   assert.match(await page.textContent('#predict-status'), /Predicted 344 rows/);

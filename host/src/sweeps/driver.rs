@@ -259,7 +259,11 @@ fn finish(record: &mut SweepRecord, stopped: Option<&str>) {
 async fn submit_more(ctx: &SweepContext, record: &mut SweepRecord, events: &mut Vec<SweepEvent>) -> Result<(), BrokerError> {
     while record.active() < record.spec.parallel_trials.max(1) as usize && more_to_run(record) {
         let index = record.trials.len() as u64;
-        let Some((which, params)) = strategy::trial(record.spec.strategy, &record.spec.spaces, record.spec.seed, index) else { break };
+        let Some((which, params)) =
+            strategy::trial(record.spec.strategy, &record.spec.spaces, record.spec.seed, index, &record.trials, record.spec.higher_is_better)
+        else {
+            break;
+        };
         let plugin = record.spec.spaces[which].plugin.clone();
         let trial = Trial {
             index,

@@ -5,7 +5,8 @@
 //! ordinary jobs on the shared queue, run by any worker.
 //!
 //! `space` parses and samples the search space, `strategy` says which
-//! setting trial `i` gets, `asha` decides pruning at rungs, `driver` runs the
+//! setting trial `i` gets (`tpe` learning from the trials that ended), `asha`
+//! decides pruning at rungs, `driver` runs the
 //! loop, `events` shapes what the sweep's socket sends. This file owns the
 //! record's types. It must not know HTTP (the API maps its errors) nor run
 //! training (workers do).
@@ -17,6 +18,7 @@ pub mod redis;
 pub mod space;
 pub mod state;
 pub mod strategy;
+pub mod tpe;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -229,6 +229,31 @@ impl Dimension {
         }
     }
 
+    /// Where `value` lies on a range, 0 at `min` to 1 at `max` on its scale
+    /// (None for other dimensions, or a value that is not a number).
+    pub(super) fn unit_of(&self, value: &Value) -> Option<f64> {
+        let Dimension::Range { min, max, scale, .. } = *self else { return None };
+        let v = value.as_f64()?;
+        if max <= min {
+            return Some(0.5);
+        }
+        let u = match scale {
+            Scale::Linear => (v - min) / (max - min),
+            Scale::Log => (v.max(min).ln() - min.ln()) / (max.ln() - min.ln()),
+        };
+        Some(u.clamp(0.0, 1.0))
+    }
+
+    /// The range's value at `u` (0..=1) on its scale, as the parameter takes it
+    /// (the fixed value, or the first one, for other dimensions).
+    pub(super) fn value_at(&self, u: f64) -> Value {
+        match self {
+            Dimension::Range { min, max, scale, int } => number(at(*min, *max, *scale, u.clamp(0.0, 1.0)), *min, *max, *int),
+            Dimension::Fixed { value } => value.clone(),
+            Dimension::Values { values } => values[0].clone(),
+        }
+    }
+
     /// The values a grid takes: the list, the fixed value, or `GRID_POINTS`
     /// evenly spaced on the range's scale (distinct after rounding).
     fn grid_points(&self) -> Vec<Value> {
