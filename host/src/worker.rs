@@ -114,7 +114,7 @@ impl Worker {
             match claimed {
                 Ok(Some(claim)) => {
                     // Widened here, before the next claim takes a slot: the free slots at claim.
-                    let permit = self.widen(permit, &claim.job.spec.plugin);
+                    let permit = self.widen(permit, &claim.job.spec);
                     let me = self.clone();
                     let force = force_stop.clone();
                     let span = tracing::info_span!("job", job_id = %claim.job_id(), attempt = claim.job.attempts);
@@ -295,9 +295,10 @@ impl Worker {
 
     /// The job's one slot, plus as many of the free ones as its plugin can
     /// use in parallel (`LoadedPlugin::instances_for`): a job of K instances holds K slots.
-    fn widen(&self, mut slot: OwnedSemaphorePermit, plugin: &str) -> OwnedSemaphorePermit {
-        let Some(plugin) = self.registry.current().get(plugin).cloned() else { return slot };
-        let mut extra = plugin.instances_for(1 + self.slots.available_permits()) - 1;
+    fn widen(&self, mut slot: OwnedSemaphorePermit, spec: &JobSpec) -> OwnedSemaphorePermit {
+        let Some(plugin) = self.registry.current().get(&spec.plugin).cloned() else { return slot };
+        let asked = spec.max_instances.map_or(usize::MAX, |k| k.max(1) as usize);
+        let mut extra = plugin.instances_for(1 + self.slots.available_permits()).min(asked) - 1;
         while extra > 0 {
             // Another job may take free slots meanwhile: then take fewer.
             if let Ok(more) = self.slots.clone().try_acquire_many_owned(extra as u32) {

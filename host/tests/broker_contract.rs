@@ -28,6 +28,7 @@ fn spec(plugin: &str) -> JobSpec {
         columns: Default::default(),
         owner: None,
         labels: Default::default(),
+        max_instances: None,
     }
 }
 

@@ -247,6 +247,7 @@ fn spec(dataset: &str) -> JobSpec {
         columns: Default::default(),
         owner: None,
         labels: Default::default(),
+        max_instances: None,
     }
 }
 

@@ -205,3 +205,48 @@ async fn a_job_of_two_instances_holds_both_slots_so_the_next_job_waits() {
     assert_eq!(wait_status(url, &wide, &["failed"], Duration::from_secs(10)).await["status"], "failed");
     assert_eq!(wait_status(url, &next, &["completed"], Duration::from_secs(10)).await["status"], "completed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_asking_for_one_instance_trains_in_one_and_so_do_sweep_trials_run_side_by_side() {
+    let dir = temp_dir();
+    let (server, dataset) = serve(dir.path()).await;
+    let url = &server.url;
+    let mut refused = team_job(&dataset, "none");
+    refused["maxInstances"] = json!(0);
+    let (status, body) = post_json(url, "/jobs", &refused).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("maxInstances")), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("1 to 1024")), "{body}");
+
+    // `loop` spins in the last of two or more instances: capped at one, the job trains alone and completes.
+    let mut narrow = team_job(&dataset, "loop");
+    narrow["maxInstances"] = json!(1);
+    let narrow = submit(url, &narrow).await;
+    let record = wait_status(url, &narrow, &["completed", "failed"], Duration::from_secs(10)).await;
+    assert_eq!(record["status"], "completed", "{record}");
+    assert!(record["results"]["summary"].get("instances").is_none(), "{record}");
+    assert_eq!(record["results"]["summary"]["plugin_metrics"]["instances"].as_f64(), Some(1.0), "{record}");
+
+    // Two trials at once: one instance each, on the two slots.
+    let sweep = json!({"datasetId": dataset, "taskType": "clustering", "metric": "silhouette", "strategy": "random", "trials": 2,
+        "parallelTrials": 2, "seed": 1, "space": [{"selectedModel": "team", "misbehave": "none"}]});
+    let (status, body) = post_json(url, "/sweeps", &sweep).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["data"]["sweepId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let trials = loop {
+        let (_, body) = get_json(url, &format!("/sweeps/{id}")).await;
+        if matches!(body["data"]["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            break body["data"]["trials"].as_array().unwrap().clone();
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(trials.len(), 2, "{trials:?}");
+    for trial in &trials {
+        let (_, job) = get_json(url, &format!("/jobs/{}", trial["jobId"].as_str().unwrap())).await;
+        let summary = &job["data"]["results"]["summary"];
+        assert_eq!(job["data"]["status"], "completed", "{job}");
+        assert!(summary.get("instances").is_none(), "a trial beside another trains in one instance: {summary}");
+        assert_eq!(summary["plugin_metrics"]["instances"].as_f64(), Some(1.0), "{summary}");
+    }
+}

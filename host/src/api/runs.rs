@@ -53,6 +53,7 @@ fn request_of(spec: &JobSpec) -> Value {
         "columnKinds": spec.columns.column_kinds,
         "name": spec.labels.name,
         "tags": spec.labels.tags,
+        "maxInstances": spec.max_instances,
     })
 }
 

@@ -76,6 +76,11 @@ pub struct TrainRequest {
     /// letters, digits, `-`, `_`, `.` or `:`.
     #[schema(max_items = 10)]
     pub tags: Option<Vec<String>>,
+    /// The most instances of the plugin the job may train in at once (1 to
+    /// 1024; absent: as many as the worker's free slots, the plugin and the
+    /// config allow). The model is the same bytes however many it gets.
+    #[schema(minimum = 1, maximum = 1024)]
+    pub max_instances: Option<u64>,
 }
 
 /// `modelConfig`: the plugin to train with, and its parameters.
@@ -163,6 +168,19 @@ fn folds_of(request: &TrainRequest, task: Task) -> Result<usize, ApiError> {
     Ok(folds)
 }
 
+/// The request's `maxInstances`, or the answer naming it.
+fn max_instances_of(request: &TrainRequest) -> Result<Option<u32>, ApiError> {
+    let Some(n) = request.max_instances else { return Ok(None) };
+    match u32::try_from(n) {
+        Ok(k @ 1..=MAX_INSTANCES) => Ok(Some(k)),
+        _ => Err(ApiError::new(ErrorCode::InvalidNumber, format!("`maxInstances` {n}: give 1 to {MAX_INSTANCES}, or leave it out to use the free slots"))
+            .field("maxInstances")),
+    }
+}
+
+/// The largest `maxInstances` a request may give.
+const MAX_INSTANCES: u32 = 1024;
+
 /// Whether the dataset's training part fills `folds` folds, as far as its
 /// profile tells (`crossval::FoldError`'s words; the worker checks the real rows).
 /// Classification needs every class's counts, which the profile of a category
@@ -239,6 +257,7 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
     let fractions = fractions_of(&request)?;
     let folds = folds_of(&request, task)?;
     let labels = labels_of(&request)?;
+    let max_instances = max_instances_of(&request)?;
 
     let dataset_id = given(&request.dataset_id).ok_or_else(|| missing("datasetId", "`datasetId` is required: upload a table with POST /datasets first"))?;
     // Another member's dataset is answered as a missing one.
@@ -272,6 +291,7 @@ pub async fn train_request(state: &AppState, caller: &Caller, body: &[u8]) -> Re
         columns,
         owner: None,
         labels,
+        max_instances,
     })
 }
 

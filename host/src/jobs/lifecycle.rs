@@ -360,6 +360,7 @@ mod tests {
             columns: Default::default(),
             owner: None,
             labels: Default::default(),
+            max_instances: None,
         }
     }
 

@@ -93,6 +93,11 @@ pub struct JobSpec {
     /// The run's name and tags, and what it re-runs (absent when none: older records load unchanged).
     #[serde(flatten)]
     pub labels: RunLabels,
+    /// The most plugin instances the job may train in (`maxInstances`); None:
+    /// as many as the worker's free slots and the plugin allow. A sweep that
+    /// runs trials side by side gives each 1: its parallelism is across trials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
 }
 
 /// What a user calls a run: never read by training, only by the history.

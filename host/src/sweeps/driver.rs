@@ -272,6 +272,7 @@ async fn submit_more(ctx: &SweepContext, record: &mut SweepRecord, events: &mut 
             params,
             status: TrialStatus::Queued,
             score: None,
+            tie_break: None,
             validation_score: None,
             rungs: vec![],
             epoch: 0,
@@ -311,6 +312,10 @@ async fn submit_trial(ctx: &SweepContext, record: &mut SweepRecord, i: usize, ev
     spec.params = trial.params.clone();
     spec.model_config = trial.params.clone();
     spec.model_config.insert("selectedModel".into(), Value::from(trial.plugin.as_str()));
+    // Trials side by side use the cores one each, as every peer's parallel trials do.
+    if record.spec.parallel_trials > 1 {
+        spec.max_instances = Some(1);
+    }
     spec.labels = RunLabels {
         name: Some(format!("sweep {} trial {}", short(&record.sweep_id), trial.index)),
         tags: vec![format!("sweep:{}", short(&record.sweep_id))],
@@ -459,12 +464,19 @@ async fn check_rungs(
     Ok(())
 }
 
+/// The metric that breaks ties of the classification scores (`Trial::tie_break`).
+const LOG_LOSS: &str = "log_loss";
+
 /// Trial `i`'s job ended: its status and, when completed, its score.
 fn on_job_end(record: &mut SweepRecord, i: usize, job: &JobRecord, events: &mut Vec<SweepEvent>) {
     match job.status {
         JobStatus::Completed => {
-            let score = job.results.as_ref().and_then(|r| r.metrics.get(&record.spec.metric).copied()).filter(|v| v.is_finite());
+            let metric = |name: &str| job.results.as_ref().and_then(|r| r.metrics.get(name).copied()).filter(|v| v.is_finite());
+            let score = metric(&record.spec.metric);
             record.trials[i].score = score;
+            if record.spec.base.task_type == Task::Classification.as_str() && record.spec.metric != LOG_LOSS {
+                record.trials[i].tie_break = metric(LOG_LOSS);
+            }
             let message = score.is_none().then(|| format!("completed without a {} on the judged rows", record.spec.metric));
             end_trial(record, i, TrialStatus::Completed, message, events);
         }

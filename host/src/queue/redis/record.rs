@@ -187,6 +187,7 @@ mod tests {
             columns: Default::default(),
             owner: None,
             labels: Default::default(),
+            max_instances: None,
         };
         let record = lifecycle::submit("j", spec).record;
         let pairs: Vec<(String, String, String)> = serde_json::from_str(&new_record(&record)).unwrap();
