@@ -108,7 +108,7 @@ def trainhost_sweep(server, search, test, target, task, plugin, space, budget, p
     dataset, test_set = server.upload(search), server.upload(test)
     entry = {"selectedModel": plugin, rounds_param: rounds, **space}
     body = {"datasetId": dataset, "targetColumn": target, "taskType": task, "metric": metric, "strategy": "asha", "budgetSeconds": budget,
-            "trials": 10_000, "parallelTrials": parallel, "folds": 0, "seed": 1, "testFraction": 0.2, "pluginValidationFraction": 0.1, "space": [entry]}
+            "trials": 1000, "parallelTrials": parallel, "folds": 0, "seed": 1, "testFraction": 0.2, "pluginValidationFraction": 0.1, "space": [entry]}
     started = time.monotonic()
     sweep = server.call("POST", "/sweeps", body)["data"]["sweepId"]
     history, best = [], None

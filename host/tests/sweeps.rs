@@ -263,6 +263,8 @@ async fn faulty_requests_are_refused_naming_the_field_and_others_sweeps_are_hidd
     bad_strategy["strategy"] = json!("bayes");
     let mut no_space = rf(json!({}));
     no_space.as_object_mut().expect("as the test set it up").remove("space");
+    let mut too_many = rf(json!({}));
+    too_many["trials"] = json!(1001);
     let mut bad_dataset = rf(json!({}));
     bad_dataset["datasetId"] = json!(uuid::Uuid::new_v4().to_string());
     let cases = [
@@ -282,6 +284,7 @@ async fn faulty_requests_are_refused_naming_the_field_and_others_sweeps_are_hidd
         (no_space, 400, "space", "missing_field"),
         (bad_dataset, 404, "datasetId", "dataset_not_found"),
         (json!({"taskType": "classification", "trials": "many"}), 400, "trials", "invalid_field"),
+        (too_many, 400, "trials", "invalid_field"),
     ];
     for (body, status, field, code) in cases {
         let (got, answer) = post_json(&server.url, "/sweeps", &body).await;

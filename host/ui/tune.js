@@ -57,7 +57,7 @@ async function renderForm({ main }) {
   const submit = h('button', { type: 'submit', class: 'button primary', id: 'tune-submit' }, 'Start the sweep');
   const form = h('form', { class: 'card', id: 'tune-form', novalidate: true },
     h('div', { class: 'grid' }, f.dataset.box, f.task.box, f.target.box, f.metric.box, f.strategy.box),
-    h('div', { class: 'grid' }, f.trials.box, f.budget.box, f.folds.box, f.seed.box),
+    h('div', { class: 'grid' }, f.trials.box, f.budget.box, f.parallel.box, f.folds.box, f.seed.box),
     spaceBox, formError, h('div', { class: 'row' }, submit));
   main.append(form, await recentSweeps());
 
@@ -124,6 +124,7 @@ function formFields(datasets, plugins) {
     strategy: field('tune-strategy', 'Strategy', h('select', { name: 'strategy' }, STRATEGIES.map(([v, t]) => h('option', { value: v }, t)))),
     trials: field('tune-trials', 'Trials', text('trials', '12'), 'How many settings to try; empty for as many as the budget allows.'),
     budget: field('tune-budget', 'Time budget (seconds)', text('budgetSeconds', '600'), 'When it is spent no trial starts and running ones stop; empty for none.'),
+    parallel: field('tune-parallel', 'Trials at once', text('parallelTrials', ''), 'Empty for one per worker slot. Trials side by side train in one instance each.'),
     folds: field('tune-folds', 'Cross-validation folds', text('folds', '0'), '0 scores each trial on the holdout; 2 or more fits K folds per trial.'),
     seed: field('tune-seed', 'Random seed', text('seed', '1'), 'Same seed, same settings tried in the same order.'),
   };
@@ -211,6 +212,7 @@ function requestOf(f, rows) {
     datasetId: f.dataset.control.value, targetColumn: task === 'clustering' ? null : f.target.control.value, taskType: task,
     metric: f.metric.control.value, strategy: f.strategy.control.value,
     trials: num(f.trials, { optional: true, min: 1 }), budgetSeconds: num(f.budget, { optional: true, min: 1 }),
+    parallelTrials: num(f.parallel, { optional: true, min: 1 }),
     folds: num(f.folds, { optional: false, min: 0 }), seed: num(f.seed, { optional: false, min: 0 }),
   };
   if (body.strategy !== 'auto') {

@@ -26,7 +26,7 @@ use crate::ids::{is_valid_id, new_id, now_ms};
 use crate::jobs::JobSpec;
 use crate::sweeps::events::SweepEvent;
 use crate::sweeps::space::{suggested_space, PluginSpace};
-use crate::sweeps::strategy::Strategy;
+use crate::sweeps::strategy::{Strategy, MAX_TRIALS};
 use crate::sweeps::{asha, best_json, driver, metric_direction, metrics_of, trial_json, SweepRecord, SweepSpec, SweepStatus};
 
 /// Most trials live at once, whatever a request asks.
@@ -131,8 +131,10 @@ async fn check(state: &AppState, caller: &Caller, request: &SweepRequest) -> Api
     if strategy != Strategy::Grid && request.trials.is_none() && request.budget_seconds.is_none() {
         return Err(ApiError::new(ErrorCode::MissingField, "give `trials` (how many), `budgetSeconds` (how long), or both").field("trials"));
     }
-    if request.trials == Some(0) {
-        return Err(invalid("trials", "`trials` must be at least 1"));
+    match request.trials {
+        Some(0) => return Err(invalid("trials", "`trials` must be at least 1")),
+        Some(n) if n > MAX_TRIALS => return Err(invalid("trials", format!("`trials` is at most {MAX_TRIALS} a sweep; give fewer, or `budgetSeconds` alone"))),
+        _ => {}
     }
     if request.budget_seconds == Some(0) {
         return Err(invalid("budgetSeconds", "`budgetSeconds` must be at least 1"));
