@@ -250,3 +250,38 @@ async fn a_job_asking_for_one_instance_trains_in_one_and_so_do_sweep_trials_run_
         assert_eq!(summary["plugin_metrics"]["instances"].as_f64(), Some(1.0), "{summary}");
     }
 }
+
+/// `trainhost train ... | head -1`: once the reader has gone, the command ends
+/// by SIGPIPE (as `head`'s other writers do) with one instance or two, rather
+/// than panicking in a print or leaving an instance waiting in a collective.
+#[test]
+fn a_train_whose_reader_has_gone_ends_by_sigpipe_with_one_instance_or_two() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = temp_dir();
+    let config = config(dir.path());
+    for instances in ["1", "2"] {
+        let out_file = dir.path().join(format!("gone-{instances}.bin"));
+        let mut command = trainhost_command(&config);
+        command.args(["train", "--plugin", "gbdt", "--data", testdata("penguins.csv").to_str().unwrap(), "--target", "species", "--task", "classification"]);
+        command.args(["--param", "nEstimators=400", "--instances", instances, "--out", out_file.to_str().unwrap()]);
+        let mut child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut progress = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        progress.read_line(&mut first).unwrap();
+        drop(progress);
+        drop(child.stdout.take());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{instances} instance(s): still running 60 s after its reader went away (first line: {first})");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "{instances} instance(s): {status:?} (first line: {first})");
+    }
+}

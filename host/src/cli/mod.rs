@@ -183,12 +183,28 @@ fn init_logging() {
 pub fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. } | Command::Worker) {
+        end_quietly_on_a_closed_pipe();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A one-shot command whose output is cut short (`trainhost train ... | head`)
+/// ends as `head`'s other writers do, by SIGPIPE, instead of panicking in a
+/// print (Rust ignores SIGPIPE by default): with several instances, a progress
+/// print panicking inside one left the others waiting in a collective. The
+/// service keeps ignoring it, so a client that hangs up never kills it.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: called once at start, before any thread is spawned; it restores
+    // the action every process starts with.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
