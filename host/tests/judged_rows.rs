@@ -159,3 +159,40 @@ fn every_plugin_gets_the_same_split() {
     let kmodes = train(&load("kmodes"), &clustering).summary;
     assert_eq!((kmodes.rows_train, kmodes.rows_validation, kmodes.rows_test), (recorded.rows_train, recorded.rows_validation, recorded.rows_test));
 }
+
+/// `rows` rows of two numbers, a category and a class that depends on them.
+fn wide_table(rows: usize) -> DataFrame {
+    let x: Vec<f64> = (0..rows).map(|i| ((i * 7919) % 1000) as f64 / 100.0).collect();
+    let y: Vec<f64> = (0..rows).map(|i| ((i * 104_729) % 997) as f64 / 99.7).collect();
+    let group: Vec<&str> = (0..rows).map(|i| ["north", "south", "east"][(i * 31) % 3]).collect();
+    let class: Vec<&str> = x.iter().zip(&y).map(|(a, b)| if a + b > 10.0 { "high" } else { "low" }).collect();
+    df!("x" => x, "y" => y, "group" => group, "class" => class).unwrap()
+}
+
+/// A job trained by two instances is judged by two as well, each predicting
+/// half of the judged rows: the scores, the holdout sample and the model file
+/// (whose header holds the metrics) are those of one instance judging all.
+#[test]
+fn judged_rows_predicted_by_two_instances_score_as_one_instance_does() {
+    let table = wide_table(25_000);
+    // 90% judged: 22,500 rows, enough for two predicting instances.
+    let fractions = SplitFractions { test: 0.9, plugin_validation: 0.02 };
+    let cases = [
+        ("random_forest", Task::Classification, Some("class"), vec![("nEstimators", "5")]),
+        ("gbdt", Task::Regression, Some("y"), vec![("nEstimators", "5")]),
+        ("kmodes", Task::Clustering, None, vec![("nClusters", "3"), ("nInit", "2")]),
+    ];
+    for (name, task, target, params) in cases {
+        let plugin = load(name);
+        let mut spec = spec(task, target, fractions);
+        spec.params = params.into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.into()))).collect();
+        let by = |instances| training::train_on(&plugin, &table, &spec, instances, CancelToken::default(), Box::new(Discard)).unwrap();
+        let (one, two) = (by(1), by(2));
+        let judged = if task == Task::Clustering { 25_000 } else { two.summary.rows_test.unwrap() };
+        assert_eq!(plugin.predicting_instances(judged, two.summary.instances), 2, "{name}: {judged} judged rows");
+        assert_eq!(two.summary.instances, 2, "{name}");
+        assert_eq!(one.summary.metrics, two.summary.metrics, "{name}");
+        assert_eq!(one.summary.holdout, two.summary.holdout, "{name}");
+        assert!(one.artifact.to_bytes() == two.artifact.to_bytes(), "{name}: another model file");
+    }
+}

@@ -30,6 +30,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use crate::contract::{self, v0_2, v0_3, Plugin, PluginPre, Version};
 pub use error::{LoadError, RunError};
 pub use limits::Limits;
+use limits::MemoryBudget;
 pub use registry::{PluginRegistry, SharedRegistry};
 pub use sandbox::{CancelToken, Discard, Epoch, ProgressSink};
 use sandbox::{Interrupt, PluginState, StopWhen};
@@ -335,10 +336,20 @@ impl LoadedPlugin {
     }
 
     pub fn predict(&self, model: &[u8], features: &contract::Table) -> Result<contract::Predictions, RunError> {
-        let (result, _) = self.call(CancelToken::default(), Box::new(Discard), |store, instance| match instance {
-            Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_predict(store, model, features),
-            Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_predict(store, model, features),
-            Instance::V0_3(plugin) => plugin.trainhost_plugin0_3_0_trainer().call_predict(store, model, features),
+        self.predict_within(model, features, MemoryBudget::new(self.limits.memory_bytes()))
+    }
+
+    /// `predict` in a store whose memory counts against `memory`.
+    fn predict_within(&self, model: &[u8], features: &contract::Table, memory: MemoryBudget) -> Result<contract::Predictions, RunError> {
+        let started = Instant::now();
+        let mut state = PluginState::new(&self.limits, StopWhen::new(started, self.limits.time_secs, CancelToken::default()), Box::new(Discard));
+        state.memory = memory;
+        let (result, _) = self.run_in(state, started, |store| {
+            self.instantiate(store).and_then(|instance| match &instance {
+                Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_predict(store, model, features),
+                Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_predict(store, model, features),
+                Instance::V0_3(plugin) => plugin.trainhost_plugin0_3_0_trainer().call_predict(store, model, features),
+            })
         });
         result?.map_err(|err| match err {
             contract::PredictError::InvalidModel(why) => RunError::InvalidModel(why),

@@ -19,6 +19,10 @@ use super::{call_train, CallReport, LoadedPlugin, RunError};
 use crate::contract::v0_4::exports::trainhost::plugin0_4_0::parallel as wit;
 use crate::contract::{self, PARALLEL_VERSION};
 
+/// Rows an instance must have for a table to be predicted in several
+/// instances: instantiating one and handing it the model costs milliseconds.
+pub const SHARDED_PREDICT_MIN_ROWS: usize = 10_000;
+
 /// Which training rows each instance receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -121,6 +125,42 @@ impl LoadedPlugin {
         }
     }
 
+    /// `predict` in up to `instances` instances at once (`instances_for`
+    /// applied first), each on a contiguous part of the rows, the answers
+    /// joined in row order; their memories together are under the plugin's
+    /// limit. Only for a plugin that trains in several instances, whose
+    /// predictions are per row (the contract says so), and only for tables of
+    /// `SHARDED_PREDICT_MIN_ROWS` rows an instance or more: below, one
+    /// instance is faster. Otherwise exactly `predict`.
+    pub fn predict_on(&self, model: &[u8], features: &contract::Table, instances: usize) -> Result<contract::Predictions, RunError> {
+        let rows = features.rows as usize;
+        let k = self.predicting_instances(rows, instances);
+        if k <= 1 {
+            return self.predict(model, features);
+        }
+        let pool = Arc::new(MemoryPool::default());
+        let parts: Vec<Result<contract::Predictions, RunError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..k)
+                .map(|rank| {
+                    let pool = pool.clone();
+                    scope.spawn(move || {
+                        let (from, to) = (rows * rank / k, rows * (rank + 1) / k);
+                        let part = cut_table(features, from, to);
+                        self.predict_within(model, &part, MemoryBudget::pooled(self.limits.memory_bytes(), pool))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(RunError::Internal("a predicting instance's thread panicked".into())))).collect()
+        });
+        join_predictions(parts.into_iter().collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// How many instances `predict_on` predicts `rows` rows in, when
+    /// `instances` are on offer.
+    pub fn predicting_instances(&self, rows: usize, instances: usize) -> usize {
+        self.instances_for(instances).min(rows / SHARDED_PREDICT_MIN_ROWS).max(1)
+    }
+
     /// One rank of a job: its own store in the job's memory pool, under the
     /// job's deadline, stopped when the group fails. Tells the group how it ended.
     #[allow(clippy::too_many_arguments)]
@@ -160,24 +200,59 @@ impl LoadedPlugin {
 fn shard(request: &contract::TrainRequest, rank: usize, k: usize) -> contract::TrainRequest {
     let rows = request.train.features.rows as usize;
     let (from, to) = (rows * rank / k, rows * (rank + 1) / k);
-    let cut = |data: &contract::ColumnData| match data {
+    contract::TrainRequest {
+        task: request.task,
+        train: contract::LabelledTable {
+            features: cut_table(&request.train.features, from, to),
+            target: request.train.target.as_ref().map(|t| cut(t, from, to)),
+        },
+        validation: request.validation.clone(),
+        params: request.params.clone(),
+        seed: request.seed,
+    }
+}
+
+/// Rows `from..to` of a table.
+fn cut_table(table: &contract::Table, from: usize, to: usize) -> contract::Table {
+    contract::Table {
+        rows: (to - from) as u32,
+        columns: table.columns.iter().map(|c| contract::Column { name: c.name.clone(), data: cut(&c.data, from, to) }).collect(),
+    }
+}
+
+/// Rows `from..to` of a column (as far as it has them).
+fn cut(data: &contract::ColumnData, from: usize, to: usize) -> contract::ColumnData {
+    match data {
         contract::ColumnData::Numeric(v) => contract::ColumnData::Numeric(v[from.min(v.len())..to.min(v.len())].to_vec()),
         contract::ColumnData::Categorical(c) => contract::ColumnData::Categorical(contract::Categorical {
             codes: c.codes[from.min(c.codes.len())..to.min(c.codes.len())].to_vec(),
             levels: c.levels.clone(),
         }),
-    };
-    let features = contract::Table {
-        rows: (to - from) as u32,
-        columns: request.train.features.columns.iter().map(|c| contract::Column { name: c.name.clone(), data: cut(&c.data) }).collect(),
-    };
-    contract::TrainRequest {
-        task: request.task,
-        train: contract::LabelledTable { features, target: request.train.target.as_ref().map(cut) },
-        validation: request.validation.clone(),
-        params: request.params.clone(),
-        seed: request.seed,
     }
+}
+
+/// The predictions of consecutive parts of a table, as one answer for all of
+/// its rows; parts that disagree on their kind or class count are a fault.
+fn join_predictions(parts: Vec<contract::Predictions>) -> Result<contract::Predictions, RunError> {
+    let mismatch = || RunError::Failed("predict gave parts of one table answers of different kinds or class counts".into());
+    let mut parts = parts.into_iter();
+    let Some(mut joined) = parts.next() else { return Err(RunError::Internal("no part was predicted".into())) };
+    for part in parts {
+        match (&mut joined, part) {
+            (contract::Predictions::Classes(all), contract::Predictions::Classes(p)) if p.n_classes == all.n_classes => {
+                all.labels.extend(p.labels);
+                match (&mut all.probabilities, p.probabilities) {
+                    (Some(all), Some(p)) => all.extend(p),
+                    (None, None) => {}
+                    _ => return Err(mismatch()),
+                }
+            }
+            (contract::Predictions::Values(all), contract::Predictions::Values(p)) => all.extend(p),
+            (contract::Predictions::Clusters(all), contract::Predictions::Clusters(p)) => all.extend(p),
+            _ => return Err(mismatch()),
+        }
+    }
+    Ok(joined)
 }
 
 #[cfg(test)]

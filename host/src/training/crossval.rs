@@ -158,10 +158,10 @@ fn fit_fold(fits: &Fits, train_rows: &[usize], held_out: &[usize]) -> Result<BTr
         params: fits.params.to_vec(),
         seed: fits.spec.seed,
     };
-    let (trained, _report) = fits.plugin.train_on(&request, fits.instances, fits.cancel.clone(), Box::new(fits.sink.clone()));
+    let (trained, report) = fits.plugin.train_on(&request, fits.instances, fits.cancel.clone(), Box::new(fits.sink.clone()));
     let trained = trained?;
     // The validation table is the held-out fold: its features are what is scored.
     let features = request.validation.map(|v| v.features).unwrap_or_else(|| encoding.to_contract(&held_out).features);
-    let predictions = fits.plugin.predict(&trained.model.model, &features)?;
+    let predictions = fits.plugin.predict_on(&trained.model.model, &features, report.instances.max(1))?;
     Ok(evaluate(encoding, &held_out, &predictions, fits.spec.seed)?.values)
 }

@@ -335,7 +335,8 @@ pub fn train_prepared(
         let test = encoded.part(&parts.test);
         (EvaluatedOn::Holdout, test, encoding.part_features(test))
     };
-    let predictions = plugin.predict(&trained.model, &features)?;
+    // The instances that trained the job (and hold its slots) judge it together.
+    let predictions = plugin.predict_on(&trained.model, &features, report.instances.max(1))?;
     drop(features);
     let mut metrics = evaluate(encoding, judged, &predictions, spec.seed)?;
     metrics.baseline = baseline(encoding, train_part, judged);

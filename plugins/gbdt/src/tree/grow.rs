@@ -101,7 +101,7 @@ impl Grower {
             let slot = self.pool.acquire().expect("the pool has at least three slots");
             let rows = self.part.rows(0);
             self.pool.build(slot, input.binned, input.features, rows, input.gh, &self.scale, input.bag.is_none());
-            self.share(slot, input)?;
+            self.share(slot, input, &[])?;
             self.leaves[0].slot = Some(slot);
             self.find_best(0, &tree, input);
         }
@@ -112,16 +112,20 @@ impl Grower {
         Ok(tree)
     }
 
-    /// A histogram built from this instance's rows becomes the sum of every instance's.
-    fn share(&mut self, slot: usize, input: &GrowInput) -> Result<(), String> {
+    /// A histogram built from this instance's rows becomes the sum of every
+    /// instance's; `extra` (this instance's counts) travels in the same call
+    /// and comes back summed.
+    fn share(&mut self, slot: usize, input: &GrowInput, extra: &[i64]) -> Result<Vec<i64>, String> {
         if input.team.size() == 1 {
-            return Ok(());
+            return Ok(extra.to_vec());
         }
         self.pool.export(slot, input.features, &self.n_bins, &mut self.flat);
-        let total = add_up(input.team, "a histogram", std::mem::take(&mut self.flat))?;
+        self.flat.extend_from_slice(extra);
+        let mut total = add_up(input.team, "a histogram", std::mem::take(&mut self.flat))?;
+        let summed_extra = total.split_off(total.len() - extra.len());
         self.pool.import(slot, input.features, &self.n_bins, &total);
         self.flat = total;
-        Ok(())
+        Ok(summed_extra)
     }
 
     /// The leaf whose best split gains most (the first at a tie).
@@ -140,45 +144,80 @@ impl Grower {
         self.leaves[leaf].depth < s.max_depth && sums.n >= (2.0 * s.min_data_in_leaf).max(2.0) && sums.h >= 2.0 * s.min_sum_hessian
     }
 
+    /// Splits `leaf` by its best split and gives each child that may split
+    /// again its histogram and best split.
+    ///
+    /// The exact row counts of the children (over every instance) replace
+    /// the estimates the split was chosen with. When the parent's exact count
+    /// and the children's hessians show that at least one child may split
+    /// whatever the counts turn out to be, the smaller child by the estimate
+    /// is built at once and its counts travel with its histogram: one
+    /// exchange a split instead of two. Histograms are exact integer sums, so
+    /// which child is built from rows changes only the cost, never the tree.
     fn split(&mut self, leaf: usize, tree: &mut BinTree, input: &GrowInput) -> Result<(), String> {
         let best = self.leaves[leaf].best;
+        let parent_rows = tree.sums[leaf].n;
         let col = input.binned.col(best.feature as usize);
         let new = tree.n_leaves();
         let went_left = self.part.split(leaf, new, col, &best.bins);
         tree.split(leaf, &best);
-        // Exact row counts (over every instance) replace the estimates the split was chosen with.
-        let counts = add_up(input.team, "a split's row counts", vec![went_left as i64, self.part.rows(new).len() as i64])?;
-        tree.sums[leaf].n = counts[0] as f64;
-        tree.sums[new].n = counts[1] as f64;
+        let local = [went_left as i64, self.part.rows(new).len() as i64];
         let depth = self.leaves[leaf].depth + 1;
         let parent_slot = self.leaves[leaf].slot.take();
         self.leaves[leaf] = LeafState { depth, best: Split::NONE, slot: None };
         self.leaves.push(LeafState { depth, best: Split::NONE, slot: None });
-        let ok = [self.splittable(leaf, tree, input.settings), self.splittable(new, tree, input.settings)];
+        let s = input.settings;
+        let hessians_allow = |c: usize| tree.sums[c].h >= 2.0 * s.min_sum_hessian;
+        // Children of fewer than 4 × minDataInLeaf rows may both be too small to split.
+        let one_may_split = depth < s.max_depth && parent_rows >= 4.0 * s.min_data_in_leaf.max(1.0) && hessians_allow(leaf) && hessians_allow(new);
+        let (counts, built) = if one_may_split {
+            let (small, large) = if best.left.n <= best.right.n { (leaf, new) } else { (new, leaf) };
+            let counts = self.build_small(small, input, &local)?;
+            (counts, Some((small, large)))
+        } else {
+            (add_up(input.team, "a split's row counts", local.to_vec())?, None)
+        };
+        tree.sums[leaf].n = counts[0] as f64;
+        tree.sums[new].n = counts[1] as f64;
+        let ok = [self.splittable(leaf, tree, s), self.splittable(new, tree, s)];
         if !ok[0] && !ok[1] {
-            parent_slot.into_iter().for_each(|s| self.pool.release(s));
+            let held = [parent_slot, self.leaves[leaf].slot.take(), self.leaves[new].slot.take()];
+            held.into_iter().flatten().for_each(|p| self.pool.release(p));
             return Ok(());
         }
-        let (small, large) = if counts[0] <= counts[1] { (leaf, new) } else { (new, leaf) };
-        self.histograms(small, large, parent_slot, input)?;
+        let (small, large) = match built {
+            Some(pair) => pair,
+            None => {
+                let pair = if counts[0] <= counts[1] { (leaf, new) } else { (new, leaf) };
+                self.build_small(pair.0, input, &[])?;
+                pair
+            }
+        };
+        self.build_large(small, large, parent_slot, input)?;
         for (child, ok) in [(leaf, ok[0]), (new, ok[1])] {
             if ok {
                 self.find_best(child, tree, input);
-            } else if let Some(s) = self.leaves[child].slot.take() {
-                self.pool.release(s);
+            } else if let Some(slot) = self.leaves[child].slot.take() {
+                self.pool.release(slot);
             }
         }
         Ok(())
     }
 
-    /// Gives both children a histogram: the smaller built from its rows, the
-    /// larger by subtraction when the parent still has its own.
-    fn histograms(&mut self, small: usize, large: usize, parent_slot: Option<usize>, input: &GrowInput) -> Result<(), String> {
+    /// Builds the smaller child's histogram from its rows and shares it;
+    /// returns `counts` summed over the instances, exchanged with it.
+    fn build_small(&mut self, small: usize, input: &GrowInput, counts: &[i64]) -> Result<Vec<i64>, String> {
         let small_slot = self.slot(usize::MAX);
         let rows = self.part.rows(small);
         self.pool.build(small_slot, input.binned, input.features, rows, input.gh, &self.scale, false);
-        self.share(small_slot, input)?;
         self.leaves[small].slot = Some(small_slot);
+        self.share(small_slot, input, counts)
+    }
+
+    /// Gives the larger child a histogram: its parent's minus the smaller's
+    /// when the parent still has its own, else built from its rows.
+    fn build_large(&mut self, small: usize, large: usize, parent_slot: Option<usize>, input: &GrowInput) -> Result<(), String> {
+        let small_slot = self.leaves[small].slot.expect("the smaller child's histogram was built");
         let large_slot = match parent_slot {
             Some(p) => {
                 self.pool.subtract(p, small_slot, input.features);
@@ -188,7 +227,7 @@ impl Grower {
                 let s = self.slot(small);
                 let rows = self.part.rows(large);
                 self.pool.build(s, input.binned, input.features, rows, input.gh, &self.scale, false);
-                self.share(s, input)?;
+                self.share(s, input, &[])?;
                 s
             }
         };
