@@ -129,9 +129,11 @@ impl LoadedPlugin {
     /// applied first), each on a contiguous part of the rows, the answers
     /// joined in row order; their memories together are under the plugin's
     /// limit. Only for a plugin that trains in several instances, whose
-    /// predictions are per row (the contract says so), and only for tables of
+    /// predictions are per row (the README says a plugin that exports
+    /// `parallel` must predict each row on its own), and only for tables of
     /// `SHARDED_PREDICT_MIN_ROWS` rows an instance or more: below, one
-    /// instance is faster. Otherwise exactly `predict`.
+    /// instance is faster. Otherwise, and when the parts' instances together
+    /// exceed the memory limit, exactly `predict`.
     pub fn predict_on(&self, model: &[u8], features: &contract::Table, instances: usize) -> Result<contract::Predictions, RunError> {
         let rows = features.rows as usize;
         let k = self.predicting_instances(rows, instances);
@@ -152,7 +154,13 @@ impl LoadedPlugin {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(RunError::Internal("a predicting instance's thread panicked".into())))).collect()
         });
-        join_predictions(parts.into_iter().collect::<Result<Vec<_>, _>>()?)
+        match parts.into_iter().collect::<Result<Vec<_>, _>>() {
+            Ok(parts) => join_predictions(parts),
+            // Each part's instance holds the whole model: where K copies do
+            // not fit the limit one may, and one was enough before.
+            Err(RunError::MemoryLimit { .. }) => self.predict(model, features),
+            Err(err) => Err(err),
+        }
     }
 
     /// How many instances `predict_on` predicts `rows` rows in, when
