@@ -341,15 +341,10 @@ impl LoadedPlugin {
 
     /// `predict` in a store whose memory counts against `memory`.
     fn predict_within(&self, model: &[u8], features: &contract::Table, memory: MemoryBudget) -> Result<contract::Predictions, RunError> {
-        let started = Instant::now();
-        let mut state = PluginState::new(&self.limits, StopWhen::new(started, self.limits.time_secs, CancelToken::default()), Box::new(Discard));
-        state.memory = memory;
-        let (result, _) = self.run_in(state, started, |store| {
-            self.instantiate(store).and_then(|instance| match &instance {
-                Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_predict(store, model, features),
-                Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_predict(store, model, features),
-                Instance::V0_3(plugin) => plugin.trainhost_plugin0_3_0_trainer().call_predict(store, model, features),
-            })
+        let (result, _) = self.call_within(self.limits.time_secs, CancelToken::default(), Box::new(Discard), memory, |store, instance| match instance {
+            Instance::V0_1(plugin) => plugin.trainhost_plugin_trainer().call_predict(store, model, features),
+            Instance::V0_2(plugin) => plugin.trainhost_plugin0_2_0_trainer().call_predict(store, model, features),
+            Instance::V0_3(plugin) => plugin.trainhost_plugin0_3_0_trainer().call_predict(store, model, features),
         });
         result?.map_err(|err| match err {
             contract::PredictError::InvalidModel(why) => RunError::InvalidModel(why),
@@ -384,9 +379,21 @@ impl LoadedPlugin {
         sink: Box<dyn ProgressSink>,
         f: impl FnOnce(&mut Store<PluginState>, &Instance) -> wasmtime::Result<R>,
     ) -> (Result<R, RunError>, CallReport) {
+        self.call_within(time_secs, cancel, sink, MemoryBudget::new(self.limits.memory_bytes()), f)
+    }
+
+    /// `call_for` in a store whose memory counts against `memory`.
+    fn call_within<R>(
+        &self,
+        time_secs: f64,
+        cancel: CancelToken,
+        sink: Box<dyn ProgressSink>,
+        memory: MemoryBudget,
+        f: impl FnOnce(&mut Store<PluginState>, &Instance) -> wasmtime::Result<R>,
+    ) -> (Result<R, RunError>, CallReport) {
         let started = Instant::now();
-        let stop = StopWhen::new(started, time_secs, cancel);
-        let state = PluginState::new(&self.limits, stop, sink);
+        let mut state = PluginState::new(&self.limits, StopWhen::new(started, time_secs, cancel), sink);
+        state.memory = memory;
         self.run_in(state, started, |store| self.instantiate(store).and_then(|instance| f(store, &instance)))
     }
 
