@@ -16,10 +16,14 @@ Optuna + LightGBM's random forest mode (boosting=rf).
 Tables, each split 80/20 (seeded) into a search part and a test part that neither
 search sees: breast_cancer (classification: diagnosis) and diabetes (regression:
 progression) from --data (the shared real tables), and a 200,000-row
-make_classification synthetic table. Within the search part trainhost judges trials
-on its own holdout (testFraction 0.2 of the rows it was given, pluginValidationFraction
-0.1 for the per-round score ASHA prunes on); Optuna splits the search part 80/20 the same
-way (seeded) into fit and validation rows.
+make_classification synthetic table. Within the search part both contenders see the
+same three shares of rows: 70% to fit on, 10% to prune on (the per-round score) and
+20% to choose the best trial by. trainhost does this with testFraction 0.2 (its judged
+rows, never handed to the plugin) and pluginValidationFraction 0.1; Optuna with a
+seeded permutation cut 70/10/20, reporting the 10% to its pruner and returning the
+score on the 20%. With --optuna-split stock Optuna instead fits on 80% and prunes and
+chooses on the other 20%, as most Optuna scripts do: that gives it 14% more rows to
+fit on than trainhost's trials get, so its test score is not a like-for-like figure.
 
 Printed per table and contender: the best validation score, the best model's score on
 the test part (trainhost: POST /jobs/{best}/predict on the uploaded test part, scored by
@@ -34,6 +38,8 @@ import argparse, json, os, subprocess, sys, tempfile, threading, time, urllib.re
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The shares of the search part: judged (choosing the best trial) and pruned on; the rest is fitted on.
+JUDGED, PRUNED_ON = 0.2, 0.1
 TABLES = {"breast_cancer": ("diagnosis", "classification"), "diabetes": ("progression", "regression"), "synthetic": ("y", "classification")}
 
 
@@ -108,7 +114,7 @@ def trainhost_sweep(server, search, test, target, task, plugin, space, budget, p
     dataset, test_set = server.upload(search), server.upload(test)
     entry = {"selectedModel": plugin, rounds_param: rounds, **space}
     body = {"datasetId": dataset, "targetColumn": target, "taskType": task, "metric": metric, "strategy": "asha", "budgetSeconds": budget,
-            "trials": 1000, "parallelTrials": parallel, "folds": 0, "seed": 1, "testFraction": 0.2, "pluginValidationFraction": 0.1, "space": [entry]}
+            "trials": 1000, "parallelTrials": parallel, "folds": 0, "seed": 1, "testFraction": JUDGED, "pluginValidationFraction": PRUNED_ON, "space": [entry]}
     started = time.monotonic()
     sweep = server.call("POST", "/sweeps", body)["data"]["sweepId"]
     history, best = [], None
@@ -131,7 +137,7 @@ def trainhost_sweep(server, search, test, target, task, plugin, space, budget, p
 
 # ---------------------------------------------------------------- optuna
 
-def optuna_sweep(search, test, target, task, forest, budget, parallel, rounds):
+def optuna_sweep(search, test, target, task, forest, budget, parallel, rounds, stock_split=False):
     import lightgbm as lgb
     import optuna
     import pandas as pd
@@ -152,8 +158,13 @@ def optuna_sweep(search, test, target, task, forest, budget, parallel, rounds):
         return x, y
 
     order = np.random.default_rng(1).permutation(len(df))
-    cut = int(len(df) * 0.8)
-    (xf, yf), (xv, yv), (xt, yt) = xy(df.iloc[order[:cut]]), xy(df.iloc[order[cut:]]), xy(held)
+    if stock_split:
+        cut = int(len(df) * 0.8)
+        fit_rows, prune_rows, judged_rows = order[:cut], order[cut:], order[cut:]
+    else:
+        fit_cut, prune_cut = int(len(df) * (1 - JUDGED - PRUNED_ON)), int(len(df) * (1 - JUDGED))
+        fit_rows, prune_rows, judged_rows = order[:fit_cut], order[fit_cut:prune_cut], order[prune_cut:]
+    (xf, yf), (xv, yv), (xj, yj), (xt, yt) = xy(df.iloc[fit_rows]), xy(df.iloc[prune_rows]), xy(df.iloc[judged_rows]), xy(held)
     objective = ("binary" if len(classes) == 2 else "multiclass") if classes else "regression"
 
     def score(booster, x, y):
@@ -186,7 +197,7 @@ def optuna_sweep(search, test, target, task, forest, budget, parallel, rounds):
                 if trial.should_prune():
                     raise optuna.TrialPruned()
         booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=[valid], callbacks=[report])
-        value = score(booster, xv, yv)
+        value = score(booster, xj, yj)
         with lock:
             boosters[trial.number] = booster
             best = max(value, max((b for _, b in history), default=-np.inf))
@@ -210,6 +221,8 @@ def main():
     ap.add_argument("--data", default="/work/shared/data", help="folder of the real tables")
     ap.add_argument("--rounds", type=int, default=200, help="gbdt's nEstimators (random_forest's with --forest)")
     ap.add_argument("--forest", action="store_true", help="random_forest against LightGBM's rf mode as well")
+    ap.add_argument("--optuna-split", choices=["same", "stock"], default="same",
+                    help="same: Optuna fits, prunes and chooses on the shares trainhost uses (70/10/20); stock: 80/20, pruning and choosing on one part")
     ap.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug/trainhost"))
     args = ap.parse_args()
     out = tempfile.mkdtemp(prefix="bench-sweep-tables-")
@@ -217,7 +230,7 @@ def main():
                   "minDataInLeaf": {"min": 5, "max": 100, "scale": "log"}, "featureFraction": {"min": 0.5, "max": 1.0}}
     rf_space = {"maxSamples": {"min": 0.3, "max": 1.0}, "minSamplesLeaf": {"min": 1, "max": 50, "scale": "log"}, "maxFeatures": {"min": 0.5, "max": 1.0}}
     runs = [("gbdt", False, gbdt_space, "nEstimators")] + ([("random_forest", True, rf_space, "nEstimators")] if args.forest else [])
-    print(f"budget {args.budget} s, {args.parallel} trials at once, {args.rounds} rounds; load: {os.getloadavg()}")
+    print(f"budget {args.budget} s, {args.parallel} trials at once, {args.rounds} rounds, Optuna's split: {args.optuna_split}; load: {os.getloadavg()}")
     print(f"{'table':<14} {'plugin':<14} {'contender':<10} {'validation':>10} {'test':>8} {'finished':>8} {'pruned':>7} {'to 0.5%':>8} {'wall':>7}")
     for name in args.tables.split(","):
         search, test, target, task = table(name, args.data, out)
@@ -227,7 +240,7 @@ def main():
                 ours = trainhost_sweep(server, search, test, target, task, plugin, space, args.budget, args.parallel, rounds_param, args.rounds)
             finally:
                 server.stop()
-            theirs = optuna_sweep(search, test, target, task, forest, args.budget, args.parallel, args.rounds)
+            theirs = optuna_sweep(search, test, target, task, forest, args.budget, args.parallel, args.rounds, args.optuna_split == "stock")
             for who, r in (("trainhost", ours), ("optuna", theirs)):
                 if "error" in r:
                     print(f"{name:<14} {plugin:<14} {who:<10} failed: {r['error']}")
