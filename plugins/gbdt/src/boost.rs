@@ -58,7 +58,7 @@ pub struct Booster<'a> {
     in_bag: Vec<bool>,
     features: Vec<u32>,
     /// The job's instances, each boosting on its shard of the rows (see `shard`).
-    team: &'a dyn Team,
+    pub team: &'a dyn Team,
 }
 
 pub struct Outcome {
@@ -125,7 +125,7 @@ impl<'a> Booster<'a> {
                 out.stop = Stop::NoSplit;
                 break;
             }
-            let figures = self.figures();
+            let figures = self.figures().map_err(TrainError::Failed)?;
             if figures.validation_loss.is_none_or(|l| l < best_loss) {
                 best_loss = figures.validation_loss.unwrap_or(f64::INFINITY);
                 out.best_round = r + 1;
@@ -148,13 +148,13 @@ impl<'a> Booster<'a> {
         Ok(out)
     }
 
-    fn figures(&self) -> Figures {
-        let h = self.holdout.as_ref();
-        Figures {
+    fn figures(&self) -> Result<Figures, String> {
+        let scored = self.holdout.as_ref().map(|h| h.score(self.team, self.objective, self.classification)).transpose()?;
+        Ok(Figures {
             train_loss: f64::NAN,
-            validation_loss: h.map(|h| h.loss(self.objective)).filter(|l| l.is_finite()),
-            validation_metric: h.and_then(|h| h.metric(self.objective, self.classification)),
-        }
+            validation_loss: scored.as_ref().map(|s| s.loss).filter(|l| l.is_finite()),
+            validation_metric: scored.and_then(|s| s.metric),
+        })
     }
 
     fn report(&self, round: usize, best_round: usize, progress: &mut dyn Progress) -> Result<(), TrainError> {

@@ -8,6 +8,7 @@
 //! route every value exactly as training did. Must not know about trees.
 
 use crate::shard::{self, RowShard};
+use std::ops::Range;
 use trainhost_sdk::team::Team;
 use trainhost_sdk::{ColumnData, LabelledTable, Table, Task, MISSING_CODE};
 
@@ -301,21 +302,26 @@ pub fn level_map(train: &[String], other: &[String]) -> Vec<u32> {
     other.iter().map(|l| sorted.binary_search_by(|(t, _)| (*t).cmp(l.as_str())).map_or(MISSING_CODE, |p| sorted[p].1)).collect()
 }
 
-/// Bins another table (validation) with the training bins, matching columns by name.
-pub fn bin_other(table: &Table, names: &[String], features: &[FeatureBins]) -> Result<Binned, String> {
-    let rows = table.rows as usize;
+/// Bins rows `keep` of another table (validation) with the training bins,
+/// matching columns by name.
+pub fn bin_other(table: &Table, keep: Range<usize>, names: &[String], features: &[FeatureBins]) -> Result<Binned, String> {
+    let whole = table.rows as usize;
+    if keep.end > whole {
+        return Err(format!("rows {keep:?} of a table of {whole} rows"));
+    }
+    let rows = keep.len();
     let mut bins = vec![0u8; rows * names.len()];
     for (f, (name, fb)) in names.iter().zip(features).enumerate() {
         let column = table.columns.iter().find(|c| &c.name == name).ok_or_else(|| format!("column {name:?} is missing"))?;
-        if column.data.len() != rows {
-            return Err(format!("column {name:?} has {} values but the table {rows} rows", column.data.len()));
+        if column.data.len() != whole {
+            return Err(format!("column {name:?} has {} values but the table {whole} rows", column.data.len()));
         }
         let out = &mut bins[f * rows..(f + 1) * rows];
         match (&column.data, fb) {
-            (ColumnData::Numeric(v), FeatureBins::Numeric { edges }) => out.iter_mut().zip(v).for_each(|(o, &x)| *o = numeric_bin(edges, x)),
+            (ColumnData::Numeric(v), FeatureBins::Numeric { edges }) => out.iter_mut().zip(&v[keep.clone()]).for_each(|(o, &x)| *o = numeric_bin(edges, x)),
             (ColumnData::Categorical(c), FeatureBins::Categorical { levels, level_bin }) => {
                 let map = level_map(levels, &c.levels);
-                for (o, &code) in out.iter_mut().zip(&c.codes) {
+                for (o, &code) in out.iter_mut().zip(&c.codes[keep.clone()]) {
                     let train_code = map.get(code as usize).copied().unwrap_or(MISSING_CODE);
                     *o = level_bin.get(train_code as usize).copied().unwrap_or(MISSING_BIN);
                 }

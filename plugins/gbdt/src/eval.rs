@@ -1,19 +1,32 @@
-//! Scores of predictions against known answers: accuracy, AUC, R². Rows
+//! Scores of predictions against known answers: right answers, AUC, squared residuals. Rows
 //! whose answer is unknown (NaN) are skipped. Must not know about trees.
 
 use crate::objective::Objective;
+use std::ops::Range;
 
-/// Accuracy of the raw scores (class-major) of a classification objective.
-pub fn accuracy(objective: Objective, raw: &[f64], y: &[f64]) -> Option<f64> {
+/// How many of `rows` (of all of `y`'s, scores class-major) the scores
+/// classify right, and how many have a known answer.
+pub fn hits(objective: Objective, raw: &[f64], y: &[f64], rows: Range<usize>) -> (usize, usize) {
     let n = y.len();
     let k = objective.n_outputs();
     let (mut right, mut seen) = (0usize, 0usize);
-    for i in (0..n).filter(|&i| !y[i].is_nan()) {
+    for i in rows.filter(|&i| !y[i].is_nan()) {
         seen += 1;
         let predicted = if k == 1 { usize::from(raw[i] > 0.0) } else { (0..k).fold(0, |b, c| if raw[c * n + i] > raw[b * n + i] { c } else { b }) };
         right += usize::from(predicted == y[i] as usize);
     }
-    (seen > 0).then(|| right as f64 / seen as f64)
+    (right, seen)
+}
+
+/// The summed squared residuals of `rows` (values after the objective's link).
+pub fn squared_residuals(objective: Objective, raw: &[f64], y: &[f64], rows: Range<usize>) -> f64 {
+    rows.filter(|&i| !y[i].is_nan())
+        .map(|i| {
+            let mut v = [raw[i]];
+            objective.transform(&mut v);
+            (y[i] - v[0]).powi(2)
+        })
+        .sum()
 }
 
 /// Area under the ROC curve of binary scores (ties share their rank).
@@ -35,27 +48,6 @@ pub fn auc(raw: &[f64], y: &[f64]) -> Option<f64> {
     Some((rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives))
 }
 
-/// R² of predicted values (after the objective's link).
-pub fn r2(objective: Objective, raw: &[f64], y: &[f64]) -> Option<f64> {
-    let pairs: Vec<(f64, f64)> = raw
-        .iter()
-        .zip(y)
-        .filter(|(_, t)| !t.is_nan())
-        .map(|(&s, &t)| {
-            let mut v = [s];
-            objective.transform(&mut v);
-            (t, v[0])
-        })
-        .collect();
-    if pairs.len() < 2 {
-        return None;
-    }
-    let mean = pairs.iter().map(|p| p.0).sum::<f64>() / pairs.len() as f64;
-    let total: f64 = pairs.iter().map(|p| (p.0 - mean).powi(2)).sum();
-    let residual: f64 = pairs.iter().map(|p| (p.0 - p.1).powi(2)).sum();
-    (total > 0.0).then(|| 1.0 - residual / total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,7 +56,8 @@ mod tests {
     fn auc_counts_ties_as_half() {
         assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0]), Some(0.75));
         assert_eq!(auc(&[0.5, 0.5], &[0.0, 1.0]), Some(0.5));
-        assert_eq!(accuracy(Objective::Binary, &[-1.0, 2.0, 0.5], &[0.0, 1.0, 0.0]), Some(2.0 / 3.0));
-        assert_eq!(r2(Objective::L2, &[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), Some(1.0));
+        assert_eq!(hits(Objective::Binary, &[-1.0, 2.0, 0.5, 3.0], &[0.0, 1.0, 0.0, f64::NAN], 0..4), (2, 3));
+        assert_eq!(hits(Objective::Binary, &[-1.0, 2.0, 0.5], &[0.0, 1.0, 0.0], 1..3), (1, 2));
+        assert_eq!(squared_residuals(Objective::L2, &[1.0, 2.0, 3.0], &[1.0, 4.0, f64::NAN], 0..3), 4.0);
     }
 }

@@ -80,7 +80,7 @@ pub fn fit_in(request: &TrainRequest, progress: &mut dyn Progress, team: &dyn te
     let weights = class_weights(&data, settings.balanced, team).map_err(TrainError::Failed)?;
     let init = init_scores(objective, &data, &weights, team)?;
     let holdout = match &request.validation {
-        Some(v) if v.features.rows > 0 && v.target.is_some() => Some(Holdout::new(v, &data, &init)?),
+        Some(v) if v.features.rows > 0 && v.target.is_some() => Some(Holdout::new(v, &data, &init, team)?),
         _ => None,
     };
     if settings.early_stopping_rounds > 0 && holdout.is_none() {
@@ -89,7 +89,7 @@ pub fn fit_in(request: &TrainRequest, progress: &mut dyn Progress, team: &dyn te
     let start = boost::Start { w: weights, init: &init, holdout };
     let mut booster = Booster::new(&data, &settings, objective, start, request.seed, team);
     let outcome = booster.run(progress)?;
-    let (model, importance) = result::finish(booster, outcome, init, progress);
+    let (model, importance) = result::finish(booster, outcome, init, progress)?;
     Ok(Trained { model, tables: vec![tables::importances(&request.train.features, &importance)] })
 }
 

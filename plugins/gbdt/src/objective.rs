@@ -7,6 +7,7 @@
 //! each class's tree reads one contiguous slice. Must not know about trees.
 
 use crate::params::ObjectiveKind;
+use std::ops::Range;
 
 /// LightGBM's `poisson_max_delta_step`: keeps the hessian of rows with tiny
 /// predictions from vanishing, which would make leaf values explode.
@@ -150,9 +151,16 @@ impl Objective {
     /// Mean loss of `scores` (class-major) against `y`; rows with an unknown
     /// target (NaN) are skipped.
     pub fn loss(self, scores: &[f64], y: &[f64]) -> f64 {
+        let (sum, seen) = self.loss_sum(scores, y, 0..y.len());
+        sum / seen.max(1) as f64
+    }
+
+    /// The summed loss of `rows` of `scores` (class-major over all of `y`'s
+    /// rows) and how many of them have a known target.
+    pub fn loss_sum(self, scores: &[f64], y: &[f64], rows: Range<usize>) -> (f64, usize) {
         let n = y.len();
         let (mut sum, mut seen) = (0.0, 0usize);
-        for i in (0..n).filter(|&i| !y[i].is_nan()) {
+        for i in rows.filter(|&i| !y[i].is_nan()) {
             seen += 1;
             sum += match self {
                 Objective::Binary => logistic_loss(scores[i], y[i]),
@@ -164,7 +172,7 @@ impl Objective {
                 _ => self.regression_point(scores[i], y[i]).2,
             };
         }
-        sum / seen.max(1) as f64
+        (sum, seen)
     }
 
     /// Raw scores of one row (one per output) to what `predict` hands back:

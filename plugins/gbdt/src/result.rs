@@ -7,10 +7,10 @@ use crate::boost::{Booster, Outcome, Stop};
 use crate::codec;
 use crate::data::FeatureBins;
 use crate::model::{Feature, Model};
-use trainhost_sdk::{LogLevel, Metric, Progress, TrainedModel};
+use trainhost_sdk::{LogLevel, Metric, Progress, TrainError, TrainedModel};
 
 /// The model, its figures and the importances per training column.
-pub fn finish(mut b: Booster, out: Outcome, init: Vec<f64>, progress: &mut dyn Progress) -> (TrainedModel, Importance) {
+pub fn finish(mut b: Booster, out: Outcome, init: Vec<f64>, progress: &mut dyn Progress) -> Result<(TrainedModel, Importance), TrainError> {
     let k = b.objective.n_outputs();
     // With early stopping on, the model is the best round's (LightGBM's best_iteration).
     let keep_best = b.settings.early_stopping_rounds > 0 && b.holdout.is_some();
@@ -39,7 +39,7 @@ pub fn finish(mut b: Booster, out: Outcome, init: Vec<f64>, progress: &mut dyn P
         }
     }
     if let (Some(h), 1, true) = (b.holdout.as_ref(), k, b.classification) {
-        h.auc().into_iter().for_each(|a| metrics.push(("validation_auc".into(), a)));
+        h.auc(b.team).map_err(TrainError::Failed)?.into_iter().for_each(|a| metrics.push(("validation_auc".into(), a)));
     }
     let importance = importance(&b);
     let model = Model { objective: b.objective.code(), classes: b.data.classes.clone(), features: features(&b), init, trees: std::mem::take(&mut b.trees) };
@@ -49,7 +49,7 @@ pub fn finish(mut b: Booster, out: Outcome, init: Vec<f64>, progress: &mut dyn P
         feature_importances: Some(gain_shares(&importance.gain)),
         cluster_sizes: None,
     };
-    (trained, importance)
+    Ok((trained, importance))
 }
 
 fn stop_line(b: &Booster, out: &Outcome, kept: usize) -> String {

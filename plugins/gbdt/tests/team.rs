@@ -3,7 +3,8 @@
 //! SDK's in-process stand-in for the host's collectives: the same model
 //! bytes for 1, 2, 3 and 4 instances, whatever the objective, with missing
 //! values, categorical columns, bagging, feature sampling, class weights
-//! and early stopping on a validation table every instance sees whole.
+//! and early stopping on a validation table the host hands every instance
+//! whole, of which each scores its own share of the rows.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -39,7 +40,7 @@ fn check(name: &str, target: &str, task: Task, params: &[(&str, &str)]) {
         assert!(team.model.model == alone.model.model, "{name} {params:?}: {size} instances grew another model");
         assert_eq!(team.model.feature_importances, alone.model.feature_importances, "{name}: {size} instances");
         let metric = |m: &Trained, key: &str| m.model.metrics.iter().find(|x| x.name == key).map(|x| x.value);
-        for key in ["best_iteration", "rounds_run", "validation_loss"] {
+        for key in ["best_iteration", "rounds_run", "validation_loss", "validation_accuracy", "validation_r2", "validation_auc"] {
             assert_eq!(metric(&team, key), metric(&alone, key), "{name} {key}: {size} instances");
         }
         let (a, b) = (metric(&alone, "train_loss").unwrap(), metric(&team, "train_loss").unwrap());
