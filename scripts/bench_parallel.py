@@ -132,15 +132,17 @@ def main():
         runs = {1: [], 2: []}
         pairs = []
         digests = set()
+        def train_args(instances, model):
+            return ["train", "--data", table, "--seed", "3", "--instances", str(instances), "--out", model] + args
+
         for i in range(opts.runs):
             for k in (1, 2):
                 model = os.path.join(work, f"{name}-{k}-{i}.bin")
-                runs[k].append(run(opts.binary, config, ["train", "--data", table, "--seed", "3", "--instances", str(k), "--out", model] + args))
+                runs[k].append(run(opts.binary, config, train_args(k, model)))
                 with open(model, "rb") as f:
                     digests.add(hashlib.sha256(f.read()).hexdigest())
             if opts.ceiling:
-                pair = [["train", "--data", table, "--seed", "3", "--instances", "1",
-                         "--out", os.path.join(work, f"{name}-pair{j}-{i}.bin")] + args for j in (0, 1)]
+                pair = [train_args(1, os.path.join(work, f"{name}-pair{j}-{i}.bin")) for j in (0, 1)]
                 pairs.append(run_pair(opts.binary, config, *pair))
         med = {k: (statistics.median(r[0] for r in runs[k]), statistics.median(r[1] for r in runs[k]),
                    statistics.median(r[2][0] for r in runs[k])) for k in (1, 2)}
