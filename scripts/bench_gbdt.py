@@ -22,11 +22,9 @@ Figures, each contender in its own process:
   fit        the contender's own timing of training alone (data loading excluded; for
              gbdt-wasm the host's `fit` line: the plugin's train call, binning included,
              as for LightGBM whose Dataset construction is timed with the fit). CPU is
-             user + system time of the process over the fit (all its threads). WASM
-             has no CPU clock, so gbdt-wasm's fit CPU is an estimate: its train run's
-             CPU less that of the same run with one round (reading, copying in,
-             binning, writing cancel out; rounds 2..R and the host's scoring of the
-             training rows with R trees instead of 1 remain).
+             user + system time of the process over the fit (all its threads); for
+             gbdt-wasm the host's `train call CPU` line: the CPU clock of the threads
+             that ran the train call (the copy of the table into the sandbox included).
   train run  the whole training run, end to end: reading the CSV, the fit, writing the
              model (for gbdt-wasm and gbdt-native the CLI process, its CPU time from
              getrusage of that child; for the Python peers the forked process up to
@@ -300,13 +298,11 @@ def wasm_run(d, rounds, leaves, trainhost, instances=1):
         cmd += ["--param", p]
     out, run_s, run_cpu, _ = run_timed(cmd, cwd=ROOT)
     m = re.search(r" in ([0-9.]+) s \(peak plugin memory ([0-9.]+) MiB\)", out)
-    swap = {"nEstimators=" + str(rounds): "nEstimators=1", model: f"{CACHE}/wasm_one_round.model"}
-    one_round = [swap.get(c, c) for c in cmd]
-    _, _, base_cpu, _ = run_timed(one_round, cwd=ROOT)
+    call_cpu = float(re.search(r"train call CPU: ([0-9.]+) s", out).group(1))
     _, pred_s, pred_cpu, _ = run_timed([trainhost, *config, "predict", "--model", model, "--data", all_features(d), "--out", preds], cwd=ROOT)
     p = pd.read_csv(preds)[("p_pos" if task == "classification" else "prediction")].to_numpy()
     _, yt = load(test, task, [])
-    return {"fit_s": float(m.group(1)), "fit_cpu_s": run_cpu - base_cpu, "run_s": run_s, "run_cpu_s": run_cpu,
+    return {"fit_s": float(m.group(1)), "fit_cpu_s": call_cpu, "run_s": run_s, "run_cpu_s": run_cpu,
             "pred_s": pred_s, "pred_cpu_s": pred_cpu, "pred_rows": len(p), "model_bytes": os.path.getsize(model),
             "peak_rss_mib": float(m.group(2)), **quality(task, yt, p[-test_rows(test):])}
 

@@ -102,6 +102,7 @@ pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool, labe
         outcome.report.duration.as_secs_f64(),
         outcome.report.peak_memory_bytes as f64 / (1 << 20) as f64,
     );
+    println!("train call CPU: {:.2} s (all instances together)", outcome.report.cpu.as_secs_f64());
     if summary.instances > 1 {
         println!("trained by {} instances of the plugin together", summary.instances);
     }

@@ -257,6 +257,7 @@ mod tests {
             dropped_log_lines: 0,
             peak_memory_bytes: 1,
             duration: Default::default(),
+            cpu: Default::default(),
             instances: 1,
             collectives: None,
         }

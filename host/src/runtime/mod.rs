@@ -59,6 +59,18 @@ pub enum Interruption {
 /// `/tmp/perf-<pid>.map` (names only). A diagnostic for profiling plugins; off by default.
 pub const PERF_MAP_VAR: &str = "TRAINHOST_PERF_MAP";
 
+/// CPU time this thread has used (zero where the clock cannot be read). A
+/// plugin call runs on one thread from its store's creation to its end, so
+/// the difference of two readings is the call's CPU.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a pointer to a live local.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec.max(0) as u64, now.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
 /// The process-wide engine with its epoch ticker and linker.
 pub struct Runtime {
     engine: Engine,
@@ -247,6 +259,10 @@ pub struct CallReport {
     pub dropped_log_lines: usize,
     pub peak_memory_bytes: usize,
     pub duration: Duration,
+    /// CPU time of the threads that ran the call: every instance's together,
+    /// their spinning waits in collectives included. Unlike `duration` it
+    /// does not count time the machine gave to other work.
+    pub cpu: Duration,
     /// How many instances trained the job (`train_on`); 1 alone.
     pub instances: usize,
     /// The job's collective calls, all instances together (None: one instance).
@@ -423,6 +439,7 @@ impl LoadedPlugin {
         started: Instant,
         f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> (Result<R, RunError>, CallReport) {
+        let cpu_at_start = thread_cpu_time();
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|state| &mut state.memory);
         self.arm_interruption(&mut store);
@@ -434,6 +451,7 @@ impl LoadedPlugin {
                 dropped_log_lines: log.dropped_lines,
                 peak_memory_bytes: state.memory.peak_bytes(),
                 duration: started.elapsed(),
+                cpu: thread_cpu_time().saturating_sub(cpu_at_start),
                 instances: state.team.as_ref().map_or(1, |member| member.size()),
                 collectives: state.team.as_ref().map(|member| member.cost()),
             },

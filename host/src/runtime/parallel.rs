@@ -116,9 +116,11 @@ impl LoadedPlugin {
                 .collect()
         });
         let team_cost = CollectiveCost::of_team(outcomes.iter().filter_map(|(_, report)| report.collectives));
+        let team_cpu = outcomes.iter().map(|(_, report)| report.cpu).sum();
         let mut outcomes = outcomes.into_iter();
         let (first, mut report) = outcomes.next().unwrap_or_else(|| (Err(RunError::Internal("no instance ran".into())), CallReport::default()));
         report.collectives = Some(team_cost);
+        report.cpu = team_cpu;
         match group.take_cause() {
             Some(cause) => (Err(cause), report),
             None => (first, report),
