@@ -215,9 +215,11 @@ fn short_sleeps_last_as_long_as_asked_and_burn_no_cpu() {
     let times = Arc::new(Mutex::new(Vec::new()));
     let cpu_before = thread_cpu_ticks();
     let started = Instant::now();
-    let (result, _) = plugin.train(&request, CancelToken::default(), Box::new(EpochTimes(times.clone())));
+    let (result, report) = plugin.train(&request, CancelToken::default(), Box::new(EpochTimes(times.clone())));
     let elapsed = started.elapsed();
     let cpu = Duration::from_millis(10 * (thread_cpu_ticks() - cpu_before));
+    // The call's own CPU clock agrees (the kernel's ticks are 10 ms).
+    assert!(report.cpu <= cpu + Duration::from_millis(20), "the call reports {:?} of CPU, the thread used {cpu:?}", report.cpu);
     result.expect("the slow plugin finishes");
     let times = times.lock().unwrap();
     assert_eq!(times.len(), 10);
@@ -228,6 +230,17 @@ fn short_sleeps_last_as_long_as_asked_and_burn_no_cpu() {
     }
     assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(1500), "took {elapsed:?}");
     assert!(cpu < Duration::from_millis(200), "{cpu:?} of CPU for {elapsed:?} of sleeping");
+}
+
+/// A plugin that computes the whole call long reports most of its wall time
+/// as CPU (at least a fifth, should the machine be busy), and never more.
+#[test]
+fn a_busy_call_reports_its_cpu_time() {
+    let looping = load("test_endless_loop", LIMITS);
+    let (result, report) = looping.train(&request(), CancelToken::default(), Box::new(Discard));
+    assert!(matches!(result, Err(RunError::TimeLimit { .. })), "{:?}", result.err());
+    let (cpu, wall) = (report.cpu, report.duration);
+    assert!(cpu >= wall / 5 && cpu <= wall + Duration::from_millis(20), "{cpu:?} of CPU in {wall:?}");
 }
 
 #[test]
