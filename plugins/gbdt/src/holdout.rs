@@ -58,7 +58,8 @@ impl Holdout {
     pub fn new(table: &LabelledTable, train: &Prepared, init: &[f64], team: &dyn Team) -> Result<Holdout, TrainError> {
         let bad = |e: String| TrainError::InvalidData(format!("validation table: {e}"));
         let n = table.features.rows as usize;
-        let row_of = |block: usize| n * block / BLOCKS;
+        // In u64: n × 64 overflows a wasm32 usize above 67M rows.
+        let row_of = |block: usize| (n as u64 * block as u64 / BLOCKS as u64) as usize;
         let (k, rank) = (team.size(), team.rank());
         let (first_block, end_block) = (BLOCKS * rank / k, BLOCKS * (rank + 1) / k);
         let mine = row_of(first_block)..row_of(end_block);
