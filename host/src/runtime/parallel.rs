@@ -84,12 +84,50 @@ impl LoadedPlugin {
         cancel: CancelToken,
         sink: Box<dyn ProgressSink>,
     ) -> (Result<contract::Trained, RunError>, CallReport) {
+        let Some((k, parallelism)) = self.team_for(request.train.features.rows as usize, instances) else { return self.train(request, cancel, sink) };
+        let request_of = |rank: usize| match parallelism.rows {
+            Rows::Copy => Cow::Borrowed(request),
+            Rows::Shard => Cow::Owned(shard(request, rank, k)),
+        };
+        self.train_in_team(k, &request_of, cancel, sink)
+    }
+
+    /// How many instances train a job of `rows` training rows when
+    /// `instances` are on offer, and how, when more than one; None: one
+    /// instance, as `train`.
+    pub fn team_for(&self, rows: usize, instances: usize) -> Option<(usize, Parallelism)> {
         let mut k = self.instances_for(instances);
         if self.parallelism.is_some_and(|p| p.rows == Rows::Shard) {
             // Every shard keeps at least one row.
-            k = k.min((request.train.features.rows as usize).max(1));
+            k = k.min(rows.max(1));
         }
-        let Some(parallelism) = self.parallelism.filter(|_| k > 1) else { return self.train(request, cancel, sink) };
+        self.parallelism.filter(|_| k > 1).map(|p| (k, p))
+    }
+
+    /// `train_on` for a plugin that trains on shards (`team_for` says so and
+    /// gives `k`): each instance's request is built by `request_for` from its
+    /// contiguous share of the `rows` training rows, in its own thread, so the
+    /// host never holds every training row twice (once whole, once cut).
+    pub fn train_shards(
+        &self,
+        k: usize,
+        rows: usize,
+        request_for: &(dyn Fn(std::ops::Range<usize>) -> contract::TrainRequest + Sync),
+        cancel: CancelToken,
+        sink: Box<dyn ProgressSink>,
+    ) -> (Result<contract::Trained, RunError>, CallReport) {
+        let request_of = |rank: usize| Cow::Owned(request_for(rows * rank / k..rows * (rank + 1) / k));
+        self.train_in_team(k, &request_of, cancel, sink)
+    }
+
+    /// Rank 0 to `k - 1` at once, rank r on `request_of(r)`; the job's outcome.
+    fn train_in_team<'r>(
+        &self,
+        k: usize,
+        request_of: &(dyn Fn(usize) -> Cow<'r, contract::TrainRequest> + Sync),
+        cancel: CancelToken,
+        sink: Box<dyn ProgressSink>,
+    ) -> (Result<contract::Trained, RunError>, CallReport) {
         let started = Instant::now();
         let group = Group::new(k);
         let pool = Arc::new(MemoryPool::default());
@@ -101,13 +139,7 @@ impl LoadedPlugin {
                 .enumerate()
                 .map(|(rank, sink)| {
                     let (group, pool, cancel) = (group.clone(), pool.clone(), cancel.clone());
-                    scope.spawn(move || {
-                        let request = match parallelism.rows {
-                            Rows::Copy => Cow::Borrowed(request),
-                            Rows::Shard => Cow::Owned(shard(request, rank, k)),
-                        };
-                        self.run_rank(&request, rank, group, pool, started, cancel, sink)
-                    })
+                    scope.spawn(move || self.run_rank(&request_of(rank), rank, group, pool, started, cancel, sink))
                 })
                 .collect();
             handles

@@ -25,6 +25,7 @@ use crate::contract::{self, Task};
 use crate::data::metrics::{null_as_nan, Metrics};
 use crate::data::split::{self, Split, SplitFractions};
 use crate::data::{self, ColumnChoices, DataError, Encoding};
+use crate::runtime::parallel::Rows;
 use crate::runtime::{CallReport, CancelToken, LoadedPlugin, ParamError, ProgressSink, RunError};
 pub use artifact::{ArtifactError, ArtifactHeader, ModelArtifact};
 
@@ -316,22 +317,36 @@ pub fn train_prepared(
     };
     // Views by row index: each part is copied once, straight into the plugin's table.
     let train_part = encoded.part(&parts.train);
-    // The only rows the plugin receives: training and validation, never the test part.
-    let request = contract::TrainRequest {
+    // The only rows the plugin receives: training (these of them) and
+    // validation, never the test part.
+    let request_for = |rows: std::ops::Range<usize>| contract::TrainRequest {
         task: spec.task,
-        train: encoding.part_to_contract(train_part),
+        train: encoding.part_to_contract(encoded.part(&parts.train[rows])),
         validation: (!parts.validation.is_empty()).then(|| encoding.part_to_contract(encoded.part(&parts.validation))),
         params: params.clone(),
         seed: spec.seed,
     };
-    let (trained, report) = plugin.train_on(&request, instances, cancel, sink);
+    let all_rows = parts.train.len();
+    let (trained, report, whole) = match plugin.team_for(all_rows, instances) {
+        // Each shard's instance gets its rows straight from the encoded table.
+        Some((k, parallelism)) if parallelism.rows == Rows::Shard => {
+            let (trained, report) = plugin.train_shards(k, all_rows, &request_for, cancel, sink);
+            (trained, report, None)
+        }
+        _ => {
+            let request = request_for(0..all_rows);
+            let (trained, report) = plugin.train_on(&request, instances, cancel, sink);
+            (trained, report, Some(request))
+        }
+    };
     let contract::Trained { model: trained, tables } = trained?;
 
     let (evaluated_on, judged, features) = if parts.test.is_empty() {
-        // Judged on the training rows: the table the plugin trained on, not a new copy.
-        (EvaluatedOn::Train, train_part, request.train.features)
+        // Judged on the training rows: the table the plugin trained on, not a new copy (shards: copied now).
+        let features = whole.map_or_else(|| encoding.part_features(train_part), |request| request.train.features);
+        (EvaluatedOn::Train, train_part, features)
     } else {
-        drop(request);
+        drop(whole);
         let test = encoded.part(&parts.test);
         (EvaluatedOn::Holdout, test, encoding.part_features(test))
     };
