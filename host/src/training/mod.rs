@@ -317,28 +317,7 @@ pub fn train_prepared(
     };
     // Views by row index: each part is copied once, straight into the plugin's table.
     let train_part = encoded.part(&parts.train);
-    // The only rows the plugin receives: training (these of them) and
-    // validation, never the test part.
-    let request_for = |rows: std::ops::Range<usize>| contract::TrainRequest {
-        task: spec.task,
-        train: encoding.part_to_contract(encoded.part(&parts.train[rows])),
-        validation: (!parts.validation.is_empty()).then(|| encoding.part_to_contract(encoded.part(&parts.validation))),
-        params: params.clone(),
-        seed: spec.seed,
-    };
-    let all_rows = parts.train.len();
-    let (trained, report, whole) = match plugin.team_for(all_rows, instances) {
-        // Each shard's instance gets its rows straight from the encoded table.
-        Some((k, parallelism)) if parallelism.rows == Rows::Shard => {
-            let (trained, report) = plugin.train_shards(k, all_rows, &request_for, cancel, sink);
-            (trained, report, None)
-        }
-        _ => {
-            let request = request_for(0..all_rows);
-            let (trained, report) = plugin.train_on(&request, instances, cancel, sink);
-            (trained, report, Some(request))
-        }
-    };
+    let (trained, report, whole) = call_train(plugin, prepared, &parts, spec, &params, instances, cancel, sink);
     let contract::Trained { model: trained, tables } = trained?;
 
     let (evaluated_on, judged, features) = if parts.test.is_empty() {
@@ -383,6 +362,43 @@ pub fn train_prepared(
         collectives: report.collectives,
     };
     Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, cross_validation, tables, report })
+}
+
+/// The plugin's train call on the training and validation parts, never the
+/// test part. A plugin that trains on shards gets each instance's share built
+/// straight from the encoded table; otherwise the whole request is built,
+/// and returned for judging on the training rows when there is no test part.
+#[allow(clippy::too_many_arguments)]
+fn call_train(
+    plugin: &LoadedPlugin,
+    prepared: &PreparedTable,
+    parts: &Split,
+    spec: &TrainSpec,
+    params: &[contract::Param],
+    instances: usize,
+    cancel: CancelToken,
+    sink: Box<dyn ProgressSink>,
+) -> (Result<contract::Trained, RunError>, CallReport, Option<contract::TrainRequest>) {
+    let PreparedTable { encoding, encoded } = prepared;
+    let request_for = |rows: std::ops::Range<usize>| contract::TrainRequest {
+        task: spec.task,
+        train: encoding.part_to_contract(encoded.part(&parts.train[rows])),
+        validation: (!parts.validation.is_empty()).then(|| encoding.part_to_contract(encoded.part(&parts.validation))),
+        params: params.to_vec(),
+        seed: spec.seed,
+    };
+    let all_rows = parts.train.len();
+    match plugin.team_for(all_rows, instances) {
+        Some((k, parallelism)) if parallelism.rows == Rows::Shard => {
+            let (trained, report) = plugin.train_shards(k, all_rows, &request_for, cancel, sink);
+            (trained, report, None)
+        }
+        _ => {
+            let request = request_for(0..all_rows);
+            let (trained, report) = plugin.train_on(&request, instances, cancel, sink);
+            (trained, report, Some(request))
+        }
+    }
 }
 
 /// The three parts of the table for this run. Clustering is not split: it has
