@@ -22,6 +22,13 @@ pub struct FeatureEncoding {
     pub levels: Vec<String>,
 }
 
+impl FeatureEncoding {
+    /// Whether the column is given as category codes (else as numbers).
+    fn is_coded(&self) -> bool {
+        !matches!(self.kind, ColumnKind::Numeric | ColumnKind::Datetime)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TargetEncoding {
     pub name: String,
@@ -244,10 +251,100 @@ fn codes(series: &Series, levels: &[String]) -> Result<Vec<u32>, DataError> {
     Ok(ca.iter().map(|v| v.and_then(|s| index.get(s.trim()).copied()).unwrap_or(MISSING_CODE)).collect())
 }
 
+/// `levels_of` and `codes` in one pass, each cell hashed once: rows are coded
+/// in the order their levels first appear, then renumbered into the levels'
+/// sorted order (the same levels and codes as the two passes give).
+fn levels_and_codes(series: &Series) -> Result<(Vec<String>, Vec<u32>), DataError> {
+    let text = text_column(series)?;
+    let ca = text.str().map_err(|e| DataError::Invalid(e.to_string()))?;
+    let mut first_seen: Vec<&str> = Vec::new();
+    let mut index: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+    let mut codes = Vec::with_capacity(ca.len());
+    for value in ca.iter() {
+        let code = match value.map(str::trim).filter(|s| !s.is_empty()) {
+            None => MISSING_CODE,
+            Some(level) => *index.entry(level).or_insert_with(|| {
+                first_seen.push(level);
+                (first_seen.len() - 1) as u32
+            }),
+        };
+        codes.push(code);
+    }
+    let mut order: Vec<usize> = (0..first_seen.len()).collect();
+    order.sort_by(|&a, &b| natural_order(first_seen[a], first_seen[b]));
+    let mut sorted_code = vec![0u32; order.len()];
+    for (sorted, &first) in order.iter().enumerate() {
+        sorted_code[first] = sorted as u32;
+    }
+    codes.iter_mut().filter(|c| **c != MISSING_CODE).for_each(|c| *c = sorted_code[*c as usize]);
+    Ok((order.iter().map(|&i| first_seen[i].to_string()).collect(), codes))
+}
+
+/// `work` on every item, on up to the machine's cores (each thread takes the
+/// next item left), the answers in the items' order. The training path's
+/// columns are independent, and polars reads the file on every core already.
+fn each_on_the_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let span = tracing::Span::current();
+    let mut answers: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let take = || {
+            let _entered = span.enter();
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { return mine };
+                mine.push((i, work(item)));
+            }
+        };
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(take)).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, answer)| answer).collect()
+}
+
 impl Encoding {
     /// Decides which columns become features and how (by the defaults and the
     /// user's `choices`, see `roles`), and how the target is coded.
     pub fn fit(df: &DataFrame, target: Option<&str>, task: Task, choices: &ColumnChoices) -> Result<Encoding, DataError> {
+        let mut encoding = Self::plan(df, target, task, choices)?;
+        for feature in encoding.features.iter_mut().filter(|f| f.is_coded()) {
+            feature.levels = levels_of(series(df, &feature.name)?)?;
+        }
+        Ok(encoding)
+    }
+
+    /// `fit`, then `encode(df, true)`, in one pass over each column (a
+    /// category's cells hashed once, not twice), the columns side by side on
+    /// the machine's cores: the training path's. The same encoding and table.
+    pub fn fit_encode(df: &DataFrame, target: Option<&str>, task: Task, choices: &ColumnChoices) -> Result<(Encoding, EncodedTable), DataError> {
+        let mut encoding = Self::plan(df, target, task, choices)?;
+        let encoded = each_on_the_cores(&encoding.features, |f| -> Result<(Vec<String>, EncodedColumn), DataError> {
+            let s = series(df, &f.name)?;
+            if f.is_coded() {
+                let (levels, codes) = levels_and_codes(s)?;
+                Ok((levels, EncodedColumn::Codes(codes)))
+            } else {
+                Ok((Vec::new(), EncodedColumn::Numeric(numeric_values(s)?)))
+            }
+        });
+        let mut features = Vec::with_capacity(encoded.len());
+        for (feature, answer) in encoding.features.iter_mut().zip(encoded) {
+            let (levels, column) = answer?;
+            feature.levels = levels;
+            features.push(column);
+        }
+        let table = encoding.with_target(df, features, true)?;
+        Ok((encoding, table))
+    }
+
+    /// Which columns become features and as what (categories with their
+    /// levels still to find), and the target's coding.
+    fn plan(df: &DataFrame, target: Option<&str>, task: Task, choices: &ColumnChoices) -> Result<Encoding, DataError> {
         let target = match (task, target.map(str::trim).filter(|t| !t.is_empty())) {
             (Task::Clustering, _) => None,
             (_, None) => return Err(DataError::Invalid(format!("{} needs a target column", task.as_str()))),
@@ -265,8 +362,8 @@ impl Encoding {
                 ColumnRole::LeftOut(reason) => skipped.push(SkippedColumn { name, reason }),
                 ColumnRole::Feature(kind @ (ColumnKind::Numeric | ColumnKind::Datetime)) => features.push(FeatureEncoding { name, kind, levels: vec![] }),
                 // Text given a kind of its own is a category with many levels.
-                ColumnRole::Feature(ColumnKind::Text) => features.push(FeatureEncoding { name, kind: ColumnKind::Categorical, levels: levels_of(s)? }),
-                ColumnRole::Feature(kind) => features.push(FeatureEncoding { name, kind, levels: levels_of(s)? }),
+                ColumnRole::Feature(ColumnKind::Text) => features.push(FeatureEncoding { name, kind: ColumnKind::Categorical, levels: vec![] }),
+                ColumnRole::Feature(kind) => features.push(FeatureEncoding { name, kind, levels: vec![] }),
             }
         }
         if features.is_empty() {
@@ -300,12 +397,15 @@ impl Encoding {
             .iter()
             .map(|f| {
                 let s = series(df, &f.name)?;
-                Ok(match f.kind {
-                    ColumnKind::Numeric | ColumnKind::Datetime => EncodedColumn::Numeric(numeric_values(s)?),
-                    _ => EncodedColumn::Codes(codes(s, &f.levels)?),
-                })
+                Ok(if f.is_coded() { EncodedColumn::Codes(codes(s, &f.levels)?) } else { EncodedColumn::Numeric(numeric_values(s)?) })
             })
             .collect::<Result<Vec<_>, DataError>>()?;
+        self.with_target(df, features, require_target)
+    }
+
+    /// The encoded features with the target beside them (when wanted), less
+    /// the rows whose target is missing.
+    fn with_target(&self, df: &DataFrame, features: Vec<EncodedColumn>, require_target: bool) -> Result<EncodedTable, DataError> {
         let target = match (&self.target, require_target) {
             (Some(t), true) => Some(encode_target(series(df, &t.name)?, t)?),
             _ => None,
@@ -496,6 +596,37 @@ mod tests {
         assert_eq!(table.rows, 29);
         assert!(matches!(&table.features[0], EncodedColumn::Numeric(v) if v[3].is_nan()));
         assert!(matches!(&table.features[1], EncodedColumn::Codes(c) if c[5] == MISSING_CODE && c[0] == 1));
+    }
+
+    #[test]
+    fn one_pass_encoding_gives_what_fit_then_encode_give() {
+        // Blanks, padded levels, numbers as text, a missing target and more columns than cores.
+        let padded = |i: usize| [" 2", "10", "", "b ", "1a", "2"][i % 6];
+        let df = df!(
+            "x" => (0..40).map(|i| if i == 3 { None } else { Some(i as f64 * 0.5) }).collect::<Vec<_>>(),
+            "colour" => (0..40).map(|i| if i == 5 { None } else { Some(["red", "blue", "green"][i % 3]) }).collect::<Vec<_>>(),
+            "padded" => (0..40).map(padded).collect::<Vec<_>>(),
+            "n" => (0..40).map(|i| (i % 4) as i64).collect::<Vec<_>>(),
+            "label" => (0..40).map(|i| if i == 7 { None } else { Some(["10", "2", "x"][i % 3]) }).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let kinds = ColumnChoices { column_kinds: [("n".to_string(), ColumnKind::Categorical)].into(), ..ColumnChoices::default() };
+        for (target, task) in [(Some("label"), Task::Classification), (Some("x"), Task::Regression), (None, Task::Clustering)] {
+            let fitted = Encoding::fit(&df, target, task, &kinds).unwrap();
+            let encoded = fitted.encode(&df, true).unwrap();
+            let (one_pass, table) = Encoding::fit_encode(&df, target, task, &kinds).unwrap();
+            assert_eq!(one_pass, fitted, "{task:?}");
+            assert_eq!(table.rows, encoded.rows);
+            assert_eq!(table.target, encoded.target);
+            for (a, b) in table.features.iter().zip(&encoded.features) {
+                match (a, b) {
+                    (EncodedColumn::Numeric(a), EncodedColumn::Numeric(b)) => assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())),
+                    _ => assert_eq!(a, b),
+                }
+            }
+        }
+        let padded_levels = &Encoding::fit(&df, None, Task::Clustering, &kinds).unwrap().features[2].levels;
+        assert_eq!(padded_levels, &["2", "10", "1a", "b"]);
     }
 
     #[test]

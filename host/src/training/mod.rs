@@ -243,8 +243,7 @@ impl PreparedTable {
             }
             None => table,
         };
-        let encoding = Encoding::fit(features_table, spec.target.as_deref(), spec.task, &spec.columns)?;
-        let encoded = encoding.encode(features_table, true)?;
+        let (encoding, encoded) = Encoding::fit_encode(features_table, spec.target.as_deref(), spec.task, &spec.columns)?;
         Ok(PreparedTable { encoding, encoded })
     }
 }
