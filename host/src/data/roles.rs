@@ -85,10 +85,17 @@ fn is_constant(series: &Series) -> bool {
     series.null_count() == 0 && !has_distinct_extremes(series) && series.n_unique().is_ok_and(|n| n == 1)
 }
 
-/// Whether a number column's smallest and largest values differ: then it holds
-/// two distinct values for sure, found in one pass where `n_unique` hashes or
-/// sorts every row. False for other columns and when unsure (they are counted).
+/// Whether a column holds two distinct values for sure, found without the
+/// hash or sort of every row `n_unique` makes: a number column's smallest and
+/// largest values differ, or a text column has a value unlike its first (most
+/// columns do within a few rows). False for other columns and when unsure
+/// (they are counted).
 fn has_distinct_extremes(series: &Series) -> bool {
+    if let Ok(text) = series.str() {
+        let mut values = text.iter();
+        let first = values.next().flatten();
+        return values.any(|v| v != first);
+    }
     if !series.dtype().is_primitive_numeric() {
         return false;
     }
@@ -139,6 +146,11 @@ mod tests {
     #[test]
     fn constants_and_empty_columns_are_left_out_and_a_kind_brings_one_back() {
         assert!(default_exclusion(&series("same", vec![4; 30])).unwrap().starts_with("constant"));
+        // Text: the same word in every row is a constant; one other word at the end is not.
+        let mut words = vec!["yes"; 30];
+        assert!(default_exclusion(&Series::new("word".into(), words.clone())).unwrap().starts_with("constant"));
+        words[29] = "no";
+        assert_eq!(default_exclusion(&Series::new("word".into(), words)), None);
         let empty = Series::new_null("empty".into(), 30);
         assert_eq!(default_exclusion(&empty).as_deref(), Some("every value is missing"));
         let choices = ColumnChoices { column_kinds: [("same".to_string(), ColumnKind::Categorical)].into(), ..Default::default() };
