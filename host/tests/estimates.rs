@@ -33,6 +33,16 @@ const MACHINE_FACTOR: f64 = 3.0;
 
 const LIMITS: Limits = Limits { memory_mib: 2048, time_secs: 300.0, model_mib: 256, log_kib: 64, max_instances: 0 };
 
+/// The tests here that run plugins take turns: the timed runs are CPU time of
+/// one thread, and another test compiling a plugin (Cranelift on every core)
+/// or training beside them inflates it on a 2-core machine (seen: 2.5x alone,
+/// 3.1x beside the others).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn runtime() -> Arc<Runtime> {
     Runtime::new(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))).expect("engine")
 }
@@ -87,10 +97,16 @@ fn measure(plugin: &LoadedPlugin, label: &str, table: &DataFrame, spec: &TrainSp
     let prepared = training::PreparedTable::new(table, spec).unwrap();
     let request =
         TrainRequest { task: spec.task, train: prepared.encoding.to_contract(&prepared.encoded), validation: None, params: params.clone(), seed: spec.seed };
-    let started = thread_cpu_secs();
-    let (result, report) = plugin.train(&request, CancelToken::default(), Box::new(Discard));
-    let cpu_secs = thread_cpu_secs() - started;
-    result.unwrap_or_else(|e| panic!("{label}: {e}"));
+    // The less of two runs' CPU time: a preempted or crowded run only ever takes more.
+    let mut runs = (0..2).map(|_| {
+        let started = thread_cpu_secs();
+        let (result, report) = plugin.train(&request, CancelToken::default(), Box::new(Discard));
+        let cpu_secs = thread_cpu_secs() - started;
+        result.unwrap_or_else(|e| panic!("{label}: {e}"));
+        (cpu_secs, report)
+    });
+    let (first, report) = runs.next().unwrap();
+    let cpu_secs = runs.map(|(cpu, _)| cpu).fold(first, f64::min);
     let cost = plugin.estimate(spec.task, &params, &shape_of(&prepared), 5.0).unwrap().unwrap_or_else(|| panic!("{label}: no estimate"));
     let m = Measured { label: label.to_string(), cost, peak_bytes: report.peak_memory_bytes as f64, cpu_secs };
     println!(
@@ -130,6 +146,7 @@ fn read(name: &str) -> DataFrame {
 
 #[test]
 fn the_bundled_estimates_are_within_their_stated_factors_of_measured_runs() {
+    let _alone = one_at_a_time();
     let runtime = runtime();
     let load = |name: &str| runtime.load(&plugin_file(name), None, LIMITS).unwrap();
     let (forest, gbdt, kmodes, linear) = (load("random_forest"), load("gbdt"), load("kmodes"), load("linear"));
@@ -180,6 +197,7 @@ fn the_bundled_estimates_are_within_their_stated_factors_of_measured_runs() {
 
 #[test]
 fn plugins_of_0_1_0_and_0_2_0_load_train_and_declare_no_estimate() {
+    let _alone = one_at_a_time();
     let runtime = runtime();
     let penguins = read("penguins.csv");
     let shape = TableShape { rows: 1_000_000_000, validation_rows: 0, numeric_columns: 1000, categorical_levels: vec![], classes: 3 };
@@ -207,6 +225,7 @@ fn check(dir: &Path, plugin: &str) -> String {
 
 #[test]
 fn plugin_check_says_whether_a_plugin_declares_estimates() {
+    let _alone = one_at_a_time();
     let dir = temp_dir();
     let forest = check(dir.path(), "random_forest");
     assert!(forest.contains("exports trainhost:plugin/trainer@0.3.0"), "{forest}");
