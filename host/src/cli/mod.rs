@@ -333,13 +333,20 @@ fn train(runtime: &Arc<Runtime>, config: &Config, args: TrainArgs) -> Result<Exi
         folds: folds(args.folds, task)?,
     };
     training::validate(plugin, &spec).map_err(|e| e.to_string())?;
+    let reading = std::time::Instant::now();
     let table = crate::data::read_table_within(&args.data, &config.limits).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let read = reading.elapsed();
     let sink = output::TerminalProgress::new(args.json);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let instances = args.instances.map_or(cores, |n| n as usize);
     let outcome = training::train_owned(plugin, table, &spec, instances, CancelToken::default(), Box::new(sink)).map_err(|e| e.to_string())?;
+    let writing = std::time::Instant::now();
     crate::files::write_atomically(&args.out, &outcome.artifact.to_bytes()).map_err(|e| format!("writing {}: {e}", args.out.display()))?;
+    let written = writing.elapsed();
     output::print_summary(&outcome, &args.out, args.json, &labels);
+    if !args.json {
+        output::print_host_times(read, &outcome, written);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

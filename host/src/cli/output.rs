@@ -2,6 +2,7 @@
 //! plugin schemas, result tables, and prediction CSVs.
 
 use std::path::Path;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -72,6 +73,20 @@ fn row_counts(summary: &TrainSummary) -> String {
         (EvaluatedOn::Train, _) => format!("evaluated on the {} training rows (no test rows)", summary.rows_train),
     };
     format!("trained on {} rows, {} plugin validation rows, {judged}", summary.rows_train, summary.rows_validation)
+}
+
+/// The host's own wall time around the train call: what does not shrink
+/// when more instances train, so it bounds the speed-up of a whole run.
+pub fn print_host_times(read: Duration, outcome: &TrainOutcome, written: Duration) {
+    let times = &outcome.host_times;
+    println!(
+        "host time: read {:.3} s, prepare {:.3} s, judge {:.3} s, write {:.3} s (the train call: {:.3} s)",
+        read.as_secs_f64(),
+        times.prepare.as_secs_f64(),
+        times.judge.as_secs_f64(),
+        written.as_secs_f64(),
+        outcome.report.duration.as_secs_f64(),
+    );
 }
 
 pub fn print_summary(outcome: &TrainOutcome, model_path: &Path, json: bool, labels: &crate::jobs::RunLabels) {

@@ -17,6 +17,7 @@ pub mod artifact;
 pub mod crossval;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,18 @@ pub struct TrainOutcome {
     /// The plugin's result tables (contract 0.2.0 and later; none from a 0.1.0 plugin), bounded by the runtime.
     pub tables: Vec<contract::ResultTable>,
     pub report: CallReport,
+    /// Where the host's own time went, around the plugin's train call.
+    pub host_times: HostTimes,
+}
+
+/// Wall time of the host's parts of a run (the train call's is `CallReport::duration`):
+/// what stays serial however many instances train, so the CLI prints it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostTimes {
+    /// Choosing each column's role and encoding the table (zero when a worker reused it).
+    pub prepare: Duration,
+    /// The plugin's predictions on the judged rows, and the host's metrics of them.
+    pub judge: Duration,
 }
 
 /// Checks what can be checked before any work is queued: the task and the
@@ -268,8 +281,12 @@ pub fn train_on(
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
     let params = validate(plugin, spec)?;
+    let started = Instant::now();
     let prepared = PreparedTable::new(table, spec)?;
-    train_prepared(plugin, &prepared, table, spec, params, instances, cancel, sink)
+    let prepare = started.elapsed();
+    let mut outcome = train_prepared(plugin, &prepared, table, spec, params, instances, cancel, sink)?;
+    outcome.host_times.prepare = prepare;
+    Ok(outcome)
 }
 
 /// `train_on` for a table the caller gives up (the CLI's): once encoded it is
@@ -285,9 +302,13 @@ pub fn train_owned(
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
     let params = validate(plugin, spec)?;
+    let started = Instant::now();
     let prepared = PreparedTable::new(&table, spec)?;
+    let prepare = started.elapsed();
     let table = if spec.evaluation_column.is_some() { table } else { DataFrame::empty() };
-    train_prepared(plugin, &prepared, &table, spec, params, instances, cancel, sink)
+    let mut outcome = train_prepared(plugin, &prepared, &table, spec, params, instances, cancel, sink)?;
+    outcome.host_times.prepare = prepare;
+    Ok(outcome)
 }
 
 /// `train_on` from an already prepared table; `params` are `validate`'s output.
@@ -318,6 +339,7 @@ pub fn train_prepared(
     let train_part = encoded.part(&parts.train);
     let (trained, report, whole) = call_train(plugin, prepared, &parts, spec, &params, instances, cancel, sink);
     let contract::Trained { model: trained, tables } = trained?;
+    let judging = Instant::now();
 
     let (evaluated_on, judged, features) = if parts.test.is_empty() {
         // Judged on the training rows: the table the plugin trained on, not a new copy (shards: copied now).
@@ -340,6 +362,7 @@ pub fn train_prepared(
     if let Some(cost) = plugin_metrics.get("cost") {
         metrics.values.insert("cost".into(), *cost);
     }
+    let host_times = HostTimes { prepare: Duration::ZERO, judge: judging.elapsed() };
     let feature_importances = trained.feature_importances.as_ref().map(|imp| encoding.features.iter().zip(imp).map(|(f, v)| (f.name.clone(), *v)).collect());
     let header = artifact_header(plugin, spec, encoding, &params, metrics.clone());
     let summary = TrainSummary {
@@ -360,7 +383,7 @@ pub fn train_prepared(
         instances: report.instances.max(1),
         collectives: report.collectives,
     };
-    Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, cross_validation, tables, report })
+    Ok(TrainOutcome { artifact: ModelArtifact { header, model: trained.model }, summary, cross_validation, tables, report, host_times })
 }
 
 /// The plugin's train call on the training and validation parts, never the
