@@ -183,16 +183,39 @@ pub fn kind_of(series: &Series) -> ColumnKind {
         ColumnKind::Numeric
     } else if dtype.is_temporal() {
         ColumnKind::Datetime
-    } else {
-        let known = series.len() - series.null_count();
-        let distinct = series.n_unique().unwrap_or(0).saturating_sub(usize::from(series.null_count() > 0));
+    } else if about_one_level_a_row(series) {
         // One level per row (an id, a name) says nothing about other rows.
-        if known > 20 && distinct * 10 >= known * 9 {
-            ColumnKind::Text
-        } else {
-            ColumnKind::Categorical
+        ColumnKind::Text
+    } else {
+        ColumnKind::Categorical
+    }
+}
+
+/// Whether more than 20 values are known and at least 9 in 10 of them are
+/// distinct. A text column is counted only until a tenth of its known values
+/// have repeated (for a column of levels, within its first rows), not hashed
+/// whole as `n_unique` would.
+fn about_one_level_a_row(series: &Series) -> bool {
+    let known = series.len() - series.null_count();
+    if known <= 20 {
+        return false;
+    }
+    let Ok(text) = series.str() else {
+        let distinct = series.n_unique().unwrap_or(0).saturating_sub(usize::from(series.null_count() > 0));
+        return distinct * 10 >= known * 9;
+    };
+    let mut seen = std::collections::HashSet::with_capacity(known.min(1 << 16));
+    let mut repeats = 0usize;
+    for value in text.iter().flatten() {
+        if !seen.insert(value) {
+            repeats += 1;
+            // known - distinct > known / 10, so distinct * 10 < known * 9.
+            if repeats * 10 > known {
+                return false;
+            }
         }
     }
+    true
 }
 
 pub fn profile(df: &DataFrame, preview_rows: usize) -> DatasetProfile {
@@ -208,7 +231,7 @@ pub fn profile(df: &DataFrame, preview_rows: usize) -> DatasetProfile {
                 dtype: series.dtype().to_string(),
                 missing: series.null_count() + nan_count(series),
                 distinct,
-                excluded_by_default: super::roles::default_exclusion(series),
+                excluded_by_default: super::roles::exclusion_of(series, kind),
                 stats: Some(super::stats::column_stats(series, kind, distinct)),
             }
         })
@@ -287,6 +310,21 @@ fn cut_at(text: &str, end: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_nine_distinct_values_in_ten_known_ones_counted_with_or_without_missing() {
+        let column = |distinct: usize, missing: usize| {
+            let mut values: Vec<Option<String>> = (0..100).map(|i| Some(format!("v{}", i % distinct))).collect();
+            values.extend(std::iter::repeat_n(None, missing));
+            Series::new("c".into(), values)
+        };
+        assert_eq!(kind_of(&column(90, 0)), ColumnKind::Text);
+        assert_eq!(kind_of(&column(89, 0)), ColumnKind::Categorical);
+        assert_eq!(kind_of(&column(90, 40)), ColumnKind::Text, "missing values are not levels");
+        assert_eq!(kind_of(&column(3, 0)), ColumnKind::Categorical);
+        // Twenty values or fewer are too few to tell.
+        assert_eq!(kind_of(&Series::new("c".into(), (0..20).map(|i| format!("id{i}")).collect::<Vec<_>>())), ColumnKind::Categorical);
+    }
 
     #[test]
     fn previews_are_capped_in_rows_columns_and_characters_and_cut_cells_are_marked() {

@@ -200,71 +200,106 @@ pub fn clustering(table: &EncodedTable, clusters: &[u32], sample_size: usize, se
     clusters.iter().for_each(|&c| sizes[c as usize] += 1);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let rows: Vec<usize> = if table.rows > sample_size { sample(&mut rng, table.rows, sample_size).into_vec() } else { (0..table.rows).collect() };
-    let columns = standardised(table);
-    let silhouette = silhouette(&columns, &rows, clusters, k);
+    let silhouette = silhouette(&SampledRows::of(table, &rows), &rows, clusters, k);
     let values = BTreeMap::from([("silhouette".to_string(), silhouette), ("clusters".to_string(), k as f64)]);
     Metrics { headline_name: "silhouette".into(), headline: silhouette, values, cluster_sizes: Some(sizes), ..Metrics::default() }
 }
 
-fn standardised(table: &EncodedTable) -> Vec<EncodedColumn> {
-    table
-        .features
-        .iter()
-        .map(|column| match column {
-            EncodedColumn::Numeric(v) => {
-                let known: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-                let n = known.len().max(1) as f64;
-                let mean = known.iter().sum::<f64>() / n;
-                let sd = (known.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-                let sd = if sd > 0.0 { sd } else { 1.0 };
-                EncodedColumn::Numeric(v.iter().map(|x| (x - mean) / sd).collect())
-            }
-            codes => codes.clone(),
-        })
-        .collect()
+/// The sampled rows one after another, each column's value in column order:
+/// a numeric column's standardised over the whole table, a categorical
+/// column's code (exact as an f64). Only these rows are copied.
+struct SampledRows {
+    values: Vec<f64>,
+    numeric: Vec<bool>,
 }
 
-fn distance(columns: &[EncodedColumn], a: usize, b: usize) -> f64 {
-    columns
-        .iter()
-        .map(|column| match column {
-            EncodedColumn::Numeric(v) => {
-                let d = v[a] - v[b];
+impl SampledRows {
+    fn of(table: &EncodedTable, rows: &[usize]) -> SampledRows {
+        let width = table.features.len();
+        let mut values = vec![0.0; rows.len() * width];
+        for (c, column) in table.features.iter().enumerate() {
+            let cells = values.iter_mut().skip(c).step_by(width.max(1));
+            match column {
+                EncodedColumn::Numeric(v) => {
+                    let (mean, sd) = mean_and_sd(v);
+                    cells.zip(rows).for_each(|(cell, &r)| *cell = (v[r] - mean) / sd);
+                }
+                EncodedColumn::Codes(codes) => cells.zip(rows).for_each(|(cell, &r)| *cell = f64::from(codes[r])),
+            }
+        }
+        SampledRows { values, numeric: table.features.iter().map(|c| matches!(c, EncodedColumn::Numeric(_))).collect() }
+    }
+
+    fn row(&self, i: usize) -> &[f64] {
+        let width = self.numeric.len();
+        &self.values[i * width..(i + 1) * width]
+    }
+
+    /// Sampled rows `a` and `b`'s distance, summed in column order.
+    fn distance(&self, a: usize, b: usize) -> f64 {
+        const MISSING_CODE: f64 = u32::MAX as f64;
+        let mut sum = 0.0;
+        for ((&x, &y), &numeric) in self.row(a).iter().zip(self.row(b)).zip(&self.numeric) {
+            sum += if numeric {
+                let d = x - y;
                 if d.is_finite() {
                     d * d
                 } else {
                     0.0
                 }
-            }
-            EncodedColumn::Codes(c) => f64::from(c[a] != c[b] && c[a] != u32::MAX && c[b] != u32::MAX),
-        })
-        .sum::<f64>()
-        .sqrt()
+            } else {
+                f64::from(x != y && x != MISSING_CODE && y != MISSING_CODE)
+            };
+        }
+        sum.sqrt()
+    }
 }
 
-fn silhouette(columns: &[EncodedColumn], rows: &[usize], clusters: &[u32], k: usize) -> f64 {
+/// A numeric column's mean and standard deviation over its finite values
+/// (a deviation of 0 counts as 1, so a constant column adds nothing).
+fn mean_and_sd(v: &[f64]) -> (f64, f64) {
+    let known = v.iter().filter(|x| x.is_finite());
+    let n = (known.clone().count().max(1)) as f64;
+    let mean = known.clone().sum::<f64>() / n;
+    let sd = (known.map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (mean, if sd > 0.0 { sd } else { 1.0 })
+}
+
+/// The mean silhouette of the sampled rows. Each pair's distance is computed
+/// once and added to both rows' sums; each row's sums still receive the other
+/// rows in sample order, as a row-by-row pass would add them.
+fn silhouette(sampled: &SampledRows, rows: &[usize], clusters: &[u32], k: usize) -> f64 {
     if k < 2 {
         return 0.0;
     }
-    let mut total = 0.0;
-    for &i in rows {
-        let mut sum = vec![0.0; k];
-        let mut count = vec![0usize; k];
-        for &j in rows.iter().filter(|&&j| j != i) {
-            sum[clusters[j] as usize] += distance(columns, i, j);
-            count[clusters[j] as usize] += 1;
+    let n = rows.len();
+    let cluster: Vec<usize> = rows.iter().map(|&r| clusters[r] as usize).collect();
+    let mut sums = vec![0.0; n * k];
+    let mut counts = vec![0usize; k];
+    cluster.iter().for_each(|&c| counts[c] += 1);
+    for i in 0..n {
+        for j in i + 1..n {
+            let d = sampled.distance(i, j);
+            sums[i * k + cluster[j]] += d;
+            sums[j * k + cluster[i]] += d;
         }
-        let own = clusters[i] as usize;
-        if count[own] == 0 {
+    }
+    let mut total = 0.0;
+    for i in 0..n {
+        let own = cluster[i];
+        // The others in its cluster, itself left out.
+        let count = |c: usize| counts[c] - usize::from(c == own);
+        if count(own) == 0 {
             continue; // a singleton's silhouette is 0 by convention
         }
-        let a = sum[own] / count[own] as f64;
-        let b = (0..k).filter(|&c| c != own && count[c] > 0).map(|c| sum[c] / count[c] as f64).fold(f64::INFINITY, f64::min);
+        let sum = &sums[i * k..(i + 1) * k];
+        let a = sum[own] / count(own) as f64;
+        let b = (0..k).filter(|&c| c != own && count(c) > 0).map(|c| sum[c] / count(c) as f64).fold(f64::INFINITY, f64::min);
         if b.is_finite() && a.max(b) > 0.0 {
             total += (b - a) / a.max(b);
         }
     }
-    total / rows.len().max(1) as f64
+    total / n.max(1) as f64
 }
 
 /// Adjusted Rand index between two labelings of the same rows.

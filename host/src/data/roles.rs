@@ -52,9 +52,10 @@ impl ColumnChoices {
         if let Some(kind) = self.column_kinds.get(name) {
             return ColumnRole::Feature(*kind);
         }
-        match default_exclusion(series) {
+        let kind = kind_of(series);
+        match exclusion_of(series, kind) {
             Some(reason) => ColumnRole::LeftOut(reason),
-            None => ColumnRole::Feature(kind_of(series)),
+            None => ColumnRole::Feature(kind),
         }
     }
 }
@@ -62,6 +63,11 @@ impl ColumnChoices {
 /// Why the defaults leave this column out, if they do: said so that the user
 /// knows how to bring it back.
 pub fn default_exclusion(series: &Series) -> Option<String> {
+    exclusion_of(series, kind_of(series))
+}
+
+/// `default_exclusion` of a column whose inferred kind is known.
+pub(crate) fn exclusion_of(series: &Series, kind: ColumnKind) -> Option<String> {
     const BRING_BACK: &str = "give it a kind in columnKinds to use it anyway";
     if series.null_count() == series.len() {
         return Some("every value is missing".into());
@@ -69,7 +75,7 @@ pub fn default_exclusion(series: &Series) -> Option<String> {
     if series.len() < MIN_ROWS_FOR_GUESSING {
         return None;
     }
-    if kind_of(series) == ColumnKind::Text {
+    if kind == ColumnKind::Text {
         return Some(format!("text or identifier: about one distinct value per row; {BRING_BACK}"));
     }
     if is_constant(series) {
