@@ -12,11 +12,8 @@ use trainhost_sdk::{ColumnData, LabelledTable, LogLevel, Params, Progress, Task,
 /// At most this many progress events per job, however many trees.
 const MAX_REPORTS: usize = 200;
 /// With a team, each report first adds up every rank's running predictions
-/// (a sum over every scored row), and there every rank waits for the slowest
-/// one's trees since the last: so there are fewer. With 100 trees on 2
-/// instances, 10 reports rather than 25 took the train call from 3.03–3.25 s
-/// to 2.85–2.91 s (0.30–0.59 s inside collectives to 0.22–0.28 s).
-const MAX_TEAM_REPORTS: usize = 10;
+/// (a sum over every scored row), so there are fewer.
+const MAX_TEAM_REPORTS: usize = 25;
 
 /// Grows the forest. With a team of K instances, each grows the trees t
 /// with t % K == its rank (tree t drawn from the seed and t alone), and rank
