@@ -218,7 +218,7 @@ impl SampledRows {
         let width = table.features.len();
         let mut values = vec![0.0; rows.len() * width];
         for (c, column) in table.features.iter().enumerate() {
-            let cells = values.iter_mut().skip(c).step_by(width.max(1));
+            let cells = values.iter_mut().skip(c).step_by(width);
             match column {
                 EncodedColumn::Numeric(v) => {
                     let (mean, sd) = mean_and_sd(v);

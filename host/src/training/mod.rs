@@ -259,6 +259,12 @@ impl PreparedTable {
         let (encoding, encoded) = Encoding::fit_encode(features_table, spec.target.as_deref(), spec.task, &spec.columns)?;
         Ok(PreparedTable { encoding, encoded })
     }
+
+    /// `new`, and the wall time it took (`HostTimes::prepare`).
+    fn timed(table: &DataFrame, spec: &TrainSpec) -> Result<(PreparedTable, Duration), TrainFailure> {
+        let started = Instant::now();
+        Ok((PreparedTable::new(table, spec)?, started.elapsed()))
+    }
 }
 
 pub fn train(
@@ -281,9 +287,7 @@ pub fn train_on(
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
     let params = validate(plugin, spec)?;
-    let started = Instant::now();
-    let prepared = PreparedTable::new(table, spec)?;
-    let prepare = started.elapsed();
+    let (prepared, prepare) = PreparedTable::timed(table, spec)?;
     let mut outcome = train_prepared(plugin, &prepared, table, spec, params, instances, cancel, sink)?;
     outcome.host_times.prepare = prepare;
     Ok(outcome)
@@ -302,9 +306,7 @@ pub fn train_owned(
     sink: Box<dyn ProgressSink>,
 ) -> Result<TrainOutcome, TrainFailure> {
     let params = validate(plugin, spec)?;
-    let started = Instant::now();
-    let prepared = PreparedTable::new(&table, spec)?;
-    let prepare = started.elapsed();
+    let (prepared, prepare) = PreparedTable::timed(&table, spec)?;
     let table = if spec.evaluation_column.is_some() { table } else { DataFrame::empty() };
     let mut outcome = train_prepared(plugin, &prepared, &table, spec, params, instances, cancel, sink)?;
     outcome.host_times.prepare = prepare;
