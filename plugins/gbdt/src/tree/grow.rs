@@ -89,11 +89,7 @@ impl Grower {
         self.leaves.clear();
         self.scale = choose_scale(input)?;
         let rows = self.part.rows(0);
-        let (mut g, mut h) = (0i64, 0i64);
-        for &r in rows {
-            let p = self.scale.pair(input.gh[r as usize]);
-            (g, h) = (g.wrapping_add(p.g()), h.wrapping_add(p.h()));
-        }
+        let (g, h) = sum_in_units(rows, input.gh, &self.scale);
         let root = add_up(input.team, "the root's sums", vec![g, h, rows.len() as i64])?;
         let mut tree = BinTree::new(self.scale.sums(root[0], root[1], root[2]));
         self.leaves.push(LeafState { depth: 0, best: Split::NONE, slot: None });
@@ -264,6 +260,23 @@ impl Grower {
         }
         self.leaves[leaf].best = best;
     }
+}
+
+/// The summed gradients and hessians of `rows` in `scale`'s units (wrapping:
+/// the scale keeps every true sum in range). Four rows a turn, so the
+/// interruption check on each WASM loop back-edge is paid once per four.
+fn sum_in_units(rows: &[u32], gh: &[[f32; 2]], scale: &Scale) -> (i64, i64) {
+    let (mut g, mut h) = (0i64, 0i64);
+    let mut add = |r: u32| {
+        let p = scale.pair(gh[r as usize]);
+        (g, h) = (g.wrapping_add(p.g()), h.wrapping_add(p.h()));
+    };
+    let mut quads = rows.chunks_exact(4);
+    for q in &mut quads {
+        q.iter().for_each(|&r| add(r));
+    }
+    quads.remainder().iter().for_each(|&r| add(r));
+    (g, h)
 }
 
 /// This tree's units, from the largest gradient and hessian over every

@@ -103,8 +103,7 @@ impl HistPool {
     pub fn build(&mut self, slot: usize, binned: &Binned, features: &[u32], rows: &[u32], gh: &[[f32; 2]], scale: &Scale, in_order: bool) {
         let hist = &mut self.slots[slot];
         let g = &mut self.ordered;
-        g.clear();
-        g.extend(rows.iter().map(|&r| scale.pair(gh[r as usize])));
+        gather_in_units(g, rows, gh, scale);
         // Groups of at most four, as even as possible (9 features: 3+3+3, not 4+4+1).
         let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
         for group in features.chunks(size) {
@@ -126,6 +125,22 @@ impl HistPool {
                 (Group::One(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
             }
         }
+    }
+}
+
+/// `out` = the gradients of `rows` in `scale`'s units, in row order. Four
+/// rows a turn, as in the partition: the loop is short enough that the
+/// interruption check on each WASM back-edge counts.
+fn gather_in_units(out: &mut Vec<QBin>, rows: &[u32], gh: &[[f32; 2]], scale: &Scale) {
+    out.clear();
+    out.resize(rows.len(), QBin::default());
+    let mut quads = rows.chunks_exact(4);
+    let mut outs = out.chunks_exact_mut(4);
+    for (q, o) in (&mut quads).zip(&mut outs) {
+        o.iter_mut().zip(q).for_each(|(o, &r)| *o = scale.pair(gh[r as usize]));
+    }
+    for (&r, o) in quads.remainder().iter().zip(outs.into_remainder()) {
+        *o = scale.pair(gh[r as usize]);
     }
 }
 
