@@ -113,16 +113,14 @@ impl HistPool {
                 hist[f * STRIDE..(f + 1) * STRIDE].fill(QBin::default());
                 *c = binned.col(f);
             }
-            let hs = some(hist, group);
-            match (hs, in_order) {
-                (Group::Four(mut h), true) => accumulate_in_order(&mut h, cols, g),
-                (Group::Four(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
-                (Group::Three(mut h), true) => accumulate_in_order(&mut h, cols, g),
-                (Group::Three(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
-                (Group::Two(mut h), true) => accumulate_in_order(&mut h, cols, g),
-                (Group::Two(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
-                (Group::One(mut h), true) => accumulate_in_order(&mut h, cols, g),
-                (Group::One(mut h), false) => accumulate_gathered(&mut h, cols, rows, g),
+            match some(hist, group) {
+                Group::One(mut h) => accumulate(&mut h, cols, rows, g, in_order),
+                Group::Two(mut h) => accumulate(&mut h, cols, rows, g, in_order),
+                Group::Three(mut h) => accumulate(&mut h, cols, rows, g, in_order),
+                Group::Four(mut h) => accumulate(&mut h, cols, rows, g, in_order),
+                Group::RunOfTwo(h) => accumulate(h, cols, rows, g, in_order),
+                Group::RunOfThree(h) => accumulate(h, cols, rows, g, in_order),
+                Group::RunOfFour(h) => accumulate(h, cols, rows, g, in_order),
             }
         }
     }
@@ -146,16 +144,32 @@ fn gather_in_units(out: &mut Vec<QBin>, rows: &[u32], gh: &[[f32; 2]], scale: &S
 
 type H<'h> = &'h mut [QBin; STRIDE];
 
+/// The histograms of one group of features. A run of consecutive features
+/// (every group when all features are used) is one block: each bin's address
+/// is then one base and a constant offset per feature, which leaves the
+/// gathered loop enough registers under Cranelift that nothing spills.
 enum Group<'h> {
     One([H<'h>; 1]),
     Two([H<'h>; 2]),
     Three([H<'h>; 3]),
     Four([H<'h>; 4]),
+    RunOfTwo(&'h mut [[QBin; STRIDE]; 2]),
+    RunOfThree(&'h mut [[QBin; STRIDE]; 3]),
+    RunOfFour(&'h mut [[QBin; STRIDE]; 4]),
 }
 
 /// The histograms of 1 to 4 distinct features (ascending) as separate
-/// borrows, without allocating.
+/// borrows, or as one block when they are consecutive, without allocating.
 fn some<'h>(hist: &'h mut [QBin], f: &[u32]) -> Group<'h> {
+    let first = f[0] as usize;
+    if f.len() > 1 && f.windows(2).all(|w| w[1] == w[0] + 1) {
+        let (block, _) = hist[first * STRIDE..(first + f.len()) * STRIDE].as_chunks_mut::<STRIDE>();
+        return match block.len() {
+            2 => Group::RunOfTwo(block.try_into().expect("two histograms")),
+            3 => Group::RunOfThree(block.try_into().expect("three histograms")),
+            _ => Group::RunOfFour(block.try_into().expect("four histograms")),
+        };
+    }
     let arr = |x: &'h mut [QBin]| -> H<'h> { x.try_into().expect("STRIDE bins") };
     let mut parts: [Option<H<'h>>; 4] = [None, None, None, None];
     let mut rest = hist;
@@ -176,6 +190,33 @@ fn some<'h>(hist: &'h mut [QBin], f: &[u32]) -> Group<'h> {
     }
 }
 
+/// N features' histograms, however they are held.
+trait Bins<const N: usize> {
+    fn bin(&mut self, feature: usize, bin: u8) -> &mut QBin;
+}
+
+impl<const N: usize> Bins<N> for [H<'_>; N] {
+    #[inline(always)]
+    fn bin(&mut self, feature: usize, bin: u8) -> &mut QBin {
+        &mut self[feature][bin as usize]
+    }
+}
+
+impl<const N: usize> Bins<N> for [[QBin; STRIDE]; N] {
+    #[inline(always)]
+    fn bin(&mut self, feature: usize, bin: u8) -> &mut QBin {
+        &mut self[feature][bin as usize]
+    }
+}
+
+fn accumulate<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], rows: &[u32], g: &[QBin], in_order: bool) {
+    if in_order {
+        accumulate_in_order(h, cols, g);
+    } else {
+        accumulate_gathered(h, cols, rows, g);
+    }
+}
+
 #[inline(always)]
 fn add(e: &mut QBin, p: &QBin) {
     e.add(*p);
@@ -183,7 +224,7 @@ fn add(e: &mut QBin, p: &QBin) {
 
 // Two rows per iteration: WASM engines check for interruption at every loop
 // back-edge, and Cranelift does not unroll, so this halves that overhead.
-fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[QBin]) {
+fn accumulate_in_order<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], g: &[QBin]) {
     let n = g.len();
     let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..n]);
     let pairs = n / 2;
@@ -191,18 +232,18 @@ fn accumulate_in_order<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], g: &[QB
         let (i0, i1) = (2 * j, 2 * j + 1);
         let (p0, p1) = (&g[i0], &g[i1]);
         for k in 0..N {
-            add(&mut h[k][cols[k][i0] as usize], p0);
-            add(&mut h[k][cols[k][i1] as usize], p1);
+            add(h.bin(k, cols[k][i0]), p0);
+            add(h.bin(k, cols[k][i1]), p1);
         }
     }
     if n % 2 == 1 {
         for k in 0..N {
-            add(&mut h[k][cols[k][n - 1] as usize], &g[n - 1]);
+            add(h.bin(k, cols[k][n - 1]), &g[n - 1]);
         }
     }
 }
 
-fn accumulate_gathered<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], rows: &[u32], g: &[QBin]) {
+fn accumulate_gathered<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], rows: &[u32], g: &[QBin]) {
     let len = cols[0].len();
     let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..len]);
     let mut row_pairs = rows.chunks_exact(2);
@@ -210,13 +251,13 @@ fn accumulate_gathered<const N: usize>(h: &mut [H; N], cols: [&[u8]; 4], rows: &
     for (r, p) in (&mut row_pairs).zip(&mut g_pairs) {
         let (r0, r1) = (r[0] as usize, r[1] as usize);
         for k in 0..N {
-            add(&mut h[k][cols[k][r0] as usize], &p[0]);
-            add(&mut h[k][cols[k][r1] as usize], &p[1]);
+            add(h.bin(k, cols[k][r0]), &p[0]);
+            add(h.bin(k, cols[k][r1]), &p[1]);
         }
     }
     for (&r, p) in row_pairs.remainder().iter().zip(g_pairs.remainder()) {
         for k in 0..N {
-            add(&mut h[k][cols[k][r as usize] as usize], p);
+            add(h.bin(k, cols[k][r as usize]), p);
         }
     }
 }
