@@ -83,7 +83,29 @@ fn stable_split(rows: &mut [u32], scratch: &mut [u32], col: &[u8], goes_left: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::split::bin_add;
+    use crate::tree::split::{bin_add, bin_in};
+
+    #[test]
+    fn four_at_a_time_splits_as_one_at_a_time_would_at_every_length() {
+        // Lengths 0..=13 cover whole quads, every remainder and the empty leaf.
+        let col: Vec<u8> = (0..40u32).map(|r| (r * 37 % 11) as u8).collect();
+        let mut left = [0u64; 4];
+        [0u8, 3, 4, 9].into_iter().for_each(|b| bin_add(&mut left, b));
+        let lut: [bool; 256] = std::array::from_fn(|b| bin_in(&left, b as u8));
+        for len in 0..=13usize {
+            let rows: Vec<u32> = (0..len as u32).map(|i| 3 * i + 1).collect();
+            let expected: Vec<u32> = rows
+                .iter()
+                .copied()
+                .filter(|&r| lut[col[r as usize] as usize])
+                .chain(rows.iter().copied().filter(|&r| !lut[col[r as usize] as usize]))
+                .collect();
+            let (mut got, mut scratch) = (rows.clone(), vec![0u32; len]);
+            let went_left = stable_split(&mut got, &mut scratch, &col, &lut);
+            assert_eq!(got, expected, "length {len}");
+            assert_eq!(went_left, rows.iter().filter(|&&r| lut[col[r as usize] as usize]).count(), "length {len}");
+        }
+    }
 
     #[test]
     fn splits_keep_rows_sorted_and_disjoint() {
