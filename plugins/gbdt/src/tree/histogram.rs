@@ -231,14 +231,14 @@ fn accumulate_in_order<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], g
     for j in 0..pairs {
         let (i0, i1) = (2 * j, 2 * j + 1);
         let (p0, p1) = (&g[i0], &g[i1]);
-        for k in 0..N {
-            add(h.bin(k, cols[k][i0]), p0);
-            add(h.bin(k, cols[k][i1]), p1);
+        for (k, col) in cols.iter().enumerate() {
+            add(h.bin(k, col[i0]), p0);
+            add(h.bin(k, col[i1]), p1);
         }
     }
     if n % 2 == 1 {
-        for k in 0..N {
-            add(h.bin(k, cols[k][n - 1]), &g[n - 1]);
+        for (k, col) in cols.iter().enumerate() {
+            add(h.bin(k, col[n - 1]), &g[n - 1]);
         }
     }
 }
@@ -250,14 +250,14 @@ fn accumulate_gathered<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], r
     let mut g_pairs = g.chunks_exact(2);
     for (r, p) in (&mut row_pairs).zip(&mut g_pairs) {
         let (r0, r1) = (r[0] as usize, r[1] as usize);
-        for k in 0..N {
-            add(h.bin(k, cols[k][r0]), &p[0]);
-            add(h.bin(k, cols[k][r1]), &p[1]);
+        for (k, col) in cols.iter().enumerate() {
+            add(h.bin(k, col[r0]), &p[0]);
+            add(h.bin(k, col[r1]), &p[1]);
         }
     }
     for (&r, p) in row_pairs.remainder().iter().zip(g_pairs.remainder()) {
-        for k in 0..N {
-            add(h.bin(k, cols[k][r as usize]), p);
+        for (k, col) in cols.iter().enumerate() {
+            add(h.bin(k, col[r as usize]), p);
         }
     }
 }
