@@ -21,6 +21,8 @@ pub struct HistPool {
     free: Vec<usize>,
     /// Scratch: the gradients of a leaf's rows gathered in row order.
     ordered: Vec<QBin>,
+    /// Scratch: the histograms of a group of features that are not consecutive.
+    block: Vec<[QBin; STRIDE]>,
     len: usize,
     max_slots: usize,
 }
@@ -29,7 +31,7 @@ impl HistPool {
     pub fn new(n_features: usize, num_leaves: usize) -> HistPool {
         let len = n_features * STRIDE;
         let fit = POOL_BYTES / (len * std::mem::size_of::<QBin>()).max(1);
-        HistPool { slots: Vec::new(), free: Vec::new(), ordered: Vec::new(), len, max_slots: num_leaves.min(fit).max(3) }
+        HistPool { slots: Vec::new(), free: Vec::new(), ordered: Vec::new(), block: Vec::new(), len, max_slots: num_leaves.min(fit).max(3) }
     }
 
     /// Every slot back in the free list (start of a tree).
@@ -108,20 +110,8 @@ impl HistPool {
         let size = features.len().div_ceil(features.len().div_ceil(4).max(1)).max(1);
         for group in features.chunks(size) {
             let mut cols: [&[u8]; 4] = [&[]; 4];
-            for (c, &f) in cols.iter_mut().zip(group) {
-                let f = f as usize;
-                hist[f * STRIDE..(f + 1) * STRIDE].fill(QBin::default());
-                *c = binned.col(f);
-            }
-            match some(hist, group) {
-                Group::One(mut h) => accumulate(&mut h, cols, rows, g, in_order),
-                Group::Two(mut h) => accumulate(&mut h, cols, rows, g, in_order),
-                Group::Three(mut h) => accumulate(&mut h, cols, rows, g, in_order),
-                Group::Four(mut h) => accumulate(&mut h, cols, rows, g, in_order),
-                Group::RunOfTwo(h) => accumulate(h, cols, rows, g, in_order),
-                Group::RunOfThree(h) => accumulate(h, cols, rows, g, in_order),
-                Group::RunOfFour(h) => accumulate(h, cols, rows, g, in_order),
-            }
+            cols.iter_mut().zip(group).for_each(|(c, &f)| *c = binned.col(f as usize));
+            accumulate_group(hist, &mut self.block, group, cols, rows, g, in_order);
         }
     }
 }
@@ -142,74 +132,41 @@ fn gather_in_units(out: &mut Vec<QBin>, rows: &[u32], gh: &[[f32; 2]], scale: &S
     }
 }
 
-type H<'h> = &'h mut [QBin; STRIDE];
+/// One group's histograms side by side, so that each bin's address is one
+/// base and a constant offset per feature: that leaves the gathered loop
+/// enough registers under Cranelift that nothing spills (with a base per
+/// feature, eight bases did not fit).
+type Block<const N: usize> = [[QBin; STRIDE]; N];
 
-/// The histograms of one group of features. A run of consecutive features
-/// (every group when all features are used) is one block: each bin's address
-/// is then one base and a constant offset per feature, which leaves the
-/// gathered loop enough registers under Cranelift that nothing spills.
-enum Group<'h> {
-    One([H<'h>; 1]),
-    Two([H<'h>; 2]),
-    Three([H<'h>; 3]),
-    Four([H<'h>; 4]),
-    RunOfTwo(&'h mut [[QBin; STRIDE]; 2]),
-    RunOfThree(&'h mut [[QBin; STRIDE]; 3]),
-    RunOfFour(&'h mut [[QBin; STRIDE]; 4]),
-}
-
-/// The histograms of 1 to 4 distinct features (ascending) as separate
-/// borrows, or as one block when they are consecutive, without allocating.
-fn some<'h>(hist: &'h mut [QBin], f: &[u32]) -> Group<'h> {
-    let first = f[0] as usize;
-    if f.len() > 1 && f.windows(2).all(|w| w[1] == w[0] + 1) {
-        let (block, _) = hist[first * STRIDE..(first + f.len()) * STRIDE].as_chunks_mut::<STRIDE>();
-        return match block.len() {
-            2 => Group::RunOfTwo(block.try_into().expect("two histograms")),
-            3 => Group::RunOfThree(block.try_into().expect("three histograms")),
-            _ => Group::RunOfFour(block.try_into().expect("four histograms")),
-        };
+/// Accumulates one group of 1 to 4 features (ascending). Consecutive ones
+/// (every group when all features are used) are accumulated in place, as
+/// one block of the slot; any other group in `block`, then copied to its
+/// features' places (16 KB at most, against a pass over the leaf's rows).
+#[allow(clippy::too_many_arguments)]
+fn accumulate_group(hist: &mut [QBin], block: &mut Vec<[QBin; STRIDE]>, group: &[u32], cols: [&[u8]; 4], rows: &[u32], g: &[QBin], in_order: bool) {
+    let first = group[0] as usize;
+    let consecutive = group.windows(2).all(|w| w[1] == w[0] + 1);
+    let place: &mut [[QBin; STRIDE]] = if consecutive {
+        hist[first * STRIDE..(first + group.len()) * STRIDE].as_chunks_mut::<STRIDE>().0
+    } else {
+        block.resize(group.len(), [QBin::default(); STRIDE]);
+        &mut block[..group.len()]
+    };
+    place.iter_mut().for_each(|h| h.fill(QBin::default()));
+    match place.len() {
+        1 => accumulate::<1>(place.try_into().expect("one histogram"), cols, rows, g, in_order),
+        2 => accumulate::<2>(place.try_into().expect("two histograms"), cols, rows, g, in_order),
+        3 => accumulate::<3>(place.try_into().expect("three histograms"), cols, rows, g, in_order),
+        _ => accumulate::<4>(place.try_into().expect("four histograms"), cols, rows, g, in_order),
     }
-    let arr = |x: &'h mut [QBin]| -> H<'h> { x.try_into().expect("STRIDE bins") };
-    let mut parts: [Option<H<'h>>; 4] = [None, None, None, None];
-    let mut rest = hist;
-    let mut at = 0usize;
-    for (slot, &feature) in parts.iter_mut().zip(f) {
-        let (_, tail) = rest.split_at_mut(feature as usize * STRIDE - at);
-        let (x, tail) = tail.split_at_mut(STRIDE);
-        *slot = Some(arr(x));
-        rest = tail;
-        at = (feature as usize + 1) * STRIDE;
-    }
-    match parts {
-        [Some(a), Some(b), Some(c), Some(d)] => Group::Four([a, b, c, d]),
-        [Some(a), Some(b), Some(c), None] => Group::Three([a, b, c]),
-        [Some(a), Some(b), None, None] => Group::Two([a, b]),
-        [Some(a), ..] => Group::One([a]),
-        _ => unreachable!("a group has at least one feature"),
+    if !consecutive {
+        for (h, &f) in block.iter().zip(group) {
+            hist[f as usize * STRIDE..(f as usize + 1) * STRIDE].copy_from_slice(h);
+        }
     }
 }
 
-/// N features' histograms, however they are held.
-trait Bins<const N: usize> {
-    fn bin(&mut self, feature: usize, bin: u8) -> &mut QBin;
-}
-
-impl<const N: usize> Bins<N> for [H<'_>; N] {
-    #[inline(always)]
-    fn bin(&mut self, feature: usize, bin: u8) -> &mut QBin {
-        &mut self[feature][bin as usize]
-    }
-}
-
-impl<const N: usize> Bins<N> for [[QBin; STRIDE]; N] {
-    #[inline(always)]
-    fn bin(&mut self, feature: usize, bin: u8) -> &mut QBin {
-        &mut self[feature][bin as usize]
-    }
-}
-
-fn accumulate<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], rows: &[u32], g: &[QBin], in_order: bool) {
+fn accumulate<const N: usize>(h: &mut Block<N>, cols: [&[u8]; 4], rows: &[u32], g: &[QBin], in_order: bool) {
     if in_order {
         accumulate_in_order(h, cols, g);
     } else {
@@ -224,7 +181,7 @@ fn add(e: &mut QBin, p: &QBin) {
 
 // Two rows per iteration: WASM engines check for interruption at every loop
 // back-edge, and Cranelift does not unroll, so this halves that overhead.
-fn accumulate_in_order<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], g: &[QBin]) {
+fn accumulate_in_order<const N: usize>(h: &mut Block<N>, cols: [&[u8]; 4], g: &[QBin]) {
     let n = g.len();
     let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..n]);
     let pairs = n / 2;
@@ -232,18 +189,18 @@ fn accumulate_in_order<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], g
         let (i0, i1) = (2 * j, 2 * j + 1);
         let (p0, p1) = (&g[i0], &g[i1]);
         for (k, col) in cols.iter().enumerate() {
-            add(h.bin(k, col[i0]), p0);
-            add(h.bin(k, col[i1]), p1);
+            add(&mut h[k][col[i0] as usize], p0);
+            add(&mut h[k][col[i1] as usize], p1);
         }
     }
     if n % 2 == 1 {
         for (k, col) in cols.iter().enumerate() {
-            add(h.bin(k, col[n - 1]), &g[n - 1]);
+            add(&mut h[k][col[n - 1] as usize], &g[n - 1]);
         }
     }
 }
 
-fn accumulate_gathered<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], rows: &[u32], g: &[QBin]) {
+fn accumulate_gathered<const N: usize>(h: &mut Block<N>, cols: [&[u8]; 4], rows: &[u32], g: &[QBin]) {
     let len = cols[0].len();
     let cols: [&[u8]; N] = std::array::from_fn(|k| &cols[k][..len]);
     let mut row_pairs = rows.chunks_exact(2);
@@ -251,13 +208,51 @@ fn accumulate_gathered<const N: usize>(h: &mut impl Bins<N>, cols: [&[u8]; 4], r
     for (r, p) in (&mut row_pairs).zip(&mut g_pairs) {
         let (r0, r1) = (r[0] as usize, r[1] as usize);
         for (k, col) in cols.iter().enumerate() {
-            add(h.bin(k, col[r0]), &p[0]);
-            add(h.bin(k, col[r1]), &p[1]);
+            add(&mut h[k][col[r0] as usize], &p[0]);
+            add(&mut h[k][col[r1] as usize], &p[1]);
         }
     }
     for (&r, p) in row_pairs.remainder().iter().zip(g_pairs.remainder()) {
         for (k, col) in cols.iter().enumerate() {
-            add(h.bin(k, col[r as usize]), p);
+            add(&mut h[k][col[r as usize] as usize], p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::FeatureBins;
+
+    /// Every feature list (consecutive runs, gaps, one feature) and both
+    /// passes give the histogram a row-by-row sum gives.
+    #[test]
+    fn every_group_shape_sums_as_row_by_row() {
+        let (rows, n_features) = (37usize, 9usize);
+        let bins: Vec<u8> = (0..rows * n_features).map(|i| (i * 7919 % 13) as u8).collect();
+        let features = (0..n_features).map(|_| FeatureBins::Numeric { edges: vec![0.0; 12] }).collect();
+        let binned = Binned { rows, bins, features };
+        let gh: Vec<[f32; 2]> = (0..rows).map(|r| [r as f32 - 18.0, 1.0 + (r % 3) as f32]).collect();
+        let scale = Scale::new(6, 2, rows);
+        let lists: [&[u32]; 4] = [&[0, 1, 2, 3, 4, 5, 6, 7, 8], &[0, 2, 3, 5, 8], &[4], &[1, 2, 6, 7, 8]];
+        let leaf: Vec<u32> = (0..rows as u32).filter(|r| r % 3 != 1).collect();
+        let all: Vec<u32> = (0..rows as u32).collect();
+        for features in lists {
+            for (rows_of, in_order) in [(&all, true), (&leaf, false)] {
+                let mut pool = HistPool::new(n_features, 3);
+                let slot = pool.acquire().expect("a slot");
+                pool.build(slot, &binned, features, rows_of, &gh, &scale, in_order);
+                for &f in features {
+                    let mut want = vec![(0i64, 0i64); 13];
+                    for &r in rows_of.iter() {
+                        let q = scale.pair(gh[r as usize]);
+                        let b = binned.col(f as usize)[r as usize] as usize;
+                        want[b] = (want[b].0 + q.g(), want[b].1 + q.h());
+                    }
+                    let got: Vec<(i64, i64)> = pool.feature(slot, f as usize, 13).iter().map(|q| (q.g(), q.h())).collect();
+                    assert_eq!(got, want, "features {features:?}, feature {f}, in order {in_order}");
+                }
+            }
         }
     }
 }
