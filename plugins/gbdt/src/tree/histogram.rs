@@ -133,9 +133,9 @@ fn gather_in_units(out: &mut Vec<QBin>, rows: &[u32], gh: &[[f32; 2]], scale: &S
 }
 
 /// One group's histograms side by side, so that each bin's address is one
-/// base and a constant offset per feature: that leaves the gathered loop
-/// enough registers under Cranelift that nothing spills (with a base per
-/// feature, eight bases did not fit).
+/// base and a constant offset per feature: the gathered loop holds one
+/// histogram base where it held four (under Cranelift it still reloads that
+/// base and the four column bases from the stack; jitdump, 2026-12-08).
 type Block<const N: usize> = [[QBin; STRIDE]; N];
 
 /// Accumulates one group of 1 to 4 features (ascending). Consecutive ones
