@@ -14,7 +14,7 @@ use crate::objective::{weighted_quantile, Objective};
 use crate::params::Settings;
 use crate::rng::Rng;
 use crate::shard;
-use crate::tree::{leaf_output, BinTree, GrowInput, Grower};
+use crate::tree::{each_row, leaf_output, BinTree, GrowInput, Grower};
 use trainhost_sdk::team::Team;
 use trainhost_sdk::{Progress, TrainError};
 
@@ -308,7 +308,7 @@ impl<'a> Booster<'a> {
         let scores = &mut self.scores[class * n..(class + 1) * n];
         for leaf in 0..tree.n_leaves() {
             let v = tree.values[leaf];
-            add_to_rows(scores, self.grower.leaf_rows(leaf), v);
+            each_row(self.grower.leaf_rows(leaf), |r| scores[r as usize] += v);
         }
         if self.bag.is_some() {
             for (r, s) in scores.iter_mut().enumerate().filter(|(r, _)| !self.in_bag[*r]) {
@@ -316,15 +316,4 @@ impl<'a> Booster<'a> {
             }
         }
     }
-}
-
-/// `scores[r] += v` for each of `rows`, four a turn: in a loop this short the
-/// interruption check a WASM engine puts on every back-edge (Cranelift does
-/// not unroll) was a large share of each row's work.
-fn add_to_rows(scores: &mut [f64], rows: &[u32], v: f64) {
-    let mut quads = rows.chunks_exact(4);
-    for q in &mut quads {
-        q.iter().for_each(|&r| scores[r as usize] += v);
-    }
-    quads.remainder().iter().for_each(|&r| scores[r as usize] += v);
 }

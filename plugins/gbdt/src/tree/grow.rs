@@ -16,7 +16,7 @@
 use super::bin::Bin;
 use super::categorical::best_categorical;
 use super::histogram::HistPool;
-use super::partition::Partition;
+use super::partition::{each_row, Partition};
 use super::quantise::{exponent_bound, Scale, EXPONENT_MAX, EXPONENT_MIN};
 use super::split::{best_numeric, Split};
 use super::BinTree;
@@ -263,19 +263,13 @@ impl Grower {
 }
 
 /// The summed gradients and hessians of `rows` in `scale`'s units (wrapping:
-/// the scale keeps every true sum in range). Four rows a turn, so the
-/// interruption check on each WASM loop back-edge is paid once per four.
+/// the scale keeps every true sum in range).
 fn sum_in_units(rows: &[u32], gh: &[[f32; 2]], scale: &Scale) -> (i64, i64) {
     let (mut g, mut h) = (0i64, 0i64);
-    let mut add = |r: u32| {
+    each_row(rows, |r| {
         let p = scale.pair(gh[r as usize]);
         (g, h) = (g.wrapping_add(p.g()), h.wrapping_add(p.h()));
-    };
-    let mut quads = rows.chunks_exact(4);
-    for q in &mut quads {
-        q.iter().for_each(|&r| add(r));
-    }
-    quads.remainder().iter().for_each(|&r| add(r));
+    });
     (g, h)
 }
 

@@ -15,6 +15,7 @@ mod quantise;
 mod split;
 
 pub use grow::{GrowInput, Grower};
+pub use partition::each_row;
 pub use split::{bin_in, leaf_output, BinSet, Sums};
 
 use crate::data::Binned;
